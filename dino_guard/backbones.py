@@ -1,0 +1,66 @@
+"""Static facts per backbone, read without torch.
+
+The table (data/backbones.json) is generated from timm and torchvision by
+scripts/gen_backbones.py (models built on the meta device) and checked
+against the installed timm by a slow test. Each entry:
+
+- feature_dim: pooled width the projection head sees (timm's head_hidden_size)
+- patch_size: ViT-like patch size, or null for conv nets
+- img_size: default input size
+- input_size: "any" (conv nets), "dynamic_img_size" (timm ViTs: other sizes
+  only with that keyword), "fixed" (cannot take other sizes, e.g. Swin)
+- params: parameter count with num_classes=0
+- family: vit | resnet | convnext | efficientnet | regnet | swin | mobilenet
+- memory: facts the memory estimator uses (see dino_guard.memory)
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Optional
+
+TORCHVISION_PREFIX = "torchvision/"
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    name: str
+    family: str
+    feature_dim: int
+    patch_size: Optional[int]
+    img_size: int
+    input_size: str
+    params: int
+    memory: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def is_vit_like(self) -> bool:
+        return self.patch_size is not None
+
+
+@lru_cache(maxsize=1)
+def table() -> dict[str, BackboneInfo]:
+    text = resources.files("dino_guard").joinpath("data/backbones.json").read_text()
+    return {name: BackboneInfo(name=name, **entry) for name, entry in json.loads(text).items()}
+
+
+def canonical_name(name: str) -> str:
+    """Strip a timm pretrained tag: vit_small_patch16_224.dino -> vit_small_patch16_224."""
+    name = name.strip()
+    if name.startswith(TORCHVISION_PREFIX):
+        return name
+    if name.startswith("timm/"):
+        name = name[len("timm/"):]
+    return name.split(".", 1)[0]
+
+
+def lookup(name: str) -> Optional[BackboneInfo]:
+    return table().get(canonical_name(name))
+
+
+def suggestions(name: str, n: int = 3) -> list[str]:
+    return difflib.get_close_matches(canonical_name(name), list(table()), n=n, cutoff=0.5)

@@ -1,0 +1,48 @@
+"""The record every check, loader and trainer monitor reports: a Finding.
+
+Stdlib only: everything else in the package imports this module.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass
+
+
+class Severity(str, enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"error": 0, "warning": 1, "info": 2}[self.value]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in one file, at a line and column (1-based)."""
+
+    path: str
+    line: int
+    column: int
+    code: str
+    name: str
+    severity: Severity
+    message: str
+    help: str
+    field: str = ""
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["severity"] = self.severity.value
+        return data
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.path, self.line, self.column, self.code)
+
+
+class UnreadableInput(Exception):
+    """Input that cannot be read at all (missing, a directory, not UTF-8,
+    too large). The CLI prints the message as one line and exits 2."""

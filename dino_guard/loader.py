@@ -1,0 +1,245 @@
+"""Setup files (YAML, TOML, JSON) -> Setup, with a line:column for every field.
+
+Unreadable input (missing, a folder, too large, not UTF-8) raises
+UnreadableInput: the CLI prints one line and exits 2. Anything readable but
+wrong becomes DG0xx findings, never a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from dino_guard import yamlpos
+from dino_guard.findings import Finding, UnreadableInput
+from dino_guard.rules.registry import make_finding
+from dino_guard.schemas import Setup
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+MAX_BYTES = 1_000_000  # a real setup is a few KB; refuse before parsing megabytes
+SETUP_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
+
+
+@dataclass
+class Locations:
+    """Dotted field -> (line, column); a missing field points at its section."""
+
+    positions: dict = field(default_factory=dict)  # tuple path -> (line, col)
+
+    def of(self, dotted: Union[str, tuple]) -> tuple[int, int]:
+        path = tuple(dotted.split(".")) if isinstance(dotted, str) else tuple(dotted)
+        while path:
+            if path in self.positions:
+                return self.positions[path]
+            path = path[:-1]
+        return (1, 1)
+
+    def has(self, dotted: str) -> bool:
+        return tuple(dotted.split(".")) in self.positions
+
+
+@dataclass
+class Loaded:
+    path: str
+    setup: Optional[Setup]
+    locations: Locations
+    findings: list[Finding]
+    known: Optional[frozenset] = None  # dotted fields a partial source determined; None = all
+
+
+def read_text(path: Path) -> str:
+    if not path.exists():
+        raise UnreadableInput(f"{path}: no such file")
+    if path.is_dir():
+        raise UnreadableInput(f"{path}: is a folder; give a setup file (*.dino.yaml)")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise UnreadableInput(f"{path}: {size / 1e6:.1f} MB is far too large for a setup file (limit {MAX_BYTES // 1000} KB); is this the right file?")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UnreadableInput(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8") from None
+
+
+def load_setup(path: Union[str, Path]) -> Loaded:
+    path = Path(path)
+    text = read_text(path)
+    if path.suffix == ".toml":
+        doc = _parse_toml(text)
+    else:
+        doc = yamlpos.parse_yaml(text)
+    return validate_document(str(path), doc)
+
+
+def validate_document(path: str, doc: yamlpos.Document) -> Loaded:
+    locations = Locations(doc.positions)
+    findings = [_problem_finding(path, p) for p in doc.problems]
+    if doc.problems and doc.data is None:
+        return Loaded(path, None, locations, findings)
+    if doc.data is None or doc.data == {}:
+        findings.append(make_finding("DG006", path, (1, 1), "", "the setup file is empty",
+                                     "start from one of the examples/ setups; at least model.backbone.name is needed"))
+        return Loaded(path, None, locations, findings)
+    if not isinstance(doc.data, dict):
+        kind = type(doc.data).__name__
+        findings.append(make_finding("DG006", path, (1, 1), "", f"the setup file holds a {kind} at the top level, not a mapping of sections",
+                                     "write sections as keys: data:, transform:, model:, loss:, optimizer:, train:"))
+        return Loaded(path, None, locations, findings)
+    try:
+        setup = Setup.model_validate(doc.data)
+    except ValidationError as exc:
+        findings.extend(_validation_findings(path, exc, locations, doc.data))
+        return Loaded(path, None, locations, findings)
+    if findings:  # duplicate keys etc.: the Setup is not what the user thinks
+        return Loaded(path, None, locations, findings)
+    return Loaded(path, setup, locations, findings)
+
+
+_PROBLEM_CODES = {"syntax": "DG001", "duplicate-key": "DG005", "too-complex": "DG007", "bad-key": "DG003"}
+_PROBLEM_HELP = {
+    "syntax": "fix the YAML at that line (indentation, a missing ':' or an unclosed bracket are the usual causes)",
+    "duplicate-key": "keep one of the two keys",
+    "too-complex": "a setup file is a few flat sections; remove the anchors/aliases or the nesting",
+    "bad-key": "write the key as a plain name",
+}
+
+
+def _problem_finding(path: str, problem: yamlpos.Problem) -> Finding:
+    dotted = _dotted(problem.path)
+    return make_finding(_PROBLEM_CODES[problem.kind], path, problem.position, dotted, problem.message, _PROBLEM_HELP[problem.kind])
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _validation_findings(path: str, exc: ValidationError, locations: Locations, data: dict) -> list[Finding]:
+    findings = []
+    for error in exc.errors():
+        loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+        dotted = _dotted(loc)
+        position = locations.of(loc)
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            findings.append(_unknown_key(path, loc, position))
+        elif kind == "missing":
+            section = _dotted(loc[:-1]) or "the top level"
+            findings.append(make_finding("DG004", path, position, dotted, f"{dotted} is required but missing from {section}",
+                                         f"add `{loc[-1]}:` under {section}" + _missing_example(loc)))
+        else:
+            got = error.get("input")
+            msg = error["msg"].removeprefix("Value error, ")
+            findings.append(make_finding("DG003", path, position, dotted, f"{dotted}: {msg} (got {got!r})",
+                                         _type_help(loc)))
+    return findings
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the chosen union member's name in the loc ("function-after[...]", "Transform")
+    return isinstance(part, str) and (part[:1].isupper() or "[" in part)
+
+
+def _missing_example(loc: tuple) -> str:
+    if loc == ("model", "backbone", "name"):
+        return ", e.g. `name: vit_small_patch16_224`"
+    return ""
+
+
+def _unknown_key(path: str, loc: tuple, position: tuple) -> Finding:
+    allowed = sorted(_fields_at(loc[:-1]))
+    key = str(loc[-1])
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    section = _dotted(loc[:-1]) or "the top level"
+    hint = f"did you mean `{close[0]}`? " if close else ""
+    return make_finding("DG002", path, position, _dotted(loc), f"unknown key '{key}' in {section}",
+                        f"{hint}{section} accepts: {', '.join(allowed)}")
+
+
+def _fields_at(loc: tuple) -> set[str]:
+    model: Any = Setup
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field_info = _unwrap(model).model_fields.get(part)
+        if field_info is None:
+            return set()
+        model = field_info.annotation
+    model = _unwrap(model)
+    return set(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else set()
+
+
+def _unwrap(annotation: Any) -> Any:
+    if get_origin(annotation) is Union:
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        return members[0] if members else annotation
+    return annotation
+
+
+def _type_help(loc: tuple) -> str:
+    leaf = _unwrap(_field_annotation(loc))
+    description = _field_description(loc)
+    kind = getattr(leaf, "__name__", str(leaf)).replace("typing.", "")
+    text = f"{_dotted(loc)} takes {kind}"
+    return text + (f": {description}" if description else "")
+
+
+def _field_annotation(loc: tuple) -> Any:
+    model: Any = Setup
+    for part in loc:
+        model = _unwrap(model)
+        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return model
+        info = model.model_fields.get(part)
+        if info is None:
+            return model
+        model = info.annotation
+    return model
+
+
+def _field_description(loc: tuple) -> str:
+    parent = _unwrap(_field_annotation(loc[:-1])) if loc else Setup
+    if isinstance(parent, type) and issubclass(parent, BaseModel) and loc and isinstance(loc[-1], str):
+        info = parent.model_fields.get(loc[-1])
+        if info is not None and info.description:
+            return info.description
+    return ""
+
+
+# --- TOML: tomllib has no positions; find keys by scanning the lines ---------------------------
+
+_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
+
+
+def _parse_toml(text: str) -> yamlpos.Document:
+    doc = yamlpos.Document()
+    try:
+        doc.data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+), column (\d+)", str(exc))
+        where = (int(match.group(1)), int(match.group(2))) if match else (1, 1)
+        doc.problems.append(yamlpos.Problem("syntax", f"invalid TOML: {exc}", where))
+        return doc
+    table: tuple = ()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if m := _TABLE.match(line):
+            table = tuple(part.strip() for part in m.group(1).split("."))
+            doc.positions.setdefault(table, (number, m.start(1) + 1))
+        elif m := _KEY.match(line):
+            doc.positions.setdefault(table + (m.group(1),), (number, m.start(1) + 1))
+    return doc

@@ -1,0 +1,202 @@
+"""Pydantic models of a DINO setup file: shape only.
+
+Types, ranges and unknown keys live here; meaning across fields (does the
+head fit the backbone?) lives in dino_guard.rules, so that one mistake never
+hides another. Defaults are lightly's where lightly has one
+(DINOTransform, DINOProjectionHead, DINOLoss) and facebookresearch/dino's
+main_dino.py otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Tuple
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Section(BaseModel):
+    """Every section refuses unknown keys: a typo must not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _ordered_scale(value: Tuple[float, float]) -> Tuple[float, float]:
+    low, high = value
+    if not (0.0 < low <= 1.0 and 0.0 < high <= 1.0):
+        raise ValueError(f"crop scales must lie in (0, 1], got [{low}, {high}]")
+    if low > high:
+        raise ValueError(f"crop scale must be [min, max] with min <= max, got [{low}, {high}]")
+    return value
+
+
+class Data(Section):
+    """Where the images come from: a folder, or the built-in synthetic set."""
+
+    path: Optional[str] = Field(None, description="Folder of images, searched recursively; class subfolders are kNN labels.")
+    synthetic: Optional[Literal["shapes"]] = Field(None, description="Built-in generated data set instead of a folder.")
+    size: int = Field(2000, gt=0, description="Number of synthetic images.")
+    dataset_size: Optional[int] = Field(None, gt=0, description="Number of training images, if known (used by checks).")
+    num_workers: int = Field(8, ge=0, description="DataLoader worker processes.")
+
+
+class Transform(Section):
+    """lightly's DINOTransform arguments, plus where augmentation runs."""
+
+    name: Literal["dino", "none"] = "dino"
+    backend: Literal["cpu", "device"] = Field("cpu", description="cpu: lightly's DINOTransform in DataLoader workers; device: batched on the training device.")
+    global_crop_size: int = Field(224, gt=0)
+    global_crop_scale: Tuple[float, float] = (0.4, 1.0)
+    local_crop_size: int = Field(96, gt=0)
+    local_crop_scale: Tuple[float, float] = (0.05, 0.4)
+    n_local_views: int = Field(6, ge=0)
+    hf_prob: float = Field(0.5, ge=0.0, le=1.0)
+    vf_prob: float = Field(0.0, ge=0.0, le=1.0)
+    rr_prob: float = Field(0.0, ge=0.0, le=1.0)
+    cj_prob: float = Field(0.8, ge=0.0, le=1.0)
+    cj_strength: float = Field(0.5, ge=0.0)
+    cj_bright: float = Field(0.8, ge=0.0)
+    cj_contrast: float = Field(0.8, ge=0.0)
+    cj_sat: float = Field(0.4, ge=0.0)
+    cj_hue: float = Field(0.2, ge=0.0, le=0.5)
+    random_gray_scale: float = Field(0.2, ge=0.0, le=1.0)
+    gaussian_blur: Tuple[float, float, float] = (1.0, 0.1, 0.5)
+    sigmas: Tuple[float, float] = (0.1, 2.0)
+    solarization_prob: float = Field(0.2, ge=0.0, le=1.0)
+
+    _scales = field_validator("global_crop_scale", "local_crop_scale")(_ordered_scale)
+
+    @field_validator("gaussian_blur")
+    @classmethod
+    def _blur_probabilities(cls, value: Tuple[float, float, float]) -> Tuple[float, float, float]:
+        if any(not 0.0 <= p <= 1.0 for p in value):
+            raise ValueError(f"gaussian_blur holds three probabilities in [0, 1], got {list(value)}")
+        return value
+
+    @field_validator("sigmas")
+    @classmethod
+    def _sigmas_ordered(cls, value: Tuple[float, float]) -> Tuple[float, float]:
+        if not 0.0 < value[0] <= value[1]:
+            raise ValueError(f"sigmas must be [min, max] with 0 < min <= max, got {list(value)}")
+        return value
+
+
+class Backbone(Section):
+    name: str = Field(description="A timm model name (a pretrained tag like .dino is allowed) or torchvision/<name>.")
+    pretrained: bool = False
+    dynamic_img_size: Optional[bool] = Field(None, description="timm ViTs: accept input sizes other than img_size.")
+    feature_dim: Optional[int] = Field(None, gt=0, description="Pooled feature width, for backbones dino-guard does not know.")
+    patch_size: Optional[int] = Field(None, gt=0, description="Patch size, for ViT-like backbones dino-guard does not know.")
+    drop_path_rate: float = Field(0.0, ge=0.0, lt=1.0)
+
+
+class Head(Section):
+    """lightly's DINOProjectionHead arguments."""
+
+    input_dim: Optional[int] = Field(None, gt=0, description="Defaults to the backbone's feature width.")
+    hidden_dim: int = Field(2048, gt=0)
+    bottleneck_dim: int = Field(256, gt=0)
+    output_dim: int = Field(65536, gt=0)
+    batch_norm: bool = False
+    freeze_last_layer: int = Field(-1, ge=-1, description="Epochs during which the last layer's gradients are cancelled; -1 never.")
+    norm_last_layer: bool = True
+
+
+class Model(Section):
+    backbone: Backbone
+    head: Head = Head()
+
+
+class Loss(Section):
+    """lightly's DINOLoss arguments."""
+
+    output_dim: Optional[int] = Field(None, gt=0, description="Defaults to model.head.output_dim.")
+    warmup_teacher_temp: float = Field(0.04, gt=0.0)
+    teacher_temp: float = Field(0.04, gt=0.0)
+    warmup_teacher_temp_epochs: int = Field(30, ge=0)
+    student_temp: float = Field(0.1, gt=0.0)
+    center_momentum: float = Field(0.9, ge=0.0, le=1.0)
+
+
+class Optimizer(Section):
+    name: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = Field(0.0005, gt=0.0, description="Base learning rate for an effective batch of 256 (scaled linearly).")
+    min_lr: float = Field(1e-6, ge=0.0)
+    weight_decay: float = Field(0.04, ge=0.0)
+    weight_decay_end: float = Field(0.4, ge=0.0)
+    warmup_epochs: float = Field(10, ge=0.0)
+    clip_grad: Optional[float] = Field(3.0, ge=0.0, description="Max gradient norm; 0 or null disables clipping.")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum.")
+
+
+class TeacherMomentum(Section):
+    start: float = Field(0.996, ge=0.0, le=1.0)
+    end: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class Train(Section):
+    epochs: int = Field(100, gt=0)
+    batch_size: int = Field(64, gt=0, description="Per device.")
+    accumulate_grad_batches: int = Field(1, gt=0)
+    precision: Literal["fp32", "bf16", "fp16"] = "bf16"
+    compile: bool = False
+    devices: int = Field(1, gt=0)
+    num_nodes: int = Field(1, gt=0)
+    seed: int = 0
+    output_dir: str = "runs/dino"
+    max_steps: Optional[int] = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    checkpoint_every_epochs: int = Field(0, ge=0, description="Keep an extra checkpoint every N epochs; 0 keeps only last.pt.")
+    log_every_steps: int = Field(1, gt=0)
+
+
+class Hardware(Section):
+    gpu: Optional[str] = Field(None, description="A GPU name from the catalog, e.g. H100-80GB.")
+    gpu_memory_gb: Optional[float] = Field(None, gt=0.0, description="Memory of a GPU not in the catalog.")
+
+
+class Monitor(Section):
+    """Loss-trend checks of the trainer (DG5xx)."""
+
+    enabled: bool = True
+    collapse_window: int = Field(20, gt=0, description="Optimizer steps the collapse checks look at.")
+    uniform_collapse_tolerance: float = Field(0.01, gt=0.0, description="Loss within this fraction of ln(output_dim) counts as uniform collapse.")
+    min_teacher_std: float = Field(0.002, ge=0.0, description="Std of l2-normalized teacher outputs below this is dimensional collapse.")
+    divergence_factor: float = Field(1.5, gt=1.0, description="Smoothed loss above factor x its minimum is divergence.")
+    patience: int = Field(20, gt=0, description="Steps a divergence may last before the run is stopped.")
+    grace_steps: int = Field(10, ge=0, description="Steps at the start the trend checks ignore.")
+
+
+class Eval(Section):
+    knn_k: int = Field(20, gt=0)
+    knn_temperature: float = Field(0.07, gt=0.0)
+    knn_every_epochs: int = Field(0, ge=0, description="kNN evaluation every N epochs; 0: only at the end.")
+    holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+
+
+class Setup(Section):
+    """A whole DINO training setup."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, title="dino-guard setup")
+
+    data: Data = Data()
+    transform: Optional[Transform] = None
+    model: Model
+    loss: Loss = Loss()
+    optimizer: Optimizer = Optimizer()
+    teacher_momentum: TeacherMomentum = TeacherMomentum()
+    train: Train = Train()
+    hardware: Hardware = Hardware()
+    monitor: Monitor = Monitor()
+    eval: Eval = Eval()
+
+    @property
+    def has_dino_transform(self) -> bool:
+        return self.transform is not None and self.transform.name != "none"
+
+    @property
+    def effective_batch_size(self) -> int:
+        t = self.train
+        return t.batch_size * t.accumulate_grad_batches * t.devices * t.num_nodes
+
+    @property
+    def loss_output_dim(self) -> int:
+        return self.loss.output_dim or self.model.head.output_dim

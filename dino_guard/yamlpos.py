@@ -1,0 +1,121 @@
+"""YAML (and JSON) to plain Python data, with the line:column of every key.
+
+PyYAML's safe loader silently keeps the last of two duplicate keys and
+expands aliases without limit ("billion laughs"). We compose the node graph
+ourselves instead, so that duplicates become findings, alias expansion has a
+budget, and every value keeps the position of its key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+MAX_NODES = 100_000  # far above any real setup; stops alias bombs early
+MAX_DEPTH = 64
+
+Position = tuple[int, int]  # 1-based line, column
+FieldPath = tuple  # ("model", "head", "input_dim") or ("transform", "sigmas", 0)
+
+
+@dataclass
+class Problem:
+    """Something wrong with the document itself, at a position."""
+
+    kind: str  # "syntax" | "duplicate-key" | "too-complex" | "bad-key"
+    message: str
+    position: Position
+    path: FieldPath = ()
+
+
+@dataclass
+class Document:
+    data: Any = None
+    positions: dict = field(default_factory=dict)  # FieldPath -> Position
+    problems: list = field(default_factory=list)
+
+
+class _Budget(Exception):
+    pass
+
+
+def _pos(node: yaml.Node) -> Position:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Converter:
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.nodes = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def convert(self, node: yaml.Node, path: FieldPath, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _Budget(f"the document expands to more than {MAX_NODES} values (aliases?)")
+        if depth > MAX_DEPTH:
+            raise _Budget(f"the document is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for index, child in enumerate(node.value):
+                self.doc.positions.setdefault(path + (index,), _pos(child))
+                items.append(self.convert(child, path + (index,), depth + 1))
+            return items
+        return self.constructor.construct_object(node)
+
+    def _mapping(self, node: yaml.MappingNode, path: FieldPath, depth: int) -> dict:
+        result: dict = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:merge":
+                self.doc.problems.append(Problem("bad-key", "merge keys (<<) are not supported in setup files; write the fields out", _pos(key_node), path))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.doc.problems.append(Problem("bad-key", "a key must be a plain name", _pos(key_node), path))
+                continue
+            key = str(self.constructor.construct_object(key_node))
+            child = path + (key,)
+            if key in result:
+                first = self.doc.positions.get(child, (0, 0))
+                self.doc.problems.append(Problem(
+                    "duplicate-key",
+                    f"key '{key}' appears twice (first at line {first[0]}); the second would silently win",
+                    _pos(key_node), child))
+                continue
+            self.doc.positions[child] = _pos(key_node)
+            result[key] = self.convert(value_node, child, depth + 1)
+        return result
+
+
+def parse_yaml(text: str) -> Document:
+    """Parse YAML or JSON text; never raises for bad content."""
+    doc = Document()
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = exc.problem or exc.context or "invalid YAML"
+        doc.problems.append(Problem("syntax", f"invalid YAML: {what}", where))
+        return doc
+    except yaml.YAMLError as exc:
+        doc.problems.append(Problem("syntax", f"invalid YAML: {exc}", (1, 1)))
+        return doc
+    except RecursionError:
+        doc.problems.append(Problem("too-complex", "the document is nested too deeply to read", (1, 1)))
+        return doc
+    if root is None:
+        return doc
+    try:
+        doc.data = _Converter(doc).convert(root, (), 0)
+    except _Budget as exc:
+        doc.data = None
+        doc.problems.append(Problem("too-complex", str(exc), _pos(root)))
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        doc.problems.append(Problem("syntax", f"invalid YAML value: {exc.problem}", (mark.line + 1, mark.column + 1) if mark else (1, 1)))
+        doc.data = None
+    return doc
