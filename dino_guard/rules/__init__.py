@@ -1,0 +1,8 @@
+"""Rules: one small documented function per check, codes in one registry.
+
+Importing this package registers every rule module. Modules are grouped by
+what they read: the loader's own codes, data and transform, model, crops,
+loss and optimisation, memory, Python scripts, and the trainer's monitor.
+"""
+
+from dino_guard.rules import schema_codes  # noqa: F401  (registers DG0xx)
