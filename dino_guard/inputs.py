@@ -1,0 +1,41 @@
+"""Which files `check` reads, and which reader reads each one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from dino_guard.findings import UnreadableInput
+from dino_guard.loader import Loaded, load_setup
+
+SETUP_PATTERNS = (".dino.yaml", ".dino.yml", ".dino.json", ".dino.toml")
+SKIP_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", "build", "dist"})
+
+
+def expand(paths: list[str]) -> Iterator[Path]:
+    """Files as given; folders searched for setup files and Python scripts.
+
+    A missing path is yielded as is, so that reading it reports it.
+    """
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            yield path
+            continue
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+            for name in sorted(files):
+                if name.endswith(SETUP_PATTERNS) or name.endswith(".py"):
+                    yield Path(root) / name
+
+
+def load(path: Path) -> Loaded:
+    """Read one file with the reader its suffix calls for."""
+    if path.suffix == ".py":
+        if not path.is_file():
+            raise UnreadableInput(f"{path}: no such file")
+        from dino_guard.sources.python import load_python  # only scripts pay for the ast analysis
+
+        return load_python(path)
+    return load_setup(path)

@@ -1,0 +1,84 @@
+"""Findings -> text, JSON, GitHub annotations or SARIF."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Callable, Iterable
+
+import click
+
+from dino_guard import __version__
+from dino_guard.findings import Finding, Severity
+from dino_guard.rules.registry import all_rules
+
+_COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def format_text(findings: list[Finding], files_checked: int) -> str:
+    lines = []
+    for f in findings:
+        where = click.style(f"{f.path}:{f.line}:{f.column}:", bold=True)
+        code = click.style(f.code, fg=_COLOURS[f.severity], bold=True)
+        lines.append(f"{where} {code} {f.message}")
+        lines.append(f"    help: {f.help}")
+    lines.append(summary(findings, files_checked))
+    return "\n".join(lines)
+
+
+def summary(findings: Iterable[Finding], files_checked: int) -> str:
+    counts = Counter(f.severity for f in findings)
+    parts = [_plural(counts[s], s.value) if s != Severity.INFO else f"{counts[s]} info"
+             for s in Severity if counts[s]]
+    files = _plural(files_checked, "file")
+    if not parts:
+        return f"All checks passed ({files})."
+    return f"Found {', '.join(parts)} in {files}."
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def format_json(findings: list[Finding], files_checked: int) -> str:
+    return json.dumps([f.to_dict() for f in findings], indent=2)
+
+
+def _github_escape(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def format_github(findings: list[Finding], files_checked: int) -> str:
+    """GitHub Actions workflow commands: annotations on the pull request diff."""
+    level = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+    return "\n".join(
+        f"::{level[f.severity]} file={f.path},line={f.line},col={f.column},title={f.code} {f.name}::"
+        + _github_escape(f"{f.message} (help: {f.help})")
+        for f in findings
+    )
+
+
+def format_sarif(findings: list[Finding], files_checked: int) -> str:
+    """SARIF 2.1.0, for GitHub code scanning and other viewers."""
+    level = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+    rules = [{"id": r.code, "name": r.name, "shortDescription": {"text": r.summary},
+              "fullDescription": {"text": r.doc}, "defaultConfiguration": {"level": level[r.severity]}}
+             for r in all_rules()]
+    results = [{
+        "ruleId": f.code,
+        "level": level[f.severity],
+        "message": {"text": f"{f.message}. Help: {f.help}"},
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path},
+                                            "region": {"startLine": f.line, "startColumn": f.column}}}],
+        "properties": {"field": f.field},
+    } for f in findings]
+    run = {"tool": {"driver": {"name": "dino-guard", "version": __version__, "rules": rules}}, "results": results}
+    return json.dumps({"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": [run]}, indent=2)
+
+
+FORMATTERS: dict[str, Callable[[list[Finding], int], str]] = {
+    "text": format_text,
+    "json": format_json,
+    "github": format_github,
+    "sarif": format_sarif,
+}

@@ -1,0 +1,120 @@
+"""Rules about the data and its transform (DG1xx)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Iterator, Optional
+
+from dino_guard.findings import Severity
+from dino_guard.rules.registry import Issue, rule
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"})
+MAX_FILES_COUNTED = 2_000_000  # a pre-commit hook must stay fast: stop counting there
+
+
+@rule("DG101", "missing-transform", Severity.ERROR, needs=("transform",))
+def missing_transform(ctx) -> Iterator[Issue]:
+    """The data set has no DINO transform.
+
+    What it checks: that `transform` is present and not null or `{name: none}`.
+    Why it matters: without DINOTransform the dataset yields PIL images and a
+    single view; the DataLoader fails with `default_collate: batch must contain
+    tensors ... found <class 'PIL.Image.Image'>` (lightly issue #1701), or, with
+    a plain ToTensor, DINO gets one view and nothing to match.
+    Example: `transform: null`, or no `transform:` section at all.
+    Use instead: `transform: {global_crop_size: 224, local_crop_size: 96, n_local_views: 6}`
+    (lightly's DINOTransform arguments).
+    References: lightly issue #1701; lightly.transforms.DINOTransform.
+    """
+    if ctx.setup.has_dino_transform:
+        return
+    yield Issue("transform", "the data set has no DINO transform: the DataLoader will yield PIL images "
+                "(`default_collate: ... found <class 'PIL.Image.Image'>`) instead of 2 global + N local views",
+                "add `transform: {global_crop_size: 224, local_crop_size: 96, n_local_views: 6}` "
+                "(lightly's DINOTransform)")
+
+
+def dataset_size(data, setup_path: str, count_files: bool) -> Optional[int]:
+    """Images in the training set: stated, synthetic, or counted under data.path."""
+    if data.dataset_size:
+        return data.dataset_size
+    if data.synthetic:
+        return data.size
+    if data.path and count_files:
+        return count_images(resolve_data_path(data.path, setup_path))
+    return None
+
+
+def resolve_data_path(path: str, setup_path: str) -> Path:
+    """Relative paths are relative to the working directory, else to the setup file."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    return Path(setup_path).parent / candidate
+
+
+def count_images(folder: Path) -> Optional[int]:
+    if not folder.is_dir():
+        return None
+    count = 0
+    for _, _, files in os.walk(folder):
+        count += sum(1 for name in files if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES)
+        if count > MAX_FILES_COUNTED:
+            break
+    return count
+
+
+def suggested_output_dim(images: int) -> int:
+    """A power of two near a quarter of the image count, within [256, 65536].
+
+    DINO's 65536 prototypes were tuned for ImageNet's 1.28 M images; far more
+    prototypes than images leaves most of them unused and slows the head.
+    """
+    if images < 1024:
+        return 256
+    return int(min(65536, 2 ** math.floor(math.log2(images / 4))))
+
+
+@rule("DG102", "output-dim-too-large", Severity.WARNING, needs=("model.head.output_dim", "data"))
+def output_dim_too_large(ctx) -> Iterator[Issue]:
+    """The head's output_dim (number of prototypes) exceeds the number of images.
+
+    What it checks: `model.head.output_dim` against the data set's size, taken
+    from `data.dataset_size`, the synthetic set's size, or the image files
+    counted under `data.path`.
+    Why it matters: 65536 prototypes were chosen for ImageNet (1.28 M images).
+    On a few thousand images most prototypes are never the argmax of any
+    image, the 65536-wide last layer dominates memory and time, and training
+    is slower to leave the uniform plateau.
+    Example: `head: {output_dim: 65536}` with `data: {dataset_size: 5000}`.
+    Use instead: `head: {output_dim: 1024}` and the same `loss.output_dim`.
+    References: Caron et al. 2021 (DINO), appendix on output dimension; lightly issue #1274.
+    """
+    images = dataset_size(ctx.setup.data, ctx.path, ctx.options.count_images)
+    output_dim = ctx.setup.model.head.output_dim
+    if not images or output_dim <= images:
+        return
+    better = suggested_output_dim(images)
+    yield Issue("model.head.output_dim", f"output_dim={output_dim} prototypes for a data set of {images} images: "
+                "most prototypes will never be used",
+                f"use output_dim: {better} (about a quarter of the image count, a power of two) "
+                "in model.head and loss")
+
+
+@rule("DG103", "conflicting-data-source", Severity.ERROR, needs=("data",))
+def conflicting_data_source(ctx) -> Iterator[Issue]:
+    """Both a folder and the built-in synthetic data set are given.
+
+    What it checks: that `data.path` and `data.synthetic` are not both set.
+    Why it matters: only one can be the training set; silently picking one
+    trains on data the user did not mean.
+    Example: `data: {path: /data/imagenet, synthetic: shapes}`.
+    Use instead: `data: {path: /data/imagenet}` or `data: {synthetic: shapes, size: 2000}`.
+    References: design.md, setup file contract.
+    """
+    data = ctx.setup.data
+    if data.path and data.synthetic:
+        yield Issue("data.synthetic", f"data gives both a folder (path: {data.path}) and synthetic: {data.synthetic}",
+                    "keep one: `path:` for your images, or `synthetic: shapes` for the built-in set")
