@@ -1,0 +1,179 @@
+"""DG5xx: the trainer's loss-trend checks (raised by dino_guard.trainer.monitor).
+
+They are documented here, with every other code, so that `dino-guard rule
+DG502` explains a stopped run. Thresholds live in the setup's `monitor:`
+section; each doc names the field that sets it.
+"""
+
+from dino_guard.findings import Severity
+from dino_guard.rules.registry import documented
+
+documented("DG501", "non-finite-loss", Severity.ERROR, """
+    The DINO loss or the gradient norm became NaN or infinite; the run stops.
+
+    What it checks:
+        After every optimizer step, that the loss and the total gradient norm
+        of the student are finite. The run stops at that step, exits 3 and
+        keeps the last checkpoint written before it (a good one).
+
+    Why it matters:
+        One NaN step poisons the student, then the teacher through the EMA;
+        every later step is wasted GPU time. The usual causes are fp16
+        overflow, a learning rate far too high for the batch, and no
+        gradient clipping.
+
+    Example:
+        train: {precision: fp16}
+        optimizer: {lr: 0.5, clip_grad: null}
+
+    Use instead:
+        train: {precision: bf16}
+        optimizer: {lr: 0.0005, clip_grad: 3.0}
+
+    References:
+        facebookresearch/dino main_dino.py ("Loss is nan, stopping training");
+        lightly DINO example.
+    """, origin="trainer")
+
+documented("DG502", "uniform-collapse", Severity.ERROR, """
+    The loss sits at ln(output_dim) and the teacher's outputs are uniform: collapse; the run stops.
+
+    What it checks:
+        Over the last `monitor.collapse_window` steps (after
+        `monitor.grace_steps`), the loss and the entropy of the teacher's
+        distribution both within `monitor.uniform_collapse_tolerance`
+        (a fraction) of ln(output_dim).
+
+    Why it matters:
+        A uniform teacher carries no information: the student learns to
+        output the uniform distribution and the features stop improving.
+        DINO avoids it by sharpening the teacher (a low teacher
+        temperature); a teacher temperature far above 0.07, or a centering
+        that dominates, flattens the teacher.
+
+    Example:
+        loss: {teacher_temp: 5.0, warmup_teacher_temp: 5.0}
+
+    Use instead:
+        loss: {teacher_temp: 0.04, warmup_teacher_temp: 0.04}   # at most 0.07
+
+    References:
+        Caron et al. 2021, section 5.3 (collapse: sharpening vs centering);
+        facebookresearch/dino #246.
+    """, origin="trainer")
+
+documented("DG503", "dimensional-collapse", Severity.ERROR, """
+    The teacher gives (nearly) the same output for every image: collapse to one dimension; the run stops.
+
+    What it checks:
+        The standard deviation of the l2-normalized teacher outputs across
+        the batch (lightly.utils.debug.std_of_l2_normalized), over the last
+        `monitor.collapse_window` steps, below `monitor.min_teacher_std`
+        times 1/sqrt(output_dim) (the value of isotropic outputs).
+
+    Why it matters:
+        Outputs that do not depend on the input make the loss easy and the
+        features useless. DINO's centering exists to prevent this; a center
+        that never moves (center_momentum 1.0) or a learning rate far too
+        high lets one dimension dominate.
+
+    Example:
+        loss: {center_momentum: 1.0}
+
+    Use instead:
+        loss: {center_momentum: 0.9}
+
+    References:
+        Chen and He 2021 (SimSiam), section 4.1 (std of l2-normalized output);
+        Caron et al. 2021, section 5.3.
+    """, origin="trainer")
+
+documented("DG504", "loss-rising", Severity.WARNING, """
+    The smoothed loss has risen well above its minimum: the run may be diverging.
+
+    What it checks:
+        The loss averaged over 5 steps above `monitor.divergence_factor`
+        times its lowest value so far, outside the teacher temperature
+        warmup (a rise during that warmup is expected and explained as
+        DG507). Printed once; DG505 stops the run if it lasts.
+
+    Why it matters:
+        A DINO loss that climbs and stays up usually means a learning rate
+        too high for the effective batch, or weight decay far too strong.
+
+    Example:
+        optimizer: {lr: 0.05}   # per 256 images
+
+    Use instead:
+        optimizer: {lr: 0.0005, warmup_epochs: 10}
+
+    References:
+        facebookresearch/dino main_dino.py (lr = 0.0005 * batch / 256, 10 warmup epochs).
+    """, origin="trainer")
+
+documented("DG505", "loss-divergence", Severity.ERROR, """
+    The loss stayed far above its minimum for `monitor.patience` steps: divergence; the run stops.
+
+    What it checks:
+        DG504's condition holding for `monitor.patience` consecutive steps.
+
+    Why it matters:
+        A diverged run does not come back on its own; stopping keeps the
+        last good checkpoint and the GPU hours.
+
+    Example:
+        optimizer: {lr: 0.05, clip_grad: null}
+
+    Use instead:
+        optimizer: {lr: 0.0005, clip_grad: 3.0}
+
+    References:
+        facebookresearch/dino main_dino.py.
+    """, origin="trainer")
+
+documented("DG506", "no-progress", Severity.WARNING, """
+    After the learning-rate warmup the loss has not gone down.
+
+    What it checks:
+        The mean loss over the `monitor.collapse_window` steps after the
+        warmup compared with the first window after `monitor.grace_steps`:
+        a drop below `monitor.min_progress` (a fraction) is reported once.
+
+    Why it matters:
+        A healthy DINO loss falls within the first epochs. A flat loss
+        after warmup usually means a learning rate far too low, a frozen
+        student (all parameters without gradients) or a teacher momentum
+        of 1.0 from the start.
+
+    Example:
+        optimizer: {lr: 1.0e-7}
+
+    Use instead:
+        optimizer: {lr: 0.0005}
+
+    References:
+        facebookresearch/dino training logs (loss curves).
+    """, origin="trainer")
+
+documented("DG507", "teacher-temp-warmup-rise", Severity.INFO, """
+    The loss rose during the teacher temperature warmup: expected, not a problem.
+
+    What it checks:
+        A rise that DG504 would report, but inside the linear warmup of the
+        teacher temperature (loss.warmup_teacher_temp -> loss.teacher_temp
+        over loss.warmup_teacher_temp_epochs).
+
+    Why it matters:
+        A warmer teacher has a flatter distribution, so the cross-entropy
+        rises while the features still improve. Knowing that saves someone
+        from killing a healthy run.
+
+    Example:
+        loss: {warmup_teacher_temp: 0.04, teacher_temp: 0.07, warmup_teacher_temp_epochs: 30}
+
+    Use instead:
+        Nothing to change.
+
+    References:
+        facebookresearch/dino main_dino.py (teacher temperature warmup).
+    """, origin="trainer")
