@@ -146,6 +146,7 @@ class Train(Section):
     max_steps: Optional[int] = Field(None, gt=0, description="Stop after this many optimizer steps.")
     checkpoint_every_epochs: int = Field(0, ge=0, description="Keep an extra checkpoint every N epochs; 0 keeps only last.pt.")
     log_every_steps: int = Field(1, gt=0)
+    checkpoint_every_steps: int = Field(0, ge=0, description="Also write checkpoints/last.pt every N optimizer steps; 0: at epoch ends only.")
 
 
 class Hardware(Section):
@@ -159,10 +160,11 @@ class Monitor(Section):
     enabled: bool = True
     collapse_window: int = Field(20, gt=0, description="Optimizer steps the collapse checks look at.")
     uniform_collapse_tolerance: float = Field(0.01, gt=0.0, description="Loss within this fraction of ln(output_dim) counts as uniform collapse.")
-    min_teacher_std: float = Field(0.002, ge=0.0, description="Std of l2-normalized teacher outputs below this is dimensional collapse.")
+    min_teacher_std: float = Field(0.05, ge=0.0, description="Std of l2-normalized teacher outputs below this fraction of 1/sqrt(output_dim) (the isotropic value) is dimensional collapse.")
     divergence_factor: float = Field(1.5, gt=1.0, description="Smoothed loss above factor x its minimum is divergence.")
     patience: int = Field(20, gt=0, description="Steps a divergence may last before the run is stopped.")
     grace_steps: int = Field(10, ge=0, description="Steps at the start the trend checks ignore.")
+    min_progress: float = Field(0.01, ge=0.0, lt=1.0, description="After warmup the mean loss must fall by at least this fraction of its first window, else a no-progress warning.")
 
 
 class Eval(Section):
