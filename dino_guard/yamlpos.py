@@ -96,10 +96,7 @@ def parse_yaml(text: str) -> Document:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = exc.problem or exc.context or "invalid YAML"
-        doc.problems.append(Problem("syntax", f"invalid YAML: {what}", where))
+        doc.problems.append(Problem("syntax", _syntax_message(exc), _syntax_position(exc)))
         return doc
     except yaml.YAMLError as exc:
         doc.problems.append(Problem("syntax", f"invalid YAML: {exc}", (1, 1)))
@@ -119,3 +116,21 @@ def parse_yaml(text: str) -> Document:
         doc.problems.append(Problem("syntax", f"invalid YAML value: {exc.problem}", (mark.line + 1, mark.column + 1) if mark else (1, 1)))
         doc.data = None
     return doc
+
+
+def _syntax_position(exc: yaml.MarkedYAMLError) -> Position:
+    mark = exc.problem_mark or exc.context_mark
+    # An unclosed bracket is only noticed at the end of the file: point at where it opened.
+    if exc.context_mark is not None and exc.problem and "<stream end>" in exc.problem:
+        mark = exc.context_mark
+    return (mark.line + 1, mark.column + 1) if mark else (1, 1)
+
+
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+    parts = []
+    if exc.context:
+        where = f" (line {exc.context_mark.line + 1})" if exc.context_mark else ""
+        parts.append(f"{exc.context}{where}")
+    if exc.problem:
+        parts.append(exc.problem)
+    return "invalid YAML: " + (": ".join(parts) or "cannot parse")
