@@ -112,7 +112,7 @@ def check(paths, fmt, select, ignore, gpu, show_info) -> None:
         click.echo(f"dino-guard: warning: no setup files (*.dino.yaml, *.py) found in {', '.join(paths)}", err=True)
     if fmt in ("text", "github") and not show_info:
         findings = [f for f in findings if f.severity != Severity.INFO]
-    output = FORMATTERS[fmt](findings, files)
+    output = FORMATTERS[fmt](findings, files) if files else ""
     if output:
         click.echo(output)
     sys.exit(2 if unreadable else 1 if any(f.severity == Severity.ERROR for f in findings) else 0)

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Create (or update) the project's virtual environment in .venv with the
+# train and dev extras. Idempotent: a second run only checks what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first, pinned: on these machines pip takes this release from a local
+# copy instead of downloading several GB (see README, "Installing").
+if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
+  .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+fi
+.venv/bin/python -m pip install -q -e ".[train,dev]"

@@ -1,0 +1,141 @@
+"""The CLI contracts of design.md: output formats, exit codes, options."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from tests.conftest import EXAMPLES
+
+FINDING_KEYS = {"path", "line", "column", "code", "name", "severity", "message", "help", "field"}
+
+
+def test_good_setup_passes(cli, good_setup):
+    result = cli("check", good_setup)
+    assert result.exit_code == 0, result.output
+    assert "All checks passed (1 file)." in result.output
+
+
+def test_text_output_is_path_line_col_code_then_help(cli):
+    path = EXAMPLES / "broken" / "head_input_dim_2048_on_vit_small.dino.yaml"
+    result = cli("check", path)
+    assert result.exit_code == 1
+    first, help_line = result.output.splitlines()[:2]
+    assert first.startswith(f"{path}:5:10: DG201 DINOProjectionHead(input_dim=2048)")
+    assert "(384)" in first
+    assert help_line.startswith("    help: set model.head.input_dim: 384")
+
+
+def test_json_output_has_the_contract_fields(cli):
+    result = cli("check", EXAMPLES / "broken" / "loss_output_dim_not_head.dino.yaml", "--format", "json")
+    assert result.exit_code == 1
+    findings = json.loads(result.output)
+    assert all(set(f) == FINDING_KEYS for f in findings)
+    (error,) = [f for f in findings if f["severity"] == "error"]
+    assert error["code"] == "DG401" and error["field"] == "loss.output_dim" and error["line"] == 6
+    assert "65536" in error["message"] and "4096" in error["message"]
+
+
+def test_info_findings_show_only_on_request_in_text(cli, good_setup):
+    assert "DG412" not in cli("check", good_setup).output
+    assert "DG412" in cli("check", good_setup, "--show-info").output
+    assert "DG412" in cli("check", good_setup, "--format", "json").output
+
+
+def test_github_annotations(cli):
+    result = cli("check", EXAMPLES / "broken" / "no_transform.dino.yaml", "--format", "github")
+    assert result.output.startswith("::error file=")
+    assert ",line=3,col=1,title=DG101 missing-transform::" in result.output
+
+
+def test_sarif_validates_against_its_schema_shape(cli):
+    result = cli("check", EXAMPLES / "broken", "--format", "sarif")
+    sarif = json.loads(result.output)
+    assert sarif["version"] == "2.1.0"
+    run = sarif["runs"][0]
+    rule_ids = {r["id"] for r in run["tool"]["driver"]["rules"]}
+    assert {r["ruleId"] for r in run["results"]} <= rule_ids
+    assert all(r["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1 for r in run["results"])
+
+
+def test_folders_are_searched_and_every_broken_example_fails(cli):
+    result = cli("check", EXAMPLES / "broken", "--format", "json")
+    assert result.exit_code == 1
+    paths = {f["path"] for f in json.loads(result.output) if f["severity"] == "error"}
+    assert len(paths) == len(list((EXAMPLES / "broken").glob("*.dino.yaml")))
+
+
+def test_good_examples_pass(cli):
+    result = cli("check", *sorted(EXAMPLES.glob("*.dino.yaml")))
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("option, value, kept", [
+    ("--select", "DG4", {"DG401"}),
+    ("--ignore", "DG401,DG41", set()),
+])
+def test_select_and_ignore_by_prefix(cli, option, value, kept):
+    result = cli("check", EXAMPLES / "broken" / "loss_output_dim_not_head.dino.yaml", option, value, "--format", "json")
+    assert {f["code"] for f in json.loads(result.output) if f["severity"] != "info"} == kept
+
+
+def test_pyproject_config_is_read(cli, tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.dino-guard]\nignore = ["DG401"]\n')
+    setup = tmp_path / "s.dino.yaml"
+    setup.write_text((EXAMPLES / "broken" / "loss_output_dim_not_head.dino.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert cli("check", setup).exit_code == 0
+
+
+def test_bad_pyproject_config_is_a_usage_error(cli, tmp_path, monkeypatch, good_setup):
+    (tmp_path / "pyproject.toml").write_text('[tool.dino-guard]\nignore = 401\n')
+    monkeypatch.chdir(tmp_path)
+    result = cli("check", good_setup)
+    assert result.exit_code == 2 and "must be a list of code prefixes" in result.output
+
+
+def test_unreadable_input_exits_2_with_one_line(cli, tmp_path):
+    result = cli("check", tmp_path / "missing.dino.yaml")
+    assert result.exit_code == 2
+    assert result.output.strip() == f"dino-guard: error: {tmp_path / 'missing.dino.yaml'}: no such file"
+
+
+def test_invalid_input_exits_1(cli, write_setup):
+    assert cli("check", write_setup("model: {backbone: {name: resnet50}\n")).exit_code == 1
+
+
+def test_rule_prints_its_documentation(cli):
+    result = cli("rule", "dg201")
+    assert result.exit_code == 0
+    assert result.output.startswith("DG201 head-input-dim-mismatch (error)")
+    for section in ("What it checks", "Why it matters", "Example", "Use instead", "References"):
+        assert section in result.output
+
+
+def test_unknown_rule_suggests(cli):
+    result = cli("rule", "DG2011")
+    assert result.exit_code == 2 and "Did you mean DG201" in result.output
+
+
+def test_rules_lists_every_code(cli):
+    from dino_guard.rules.registry import all_rules
+
+    listed = json.loads(cli("rules", "--format", "json").output)
+    assert [r["code"] for r in listed] == [r.code for r in all_rules()]
+
+
+def test_schema_matches_the_committed_copy_and_validates_examples(cli):
+    from tests.conftest import REPO
+    import yaml
+
+    printed = json.loads(cli("schema").output)
+    committed = json.loads((REPO / "dino_guard" / "schemas" / "dino-guard.schema.json").read_text())
+    assert printed == committed, "run `dino-guard schema -o dino_guard/schemas/dino-guard.schema.json`"
+    jsonschema.Draft7Validator.check_schema(printed)
+    validator = jsonschema.Draft7Validator(printed)
+    for example in EXAMPLES.glob("*.dino.yaml"):
+        assert not list(validator.iter_errors(yaml.safe_load(example.read_text()))), example
+    bad = yaml.safe_load((EXAMPLES / "broken" / "misspelt_hidden_dim.dino.yaml").read_text())
+    assert list(validator.iter_errors(bad))
