@@ -1,0 +1,77 @@
+"""What the memory estimators need to know about one DINO training step.
+
+A MemorySpec is built from a Setup (or by hand, e.g. from a row of the
+calibration CSV). It imports nothing heavy: the analytic estimator and the
+`check` path use it without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    backbone: str
+    batch_size: int  # per device
+    precision: str = "bf16"
+    n_global_views: int = 2
+    global_crop_size: int = 224
+    n_local_views: int = 6
+    local_crop_size: int = 96
+    feature_dim: Optional[int] = None  # None: the backbone's own width
+    head_hidden_dim: int = 2048
+    head_bottleneck_dim: int = 256
+    output_dim: int = 65536
+    head_batch_norm: bool = False
+    optimizer: str = "adamw"  # adamw | adam | sgd
+    fused_optimizer: bool = True  # fused AdamW (no foreach temporaries); the trainer's choice
+    forward_style: str = "batched"  # batched: one pass per crop size; per_view: one per view
+    dynamic_img_size: bool = True
+    drop_path_rate: float = 0.0
+
+    def __post_init__(self):
+        if self.batch_size <= 0:
+            raise ValueError(f"batch size must be positive, got {self.batch_size}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+    def with_batch(self, batch_size: int) -> "MemorySpec":
+        return replace(self, batch_size=batch_size)
+
+    @property
+    def views(self) -> list[tuple[int, int]]:
+        """(number of views, crop size) per crop size, skipping empty groups."""
+        groups = [(self.n_global_views, self.global_crop_size), (self.n_local_views, self.local_crop_size)]
+        return [(n, size) for n, size in groups if n > 0]
+
+    @property
+    def optimizer_states(self) -> int:
+        """Tensors of optimizer state per parameter (AdamW: exp_avg, exp_avg_sq)."""
+        return {"adamw": 2, "adam": 2, "sgd": 1}[self.optimizer]
+
+
+def spec_from_setup(setup, batch_size: Optional[int] = None) -> MemorySpec:
+    """The per-device training step a Setup describes (duck-typed: no pydantic import)."""
+    model, transform, train = setup.model, setup.transform, setup.train
+    backbone = model.backbone
+    local_views = transform.n_local_views if transform is not None else 0
+    return MemorySpec(
+        backbone=backbone.name,
+        batch_size=batch_size if batch_size is not None else train.batch_size,
+        precision=train.precision,
+        global_crop_size=transform.global_crop_size if transform is not None else 224,
+        n_local_views=local_views,
+        local_crop_size=transform.local_crop_size if transform is not None else 96,
+        feature_dim=model.head.input_dim or backbone.feature_dim,
+        head_hidden_dim=model.head.hidden_dim,
+        head_bottleneck_dim=model.head.bottleneck_dim,
+        output_dim=model.head.output_dim,
+        head_batch_norm=model.head.batch_norm,
+        optimizer=setup.optimizer.name,
+        dynamic_img_size=backbone.dynamic_img_size is not False,
+        drop_path_rate=backbone.drop_path_rate,
+    )

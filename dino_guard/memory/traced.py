@@ -1,0 +1,140 @@
+"""Traced estimate: run real DINO training steps on the meta device.
+
+The student and teacher backbones (timm or torchvision), lightly's
+DINOProjectionHead and DINOLoss, the crops at their sizes, backward and the
+optimizer step all execute for real, but on meta tensors: shapes and dtypes
+without data. AllocationTracker counts every storage like the CUDA caching
+allocator; CudaAutocast reproduces CUDA autocast and the attention kernel.
+Two steps run because the optimizer creates its state during the first
+step's update: the second step is the steady state the peak comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from dino_guard.memory import models
+from dino_guard.memory.autocast import CudaAutocast
+from dino_guard.memory.breakdown import Breakdown
+from dino_guard.memory.physics import CUBLAS_WORKSPACE_BYTES
+from dino_guard.memory.spec import MemorySpec
+from dino_guard.memory.tracker import AllocationTracker
+
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Phase that allocated a tensor -> row of the breakdown.
+PHASE_PART = {
+    "weights": "weights", "teacher": "teacher", "inputs": "inputs", "loss": "head_and_loss",
+    "head": "head_and_loss", "global": "activations_global", "local": "activations_local",
+    "backward": "gradients", "optimizer": "optimizer_state", "workspace": "workspace",
+}
+
+
+@dataclass
+class Step:
+    """Everything one DINO training step touches."""
+
+    student: nn.Module
+    student_head: nn.Module
+    teacher: nn.Module
+    teacher_head: nn.Module
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    views: list  # [(tensor of n*B crops, n)], one entry per forward pass
+
+
+def estimate(spec: MemorySpec, steps: int = 2) -> Breakdown:
+    """Peak bytes of `steps` DINO training steps, split by where they go."""
+    tracker = AllocationTracker()
+    step = _build(spec, tracker)
+    for _ in range(steps):
+        _train_step(spec, step, tracker)
+    breakdown = Breakdown(method="traced")
+    for phase, nbytes in tracker.peak_parts.items():
+        breakdown.add(PHASE_PART[phase], nbytes)
+    breakdown.add("workspace", CUBLAS_WORKSPACE_BYTES)
+    return breakdown
+
+
+def _build(spec: MemorySpec, tracker: AllocationTracker) -> Step:
+    student, width = models.build_backbone(spec.backbone, spec.dynamic_img_size, spec.drop_path_rate)
+    teacher, _ = models.build_backbone(spec.backbone, spec.dynamic_img_size, spec.drop_path_rate)
+    head_args = (spec.feature_dim or width, spec.head_hidden_dim, spec.head_bottleneck_dim, spec.output_dim,
+                 spec.head_batch_norm)
+    student_head, teacher_head = models.build_head(*head_args), models.build_head(*head_args)
+    criterion = models.build_loss(spec.output_dim)
+    for module in (teacher, teacher_head):
+        module.requires_grad_(False)
+    params = [*student.parameters(), *student_head.parameters()]
+    step = Step(student, student_head, teacher, teacher_head, criterion, _optimizer(spec, params), [])
+    for module, phase in ((student, "weights"), (student_head, "weights"), (criterion, "weights"),
+                          (teacher, "teacher"), (teacher_head, "teacher")):
+        for tensor in [*module.parameters(), *module.buffers()]:
+            tracker.track(tensor, phase)
+    step.views = _inputs(spec)
+    for tensor, _ in step.views:
+        tracker.track(tensor, "inputs")
+    return step
+
+
+def _optimizer(spec: MemorySpec, params: list) -> torch.optim.Optimizer:
+    # Meta tensors cannot take the fused kernel; the single-tensor loop has
+    # the same footprint (no list-wide temporaries), foreach is CUDA's default.
+    foreach = not spec.fused_optimizer
+    if spec.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=0.1, momentum=0.9, foreach=foreach)
+    cls = torch.optim.AdamW if spec.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=1e-4, foreach=foreach)
+
+
+def _inputs(spec: MemorySpec) -> list:
+    """The crops as the step receives them: one tensor per forward pass."""
+    views = []
+    for n, size in spec.views:
+        passes = [n] if spec.forward_style == "batched" else [1] * n
+        for count in passes:
+            views.append((torch.empty(count * spec.batch_size, 3, size, size, device="meta"), count))
+    return views
+
+
+def _train_step(spec: MemorySpec, step: Step, tracker: AllocationTracker) -> None:
+    with tracker:
+        loss = _forward(spec, step, tracker)
+        tracker.phase = "backward"
+        loss.backward()
+        del loss
+        tracker.phase = "optimizer"
+        step.optimizer.step()
+        step.optimizer.zero_grad(set_to_none=True)
+        _ema_update(step)
+
+
+def _forward(spec: MemorySpec, step: Step, tracker: AllocationTracker) -> torch.Tensor:
+    """Teacher on the global crops, student on every crop, DINO loss: one autocast region."""
+    global_passes = [(x, n) for x, n in step.views if x.shape[-1] == spec.global_crop_size][: _global_passes(spec)]
+    with CudaAutocast(DTYPES[spec.precision]):
+        tracker.phase = "teacher"
+        with torch.no_grad():
+            teacher_out = [out for x, n in global_passes for out in step.teacher_head(step.teacher(x)).chunk(n)]
+        student_out = []
+        for index, (x, n) in enumerate(step.views):
+            tracker.phase = "global" if index < len(global_passes) else "local"
+            features = step.student(x)
+            tracker.phase = "head"
+            student_out.extend(step.student_head(features).chunk(n))
+        tracker.phase = "loss"
+        return step.criterion([t.float() for t in teacher_out], [s.float() for s in student_out])
+
+
+def _global_passes(spec: MemorySpec) -> int:
+    return 1 if spec.forward_style == "batched" else spec.n_global_views
+
+
+def _ema_update(step: Step) -> None:
+    from lightly.models.utils import update_momentum
+
+    with torch.no_grad():
+        update_momentum(step.student, step.teacher, 0.996)
+        update_momentum(step.student_head, step.teacher_head, 0.996)
