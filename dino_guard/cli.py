@@ -161,11 +161,13 @@ def rules_command(fmt: str) -> None:
 
 @main.command("schema")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
-def schema_command(output: Optional[str]) -> None:
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="json", show_default=True,
+              help="json: JSON Schema; markdown: the field reference tables of the README.")
+def schema_command(output: Optional[str], fmt: str) -> None:
     """Print the JSON Schema of setup files (draft-07, for editors' YAML servers)."""
-    from dino_guard.schemas.export import schema_json
+    from dino_guard.schemas.export import markdown_reference, schema_json
 
-    text = schema_json()
+    text = schema_json() if fmt == "json" else markdown_reference().rstrip()
     if output:
         Path(output).write_text(text + "\n", encoding="utf-8")
     else:

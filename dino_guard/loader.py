@@ -20,6 +20,7 @@ from dino_guard import yamlpos
 from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.rules.registry import make_finding
 from dino_guard.schemas import Setup
+from dino_guard.schemas.describe import describe_type
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -144,7 +145,8 @@ def _validation_findings(path: str, exc: ValidationError, locations: Locations, 
         else:
             got = error.get("input")
             msg = error["msg"].removeprefix("Value error, ")
-            findings.append(make_finding("DG003", path, position, dotted, f"{dotted}: {msg} (got {got!r})",
+            shown = msg if "got" in msg else f"{msg} (got {got!r})"
+            findings.append(make_finding("DG003", path, position, dotted, f"{dotted}: {shown}",
                                          _type_help(loc)))
     return findings
 
@@ -191,10 +193,8 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _type_help(loc: tuple) -> str:
-    leaf = _unwrap(_field_annotation(loc))
     description = _field_description(loc)
-    kind = getattr(leaf, "__name__", str(leaf)).replace("typing.", "")
-    text = f"{_dotted(loc)} takes {kind}"
+    text = f"{_dotted(loc)} takes {describe_type(_field_annotation(loc))}"
     return text + (f": {description}" if description else "")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dino_guard.schemas.describe import describe_type
 from dino_guard.schemas.setup import Setup
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
@@ -37,3 +38,47 @@ def setup_schema() -> dict:
 
 def schema_json() -> str:
     return json.dumps(setup_schema(), indent=2, sort_keys=True)
+
+
+def _default_text(info) -> str:
+    if info.is_required():
+        return "required"
+    value = info.get_default(call_default_factory=True)
+    if hasattr(value, "model_dump"):
+        return "section"
+    if isinstance(value, tuple):
+        value = list(value)
+    return "null" if value is None else json.dumps(value)
+
+
+def markdown_reference() -> str:
+    """One table per section: field, type, default, description (for the README)."""
+    lines = []
+    sections = [("", Setup)]
+    while sections:
+        prefix, model = sections.pop(0)
+        rows = []
+        for name, info in model.model_fields.items():
+            dotted = f"{prefix}{name}"
+            nested = _section_model(info.annotation)
+            if nested is not None:
+                sections.append((f"{dotted}.", nested))
+                continue
+            rows.append(f"| `{dotted}` | {describe_type(info.annotation)} | `{_default_text(info)}` | {info.description or ''} |")
+        if rows:
+            title = prefix.rstrip(".") or "top level"
+            doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
+            lines += [f"**{title}**" + (f": {doc}" if doc else ""), "", "| field | type | default | meaning |", "|---|---|---|---|", *rows, ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _section_model(annotation: Any):
+    from typing import Union, get_args, get_origin
+
+    from pydantic import BaseModel
+
+    candidates = get_args(annotation) if get_origin(annotation) is Union else (annotation,)
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None

@@ -42,26 +42,26 @@ class Data(Section):
 class Transform(Section):
     """lightly's DINOTransform arguments, plus where augmentation runs."""
 
-    name: Literal["dino", "none"] = "dino"
+    name: Literal["dino", "none"] = Field("dino", description="none: the data set has no DINO transform (an error).")
     backend: Literal["cpu", "device"] = Field("cpu", description="cpu: lightly's DINOTransform in DataLoader workers; device: batched on the training device.")
-    global_crop_size: int = Field(224, gt=0)
-    global_crop_scale: Tuple[float, float] = (0.4, 1.0)
-    local_crop_size: int = Field(96, gt=0)
-    local_crop_scale: Tuple[float, float] = (0.05, 0.4)
-    n_local_views: int = Field(6, ge=0)
-    hf_prob: float = Field(0.5, ge=0.0, le=1.0)
-    vf_prob: float = Field(0.0, ge=0.0, le=1.0)
-    rr_prob: float = Field(0.0, ge=0.0, le=1.0)
-    cj_prob: float = Field(0.8, ge=0.0, le=1.0)
-    cj_strength: float = Field(0.5, ge=0.0)
-    cj_bright: float = Field(0.8, ge=0.0)
-    cj_contrast: float = Field(0.8, ge=0.0)
-    cj_sat: float = Field(0.4, ge=0.0)
-    cj_hue: float = Field(0.2, ge=0.0, le=0.5)
-    random_gray_scale: float = Field(0.2, ge=0.0, le=1.0)
-    gaussian_blur: Tuple[float, float, float] = (1.0, 0.1, 0.5)
-    sigmas: Tuple[float, float] = (0.1, 2.0)
-    solarization_prob: float = Field(0.2, ge=0.0, le=1.0)
+    global_crop_size: int = Field(224, gt=0, description="Side of the 2 global crops, px.")
+    global_crop_scale: Tuple[float, float] = Field((0.4, 1.0), description="[min, max] fraction of the image a global crop covers.")
+    local_crop_size: int = Field(96, gt=0, description="Side of the local crops, px.")
+    local_crop_scale: Tuple[float, float] = Field((0.05, 0.4), description="[min, max] fraction of the image a local crop covers.")
+    n_local_views: int = Field(6, ge=0, description="Number of local crops per image.")
+    hf_prob: float = Field(0.5, ge=0.0, le=1.0, description="Probability of a horizontal flip.")
+    vf_prob: float = Field(0.0, ge=0.0, le=1.0, description="Probability of a vertical flip.")
+    rr_prob: float = Field(0.0, ge=0.0, le=1.0, description="Probability of a random 90-degree rotation.")
+    cj_prob: float = Field(0.8, ge=0.0, le=1.0, description="Probability of colour jitter.")
+    cj_strength: float = Field(0.5, ge=0.0, description="Scales the four colour-jitter strengths below.")
+    cj_bright: float = Field(0.8, ge=0.0, description="Brightness jitter (times cj_strength).")
+    cj_contrast: float = Field(0.8, ge=0.0, description="Contrast jitter (times cj_strength).")
+    cj_sat: float = Field(0.4, ge=0.0, description="Saturation jitter (times cj_strength).")
+    cj_hue: float = Field(0.2, ge=0.0, le=0.5, description="Hue jitter (times cj_strength).")
+    random_gray_scale: float = Field(0.2, ge=0.0, le=1.0, description="Probability of converting to grayscale.")
+    gaussian_blur: Tuple[float, float, float] = Field((1.0, 0.1, 0.5), description="Blur probability of global view 1, global view 2, local views.")
+    sigmas: Tuple[float, float] = Field((0.1, 2.0), description="[min, max] sigma of the Gaussian blur.")
+    solarization_prob: float = Field(0.2, ge=0.0, le=1.0, description="Probability of solarizing global view 2.")
 
     _scales = field_validator("global_crop_scale", "local_crop_scale")(_ordered_scale)
 
@@ -81,24 +81,26 @@ class Transform(Section):
 
 
 class Backbone(Section):
+    """The backbone network (timm or torchvision)."""
+
     name: str = Field(description="A timm model name (a pretrained tag like .dino is allowed) or torchvision/<name>.")
-    pretrained: bool = False
+    pretrained: bool = Field(False, description="Load timm's pretrained weights (needs them in the local cache).")
     dynamic_img_size: Optional[bool] = Field(None, description="timm ViTs: accept input sizes other than img_size.")
     feature_dim: Optional[int] = Field(None, gt=0, description="Pooled feature width, for backbones dino-guard does not know.")
     patch_size: Optional[int] = Field(None, gt=0, description="Patch size, for ViT-like backbones dino-guard does not know.")
-    drop_path_rate: float = Field(0.0, ge=0.0, lt=1.0)
+    drop_path_rate: float = Field(0.0, ge=0.0, lt=1.0, description="Stochastic depth of the student (timm keyword).")
 
 
 class Head(Section):
     """lightly's DINOProjectionHead arguments."""
 
     input_dim: Optional[int] = Field(None, gt=0, description="Defaults to the backbone's feature width.")
-    hidden_dim: int = Field(2048, gt=0)
-    bottleneck_dim: int = Field(256, gt=0)
-    output_dim: int = Field(65536, gt=0)
-    batch_norm: bool = False
+    hidden_dim: int = Field(2048, gt=0, description="Width of the head's hidden layers.")
+    bottleneck_dim: int = Field(256, gt=0, description="Width before the weight-normalised last layer.")
+    output_dim: int = Field(65536, gt=0, description="Number of prototypes (DINO's K).")
+    batch_norm: bool = Field(False, description="Batch norm in the head (the ResNet recipe).")
     freeze_last_layer: int = Field(-1, ge=-1, description="Epochs during which the last layer's gradients are cancelled; -1 never.")
-    norm_last_layer: bool = True
+    norm_last_layer: bool = Field(True, description="Fix the last layer's weight norm (more stable; DINO ViT-S/16 uses false).")
 
 
 class Model(Section):
@@ -110,46 +112,54 @@ class Loss(Section):
     """lightly's DINOLoss arguments."""
 
     output_dim: Optional[int] = Field(None, gt=0, description="Defaults to model.head.output_dim.")
-    warmup_teacher_temp: float = Field(0.04, gt=0.0)
-    teacher_temp: float = Field(0.04, gt=0.0)
-    warmup_teacher_temp_epochs: int = Field(30, ge=0)
-    student_temp: float = Field(0.1, gt=0.0)
-    center_momentum: float = Field(0.9, ge=0.0, le=1.0)
+    warmup_teacher_temp: float = Field(0.04, gt=0.0, description="Teacher temperature at the start of its warmup.")
+    teacher_temp: float = Field(0.04, gt=0.0, description="Teacher temperature after the warmup (at most 0.07).")
+    warmup_teacher_temp_epochs: int = Field(30, ge=0, description="Epochs of linear teacher-temperature warmup.")
+    student_temp: float = Field(0.1, gt=0.0, description="Student temperature.")
+    center_momentum: float = Field(0.9, ge=0.0, le=1.0, description="EMA momentum of the teacher-output center.")
 
 
 class Optimizer(Section):
-    name: Literal["adamw", "adam", "sgd"] = "adamw"
+    """Optimizer and its schedules (cosine, per optimizer step)."""
+
+    name: Literal["adamw", "adam", "sgd"] = Field("adamw", description="AdamW for ViTs; SGD is the ResNet recipe.")
     lr: float = Field(0.0005, gt=0.0, description="Base learning rate for an effective batch of 256 (scaled linearly).")
-    min_lr: float = Field(1e-6, ge=0.0)
-    weight_decay: float = Field(0.04, ge=0.0)
-    weight_decay_end: float = Field(0.4, ge=0.0)
-    warmup_epochs: float = Field(10, ge=0.0)
+    min_lr: float = Field(1e-6, ge=0.0, description="Learning rate at the end of the cosine decay.")
+    weight_decay: float = Field(0.04, ge=0.0, description="Weight decay at the start (cosine schedule).")
+    weight_decay_end: float = Field(0.4, ge=0.0, description="Weight decay at the end.")
+    warmup_epochs: float = Field(10, ge=0.0, description="Epochs of linear learning-rate warmup.")
     clip_grad: Optional[float] = Field(3.0, ge=0.0, description="Max gradient norm; 0 or null disables clipping.")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum.")
 
 
 class TeacherMomentum(Section):
-    start: float = Field(0.996, ge=0.0, le=1.0)
-    end: float = Field(1.0, ge=0.0, le=1.0)
+    """EMA momentum of the teacher."""
+
+    start: float = Field(0.996, ge=0.0, le=1.0, description="Teacher EMA momentum at the start (cosine to end).")
+    end: float = Field(1.0, ge=0.0, le=1.0, description="Teacher EMA momentum at the end.")
 
 
 class Train(Section):
-    epochs: int = Field(100, gt=0)
+    """The run: length, batch, precision, devices, output."""
+
+    epochs: int = Field(100, gt=0, description="Passes over the data set.")
     batch_size: int = Field(64, gt=0, description="Per device.")
-    accumulate_grad_batches: int = Field(1, gt=0)
-    precision: Literal["fp32", "bf16", "fp16"] = "bf16"
-    compile: bool = False
-    devices: int = Field(1, gt=0)
-    num_nodes: int = Field(1, gt=0)
-    seed: int = 0
-    output_dir: str = "runs/dino"
+    accumulate_grad_batches: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
+    precision: Literal["fp32", "bf16", "fp16"] = Field("bf16", description="bf16/fp16: autocast mixed precision (fp16 with a GradScaler).")
+    compile: bool = Field(False, description="Wrap the models in torch.compile.")
+    devices: int = Field(1, gt=0, description="GPUs per node (torchrun --nproc_per_node).")
+    num_nodes: int = Field(1, gt=0, description="Nodes (torchrun --nnodes).")
+    seed: int = Field(0, description="Seed of every random number generator.")
+    output_dir: str = Field("runs/dino", description="Where metrics, checkpoints and plots go.")
     max_steps: Optional[int] = Field(None, gt=0, description="Stop after this many optimizer steps.")
     checkpoint_every_epochs: int = Field(0, ge=0, description="Keep an extra checkpoint every N epochs; 0 keeps only last.pt.")
-    log_every_steps: int = Field(1, gt=0)
+    log_every_steps: int = Field(1, gt=0, description="Write metrics every N optimizer steps.")
     checkpoint_every_steps: int = Field(0, ge=0, description="Also write checkpoints/last.pt every N optimizer steps; 0: at epoch ends only.")
 
 
 class Hardware(Section):
+    """The GPU the run is meant for (memory checks)."""
+
     gpu: Optional[str] = Field(None, description="A GPU name from the catalog, e.g. H100-80GB.")
     gpu_memory_gb: Optional[float] = Field(None, gt=0.0, description="Memory of a GPU not in the catalog.")
 
@@ -157,7 +167,7 @@ class Hardware(Section):
 class Monitor(Section):
     """Loss-trend checks of the trainer (DG5xx)."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Run the loss-trend checks.")
     collapse_window: int = Field(20, gt=0, description="Optimizer steps the collapse checks look at.")
     uniform_collapse_tolerance: float = Field(0.01, gt=0.0, description="Loss within this fraction of ln(output_dim) counts as uniform collapse.")
     min_teacher_std: float = Field(0.05, ge=0.0, description="Std of l2-normalized teacher outputs below this fraction of 1/sqrt(output_dim) (the isotropic value) is dimensional collapse.")
@@ -168,10 +178,12 @@ class Monitor(Section):
 
 
 class Eval(Section):
-    knn_k: int = Field(20, gt=0)
-    knn_temperature: float = Field(0.07, gt=0.0)
+    """kNN evaluation of the teacher backbone."""
+
+    knn_k: int = Field(20, gt=0, description="Neighbours of the kNN classifier.")
+    knn_temperature: float = Field(0.07, gt=0.0, description="Temperature of the weighted kNN vote.")
     knn_every_epochs: int = Field(0, ge=0, description="kNN evaluation every N epochs; 0: only at the end.")
-    holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of labeled images held out for kNN evaluation.")
 
 
 class Setup(Section):
