@@ -1,0 +1,47 @@
+"""Regenerate the README's generated blocks: the setup reference and the rules table.
+
+    .venv/bin/python scripts/update_readme.py          # rewrite README.md
+    .venv/bin/python scripts/update_readme.py --check  # exit 1 if out of date
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def rules_table() -> str:
+    from dino_guard.rules.registry import all_rules
+
+    rows = ["| code | name | severity | what it catches |", "|---|---|---|---|"]
+    rows += [f"| {r.code} | {r.name} | {r.severity.value} | {r.summary} |" for r in all_rules()]
+    return "\n".join(rows) + "\n"
+
+
+def blocks() -> dict[str, str]:
+    from dino_guard.schemas.export import markdown_reference
+
+    return {"reference": markdown_reference(), "rules": rules_table()}
+
+
+def render(text: str) -> str:
+    for name, body in blocks().items():
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
+        text = pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+    return text
+
+
+def main() -> int:
+    current = README.read_text(encoding="utf-8")
+    wanted = render(current)
+    if "--check" in sys.argv:
+        return 0 if wanted == current else 1
+    README.write_text(wanted, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

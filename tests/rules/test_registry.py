@@ -1,0 +1,54 @@
+"""The code registry refuses what would confuse users' --ignore lists."""
+
+from __future__ import annotations
+
+import pytest
+
+from dino_guard.findings import Severity
+from dino_guard.rules import registry
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    registry.all_rules()  # load the real rules first
+    monkeypatch.setattr(registry, "RULES", dict(registry.RULES))
+    monkeypatch.setattr(registry, "RETIRED", {"DG999": "merged into DG201"})
+    return registry
+
+
+def _doc_rule(code: str, name: str):
+    @registry.rule(code, name, Severity.WARNING)
+    def check(ctx):
+        """Summary.
+
+        What it checks: x. Why it matters: y. Example: z. Use instead: w. References: r.
+        """
+        return iter(())
+
+    return check
+
+
+def test_duplicate_code_is_refused(scratch_registry):
+    with pytest.raises(registry.RegistryError, match="DG201 is registered twice"):
+        _doc_rule("DG201", "another-name")
+
+
+def test_duplicate_name_is_refused(scratch_registry):
+    with pytest.raises(registry.RegistryError, match="registered twice"):
+        _doc_rule("DG998", "head-input-dim-mismatch")
+
+
+def test_retired_code_is_never_reused(scratch_registry):
+    with pytest.raises(registry.RegistryError):
+        _doc_rule("DG999", "brand-new")
+
+
+@pytest.mark.parametrize("code, name", [("X201", "fine-name"), ("DG1", "fine-name"), ("DG997", "Not_Kebab")])
+def test_malformed_codes_and_names_are_refused(scratch_registry, code, name):
+    with pytest.raises(registry.RegistryError):
+        _doc_rule(code, name)
+
+
+def test_retired_code_is_explained_by_the_cli(scratch_registry, cli):
+    result = cli("rule", "DG999")
+    assert result.exit_code == 0 and "retired: merged into DG201" in result.output
