@@ -1,0 +1,14 @@
+"""The reference DINO trainer: the only place torch, timm and lightly are imported.
+
+Modules, in the order a step needs them:
+
+- build.py       backbone (timm / torchvision), lightly heads and loss, teacher
+- synthetic.py   the built-in labeled shapes data set
+- data.py        image folders, bad-file handling, sampler, collate, views
+- schedules.py   per-optimizer-step lr / weight decay / momentum / temperature
+- checkpoint.py  atomic save, weights_only load, RNG state
+- monitor.py     loss-trend checks (DG5xx, documented in rules/monitor.py)
+- knn.py         kNN top-1 of a backbone on a labeled held-out split
+- loop.py        the training loop
+- cli_train.py   the `dino-guard train` click command
+"""

@@ -1,0 +1,177 @@
+"""DINO multi-crop augmentation on the training device (`transform.backend: device`).
+
+The work is split in three so that DataLoader workers stay cheap and the
+device does the pixel work batched:
+
+1. workers: `decode_resize` opens an image with PIL, converts any mode to RGB
+   and resizes it to a fixed square (uint8 CHW, so batches stack and pin),
+   keeping its original height and width;
+2. host, main process: augment_params draws every random number of the batch
+   from one torch.Generator;
+3. device: `DeviceDINOTransform` cuts all crops of a view group with one
+   roi_align call and applies flips, colour jitter (per-row random order),
+   grayscale, blur (one grouped convolution), solarization and normalization
+   to whole row subsets, with no Python loop over samples.
+
+Crop geometry is drawn on the original height/width and scaled into the
+resized square, so crop areas and aspect ratios are those of lightly's
+DINOTransform on the full image; only the pixel detail is bounded by the
+worker's resize (`decode_size`, 256 for 224 px global crops).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from PIL import Image
+
+from dino_guard.trainer import augment_ops as ops
+from dino_guard.trainer.augment_params import GroupParams, ViewRecipe, sample_group
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_INT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def default_decode_size(global_crop_size: int) -> int:
+    """Side of the worker's square: 8/7 of the global crop (256 for 224), as ImageNet's resize."""
+    return int(round(global_crop_size * 8 / 7))
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB: 16/32-bit integer scaled down (PIL would clip at 255), alpha dropped."""
+    if image.mode in _INT_MODES:
+        arr = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if arr.max(initial=0) > 255 or image.mode != "I" else 255.0
+        image = Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), mode="L")
+    elif image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")  # palette transparency -> alpha, which RGB then drops
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def decode_resize(source: Union[str, bytes, Image.Image], size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Worker step: image (path, bytes or PIL) -> ((3, size, size) uint8, (2,) original h, w).
+
+    JPEG decoding uses PIL's draft mode: the decoder itself scales by 1/2..1/8
+    while staying at least `size`, which makes large photographs cheap.
+    """
+    image = source if isinstance(source, Image.Image) else Image.open(
+        io.BytesIO(source) if isinstance(source, bytes) else source)
+    width, height = image.size
+    if image.format == "JPEG":
+        image.draft("RGB", (size, size))
+    image = to_rgb(image).resize((size, size), Image.BILINEAR)
+    pixels = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).contiguous()
+    return pixels, torch.tensor([height, width], dtype=torch.int32)
+
+
+def view_recipes(transform) -> Tuple[List[ViewRecipe], List[ViewRecipe]]:
+    """A setup's `transform` section -> (2 global recipes, n_local local recipes), as lightly builds them."""
+    t = transform
+    common = dict(hf_prob=t.hf_prob, vf_prob=t.vf_prob, rr_prob=t.rr_prob, cj_prob=t.cj_prob,
+                  cj_strength=t.cj_strength, cj_bright=t.cj_bright, cj_contrast=t.cj_contrast,
+                  cj_sat=t.cj_sat, cj_hue=t.cj_hue, gray_prob=t.random_gray_scale, sigmas=tuple(t.sigmas))
+    g0 = ViewRecipe(t.global_crop_size, tuple(t.global_crop_scale), blur_prob=t.gaussian_blur[0], **common)
+    # lightly 1.6 does not pass cj_strength to the second global view (it keeps the
+    # default 0.5); copied so that backend device draws what backend cpu draws.
+    g1 = replace(g0, blur_prob=t.gaussian_blur[1], solarize_prob=t.solarization_prob, cj_strength=0.5)
+    local = ViewRecipe(t.local_crop_size, tuple(t.local_crop_scale), blur_prob=t.gaussian_blur[2], **common)
+    return [g0, g1], [local] * t.n_local_views
+
+
+class _Staged:
+    """GroupParams on the device: row-index lists and float tables, in two transfers.
+
+    Row subsets (which rows flip, blur, get op o at jitter step k) are index
+    lists built on the host, where the masks live, so their lengths are known
+    without a device sync; one long and one float transfer carry them all.
+    """
+
+    SUBSETS = ("hflip", "vflip", "rot90", "gray", "blur", "solarize")
+
+    def __init__(self, p: GroupParams, device: torch.device):
+        lists = {name: getattr(p, name).nonzero().flatten() for name in self.SUBSETS}
+        for step in range(4):
+            for op in range(4):
+                lists[(step, op)] = (p.jitter & (p.order[:, step] == op)).nonzero().flatten()
+        n = p.boxes.shape[0]
+        floats = torch.cat([p.boxes.flatten(), p.factors.flatten(), p.sigma])
+        longs = torch.cat(list(lists.values()))
+        floats, longs = _to_device(floats, device), _to_device(longs, device)
+        self.boxes, self.factors, self.sigma = floats.split([5 * n, 4 * n, n])
+        self.boxes, self.factors = self.boxes.view(n, 5), self.factors.view(n, 4)
+        self.rows = dict(zip(lists, longs.split([len(v) for v in lists.values()])))
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type == "cpu":
+        return t
+    return t.pin_memory().to(device, non_blocking=True)  # pinned: the copy does not block the host
+
+
+def _on_rows(x: torch.Tensor, rows: torch.Tensor, fn, *args) -> torch.Tensor:
+    """Apply fn to the rows listed (index_select / index_copy_: no boolean-mask sync)."""
+    if rows.numel():
+        x.index_copy_(0, rows, fn(x.index_select(0, rows), *args))
+    return x
+
+
+class DeviceDINOTransform(torch.nn.Module):
+    """uint8 (B, 3, S, S) batch on any device -> [2 global (B,3,G,G), n_local (B,3,L,L)] float views.
+
+    Per sample the same recipe as lightly's DINOTransform: RandomResizedCrop,
+    flips, RandomApply(ColorJitter) in random op order, RandomGrayscale,
+    Gaussian blur (global 1.0 / 0.1, local 0.5 by default), solarization on
+    the second global view only, ImageNet normalization.
+    """
+
+    def __init__(self, global_views: Sequence[ViewRecipe], local_views: Sequence[ViewRecipe],
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
+        super().__init__()
+        self.groups = [list(v) for v in (global_views, local_views) if len(v)]
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    @classmethod
+    def from_setup(cls, transform) -> "DeviceDINOTransform":
+        """Build from a setup's `transform` section (dino_guard.schemas.setup.Transform)."""
+        return cls(*view_recipes(transform))
+
+    def sample(self, sizes: torch.Tensor, source_size: Tuple[int, int],
+               generator: Optional[torch.Generator] = None) -> List[GroupParams]:
+        """Every random parameter of a batch, on the host. sizes: (B, 2) original h, w."""
+        sizes = sizes.cpu()
+        return [sample_group(views, sizes[:, 0], sizes[:, 1], source_size, generator) for views in self.groups]
+
+    def forward(self, images: torch.Tensor, sizes: Optional[torch.Tensor] = None,
+                generator: Optional[torch.Generator] = None) -> List[torch.Tensor]:
+        b, _, h, w = images.shape
+        if sizes is None:  # the batch is at its original resolution
+            sizes = torch.tensor([[h, w]]).expand(b, 2)
+        params = self.sample(sizes, (h, w), generator)
+        src = images.float().div_(255)
+        views: List[torch.Tensor] = []
+        for recipes, p in zip(self.groups, params):
+            views.extend(self.apply_group(src, p, recipes[0]).split(b))
+        return views
+
+    def apply_group(self, src: torch.Tensor, p: GroupParams, recipe: ViewRecipe) -> torch.Tensor:
+        """Pixel work of one view group (rows view-major), in lightly's op order."""
+        d = _Staged(p, src.device)
+        x = ops.crop_resize(src, d.boxes, recipe.crop_size)
+        _on_rows(x, d.rows["hflip"], torch.flip, (-1,))
+        _on_rows(x, d.rows["vflip"], torch.flip, (-2,))
+        _on_rows(x, d.rows["rot90"], torch.rot90, 1, (-2, -1))
+        for step in range(4):
+            for op, fn in enumerate(ops.JITTER_OPS):
+                rows = d.rows[(step, op)]
+                _on_rows(x, rows, fn, d.factors.index_select(0, rows)[:, op])
+        _on_rows(x, d.rows["gray"], lambda t: ops.grayscale(t).expand_as(t))
+        radius = ops.blur_radius(recipe.sigmas[1])
+        _on_rows(x, d.rows["blur"], ops.gaussian_blur, d.sigma.index_select(0, d.rows["blur"]), radius)
+        _on_rows(x, d.rows["solarize"], ops.solarize)
+        return x.sub_(self.mean).div_(self.std)

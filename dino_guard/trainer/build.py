@@ -1,0 +1,148 @@
+"""Build the models and the loss from a Setup.
+
+Student = backbone + DINOProjectionHead; teacher = a copy of the backbone +
+a head built fresh that loads the student head's state (weight norm cannot
+be deep-copied). Both are wrapped in `MultiCrop`, whose one forward takes the
+global crops and the local crops as two batched tensors.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Optional
+
+import torch
+from torch import nn
+
+
+class BuildError(Exception):
+    """A model the setup asks for cannot be built; the message says why and what to do."""
+
+
+class MultiCrop(nn.Module):
+    """backbone + head; one forward for all global crops, one for all local crops."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module):
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, global_crops: torch.Tensor, local_crops: Optional[torch.Tensor] = None):
+        out_global = self.head(self.backbone(global_crops).flatten(1))
+        if local_crops is None:
+            return out_global, None
+        return out_global, self.head(self.backbone(local_crops).flatten(1))
+
+
+def create_backbone(cfg) -> nn.Module:
+    """timm model (num_classes=0, pooled features) or torchvision/<name> without its classifier."""
+    name = cfg.name
+    if name.startswith("torchvision/"):
+        return _torchvision_backbone(name.split("/", 1)[1], cfg.pretrained)
+    import timm
+
+    kwargs = {"pretrained": cfg.pretrained, "num_classes": 0}
+    if cfg.dynamic_img_size is not None:
+        kwargs["dynamic_img_size"] = cfg.dynamic_img_size
+    if cfg.drop_path_rate:
+        kwargs["drop_path_rate"] = cfg.drop_path_rate
+    try:
+        return timm.create_model(name, **kwargs)
+    except RuntimeError as exc:  # timm: "Unknown model (...)"
+        close = timm.list_models(f"*{name.split('.')[0][:8]}*")[:3]
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
+        raise BuildError(f"model.backbone.name: timm cannot build {name!r} ({exc}){hint}") from None
+    except TypeError as exc:  # e.g. dynamic_img_size on a conv net
+        raise BuildError(f"model.backbone: timm rejected the arguments for {name!r}: {exc}; "
+                         "remove dynamic_img_size for backbones that are not ViTs") from None
+
+
+def _torchvision_backbone(name: str, pretrained: bool) -> nn.Module:
+    import torchvision
+
+    try:
+        model = torchvision.models.get_model(name, weights="DEFAULT" if pretrained else None)
+    except ValueError:
+        close = [m for m in torchvision.models.list_models() if m.startswith(name[:5])][:3]
+        raise BuildError(f"model.backbone.name: torchvision has no model {name!r}; did you mean {close}?") from None
+    for attr in ("fc", "classifier", "head", "heads"):
+        if hasattr(model, attr):
+            setattr(model, attr, nn.Identity())
+            return model
+    raise BuildError(f"model.backbone.name: cannot find the classifier of torchvision/{name} to remove")
+
+
+def output_width(backbone: nn.Module, size: int) -> int:
+    """The real pooled width, measured with one tiny forward."""
+    was_training = backbone.training
+    backbone.eval()
+    with torch.no_grad():
+        width = backbone(torch.zeros(1, 3, size, size)).flatten(1).shape[1]
+    backbone.train(was_training)
+    return width
+
+
+def build_models(setup) -> tuple[MultiCrop, MultiCrop]:
+    """Student and teacher; refuses a head whose input_dim is not the backbone's width."""
+    from lightly.models.modules import DINOProjectionHead
+    from lightly.models.utils import deactivate_requires_grad
+
+    backbone = create_backbone(setup.model.backbone)
+    width = output_width(backbone, setup.transform.global_crop_size if setup.transform else 224)
+    h = setup.model.head
+    if h.input_dim is not None and h.input_dim != width:
+        raise BuildError(f"model.head.input_dim is {h.input_dim} but {setup.model.backbone.name} outputs {width} "
+                         f"features; write input_dim: {width} (or leave it out)")
+    args = dict(input_dim=width, hidden_dim=h.hidden_dim, bottleneck_dim=h.bottleneck_dim, output_dim=h.output_dim,
+                batch_norm=h.batch_norm, freeze_last_layer=h.freeze_last_layer, norm_last_layer=h.norm_last_layer)
+    student = MultiCrop(backbone, DINOProjectionHead(**args))
+    teacher_head = DINOProjectionHead(**args)
+    teacher_head.load_state_dict(student.head.state_dict())
+    teacher = MultiCrop(copy.deepcopy(backbone), teacher_head)
+    deactivate_requires_grad(teacher)
+    return student, teacher
+
+
+def build_loss(setup):
+    """lightly's DINOLoss whose center update waits for the whole optimizer step."""
+    from lightly.loss import DINOLoss
+
+    class StepCenteredDINOLoss(DINOLoss):
+        """DINOLoss that collects the teacher mean of each micro-batch and
+        updates the center once per optimizer step, from all of them
+        (lightly updates it on every call; all-reduced under DDP)."""
+
+        def update_center(self, teacher_out: torch.Tensor) -> None:  # called by DINOLoss.forward
+            self._pending.append(teacher_out.detach().float().mean(dim=(0, 1), keepdim=True))
+
+        def step_center(self) -> None:
+            if self._pending:
+                # equal micro-batches: the mean of their means is the mean of the whole step
+                DINOLoss.update_center(self, torch.cat(self._pending))
+            self._pending = []
+
+    c = setup.loss
+    loss = StepCenteredDINOLoss(output_dim=setup.loss_output_dim, warmup_teacher_temp=c.warmup_teacher_temp,
+                                teacher_temp=c.teacher_temp, warmup_teacher_temp_epochs=c.warmup_teacher_temp_epochs,
+                                student_temp=c.student_temp, center_momentum=c.center_momentum)
+    loss._pending = []
+    return loss
+
+
+def param_groups(model: nn.Module) -> list[dict]:
+    """Weight decay on weights, none on biases and norm parameters (as DINO does)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(setup, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    o = setup.optimizer
+    groups = param_groups(model)
+    fused = {"fused": True} if device.type == "cuda" else {}
+    if o.name == "adamw":
+        return torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay, **fused)
+    if o.name == "adam":  # Adam's weight decay is L2 in the gradient
+        return torch.optim.Adam(groups, lr=o.lr, weight_decay=o.weight_decay, **fused)
+    return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)

@@ -1,0 +1,96 @@
+"""`dino-guard train SETUP`: check the setup, then train it.
+
+This module imports torch only inside the command, so the CLI can list it
+cheaply. Exit status: 0 trained, 1 the setup has error findings, 2 bad input
+(unreadable setup, missing or empty data, a model that cannot be built),
+3 a loss-trend check stopped the run (DG5xx), 130 / 143 SIGINT / SIGTERM
+(checkpoint saved; continue with --resume).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from dino_guard.findings import Severity, UnreadableInput
+
+
+def preflight(setup_path: str):
+    """Load and check the setup; exit 1 on an error finding, 2 on unreadable input."""
+    from dino_guard.engine import check_loaded
+    from dino_guard.loader import load_setup
+    from dino_guard.report import format_text
+
+    try:
+        loaded = load_setup(setup_path)
+    except UnreadableInput as exc:
+        click.echo(f"dino-guard: error: {exc}", err=True)
+        sys.exit(2)
+    findings = check_loaded(loaded)
+    shown = [f for f in findings if f.severity != Severity.INFO]
+    if shown:
+        click.echo(format_text(shown, 1), err=True)
+    if loaded.setup is None or any(f.severity == Severity.ERROR for f in findings):
+        click.echo("dino-guard train: the setup has errors (above); fix them, then train", err=True)
+        sys.exit(1)
+    return loaded
+
+
+def event_printer(loaded):
+    """Print a DG5xx event as a finding pointing at the setup field to change."""
+    from dino_guard.report import format_text
+    from dino_guard.rules.registry import make_finding
+
+    def show(event) -> None:
+        finding = make_finding(event.code, loaded.path, loaded.locations.of(event.field), event.field,
+                               event.message, event.help)
+        click.echo("\n" + format_text([finding], 1).rsplit("\n", 1)[0], err=True)
+
+    return show
+
+
+@click.command("train")
+@click.argument("setup_path", metavar="SETUP", type=click.Path(dir_okay=False))
+@click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps.")
+@click.option("--output-dir", type=click.Path(file_okay=False), help="Overrides train.output_dir.")
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT_DIR/checkpoints/last.pt (exactly).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], resume: bool, device: str) -> None:
+    """Check, then train the setup with the reference DINO trainer.
+
+    Writes metrics.jsonl, summary.json, loss.png and checkpoints/last.pt to
+    train.output_dir. Exit status: 0 done, 1 setup errors, 2 bad input,
+    3 stopped by a loss-trend check (DG5xx), 130/143 interrupted (saved).
+    """
+    loaded = preflight(setup_path)
+    setup = loaded.setup
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            click.echo("dino-guard train: --device cuda but no CUDA device is visible; use --device cpu", err=True)
+            sys.exit(2)
+    from dino_guard.trainer.build import BuildError
+    from dino_guard.trainer.data import DataError
+    from dino_guard.trainer.loop import Options, train as run
+
+    out = Path(output_dir or setup.train.output_dir)
+    opts = Options(output_dir=out, max_steps=max_steps, resume=resume, device=device,
+                   log=lambda s: click.echo(s), on_event=event_printer(loaded))
+    try:
+        result = run(setup, opts)
+    except (DataError, BuildError) as exc:
+        click.echo(f"dino-guard train: error: {exc}", err=True)
+        sys.exit(2)
+    s = result.summary
+    if s["knn_top1"] is not None:
+        click.echo(f"kNN top-1 (teacher backbone, k={setup.eval.knn_k}): {s['knn_top1']:.1f}% after training, "
+                   f"{s['knn_top1_init']:.1f}% at random init ({s['knn_top1'] - s['knn_top1_init']:+.1f} points)")
+    if s["skipped_files"]:
+        click.echo(f"skipped {s['skipped_files']} unreadable image loads (see summary.json)")
+    click.echo(f"{s['steps']} steps, final loss {s['final_loss']}, {s['images_per_s'] or 0:.1f} images/s; "
+               f"loss curve: {out / 'loss.png'}; summary: {out / 'summary.json'}")
+    sys.exit(result.exit_code)

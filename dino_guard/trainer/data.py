@@ -1,0 +1,237 @@
+"""The data path: images -> (Dataset) -> (collate) -> batch -> (views) -> crops.
+
+Three replaceable steps, so augmentation can run in DataLoader workers
+(`transform.backend: cpu`, lightly's DINOTransform) or on the device
+(`transform.backend: device`, dino_guard.trainer.augment):
+
+1. `ImageDataset[(epoch, index)]` loads one image as RGB and applies the
+   per-image transform; its random numbers are seeded from (seed, epoch,
+   index), so a resumed run sees exactly the same crops.
+2. `collate` stacks samples into a batch.
+3. `views_from_batch` turns a batch on the device into the global crops
+   (one tensor) and the local crops (one tensor).
+
+Bad files never crash an epoch: an unreadable image is replaced by the
+next readable one, counted, and reported once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from dino_guard.trainer.synthetic import CLASSES, shape_image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+class DataError(Exception):
+    """Data that cannot be trained on; the message names the path and the fix."""
+
+
+# ---------------------------------------------------------------- sources
+
+
+@dataclass
+class Source:
+    """What to load: a list of items (paths or synthetic indices) and labels."""
+
+    items: list
+    labels: Optional[list]  # None: unlabeled (no kNN)
+    class_names: list = field(default_factory=list)
+    ignored: int = 0  # files skipped by suffix (not images)
+    description: str = ""
+
+    def load(self, i: int) -> Image.Image:
+        item = self.items[i]
+        if isinstance(item, int):
+            return shape_image(item)[0]
+        return open_rgb(item)
+
+
+def find_source(data) -> Source:
+    """The setup's `data` section -> Source; a clear DataError before training."""
+    if data.synthetic == "shapes":
+        n = data.size
+        return Source(list(range(n)), [i % len(CLASSES) for i in range(n)], list(CLASSES), 0,
+                      f"built-in shapes data set, {n} images, {len(CLASSES)} classes")
+    if not data.path:
+        raise DataError("data: give `path:` (a folder of images) or `synthetic: shapes`")
+    root = Path(data.path).expanduser()
+    if not root.exists():
+        raise DataError(f"data.path: {root} does not exist; fix the path or use `data: {{synthetic: shapes}}`")
+    if not root.is_dir():
+        raise DataError(f"data.path: {root} is a file, not a folder of images")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not images:
+        raise DataError(f"data.path: {root} holds no images ({len(files)} other files); "
+                        f"expected {', '.join(sorted(IMAGE_SUFFIXES))} files, in class subfolders for kNN")
+    classes = sorted({p.parent.relative_to(root).parts[0] for p in images if p.parent != root})
+    labels = None
+    if classes and all(p.parent != root for p in images):
+        index = {c: i for i, c in enumerate(classes)}
+        labels = [index[p.relative_to(root).parts[0]] for p in images]
+    what = f"{len(images)} images in {root}" + (f", {len(classes)} classes" if labels else ", unlabeled")
+    return Source([str(p) for p in images], labels, classes if labels else [], len(files) - len(images), what)
+
+
+def open_rgb(path: str) -> Image.Image:
+    """Open any image PIL reads as 8-bit RGB (grayscale, RGBA, 16-bit, CMYK, palette)."""
+    with Image.open(path) as img:
+        img.load()
+        if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            arr = np.asarray(img, dtype=np.float64)
+            lo, hi = float(arr.min()), float(arr.max())
+            arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
+            img = Image.fromarray(arr.astype(np.uint8), "L")
+        if img.mode in ("P", "LA", "PA"):
+            img = img.convert("RGBA")
+        if img.mode == "RGBA":
+            base = Image.new("RGB", img.size, (0, 0, 0))
+            base.paste(img, mask=img.getchannel("A"))
+            return base
+        return img.convert("RGB")
+
+
+READ_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
+
+
+# ---------------------------------------------------------------- dataset
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Seed torch, numpy and random for one sample, then restore all three."""
+    py, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        try:
+            yield
+        finally:
+            random.setstate(py)
+            np.random.set_state(np_state)
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Indexed by (epoch, i); returns (transformed image, label, bad_path or "")."""
+
+    def __init__(self, source: Source, indices: list, transform: Callable, seed: int):
+        self.source, self.indices, self.transform, self.seed = source, indices, transform, seed
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, key: tuple):
+        epoch, i = key
+        bad = ""
+        for attempt in range(len(self.indices)):
+            j = self.indices[(i + attempt) % len(self.indices)]
+            try:
+                img = self.source.load(j)
+                break
+            except READ_ERRORS as exc:
+                bad = bad or f"{self.source.items[j]}: {type(exc).__name__}: {exc}"
+        else:
+            raise DataError("no image in the data set could be read")
+        label = self.source.labels[j] if self.source.labels else -1
+        with seeded(hash((self.seed, epoch, i)) % 2**62):
+            return self.transform(img), label, bad
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """(epoch, index) pairs: a seeded permutation per epoch, sharded across
+    ranks the way DistributedSampler does (rank::world), the incomplete last
+    global batch dropped, starting at `start_batch` (for an exact resume)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, rank: int = 0, world: int = 1, start_batch: int = 0):
+        self.n, self.b, self.seed, self.epoch = n, batch_size, seed, epoch
+        self.rank, self.world, self.start_batch = rank, world, start_batch
+
+    def batches_per_epoch(self) -> int:
+        return self.n // (self.b * self.world)
+
+    def __iter__(self) -> Iterator[tuple]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        used = perm[: self.batches_per_epoch() * self.b * self.world]
+        mine = used[self.rank :: self.world][self.start_batch * self.b :]
+        return iter([(self.epoch, i) for i in mine])
+
+    def __len__(self) -> int:
+        return (self.batches_per_epoch() - self.start_batch) * self.b
+
+
+def split_indices(source: Source, holdout_fraction: float, seed: int = 0) -> tuple[list, list]:
+    """Train indices and held-out kNN query indices (every class represented)."""
+    n = len(source.items)
+    if source.labels is None:
+        return list(range(n)), []
+    g = torch.Generator().manual_seed(1234 + seed)
+    perm = torch.randperm(n, generator=g).tolist()
+    n_hold = max(1, int(n * holdout_fraction))
+    return sorted(perm[n_hold:]), sorted(perm[:n_hold])
+
+
+# ---------------------------------------------------------------- collate and views
+
+
+def collate_views(samples: list) -> dict:
+    """[(list of view tensors, label, bad)] -> {"views": [B,C,H,W] per view, "labels", "bad"}."""
+    views = [torch.stack(v) for v in zip(*(s[0] for s in samples))]
+    labels = torch.tensor([s[1] for s in samples])
+    return {"views": views, "labels": labels, "bad": [s[2] for s in samples if s[2]]}
+
+
+def views_from_batch(batch: dict, device: torch.device, n_global: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """The global crops as one tensor and the local crops as one tensor, on the device."""
+    views = [v.to(device, non_blocking=True) for v in batch["views"]]
+    global_crops = torch.cat(views[:n_global])
+    local_crops = torch.cat(views[n_global:]) if len(views) > n_global else None
+    return global_crops, local_crops
+
+
+@dataclass
+class Pipeline:
+    """The three replaceable steps of the data path."""
+
+    transform: Callable  # PIL image -> sample (in workers)
+    collate: Callable
+    views: Callable  # (batch, device) -> (global crops, local crops)
+
+
+def build_pipeline(setup) -> Pipeline:
+    t = setup.transform
+    if t.backend == "device":
+        try:
+            from dino_guard.trainer import augment  # issue 6
+        except ImportError:
+            raise DataError("transform.backend: device is not available in this version; use backend: cpu") from None
+        return augment.build_pipeline(setup)
+    from lightly.transforms import DINOTransform
+
+    transform = DINOTransform(
+        global_crop_size=t.global_crop_size, global_crop_scale=tuple(t.global_crop_scale),
+        local_crop_size=t.local_crop_size, local_crop_scale=tuple(t.local_crop_scale),
+        n_local_views=t.n_local_views, hf_prob=t.hf_prob, vf_prob=t.vf_prob, rr_prob=t.rr_prob,
+        cj_prob=t.cj_prob, cj_strength=t.cj_strength, cj_bright=t.cj_bright, cj_contrast=t.cj_contrast,
+        cj_sat=t.cj_sat, cj_hue=t.cj_hue, random_gray_scale=t.random_gray_scale,
+        gaussian_blur=tuple(t.gaussian_blur), sigmas=tuple(t.sigmas), solarization_prob=t.solarization_prob)
+    return Pipeline(transform, collate_views, views_from_batch)
+
+
+def eval_transform(size: int) -> Callable:
+    """Resize + center crop + ImageNet normalization, for kNN features."""
+    import torchvision.transforms as T
+
+    return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(),
+                      T.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))])

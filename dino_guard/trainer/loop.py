@@ -1,0 +1,383 @@
+"""The DINO training loop, read top to bottom like nanoGPT's train.py.
+
+`train(setup, ...)` builds everything from the setup, optionally resumes,
+then runs optimizer steps of `accumulate_grad_batches` micro-batches each:
+
+    views -> teacher(global crops) under no_grad
+          -> student(global crops, local crops): one forward each
+          -> DINOLoss (center update deferred to the optimizer step)
+          -> backward (loss / k; DDP no_sync on the non-final micro-steps)
+    clip, cancel last-layer grads, optimizer step, one center update, EMA
+    metrics.jsonl, loss-trend checks (DG5xx), checkpoints
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from dino_guard.trainer import checkpoint, distributed
+from dino_guard.trainer.build import build_loss, build_models, build_optimizer
+from dino_guard.trainer.data import DataError, EpochSampler, ImageDataset, build_pipeline, eval_transform, find_source, split_indices
+from dino_guard.trainer.knn import evaluate, load_images
+from dino_guard.trainer.monitor import Event, Monitor
+from dino_guard.trainer.plot import plot_loss
+from dino_guard.trainer.schedules import Schedule
+
+TIMING_KEYS = ("images_per_s", "data_wait", "time")  # metrics that differ between identical runs
+EXIT_STOPPED = 3
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@dataclass
+class Result:
+    exit_code: int
+    summary: dict
+    events: list = field(default_factory=list)
+
+
+@dataclass
+class Options:
+    output_dir: Path
+    max_steps: Optional[int] = None
+    resume: bool = False
+    device: str = "auto"
+    log: Callable[[str], None] = print
+    on_event: Callable[[Event], None] = lambda e: None
+    step_hook: Optional[Callable] = None  # (step, student) after each backward; tests inject NaNs with it
+
+
+def pick_device(name: str, d: distributed.Dist) -> torch.device:
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", d.local_rank)
+    return torch.device("cpu")
+
+
+class StopFlag:
+    """SIGINT / SIGTERM set a flag; the loop saves a checkpoint and exits cleanly."""
+
+    def __init__(self):
+        self.signum = None
+        self._old = {}
+
+    def __enter__(self):
+        for s in SIGNAL_EXIT:
+            self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.signum = signum
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+def make_loader(dataset, sampler, setup, collate, device) -> torch.utils.data.DataLoader:
+    workers = setup.data.num_workers
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=setup.train.batch_size, sampler=sampler, collate_fn=collate, num_workers=workers,
+        pin_memory=device.type == "cuda", drop_last=True, persistent_workers=False,
+        prefetch_factor=4 if workers else None,
+        generator=torch.Generator())  # own generator: the global RNG stays untouched (exact resume)
+
+
+@torch.no_grad()
+def teacher_stats(teacher_out: torch.Tensor, center: torch.Tensor, temp: float) -> tuple[float, float]:
+    """Collapse signals: std of l2-normalized outputs, mean entropy of the teacher's distribution."""
+    from lightly.utils.debug import std_of_l2_normalized
+
+    p = F.softmax((teacher_out - center.reshape(1, -1)) / temp, dim=-1)
+    entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1).mean()
+    return std_of_l2_normalized(teacher_out).item(), entropy.item()
+
+
+def train(setup, opts: Options) -> Result:
+    # ---------------------------------------------------------------- processes and device
+    d = distributed.init(opts.device)
+    device = pick_device(opts.device, d)
+    t = setup.train
+    torch.manual_seed(t.seed)
+    log = opts.log if d.main else (lambda s: None)
+    out = opts.output_dir
+    if d.main:
+        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    # ---------------------------------------------------------------- data
+    source = find_source(setup.data)
+    train_idx, query_idx = split_indices(source, setup.eval.holdout_fraction)
+    pipeline = build_pipeline(setup)
+    dataset = ImageDataset(source, train_idx, pipeline.transform, t.seed)
+    k = t.accumulate_grad_batches
+    micro_per_epoch = EpochSampler(len(train_idx), t.batch_size, t.seed, 0, d.rank, d.world).batches_per_epoch()
+    steps_per_epoch = micro_per_epoch // k
+    if steps_per_epoch == 0:
+        raise DataError(f"train.batch_size {t.batch_size} x accumulate_grad_batches {k} x {d.world} processes is "
+                         f"more than the {len(train_idx)} training images; lower the batch size")
+    effective_batch = t.batch_size * k * d.world
+    sched = Schedule.from_setup(setup, steps_per_epoch, effective_batch)
+    last_step = min(sched.total_steps, opts.max_steps or t.max_steps or sched.total_steps)
+
+    # ---------------------------------------------------------------- models, loss, optimizer
+    student, teacher = build_models(setup)
+    student.to(device)
+    teacher.to(device)
+    if device.type == "cuda" and not (setup.model.backbone.patch_size or "vit" in setup.model.backbone.name):
+        student.to(memory_format=torch.channels_last)
+        teacher.to(memory_format=torch.channels_last)
+    loss_fn = build_loss(setup).to(device)
+    optimizer = build_optimizer(setup, student, device)
+    precision = t.precision
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    model = torch.nn.parallel.DistributedDataParallel(student, device_ids=[device.index] if device.type == "cuda" else None) if d.enabled else student
+    run_student, run_teacher = model, teacher
+    if t.compile:
+        from torch import _dynamo
+
+        _dynamo.config.suppress_errors = True  # a region that cannot compile runs eagerly
+        run_student, run_teacher = torch.compile(model), torch.compile(teacher)
+    monitor = Monitor(setup.monitor, setup.loss_output_dim, precision, sched.lr)
+
+    # ---------------------------------------------------------------- kNN sets, random-init baseline
+    knn_sets = None
+    if source.labels is not None and query_idx:
+        tf = eval_transform(setup.transform.global_crop_size)
+        knn_sets = (load_images(source, train_idx, tf), load_images(source, query_idx, tf))
+    knn = lambda backbone: evaluate(backbone, *knn_sets, device, setup.eval.knn_k, setup.eval.knn_temperature)  # noqa: E731
+
+    # ---------------------------------------------------------------- resume
+    step, history, knn_init = 0, [], None
+    ckpt_path = out / "checkpoints" / "last.pt"
+    if opts.resume and ckpt_path.exists():
+        state = checkpoint.load(ckpt_path)
+        student.load_state_dict(state["student"])
+        teacher.load_state_dict(state["teacher"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        loss_fn.load_state_dict(state["loss"])
+        monitor.load_state_dict(state["monitor"])
+        checkpoint.set_rng_state(state["rng"])
+        step, knn_init = state["step"], state["knn_top1_init"]
+        history = read_metrics(out / "metrics.jsonl", upto=step)
+        log(f"resumed from {ckpt_path} at step {step} (epoch {step // steps_per_epoch})")
+    elif opts.resume:
+        log(f"--resume: no checkpoint at {ckpt_path}; starting from scratch")
+    if knn_init is None and knn_sets:
+        knn_init = knn(teacher.backbone)
+    if d.main:
+        write_metrics(out / "metrics.jsonl", history)
+
+    def save(path: Path = ckpt_path) -> None:
+        if d.main:
+            checkpoint.save_atomic({
+                "student": student.state_dict(), "teacher": teacher.state_dict(),
+                "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "loss": loss_fn.state_dict(),
+                "monitor": monitor.state_dict(), "rng": checkpoint.rng_state(), "step": step,
+                "epoch": step // steps_per_epoch, "micro_batches_done": (step % steps_per_epoch) * k,
+                "knn_top1_init": knn_init, "setup": setup.model_dump(mode="json"),
+                "world_size": d.world}, path)
+
+    log(plan_text(setup, source, effective_batch, sched, last_step, d, device))
+    stopped_by, events, exit_code = None, [], 0
+    bad_files, reported_bad = 0, False
+    bar = progress_bar(last_step, step, d)
+    stop = StopFlag()
+
+    # ---------------------------------------------------------------- the loop
+    with stop:
+        while step < last_step:
+            epoch = step // steps_per_epoch
+            sampler = EpochSampler(len(train_idx), t.batch_size, t.seed, epoch, d.rank, d.world,
+                                   start_batch=(step % steps_per_epoch) * k)
+            batches = iter(make_loader(dataset, sampler, setup, pipeline.collate, device))
+            while step < last_step and step // steps_per_epoch == epoch:
+                t0 = time.perf_counter()
+                s = sched.at(step)
+                for i, group in enumerate(optimizer.param_groups):
+                    group["lr"] = s["lr"]
+                    if i == 0:
+                        group["weight_decay"] = s["weight_decay"]
+
+                # ---- k micro-batches: forward, loss, backward
+                loss_sum, wait, stats = 0.0, 0.0, None
+                for micro in range(k):
+                    tw = time.perf_counter()
+                    batch = next(batches)
+                    wait += time.perf_counter() - tw
+                    if batch["bad"]:
+                        bad_files += len(batch["bad"])
+                        if not reported_bad:
+                            log(f"warning: skipped unreadable image {batch['bad'][0]} (replaced by the next image; "
+                                "further ones are counted in summary.json)")
+                            reported_bad = True
+                    global_crops, local_crops = pipeline.views(batch, device)
+                    sync = contextlib.nullcontext() if (micro == k - 1 or not d.enabled) else model.no_sync()
+                    with sync:
+                        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                            with torch.no_grad():
+                                t_out, _ = run_teacher(global_crops)
+                            s_global, s_local = run_student(global_crops, local_crops)
+                        teacher_out = list(t_out.float().chunk(2))
+                        student_out = list(s_global.float().chunk(2))
+                        if s_local is not None:
+                            student_out += list(s_local.float().chunk(setup.transform.n_local_views))
+                        loss = loss_fn(teacher_out, student_out, teacher_temp=s["teacher_temp"])
+                        scaler.scale(loss / k).backward()
+                    loss_sum += loss.detach()
+                    if stats is None:
+                        stats = teacher_stats(teacher_out[0], loss_fn.center, s["teacher_temp"])
+                    if opts.step_hook:
+                        opts.step_hook(step, student)
+
+                # ---- optimizer step, one center update, EMA
+                scaler.unscale_(optimizer)
+                grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), t_clip(setup)).item()
+                student.head.cancel_last_layer_gradients(s["epoch"])
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                loss_fn.step_center()
+                with torch.no_grad():
+                    from lightly.models.utils import update_momentum
+
+                    update_momentum(student, teacher, s["teacher_momentum"])
+                step += 1
+
+                # ---- metrics, loss-trend checks
+                loss_value = distributed.mean((loss_sum / k).item(), d, device)
+                dt = time.perf_counter() - t0
+                row = {"step": step, "epoch": s["epoch"], "loss": loss_value, "lr": s["lr"],
+                       "weight_decay": s["weight_decay"], "teacher_momentum": s["teacher_momentum"],
+                       "teacher_temp": s["teacher_temp"], "grad_norm": grad_norm, "teacher_std": stats[0],
+                       "teacher_entropy": stats[1], "images_per_s": effective_batch / dt,
+                       "data_wait": wait / dt, "time": time.time()}
+                history.append(row)
+                if d.main:
+                    append_metric(out / "metrics.jsonl", row)
+                bar.update(row)
+                step_events = monitor.observe(step, loss_value, grad_norm, stats[0], stats[1],
+                                              sched.in_teacher_temp_warmup(step), step > sched.warmup_steps)
+                for e in step_events:
+                    events.append(e)
+                    if d.main:
+                        opts.on_event(e)
+                stopping = next((e for e in step_events if e.stop), None)
+                if stopping:
+                    stopped_by, exit_code = stopping.code, EXIT_STOPPED
+                    break
+
+                # ---- checkpoints, signals
+                epoch_end = step % steps_per_epoch == 0
+                if epoch_end or step == last_step or (t.checkpoint_every_steps and step % t.checkpoint_every_steps == 0):
+                    save()
+                if epoch_end and t.checkpoint_every_epochs and (step // steps_per_epoch) % t.checkpoint_every_epochs == 0:
+                    save(out / "checkpoints" / f"epoch_{step // steps_per_epoch:04d}.pt")
+                if epoch_end and knn_sets and setup.eval.knn_every_epochs and (step // steps_per_epoch) % setup.eval.knn_every_epochs == 0:
+                    history[-1]["knn_top1"] = knn(teacher.backbone)
+                    log(f"epoch {step // steps_per_epoch}: kNN top-1 {history[-1]['knn_top1']:.1f}%")
+                if distributed.any_true(stop.signum is not None, d, device):
+                    save()
+                    signame = signal.Signals(stop.signum or signal.SIGTERM).name
+                    stopped_by, exit_code = signame, SIGNAL_EXIT.get(stop.signum, 143)
+                    log(f"\n{signame}: saved {ckpt_path} at step {step}; continue with --resume")
+                    break
+            if stopped_by:
+                break
+    bar.close()
+
+    # ---------------------------------------------------------------- evaluation and summary
+    knn_final = knn(teacher.backbone) if knn_sets and not (stopped_by or "").startswith("DG") else None
+    summary = summarize(history, step, knn_final, knn_init, stopped_by, bad_files, source)
+    if d.main:
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (out / "setup.resolved.json").write_text(json.dumps(setup.model_dump(mode="json"), indent=2) + "\n")
+        if history:
+            plot_loss([r["step"] for r in history], [r["loss"] for r in history], setup.loss_output_dim,
+                      out / "loss.png", f"{setup.model.backbone.name}, effective batch {effective_batch}")
+    distributed.finish(d)
+    return Result(exit_code, summary, events)
+
+
+def t_clip(setup) -> float:
+    return setup.optimizer.clip_grad if setup.optimizer.clip_grad else math.inf
+
+
+def summarize(history, step, knn_final, knn_init, stopped_by, bad_files, source) -> dict:
+    speeds = sorted(r["images_per_s"] for r in history[1:]) or [r["images_per_s"] for r in history]
+    return {"final_loss": history[-1]["loss"] if history else None, "steps": step,
+            "images_per_s": speeds[len(speeds) // 2] if speeds else None,
+            "knn_top1": knn_final, "knn_top1_init": knn_init, "stopped_by": stopped_by,
+            "skipped_files": bad_files, "ignored_non_image_files": source.ignored}
+
+
+# -------------------------------------------------------------------- metrics.jsonl
+
+
+def read_metrics(path: Path, upto: int) -> list:
+    """Rows up to `upto` (a resume drops the steps after its checkpoint)."""
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["step"] <= upto]
+
+
+def write_metrics(path: Path, rows: list) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def append_metric(path: Path, row: dict) -> None:
+    with path.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+# -------------------------------------------------------------------- printing
+
+
+def plan_text(setup, source, effective_batch, sched, last_step, d, device) -> str:
+    t = setup.train
+    return "\n".join([
+        f"data: {source.description}",
+        f"device: {device} x {d.world} process(es), precision {t.precision}, compile {t.compile}",
+        f"effective batch {effective_batch} = {t.batch_size} per device x {t.accumulate_grad_batches} accumulated "
+        f"x {d.world} processes",
+        f"lr used {sched.lr:.3g} (= {setup.optimizer.lr:g} x {effective_batch} / 256), warmup {sched.warmup_steps} steps",
+        f"{sched.steps_per_epoch} steps per epoch, {sched.total_steps} steps in {t.epochs} epochs"
+        + (f", stopping after step {last_step}" if last_step < sched.total_steps else ""),
+    ])
+
+
+class progress_bar:
+    """tqdm on a TTY (rank 0); otherwise one line per 10% of the run."""
+
+    def __init__(self, total: int, start: int, d: distributed.Dist):
+        self.total, self.d, self.tty = total, d, sys.stderr.isatty()
+        self.bar = None
+        if d.main and self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+        self.every = max(1, total // 10)
+
+    def update(self, row: dict) -> None:
+        text = (f"loss {row['loss']:.4f} lr {row['lr']:.2e} {row['images_per_s']:.0f} img/s "
+                f"data-wait {100 * row['data_wait']:.0f}%")
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(1)
+        elif self.d.main and (row["step"] % self.every == 0 or row["step"] == self.total):
+            print(f"step {row['step']}/{self.total} epoch {row['epoch']} {text}", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,148 @@
+"""Loss-trend checks run after every optimizer step (codes DG501-DG507).
+
+Pure Python on floats, so the logic is easy to follow and to test; the loop
+feeds it the (all-reduced) loss, gradient norm, teacher std and entropy.
+Every rank sees the same numbers, so every rank stops at the same step.
+Thresholds: the setup's `monitor:` section (documented in rules/monitor.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Optional
+
+SMOOTH = 5  # steps in the moving average the divergence check uses
+
+
+@dataclass
+class Event:
+    code: str
+    field: str  # the setup field to change
+    message: str
+    help: str
+    stop: bool = False
+
+
+@dataclass
+class Monitor:
+    cfg: object  # schemas.Monitor
+    output_dim: int
+    precision: str = "fp32"
+    lr: float = 0.0
+    losses: list = field(default_factory=list)
+    stds: list = field(default_factory=list)
+    entropies: list = field(default_factory=list)
+    min_smoothed: float = math.inf
+    rising: int = 0
+    reported: set = field(default_factory=set)
+    first_window: Optional[float] = None
+
+    def state_dict(self) -> dict:
+        return {"losses": list(self.losses), "stds": list(self.stds), "entropies": list(self.entropies),
+                "min_smoothed": self.min_smoothed, "rising": self.rising, "reported": sorted(self.reported),
+                "first_window": self.first_window}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.losses, self.stds, self.entropies = list(state["losses"]), list(state["stds"]), list(state["entropies"])
+        self.min_smoothed, self.rising = state["min_smoothed"], state["rising"]
+        self.reported, self.first_window = set(state["reported"]), state["first_window"]
+
+    def observe(self, step: int, loss: float, grad_norm: float, teacher_std: float, teacher_entropy: float,
+                in_teacher_warmup: bool, after_lr_warmup: bool) -> list[Event]:
+        """Record one optimizer step; return what to report (an Event with stop=True ends the run)."""
+        if not self.cfg.enabled:
+            return []
+        bad = self._non_finite(step, loss, grad_norm)
+        if bad:
+            return [bad]
+        self.losses.append(loss)
+        self.stds.append(teacher_std)
+        self.entropies.append(teacher_entropy)
+        if len(self.losses) <= self.cfg.grace_steps:
+            return []
+        events = [self._uniform(step), self._dimensional(step), *self._divergence(step, in_teacher_warmup),
+                  self._progress(step, after_lr_warmup)]
+        return [e for e in events if e is not None]
+
+    # ------------------------------------------------------------ checks
+
+    def _non_finite(self, step: int, loss: float, grad_norm: float) -> Optional[Event]:
+        if math.isfinite(loss) and (math.isfinite(grad_norm) or self.precision == "fp16"):
+            return None  # fp16: an inf gradient is the GradScaler's business (it skips the step)
+        what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {grad_norm}"
+        fix = "use train.precision: bf16 instead of fp16, " if self.precision == "fp16" else ""
+        return Event("DG501", "train.precision" if self.precision == "fp16" else "optimizer.lr",
+                     f"step {step}: {what} is not finite; stopped, the last checkpoint is the last good state",
+                     f"{fix}lower optimizer.lr (peak lr used {self.lr:.3g}) and set optimizer.clip_grad (e.g. 3.0)",
+                     stop=True)
+
+    def _window(self, values: list) -> Optional[list]:
+        w = self.cfg.collapse_window
+        return values[-w:] if len(values) - self.cfg.grace_steps >= w else None
+
+    def _uniform(self, step: int) -> Optional[Event]:
+        ln_d = math.log(self.output_dim)
+        tol = self.cfg.uniform_collapse_tolerance * ln_d
+        losses, ents = self._window(self.losses), self._window(self.entropies)
+        if not losses or max(abs(x - ln_d) for x in losses) > tol or max(abs(e - ln_d) for e in ents) > tol:
+            return None
+        return Event("DG502", "loss.teacher_temp",
+                     f"step {step}: uniform collapse: loss {losses[-1]:.4f} and teacher entropy {ents[-1]:.4f} have "
+                     f"stayed within {self.cfg.uniform_collapse_tolerance:.0%} of ln(output_dim) = {ln_d:.4f} "
+                     f"for {len(losses)} steps",
+                     "sharpen the teacher: loss.teacher_temp and warmup_teacher_temp at most 0.07 (0.04 is DINO's)",
+                     stop=True)
+
+    def _dimensional(self, step: int) -> Optional[Event]:
+        stds = self._window(self.stds)
+        floor = self.cfg.min_teacher_std / math.sqrt(self.output_dim)
+        if not stds or max(stds) >= floor:
+            return None
+        return Event("DG503", "loss.center_momentum",
+                     f"step {step}: dimensional collapse: std of l2-normalized teacher outputs {stds[-1]:.2e} has "
+                     f"stayed below {floor:.2e} ({self.cfg.min_teacher_std} x 1/sqrt({self.output_dim})) "
+                     f"for {len(stds)} steps: the teacher gives every image the same output",
+                     "keep centering on (loss.center_momentum 0.9, not 1.0) and lower optimizer.lr", stop=True)
+
+    def _divergence(self, step: int, in_teacher_warmup: bool) -> list:
+        smoothed = sum(self.losses[-SMOOTH:]) / len(self.losses[-SMOOTH:])
+        self.min_smoothed = min(self.min_smoothed, smoothed)
+        if smoothed <= self.cfg.divergence_factor * self.min_smoothed:
+            self.rising = 0
+            return []
+        numbers = f"smoothed loss {smoothed:.4f} is {smoothed / self.min_smoothed:.2f}x its minimum {self.min_smoothed:.4f}"
+        if in_teacher_warmup:
+            return [self._once(Event("DG507", "loss.warmup_teacher_temp",
+                                     f"step {step}: {numbers}, during the teacher temperature warmup: expected",
+                                     "nothing to change: a warmer teacher gives a higher cross-entropy"))]
+        self.rising += 1
+        if self.rising >= self.cfg.patience:
+            return [Event("DG505", "optimizer.lr", f"step {step}: divergence: {numbers} for {self.rising} steps",
+                          f"lower optimizer.lr (peak lr used {self.lr:.3g}), keep optimizer.clip_grad, "
+                          "check optimizer.warmup_epochs", stop=True)]
+        return [self._once(Event("DG504", "optimizer.lr", f"step {step}: {numbers}",
+                                 f"if it keeps rising the run stops after {self.cfg.patience} steps; "
+                                 f"consider a lower optimizer.lr (peak lr used {self.lr:.3g})"))]
+
+    def _progress(self, step: int, after_lr_warmup: bool) -> Optional[Event]:
+        w = self.cfg.collapse_window
+        if self.first_window is None and len(self.losses) >= self.cfg.grace_steps + w:
+            self.first_window = sum(self.losses[self.cfg.grace_steps:][:w]) / w
+        if self.first_window is None or not after_lr_warmup or len(self.losses) < self.cfg.grace_steps + 2 * w:
+            return None
+        recent = sum(self.losses[-w:]) / w
+        if recent < self.first_window * (1 - self.cfg.min_progress):
+            self.reported.add("DG506")  # made progress: never warn later for noise
+            return None
+        return self._once(Event("DG506", "optimizer.lr",
+                                f"step {step}: no progress after warmup: mean loss {recent:.4f} over the last {w} steps "
+                                f"vs {self.first_window:.4f} at the start",
+                                f"check optimizer.lr (peak lr used {self.lr:.3g}) and teacher_momentum.start"))
+
+    def _once(self, event: Event) -> Optional[Event]:
+        if event.code in self.reported:
+            return None
+        self.reported.add(event.code)
+        return event

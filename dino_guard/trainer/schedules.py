@@ -1,0 +1,65 @@
+"""Schedules, one value per optimizer step (as facebookresearch/dino's cosine_scheduler)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def cosine(start: float, end: float, step: int, total: int) -> float:
+    """Cosine from start (step 0) to end (step total)."""
+    if total <= 0:
+        return end
+    t = min(step, total) / total
+    return end + 0.5 * (start - end) * (1 + math.cos(math.pi * t))
+
+
+def warmup_cosine(peak: float, final: float, step: int, total: int, warmup: int) -> float:
+    """Linear warmup from 0 to peak over `warmup` steps, then cosine to final."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return cosine(peak, final, step - warmup, total - warmup)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Everything that changes with the optimizer step."""
+
+    total_steps: int
+    steps_per_epoch: int
+    lr: float  # peak lr actually used: optimizer.lr * effective batch / 256
+    min_lr: float
+    warmup_steps: int
+    weight_decay: float
+    weight_decay_end: float
+    momentum_start: float
+    momentum_end: float
+    warmup_teacher_temp: float
+    teacher_temp: float
+    teacher_temp_warmup_steps: int
+
+    @classmethod
+    def from_setup(cls, setup, steps_per_epoch: int, effective_batch: int) -> "Schedule":
+        o, c = setup.optimizer, setup.loss
+        return cls(total_steps=setup.train.epochs * steps_per_epoch, steps_per_epoch=steps_per_epoch,
+                   lr=o.lr * effective_batch / 256, min_lr=o.min_lr,
+                   warmup_steps=int(o.warmup_epochs * steps_per_epoch),
+                   weight_decay=o.weight_decay, weight_decay_end=o.weight_decay_end,
+                   momentum_start=setup.teacher_momentum.start, momentum_end=setup.teacher_momentum.end,
+                   warmup_teacher_temp=c.warmup_teacher_temp, teacher_temp=c.teacher_temp,
+                   teacher_temp_warmup_steps=c.warmup_teacher_temp_epochs * steps_per_epoch)
+
+    def at(self, step: int) -> dict:
+        tt = self.teacher_temp
+        if step < self.teacher_temp_warmup_steps:
+            tt = self.warmup_teacher_temp + (self.teacher_temp - self.warmup_teacher_temp) * step / self.teacher_temp_warmup_steps
+        return {
+            "lr": warmup_cosine(self.lr, self.min_lr, step, self.total_steps, self.warmup_steps),
+            "weight_decay": cosine(self.weight_decay, self.weight_decay_end, step, self.total_steps),
+            "teacher_momentum": cosine(self.momentum_start, self.momentum_end, step, self.total_steps),
+            "teacher_temp": tt,
+            "epoch": step // self.steps_per_epoch,
+        }
+
+    def in_teacher_temp_warmup(self, step: int) -> bool:
+        return step < self.teacher_temp_warmup_steps and self.warmup_teacher_temp < self.teacher_temp

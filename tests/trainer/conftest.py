@@ -1,0 +1,51 @@
+"""Tiny, deterministic DINO setups for trainer tests (CPU, seconds each)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lightly")
+pytest.importorskip("timm")
+
+from dino_guard.schemas import Setup  # noqa: E402
+
+TINY = {
+    "data": {"synthetic": "shapes", "size": 96, "num_workers": 0},
+    "transform": {"global_crop_size": 32, "local_crop_size": 16, "n_local_views": 2},
+    "model": {"backbone": {"name": "test_vit", "dynamic_img_size": True},
+              "head": {"hidden_dim": 32, "bottleneck_dim": 16, "output_dim": 64}},
+    "loss": {"output_dim": 64, "warmup_teacher_temp_epochs": 1, "warmup_teacher_temp": 0.04, "teacher_temp": 0.05},
+    "optimizer": {"lr": 0.005, "warmup_epochs": 1, "clip_grad": 3.0},
+    "teacher_momentum": {"start": 0.99, "end": 1.0},
+    "train": {"epochs": 3, "batch_size": 8, "precision": "fp32", "seed": 0},
+    "eval": {"holdout_fraction": 0.25},
+}
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def tiny_setup(**over) -> Setup:
+    return Setup.model_validate(merge(TINY, over))
+
+
+def run(setup: Setup, out: Path, **kw):
+    from dino_guard.trainer.loop import Options, train
+
+    torch.set_num_threads(1)
+    return train(setup, Options(output_dir=out, log=lambda s: None, **kw))
+
+
+def write_yaml(path: Path, data: dict) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data))
+    return path
