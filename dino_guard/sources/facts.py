@@ -1,0 +1,214 @@
+"""From what the interpreter saw to a partial Setup: values, positions, known fields.
+
+A field is filled only when the script determines it: every object that
+could provide it agrees on one constant. Anything else stays out of `known`,
+so the rules that need it stay silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from dino_guard.sources import lightly_api as api
+from dino_guard.sources.roles import Roles
+from dino_guard.sources.trace import Trace
+from dino_guard.sources.values import Obj, is_const
+
+UNKNOWN_BACKBONE = "the script's backbone"
+_NOT_AGREED = object()
+_FP32_UNSURE = frozenset({"accelerate", "deepspeed", "lightning_fabric", "apex", "composer"})
+
+
+@dataclass
+class Built:
+    data: dict = field(default_factory=lambda: {"model": {"backbone": {"name": UNKNOWN_BACKBONE}}})
+    positions: dict = field(default_factory=dict)
+    known: set = field(default_factory=set)
+    epochs: Optional[int] = None  # training length, for the script checks
+
+    def put(self, dotted: str, value: Any, pos: tuple, known: bool = True) -> None:
+        parts = dotted.split(".")
+        section = self.data
+        for part in parts[:-1]:
+            section = section.setdefault(part, {})
+        section[parts[-1]] = value
+        self.positions[tuple(parts)] = pos
+        if known:
+            self.known.add(dotted)
+
+    def place(self, dotted: str, pos: tuple) -> None:
+        self.positions.setdefault(tuple(dotted.split(".")), pos)
+
+
+def agreed(values: list) -> Any:
+    """The one constant all values equal, or _NOT_AGREED."""
+    if not values or not all(is_const(v) for v in values):
+        return _NOT_AGREED
+    first = values[0]
+    if all(type(v) is type(first) and v == first for v in values):
+        return first
+    return _NOT_AGREED
+
+
+def build(trace: Trace, roles: Roles) -> Built:
+    built = Built()
+    _backbone(built, trace.of_kind("backbone"))
+    _section(built, "model.head", _students(trace.of_kind("head"), roles), api.HEAD_FIELDS)
+    _section(built, "loss", trace.of_kind("loss"), api.LOSS_FIELDS, hidden=("warmup_teacher_temp_epochs",))
+    loaders = _training_loaders(trace)
+    _transform(built, trace, loaders)
+    _loader_facts(built, loaders)
+    _train_facts(built, trace)
+    _momentum(built, trace)
+    return built
+
+
+def _students(heads: list, roles: Roles) -> list:
+    """Heads that are not only the teacher's (a teacher head's settings do not train)."""
+    students = [h for h in heads if not roles.is_teacher(h)]
+    return students or heads
+
+
+def _section(built: Built, prefix: str, objs: list, fields: tuple, hidden: tuple = ()) -> None:
+    if not objs:
+        return
+    built.place(prefix, objs[0].pos)
+    for name in fields:
+        value = agreed([o.fact(name) for o in objs])
+        if value is not _NOT_AGREED:
+            built.put(f"{prefix}.{name}", value, objs[0].facts[name][1], known=name not in hidden)
+
+
+def _backbone(built: Built, objs: list) -> None:
+    if not objs:
+        return
+    name = agreed([o.fact("name") for o in objs])
+    width = agreed([o.fact("feature_dim") for o in objs])
+    patch = agreed([o.fact("patch_size") for o in objs])
+    in_table = all(o.fact("in_table") for o in objs)
+    first = objs[0]
+    built.place("model.backbone", first.pos)
+    if isinstance(name, str):
+        built.put("model.backbone.name", name, first.facts["name"][1])
+    if isinstance(width, int) and not in_table:
+        built.put("model.backbone.feature_dim", width, first.facts["feature_dim"][1])
+        if isinstance(patch, int):
+            built.put("model.backbone.patch_size", patch, first.facts["patch_size"][1])
+    for key in ("dynamic_img_size", "pretrained", "drop_path_rate"):
+        value = agreed([o.fact(key) for o in objs])
+        if value is not _NOT_AGREED and value is not None:
+            built.put(f"model.backbone.{key}", value, first.facts[key][1])
+    if (isinstance(name, str) and in_table) or (isinstance(width, int) and width > 0):
+        built.known.add("model.backbone")
+
+
+def _training_loaders(trace: Trace) -> list:
+    loaders = list({id(l): l for l in trace.train_loaders}.values())
+    if not loaders:
+        every = trace.of_kind("dataloader")
+        loaders = every if len(every) == 1 else []
+    return loaders
+
+
+def loader_transform(loader: Obj) -> Any:
+    """What makes a loader's views: a DINOTransform (or old collate) Obj, None, or unknown."""
+    collate = loader.fact("collate_fn")
+    if isinstance(collate, Obj) and collate.kind == "dino_collate":
+        return collate
+    if "collate_fn" in loader.facts and collate is not None and not (isinstance(collate, Obj) and collate.kind == "multiview_collate"):
+        return _NOT_AGREED  # a custom collate may apply the transform itself
+    dataset = loader.fact("dataset")
+    if not (isinstance(dataset, Obj) and dataset.kind == "dataset"):
+        return _NOT_AGREED
+    return dataset.fact("transform", _NOT_AGREED)
+
+
+def _transform(built: Built, trace: Trace, loaders: list) -> None:
+    choices = [(loader_transform(l), l) for l in loaders]
+    if not choices:
+        makers = trace.of_kind("transform") + trace.of_kind("dino_collate")
+        choices = [(m, None) for m in makers]
+    if not choices:
+        return
+    first = choices[0][0]
+    if any(c is not first for c, _ in choices):
+        return
+    if first is None:
+        dataset = choices[0][1].fact("dataset")
+        built.put("transform", None, dataset.facts["transform"][1])
+    elif isinstance(first, Obj) and first.kind in ("transform", "dino_collate"):
+        _transform_fields(built, first)
+
+
+def _transform_fields(built: Built, maker: Obj) -> None:
+    built.place("transform", maker.pos)
+    resolved = True
+    for name in api.TRANSFORM_FIELDS:
+        if name not in maker.facts:
+            continue
+        value = maker.fact(name)
+        value = list(value) if isinstance(value, tuple) else value
+        if is_const(maker.fact(name)):
+            built.put(f"transform.{name}", value, maker.facts[name][1])
+        elif name in api.TRANSFORM_CORE:
+            resolved = False
+    if resolved:
+        built.known.add("transform")
+
+
+def _loader_facts(built: Built, loaders: list) -> None:
+    for key, dotted in (("batch_size", "train.batch_size"), ("num_workers", "data.num_workers")):
+        values = [l.fact(key) for l in loaders if key in l.facts]
+        value = agreed(values) if len(values) == len(loaders) else _NOT_AGREED
+        if isinstance(value, int) and not isinstance(value, bool):
+            built.put(dotted, value, loaders[0].facts[key][1])
+
+
+def _train_facts(built: Built, trace: Trace) -> None:
+    epochs = agreed([e for e, _ in trace.epochs])
+    if isinstance(epochs, int) and not isinstance(epochs, bool):
+        built.put("train.epochs", epochs, trace.epochs[0][1])
+        built.epochs = epochs
+    _precision(built, trace)
+    for trainer in trace.of_kind("trainer"):
+        for key in ("devices", "num_nodes", "accumulate_grad_batches"):
+            value = trainer.fact(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                built.put(f"train.{key}", value, trainer.facts[key][1])
+    names = agreed([o.fact("name") for o in trace.of_kind("optimizer")])
+    if isinstance(names, str):
+        built.put("optimizer.name", names, trace.of_kind("optimizer")[0].pos)
+
+
+def _precision(built: Built, trace: Trace) -> None:
+    if trace.precisions:
+        value = agreed([p for p, _ in trace.precisions])
+        if isinstance(value, str):
+            built.put("train.precision", value, trace.precisions[0][1])
+        return
+    if trace.training_loop and trace.grad_scaler is None and not (trace.imported & _FP32_UNSURE):
+        loaders = trace.train_loaders
+        built.put("train.precision", "fp32", loaders[0].pos if loaders else (1, 1))
+
+
+def _momentum(built: Built, trace: Trace) -> None:
+    starts, ends, pos = [], [], None
+    for call in trace.momentum_calls:
+        m = call.m
+        if isinstance(m, Obj) and m.kind == "schedule":
+            starts.append(m.fact("start"))
+            ends.append(m.fact("end"))
+        else:
+            starts.append(m)
+            ends.append(m)
+        pos = pos or call.pos
+    start, end = agreed(starts), agreed(ends)
+    if _fraction(start) and _fraction(end):
+        built.put("teacher_momentum.start", float(start), pos)
+        built.put("teacher_momentum.end", float(end), pos)
+        built.known.add("teacher_momentum")
+
+
+def _fraction(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

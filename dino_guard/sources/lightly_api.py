@@ -1,0 +1,78 @@
+"""What dino-guard knows about the libraries a DINO script calls.
+
+Signatures are lightly 1.6.0's (a test compares them with the installed
+lightly's source, read with `ast`). The Setup field each argument fills is
+named after lightly's own argument, so most map one to one.
+"""
+
+from __future__ import annotations
+
+# Positional order and defaults of the lightly constructors the rules read.
+DINO_HEAD = (
+    ("input_dim", 2048), ("hidden_dim", 2048), ("bottleneck_dim", 256), ("output_dim", 65536),
+    ("batch_norm", False), ("freeze_last_layer", -1), ("norm_last_layer", True),
+)
+DINO_LOSS = (
+    ("output_dim", 65536), ("warmup_teacher_temp", 0.04), ("teacher_temp", 0.04),
+    ("warmup_teacher_temp_epochs", 30), ("student_temp", 0.1), ("center_momentum", 0.9),
+    ("center_mode", "mean"),
+)
+DINO_TRANSFORM = (
+    ("global_crop_size", 224), ("global_crop_scale", (0.4, 1.0)), ("local_crop_size", 96),
+    ("local_crop_scale", (0.05, 0.4)), ("n_local_views", 6), ("hf_prob", 0.5), ("vf_prob", 0),
+    ("rr_prob", 0), ("rr_degrees", None), ("cj_prob", 0.8), ("cj_strength", 0.5), ("cj_bright", 0.8),
+    ("cj_contrast", 0.8), ("cj_sat", 0.4), ("cj_hue", 0.2), ("random_gray_scale", 0.2),
+    ("gaussian_blur", (1.0, 0.1, 0.5)), ("sigmas", (0.1, 2)), ("solarization_prob", 0.2),
+    ("normalize", None),
+)
+# lightly < 1.4 put the DINO augmentations in a collate function with the same crop arguments.
+DINO_COLLATE = DINO_TRANSFORM[:5]
+
+# DINOTransform arguments the crop rules read: "transform" is known only if all are.
+TRANSFORM_CORE = ("global_crop_size", "global_crop_scale", "local_crop_size", "local_crop_scale", "n_local_views")
+# Transform fields that exist in the Setup schema (rr_degrees and normalize do not).
+TRANSFORM_FIELDS = tuple(name for name, _ in DINO_TRANSFORM if name not in ("rr_degrees", "normalize"))
+LOSS_FIELDS = tuple(name for name, _ in DINO_LOSS if name != "center_mode")
+HEAD_FIELDS = tuple(name for name, _ in DINO_HEAD)
+
+# torch.hub.load(repo, name): the model's facts (these hub ViTs interpolate positions: any size).
+HUB_MODELS = {
+    "dino_vits16": {"name": "vit_small_patch16_224", "feature_dim": 384, "patch_size": 16},
+    "dino_vits8": {"name": "vit_small_patch8_224", "feature_dim": 384, "patch_size": 8},
+    "dino_vitb16": {"name": "vit_base_patch16_224", "feature_dim": 768, "patch_size": 16},
+    "dino_vitb8": {"name": "vit_base_patch8_224", "feature_dim": 768, "patch_size": 8},
+    "dino_resnet50": {"name": "resnet50", "feature_dim": 2048, "patch_size": None},
+    "dinov2_vits14": {"name": "vit_small_patch14_dinov2", "feature_dim": 384, "patch_size": 14},
+    "dinov2_vitb14": {"name": "vit_base_patch14_dinov2", "feature_dim": 768, "patch_size": 14},
+    "dinov2_vitl14": {"name": "vit_large_patch14_dinov2", "feature_dim": 1024, "patch_size": 14},
+}
+
+# torchvision.models.<name>(): pooled width (the fc layer's in_features).
+TORCHVISION_WIDTHS = {
+    "resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048,
+    "wide_resnet50_2": 2048, "wide_resnet101_2": 2048, "resnext50_32x4d": 2048,
+    "resnext101_32x8d": 2048, "resnext101_64x4d": 2048,
+}
+
+# Attributes that read a backbone's pooled feature width.
+WIDTH_ATTRS = frozenset({"embed_dim", "num_features", "head_hidden_size", "feature_dim", "out_features_dim"})
+
+# Position of `transform` among a torchvision data set's positional arguments.
+TORCHVISION_TRANSFORM_INDEX = {
+    "ImageFolder": 1, "DatasetFolder": 3, "CIFAR10": 2, "CIFAR100": 2, "MNIST": 2, "FashionMNIST": 2,
+    "STL10": 3, "VOCDetection": 4, "VOCSegmentation": 4, "Food101": 2, "Flowers102": 2,
+    "Caltech101": 2, "Caltech256": 1, "FakeData": 4, "ImageNet": None, "Places365": None,
+    "CocoDetection": 2, "SVHN": 2, "OxfordIIITPet": 4, "StanfordCars": 2, "DTD": 2, "EuroSAT": 1,
+}
+
+OPTIMIZERS = {"AdamW": "adamw", "Adam": "adam", "SGD": "sgd"}
+
+# Lightning's Trainer(precision=...) spellings -> Setup.train.precision.
+LIGHTNING_PRECISION = {
+    "32": "fp32", "32-true": "fp32", 32: "fp32", "16": "fp16", 16: "fp16", "16-mixed": "fp16",
+    "bf16": "bf16", "bf16-mixed": "bf16", "16-true": "fp16", "bf16-true": "bf16",
+}
+TORCH_DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
+
+LIGHTNING_TRAINERS = ("pytorch_lightning.Trainer", "lightning.Trainer", "lightning.pytorch.Trainer",
+                      "pytorch_lightning.trainer.Trainer", "lightning.pytorch.trainer.Trainer")

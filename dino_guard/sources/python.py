@@ -1,0 +1,129 @@
+"""lightly DINO training scripts -> a partial Setup, its locations, and script findings.
+
+The script is parsed with `ast`, never imported or run, and nothing here
+imports torch, timm or lightly. What the script determines becomes Setup
+fields (with the line:col of the call or argument) and their dotted names in
+`known`; the engine then runs the same rules as on setup files, skipping
+those whose fields the script leaves open.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+from pathlib import Path
+from typing import Union
+
+from pydantic import ValidationError
+
+from dino_guard.findings import Finding, UnreadableInput
+from dino_guard.loader import Loaded, Locations
+from dino_guard.rules.registry import make_finding
+from dino_guard.schemas import Setup
+from dino_guard.sources import facts, prefilter, script_checks
+from dino_guard.sources.interp import Interpreter, OutOfBudget
+from dino_guard.sources.roles import Roles
+
+MAX_BYTES = 5_000_000  # a training script is a few KB; generated megabyte files are not scripts
+
+
+def load_python(path: Union[str, Path]) -> Loaded:
+    path = Path(path)
+    raw = _read(path)
+    if not prefilter.may_import_lightly(raw):
+        return _nothing(str(path))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return _nothing(str(path))  # Python would refuse it too; not ours to report
+    return analyse(str(path), text)
+
+
+def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
+    """The whole analysis of one script's text (tests call it on any file)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences etc. are not ours to report
+            tree = ast.parse(text, filename=path)
+    except SyntaxError as exc:
+        return Loaded(path, None, Locations(), [_syntax_finding(path, exc)], frozenset())
+    except (ValueError, RecursionError, MemoryError):
+        return _nothing(path)
+    if require_lightly and not prefilter.imports_lightly(tree):
+        return _nothing(path)
+    try:
+        trace = Interpreter(tree, text.splitlines()).run()
+    except (OutOfBudget, RecursionError):
+        return Loaded(path, None, Locations(), [make_finding(
+            "DG709", path, (1, 1), "", "the script is too large or too deeply nested to follow: it was not checked",
+            "keep the DINO setup in a short script, or describe it in a *.dino.yaml setup file")], frozenset())
+    findings = script_checks.api_findings(path, trace)
+    if not _uses_dino(trace):
+        return Loaded(path, None, Locations(), findings, frozenset())
+    roles = Roles(trace)
+    built = facts.build(trace, roles)
+    setup, invalid = _validate(path, built)
+    findings += invalid + script_checks.check(path, trace, roles, built)
+    return Loaded(path, setup, Locations(built.positions), findings, frozenset(built.known))
+
+
+def _read(path: Path) -> bytes:
+    if not path.exists():
+        raise UnreadableInput(f"{path}: no such file")
+    if path.is_dir():
+        raise UnreadableInput(f"{path}: is a folder")
+    if path.stat().st_size > MAX_BYTES:
+        return b""  # far too large to be a training script: skipped like a file without lightly
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UnreadableInput(f"{path}: cannot be read ({exc.strerror})") from None
+
+
+def _nothing(path: str) -> Loaded:
+    return Loaded(path, None, Locations(), [], frozenset())
+
+
+def _syntax_finding(path: str, exc: SyntaxError) -> Finding:
+    where = (exc.lineno or 1, exc.offset or 1)
+    return make_finding("DG700", path, where, "", f"invalid Python: {exc.msg}",
+                        "fix the syntax at that line; nothing else in the script was checked")
+
+
+def _uses_dino(trace) -> bool:
+    """Only DINO scripts get a Setup: a SimCLR script without a transform is not our business."""
+    kinds = {"head", "loss", "transform", "dino_collate"}
+    return any(o.kind in kinds for o in trace.objects) or any("DINO" in q.rsplit(".", 1)[-1] for q in trace.lightly_refs)
+
+
+def _validate(path: str, built: facts.Built) -> tuple:
+    """Setup from the built data; a value the schema refuses is reported (DG003) and left out."""
+    findings = []
+    for _ in range(20):
+        try:
+            return Setup.model_validate(built.data), findings
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            loc = tuple(p for p in error["loc"] if isinstance(p, str) and p[:1].islower() and "[" not in p)
+            dotted = ".".join(loc)
+            position = Locations(built.positions).of(loc)
+            findings.append(make_finding("DG003", path, position, dotted,
+                                         f"{dotted}: {error['msg'].removeprefix('Value error, ')} (got {error.get('input')!r})",
+                                         f"give {loc[-1] if loc else 'it'} a valid value"))
+            if not _drop(built, loc):
+                break
+    return None, findings
+
+
+def _drop(built: facts.Built, loc: tuple) -> bool:
+    section = built.data
+    for part in loc[:-1]:
+        section = section.get(part) if isinstance(section, dict) else None
+    if not loc or not isinstance(section, dict) or loc[-1] not in section:
+        return False
+    del section[loc[-1]]
+    dotted = ".".join(loc)
+    built.known = {k for k in built.known if k != dotted and not dotted.startswith(k + ".") or k == "model.backbone"}
+    if loc[0] == "transform":
+        built.known.discard("transform")
+    return True

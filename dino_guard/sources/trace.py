@@ -1,0 +1,65 @@
+"""What the interpreter saw while walking a script, for facts and script checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from dino_guard.sources.values import Obj, Position
+
+
+@dataclass
+class Binding:
+    """An object bound to a name or attribute: `self.teacher_head = ...`."""
+
+    text: str  # the target as written, e.g. "self.teacher_head"
+    obj: Obj
+    pos: Position
+
+
+@dataclass
+class MomentumCall:
+    """update_momentum(model, model_ema, m)."""
+
+    texts: tuple  # the two first arguments as written
+    objs: tuple
+    m: Any
+    pos: Position
+
+
+@dataclass
+class LossCall:
+    loss: Obj
+    teacher: Any
+    student: Any
+    epoch: bool  # epoch= given: the teacher-temperature warmup runs
+    pos: Position
+
+
+@dataclass
+class OptimizerCall:
+    owners: Optional[list]  # objects whose parameters it gets; None: unknown
+    pos: Position
+
+
+@dataclass
+class Trace:
+    objects: list = field(default_factory=list)  # every library object created (Obj)
+    bindings: list = field(default_factory=list)
+    momentum_calls: list = field(default_factory=list)
+    loss_calls: list = field(default_factory=list)
+    optimizers: list = field(default_factory=list)
+    frozen: set = field(default_factory=set)  # ids of objects whose requires_grad was turned off
+    calls: list = field(default_factory=list)  # (obj, under_no_grad) for every module forward
+    last_layer_calls: list = field(default_factory=list)  # (text, obj, pos) of cancel_last_layer_gradients
+    lightly_refs: dict = field(default_factory=dict)  # qualified name -> first position used
+    train_loaders: list = field(default_factory=list)  # DataLoaders iterated or handed to trainer.fit
+    epochs: list = field(default_factory=list)  # (value, pos) from range(N) around a loader loop, max_epochs
+    precisions: list = field(default_factory=list)  # (precision, pos) from autocast / GradScaler / Trainer
+    grad_scaler: Optional[Position] = None
+    detach_seen: bool = False  # some tensor is detached: gradient flow cannot be judged
+    imported: set = field(default_factory=set)  # top-level packages the script imports
+    training_loop: bool = False  # a loop over a DataLoader or a Lightning fit was seen
+
+    def of_kind(self, kind: str) -> list:
+        return [o for o in self.objects if o.kind == kind]
