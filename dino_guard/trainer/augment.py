@@ -16,7 +16,7 @@ device does the pixel work batched:
 Crop geometry is drawn on the original height/width and scaled into the
 resized square, so crop areas and aspect ratios are those of lightly's
 DINOTransform on the full image; only the pixel detail is bounded by the
-worker's resize (`decode_size`, 256 for 224 px global crops).
+worker's resize (`default_decode_size`: 448 for 224 px global crops).
 """
 
 from __future__ import annotations
@@ -38,15 +38,24 @@ _INT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
 
 def default_decode_size(global_crop_size: int) -> int:
-    """Side of the worker's square: 8/7 of the global crop (256 for 224), as ImageNet's resize."""
-    return int(round(global_crop_size * 8 / 7))
+    """Side of the worker's square: twice the global crop (448 for 224).
+
+    Crops are cut from this square, so it bounds their detail. With DINO's
+    scales the smallest global crop covers sqrt(0.4) = 63% of a side and the
+    smallest local crop sqrt(0.05) = 22%: at 2x the global size both are
+    still downsampled into the view (283 px -> 224, 100 px -> 96), as lightly's
+    crops of a 500x375 photograph are. 8/7 (256) would upsample them and
+    measurably soften the views (tests/trainer/test_augment.py).
+    """
+    return 2 * global_crop_size
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any PIL mode -> RGB: 16/32-bit integer scaled down (PIL would clip at 255), alpha dropped."""
     if image.mode in _INT_MODES:
         arr = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if arr.max(initial=0) > 255 or image.mode != "I" else 255.0
+        # 16-bit files open as I;16 or as I (PNG); an I image within 0..255 is 8-bit data.
+        top = 255.0 if image.mode == "I" and arr.max(initial=0) <= 255 else 65535.0
         image = Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), mode="L")
     elif image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")  # palette transparency -> alpha, which RGB then drops
