@@ -394,7 +394,8 @@ def method_call(it, bound: Bound, call: Call) -> Any:
         it.trace.last_layer_calls.append((_text(call.node.func.value), obj, call.pos))
         return None
     if name == "detach":
-        it.trace.detach_seen = True
+        if not obj.fact("from_loss"):  # loss.detach() for logging says nothing about the teacher
+            it.trace.detach_seen = True
         return Obj("tensor", call.pos)
     if name in ("forward", "__call__"):
         return object_call(it, obj, call)
@@ -415,7 +416,7 @@ def object_call(it, obj: Obj, call: Call) -> Any:
         teacher, student = call.arg(0, "teacher_out"), call.arg(1, "student_out")
         epoch = call.arg(3, "epoch") is not None
         it.trace.loss_calls.append(LossCall(obj, teacher, student, epoch, call.pos))
-        return Obj("tensor", call.pos)
+        return Obj("tensor", call.pos, facts={"from_loss": (True, call.pos)})
     if obj.kind in ("backbone", "head", "instance", "module", "opaque"):
         it.trace.calls.append((obj, it.no_grad > 0))
         if obj.cls is not None:
