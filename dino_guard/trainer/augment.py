@@ -158,15 +158,24 @@ class DeviceDINOTransform(torch.nn.Module):
 
     def forward(self, images: torch.Tensor, sizes: Optional[torch.Tensor] = None,
                 generator: Optional[torch.Generator] = None) -> List[torch.Tensor]:
+        b = images.shape[0]
+        return [view for group in self.groups_of(images, sizes, generator) for view in group.split(b)]
+
+    def groups_of(self, images: torch.Tensor, sizes: Optional[torch.Tensor] = None,
+                  generator: Optional[torch.Generator] = None) -> List[torch.Tensor]:
+        """[global crops (2B, 3, G, G), local crops (n_local*B, 3, L, L)], rows view-major.
+
+        That is the layout the training step feeds the backbone (one forward
+        per crop size), so the trainer takes these without a torch.cat.
+        """
         b, _, h, w = images.shape
         if sizes is None:  # the batch is at its original resolution
             sizes = torch.tensor([[h, w]]).expand(b, 2)
         params = self.sample(sizes, (h, w), generator)
+        if self.mean.device != images.device:
+            self.to(images.device)  # once; the constants then live where the images are
         src = images.float().div_(255)
-        views: List[torch.Tensor] = []
-        for recipes, p in zip(self.groups, params):
-            views.extend(self.apply_group(src, p, recipes[0]).split(b))
-        return views
+        return [self.apply_group(src, p, recipes[0]) for recipes, p in zip(self.groups, params)]
 
     def apply_group(self, src: torch.Tensor, p: GroupParams, recipe: ViewRecipe) -> torch.Tensor:
         """Pixel work of one view group (rows view-major), in lightly's op order."""
@@ -184,3 +193,48 @@ class DeviceDINOTransform(torch.nn.Module):
         _on_rows(x, d.rows["blur"], ops.gaussian_blur, d.sigma.index_select(0, d.rows["blur"]), radius)
         _on_rows(x, d.rows["solarize"], ops.solarize)
         return x.sub_(self.mean).div_(self.std)
+
+
+# ---------------------------------------------------------------- the trainer's data pipeline
+
+
+class WorkerDecode:
+    """Dataset transform of backend device (in workers): PIL image -> (uint8 square, original h/w, seed)."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def __call__(self, image: Image.Image) -> tuple:
+        pixels, hw = decode_resize(image, self.size)
+        # Drawn under the data set's per-sample seed (seed, epoch, index): the batch's
+        # augmentation generator is seeded from these, so a resumed run sees the same crops.
+        return pixels, hw, int(torch.randint(0, 2**62, ()))
+
+
+def collate_images(samples: list) -> dict:
+    """[((pixels, hw, seed), label, bad)] -> {"images" (B,3,S,S) uint8, "sizes", "seed", "labels", "bad"}."""
+    pixels, sizes, seeds = zip(*(s[0] for s in samples))
+    return {"images": torch.stack(pixels), "sizes": torch.stack(sizes), "seed": sum(seeds) % 2**62,
+            "labels": torch.tensor([s[1] for s in samples]), "bad": [s[2] for s in samples if s[2]]}
+
+
+class DeviceViews:
+    """Pipeline.views of backend device: batch -> (global crops, local crops), made on the device."""
+
+    def __init__(self, transform: DeviceDINOTransform):
+        self.transform = transform
+
+    def __call__(self, batch: dict, device: torch.device) -> tuple:
+        images = batch["images"].to(device, non_blocking=True)  # pinned by the DataLoader on CUDA
+        generator = torch.Generator().manual_seed(batch["seed"])
+        groups = self.transform.groups_of(images, batch["sizes"], generator)
+        return groups[0], (groups[1] if len(groups) > 1 else None)
+
+
+def build_pipeline(setup):
+    """`transform.backend: device`: workers decode and resize, the device makes the views."""
+    from dino_guard.trainer.data import Pipeline
+
+    t = setup.transform
+    return Pipeline(WorkerDecode(default_decode_size(t.global_crop_size)), collate_images,
+                    DeviceViews(DeviceDINOTransform.from_setup(t)))

@@ -10,6 +10,7 @@ edge-replicating Gaussian blur with sigma = PIL's radius).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +19,12 @@ from torchvision.ops import roi_align
 # PIL's Image.convert("L") weights (ITU-R 601-2), which lightly's PIL path uses.
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 SOLARIZE_THRESHOLD = 128 / 255  # PIL ImageOps.solarize(threshold=128) inverts pixels >= 128
+
+
+@lru_cache(maxsize=None)
+def _constant(values: tuple, shape: tuple, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A small constant made once per device: torch.tensor(..., device=cuda) is a blocking copy."""
+    return torch.tensor(values, dtype=dtype).view(shape).to(device)
 
 
 def crop_resize(src: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
@@ -33,7 +40,7 @@ def crop_resize(src: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tens
 
 def grayscale(x: torch.Tensor) -> torch.Tensor:
     """(M, 3, H, W) -> (M, 1, H, W) luma."""
-    w = x.new_tensor(GRAY_WEIGHTS).view(1, 3, 1, 1)
+    w = _constant(GRAY_WEIGHTS, (1, 3, 1, 1), x.device, x.dtype)
     return (x * w).sum(dim=1, keepdim=True)
 
 
@@ -67,7 +74,7 @@ def hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     h = torch.where(chroma > 0, h, torch.zeros_like(h))
     h = torch.remainder(h + 6.0 * shift.view(-1, 1, 1), 6.0)
     # HSV -> RGB without the 6-way table: channel n is v - chroma * clamp(min(k, 4 - k), 0, 1).
-    n = x.new_tensor([5.0, 3.0, 1.0]).view(1, 3, 1, 1)
+    n = _constant((5.0, 3.0, 1.0), (1, 3, 1, 1), x.device, x.dtype)
     k = torch.remainder(n + h.unsqueeze(1), 6.0)
     ramp = torch.minimum(k, 4.0 - k).clamp_(0, 1)
     return maxc.unsqueeze(1) - chroma.unsqueeze(1) * ramp
