@@ -1,0 +1,125 @@
+"""load_python: what a script determines, where, and what it leaves unknown."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dino_guard.engine import Options, check_loaded
+from dino_guard.findings import UnreadableInput
+from dino_guard.sources import interp, lightly_index, prefilter
+from dino_guard.sources.python import load_python
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[2]
+
+HEAD_SCRIPT = """\
+import timm
+from lightly.models.modules import DINOProjectionHead
+from lightly.loss import DINOLoss
+
+WIDTH = 2048
+vit = timm.create_model("vit_small_patch16_224", dynamic_img_size=True)
+head = DINOProjectionHead(WIDTH, output_dim=4096)
+criterion = DINOLoss(output_dim=4096)
+"""
+
+
+@pytest.fixture
+def script(tmp_path):
+    def write(text: str, name: str = "train.py") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return path
+    return write
+
+
+def codes(path: Path) -> list:
+    return [(f.line, f.column, f.code) for f in check_loaded(load_python(path), Options(count_images=False))]
+
+
+def test_a_file_without_lightly_is_skipped(script):
+    loaded = load_python(script("import torch\nprint('DINOProjectionHead')\n"))
+    assert loaded.setup is None and loaded.findings == [] and loaded.known == frozenset()
+
+
+@pytest.mark.parametrize("line, expected", [
+    (b"import torch, lightly\n", True), (b"    from lightly.loss import DINOLoss\n", True),
+    (b"import lightly.data as ld\n", True), (b"# see lightly's docs\nimport torch\n", False),
+    (b"import lightly_extra\n", False), (b"x = 'lightly'\n", False),
+])
+def test_prefilter(line, expected):
+    assert prefilter.may_import_lightly(line) is expected
+
+
+def test_positions_point_at_the_argument(script):
+    path = script(HEAD_SCRIPT)
+    loaded = load_python(path)
+    assert loaded.setup.model.head.input_dim == 2048
+    assert loaded.locations.of("model.head.input_dim") == (7, 27)  # the WIDTH argument
+    assert loaded.locations.of("model.backbone.name") == (6, 25)
+    assert (7, 27, "DG201") in codes(path)
+
+
+def test_defaults_point_at_the_call(script):
+    path = script(HEAD_SCRIPT.replace("DINOProjectionHead(WIDTH, output_dim=4096)", "DINOProjectionHead()"))
+    loaded = load_python(path)
+    assert loaded.setup.model.head.input_dim == 2048 and loaded.setup.model.head.output_dim == 65536
+    assert loaded.locations.of("model.head.input_dim") == (7, 8)
+    assert {c for _, _, c in codes(path)} == {"DG201", "DG401"}
+
+
+def test_unknown_values_stay_unknown(script):
+    path = script(HEAD_SCRIPT.replace("WIDTH = 2048", "import sys\nWIDTH = int(sys.argv[1])"))
+    loaded = load_python(path)
+    assert "model.head.input_dim" not in loaded.known
+    assert "DG201" not in {c for _, _, c in codes(path)}
+
+
+def test_branches_that_disagree_make_a_value_unknown(script):
+    path = script(HEAD_SCRIPT.replace("WIDTH = 2048", "import os\nif os.environ.get('BIG'):\n    WIDTH = 768\nelse:\n    WIDTH = 384"))
+    assert "model.head.input_dim" not in load_python(path).known
+
+
+def test_a_constant_branch_is_followed(script):
+    path = script(HEAD_SCRIPT.replace("WIDTH = 2048", "USE_VIT = True\nif USE_VIT:\n    WIDTH = 384\nelse:\n    WIDTH = 2048"))
+    loaded = load_python(path)
+    assert loaded.setup.model.head.input_dim == 384 and "model.head.input_dim" in loaded.known
+
+
+def test_a_value_the_schema_refuses_is_reported_and_dropped(script):
+    path = script(HEAD_SCRIPT.replace("DINOProjectionHead(WIDTH, output_dim=4096)", "DINOProjectionHead(0, output_dim=4096)"))
+    loaded = load_python(path)
+    assert [(f.code, f.line, f.field) for f in loaded.findings] == [("DG003", 7, "model.head.input_dim")]
+    assert loaded.setup is not None and "model.head.input_dim" not in loaded.known
+
+
+def test_too_complex_scripts_say_so(script, monkeypatch):
+    monkeypatch.setattr(interp, "MAX_STEPS", 10)
+    loaded = load_python(script(HEAD_SCRIPT))
+    assert [f.code for f in loaded.findings] == ["DG709"] and loaded.setup is None
+
+
+def test_removed_api_without_lightly_installed(script, monkeypatch):
+    monkeypatch.setattr(lightly_index, "installed", lambda: None)
+    loaded = load_python(script("from lightly.data import DINOCollateFunction\n"))
+    assert [(f.code, f.line) for f in loaded.findings] == [("DG708", 1)]
+
+
+def test_a_folder_is_unreadable(tmp_path):
+    with pytest.raises(UnreadableInput):
+        load_python(tmp_path)
+
+
+def test_check_path_imports_no_heavy_module():
+    code = ("import sys\nfrom pathlib import Path\nfrom dino_guard.engine import check_loaded\n"
+            "from dino_guard.sources.python import load_python\n"
+            f"for p in sorted(Path({str(FIXTURES)!r}).glob('*.py')): check_loaded(load_python(p))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'timm', 'lightly', 'torchvision')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
