@@ -24,7 +24,7 @@ class Breakdown:
     """Bytes per part at the peak; they sum to peak_allocated_bytes."""
 
     method: str
-    parts: dict = field(default_factory=dict)
+    parts: dict = field(default_factory=lambda: dict.fromkeys(PART_NAMES, 0))
 
     @property
     def peak_allocated_bytes(self) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -63,7 +65,10 @@ def strip_classifier(model: nn.Module) -> int:
 def build_head(input_dim: int, hidden_dim: int, bottleneck_dim: int, output_dim: int, batch_norm: bool) -> nn.Module:
     from lightly.models.modules import DINOProjectionHead
 
-    with torch.device("meta"):
+    # lightly still calls the deprecated torch.nn.utils.weight_norm; the
+    # warning is lightly's to fix and would only clutter our output.
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
         return DINOProjectionHead(input_dim, hidden_dim, bottleneck_dim, output_dim,
                                   batch_norm=batch_norm, freeze_last_layer=1)
 

@@ -1,0 +1,128 @@
+"""GPU catalog: a name as users write it -> the bytes a training step may use.
+
+usable = total - CUDA context - fragmentation reserve.
+
+- total: what the CUDA driver reports (torch.cuda.mem_get_info()[1]); the
+  H100 figure is measured (../calibration), the others are the usual
+  nvidia-smi totals in MiB.
+- CUDA context: 650,969,088 bytes measured for an idle torch 2.11 / CUDA 13
+  context on the H100; other cards and versions differ by a few hundred MB,
+  which the reserve absorbs.
+- reserve: the caching allocator reserves more than it hands out. In the 41
+  measured DINO steps (tests/memory/h100_dino_memory.csv) reserved minus
+  allocated at the peak was a median 5.3% of reserved, above 10% for 10
+  rows (ResNets at large batches, up to 29%). We keep 10% of what is left
+  after the context: every measured `ok` row fits its H100 with this, the
+  `oom` row does not (tests/test_gpus.py), and rule DG602 warns at 90% of
+  usable for the setups that fragment more.
+
+Names match leniently: case, spaces, dashes and underscores, an NVIDIA /
+GeForce / Tesla prefix, form-factor words (SXM4, PCIe, HBM3) and a memory
+suffix (80GB, 80G) are all optional. A name that fits two cards (A100) is
+an error listing both.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+MIB, GIB = 2**20, 2**30
+CUDA_CONTEXT_BYTES = 650_969_088
+FRAGMENTATION_RESERVE = 0.10
+NOISE_WORDS = frozenset({"nvidia", "geforce", "tesla", "sxm", "sxm2", "sxm4", "sxm5", "pcie", "hbm2", "hbm2e", "hbm3", "hbm3e", "nvl", "gpu"})
+
+
+@dataclass(frozen=True)
+class GPU:
+    name: str
+    total_bytes: int
+    aliases: tuple = ()  # other spellings of the model, without memory
+
+    @property
+    def usable_bytes(self) -> int:
+        return int((self.total_bytes - CUDA_CONTEXT_BYTES) * (1 - FRAGMENTATION_RESERVE))
+
+    @property
+    def memory_gb(self) -> int:
+        return round(self.total_bytes / GIB)
+
+
+CATALOG = (
+    GPU("H100-80GB", 85_017_493_504, ("h100",)),
+    GPU("H200-141GB", 143_771 * MIB, ("h200",)),
+    GPU("A100-80GB", 81_920 * MIB, ("a100",)),
+    GPU("A100-40GB", 40_960 * MIB, ("a100",)),
+    GPU("A10-24GB", 23_028 * MIB, ("a10",)),
+    GPU("RTX-A6000-48GB", 49_140 * MIB, ("a6000", "rtxa6000")),
+    GPU("L4-24GB", 23_034 * MIB, ("l4",)),
+    GPU("L40S-48GB", 46_068 * MIB, ("l40s",)),
+    GPU("RTX-3090-24GB", 24_576 * MIB, ("rtx3090", "3090")),
+    GPU("RTX-4090-24GB", 24_564 * MIB, ("rtx4090", "4090")),
+    GPU("V100-16GB", 16_384 * MIB, ("v100",)),
+    GPU("V100-32GB", 32_768 * MIB, ("v100",)),
+    GPU("T4-16GB", 15_360 * MIB, ("t4",)),
+)
+
+
+class GpuError(ValueError):
+    """An unknown or ambiguous GPU name; the message says what would work."""
+
+
+def _parse(name: str) -> tuple[str, Optional[int]]:
+    """'NVIDIA A100-SXM4-80GB' -> ('a100', 80)."""
+    tokens = re.findall(r"[a-z]+\d*[a-z]*|\d+[a-z]*", name.lower())
+    memory = None
+    kept = []
+    for token in tokens:
+        size = re.fullmatch(r"(\d+)(gb|g|gib)", token)
+        if size:
+            memory = int(size.group(1))
+        elif token not in NOISE_WORDS:
+            kept.append(token)
+    return "".join(kept), memory
+
+
+def catalog_names() -> list[str]:
+    return [gpu.name for gpu in CATALOG]
+
+
+def resolve(name: str) -> GPU:
+    """The catalog entry a user's GPU name means; GpuError if none or several."""
+    base, memory = _parse(name)
+    matches = [g for g in CATALOG if base in g.aliases and (memory is None or memory == g.memory_gb)]
+    if memory is not None and not matches:  # 80 vs 79.2 GiB: accept the nominal size too
+        matches = [g for g in CATALOG if base in g.aliases and f"{memory}GB" in g.name]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        choices = ", ".join(g.name for g in matches)
+        raise GpuError(f"GPU name {name!r} is ambiguous: {choices}; add the memory size, e.g. {matches[0].name}")
+    raise GpuError(_unknown_message(name, base))
+
+
+def _unknown_message(name: str, base: str) -> str:
+    spellings = {alias: g.name for g in CATALOG for alias in g.aliases}
+    close = difflib.get_close_matches(base, list(spellings), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(dict.fromkeys(spellings[c] for c in close))}? " if close else ""
+    return (f"unknown GPU {name!r}; {hint}known GPUs: {', '.join(catalog_names())}; "
+            "for any other card set hardware.gpu_memory_gb")
+
+
+def from_memory_gb(gb: float) -> GPU:
+    """A card known only by its memory (hardware.gpu_memory_gb, GiB as nvidia-smi shows)."""
+    if gb <= 0:
+        raise GpuError(f"gpu_memory_gb must be positive, got {gb}")
+    return GPU(f"{gb:g} GB GPU", int(gb * GIB))
+
+
+def for_setup(setup, override: Optional[str] = None) -> Optional[GPU]:
+    """The GPU a setup trains on: --gpu, then hardware.gpu, then hardware.gpu_memory_gb; None if unknown."""
+    name = override or setup.hardware.gpu
+    if name:
+        return resolve(name)
+    if setup.hardware.gpu_memory_gb:
+        return from_memory_gb(setup.hardware.gpu_memory_gb)
+    return None

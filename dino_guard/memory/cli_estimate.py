@@ -1,0 +1,114 @@
+"""`dino-guard estimate SETUP`: peak GPU memory of a training step, and the batch that fits.
+
+Loaded lazily by dino_guard.cli; imports torch only for --method traced.
+Exit status: 0 estimated, 1 the setup has error findings (printed), 2 usage
+or unreadable input (one line, never a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from dino_guard import gpus
+from dino_guard.findings import Severity, UnreadableInput
+from dino_guard.memory.estimate import METHODS, Estimate, MethodUnavailable, default_method, run
+from dino_guard.memory.spec import spec_from_setup
+
+GIB = 2**30
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"dino-guard: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _load(path: str, gpu: Optional[str], fmt: str):
+    """The setup, or exit: 2 if unreadable, 1 (findings printed) if it has errors."""
+    from dino_guard import inputs
+    from dino_guard.engine import Options, check_loaded
+    from dino_guard.report import FORMATTERS
+
+    try:
+        loaded = inputs.load(Path(path))
+    except UnreadableInput as exc:
+        _fail(str(exc))
+    # Memory findings (DG6xx) are what this command explains, not a reason to refuse.
+    findings = check_loaded(loaded, Options(gpu=gpu, ignore=("DG6",)))
+    errors = [f for f in findings if f.severity == Severity.ERROR]
+    if errors or loaded.setup is None:
+        click.echo(FORMATTERS["json" if fmt == "json" else "text"](errors, 1))
+        _fail(f"{path}: fix the errors above before estimating memory", 1)
+    return loaded.setup
+
+
+def _gpu(setup, name: Optional[str]) -> Optional[gpus.GPU]:
+    try:
+        return gpus.for_setup(setup, name)
+    except gpus.GpuError as exc:
+        _fail(str(exc))
+
+
+@click.command("estimate")
+@click.argument("setup_path", metavar="SETUP", type=click.Path(dir_okay=True))
+@click.option("--gpu", help="GPU to fit (e.g. H100-80GB, A100-40GB, RTX-4090); overrides hardware.gpu.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Per-device batch to estimate instead of train.batch_size.")
+@click.option("--method", type=click.Choice(METHODS), default=None,
+              help="traced: run the step on the meta device (needs the train extra); analytic: from the backbone "
+                   "table, no torch. Default: traced when torch is installed.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def estimate(setup_path: str, gpu: Optional[str], batch_size: Optional[int], method: Optional[str], fmt: str) -> None:
+    """Predict the peak GPU memory of one DINO training step of SETUP.
+
+    Prints where the memory goes, whether it fits the GPU (hardware.gpu,
+    hardware.gpu_memory_gb or --gpu), the largest per-device batch that
+    fits, and the batch_size / accumulate_grad_batches pair that keeps the
+    effective batch.
+    """
+    setup = _load(setup_path, gpu, fmt)
+    card = _gpu(setup, gpu)
+    spec = spec_from_setup(setup, batch_size)
+    try:
+        result = run(spec, method or default_method(), card, setup.train.accumulate_grad_batches)
+    except MethodUnavailable as exc:
+        _fail(str(exc))
+    except Exception as exc:  # a model that cannot run this step (e.g. a fixed input size): say why, no traceback
+        _fail(f"the traced step of {spec.backbone} failed: {type(exc).__name__}: {exc}")
+    devices = setup.train.devices * setup.train.num_nodes
+    click.echo(json.dumps(result.to_json(), indent=2) if fmt == "json" else format_text(result, devices))
+
+
+def format_text(result: Estimate, devices: int = 1) -> str:
+    spec = result.spec
+    crops = " + ".join(f"{n}x{size}" for n, size in spec.views)
+    lines = [f"{spec.backbone}, batch {spec.batch_size} per device, {spec.precision}, crops {crops} "
+             f"({result.breakdown.method} estimate)", ""]
+    lines += [f"  {label:<36} {nbytes / GIB:8.2f} GiB" for label, nbytes in result.breakdown.rows()]
+    lines += [f"  {'peak allocated':<36} {result.peak_allocated_bytes / GIB:8.2f} GiB", ""]
+    lines += _verdict(result, devices)
+    return "\n".join(lines)
+
+
+def _verdict(result: Estimate, devices: int) -> list[str]:
+    gpu = result.gpu
+    if gpu is None:
+        return ["no GPU given: set hardware.gpu, hardware.gpu_memory_gb or --gpu to check the fit"]
+    share = result.peak_allocated_bytes / gpu.usable_bytes
+    lines = [f"{gpu.name}: {gpu.usable_bytes / GIB:.1f} GiB usable of {gpu.total_bytes / GIB:.1f} GiB "
+             "(CUDA context and a 10% fragmentation reserve kept free)",
+             f"fits: {'yes' if result.fits else 'NO'} ({share:.0%} of usable memory)",
+             f"largest batch that fits: {result.max_batch_size} per device"]
+    plan, requested = result.plan, result.spec.batch_size * result.accumulate_grad_batches
+    if plan is None:
+        lines.append("not even batch 1 fits: use bf16, fewer or smaller crops, a smaller head or backbone")
+        return lines
+    effective = plan.batch_size * plan.accumulate_grad_batches
+    keeps = "keeps" if plan.exact else f"raises (from {requested * devices})"
+    lines.append(f"use batch_size: {plan.batch_size}, accumulate_grad_batches: {plan.accumulate_grad_batches} "
+                 f"({keeps} the effective batch {plan.batch_size} x {plan.accumulate_grad_batches} x "
+                 f"{devices} device{'s' if devices > 1 else ''} = {effective * devices})")
+    return lines

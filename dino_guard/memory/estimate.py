@@ -1,0 +1,105 @@
+"""One estimate of a setup on a GPU: peak, verdict, largest batch, batch plan.
+
+Torch-free: the traced method is imported only when it is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from dino_guard import backbones
+from dino_guard.gpus import GPU
+from dino_guard.memory import analytic, fit
+from dino_guard.memory.breakdown import Breakdown
+from dino_guard.memory.spec import MemorySpec
+
+METHODS = ("traced", "analytic")
+TRAIN_EXTRA = ("torch", "timm", "lightly")
+INSTALL_HINT = "pip install 'dino-guard[train]'"
+
+
+class MethodUnavailable(RuntimeError):
+    """The requested method cannot run here (no torch, or no table facts)."""
+
+
+def traced_available() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in TRAIN_EXTRA)
+
+
+def default_method() -> str:
+    return "traced" if traced_available() else "analytic"
+
+
+def peak_function(method: str, spec: MemorySpec) -> Callable[[MemorySpec], Breakdown]:
+    """spec -> Breakdown for `method`; MethodUnavailable says why it cannot run."""
+    if method == "traced":
+        if not traced_available():
+            missing = [n for n in TRAIN_EXTRA if importlib.util.find_spec(n) is None]
+            raise MethodUnavailable(f"--method traced needs {', '.join(missing)}: {INSTALL_HINT}")
+        from dino_guard.memory import traced
+
+        return traced.estimate
+    info = backbones.lookup(spec.backbone)
+    if info is None:
+        close = backbones.suggestions(spec.backbone)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise MethodUnavailable(
+            f"the analytic method only knows the backbones in its table and {spec.backbone!r} is not one{hint}; "
+            f"--method traced works for any timm or torchvision model ({INSTALL_HINT})")
+    try:
+        analytic.estimate(spec, info)
+    except analytic.AnalyticUnavailable as exc:
+        raise MethodUnavailable(str(exc)) from None
+    return lambda s: analytic.estimate(s, info)
+
+
+@dataclass
+class Estimate:
+    spec: MemorySpec
+    breakdown: Breakdown
+    gpu: Optional[GPU] = None
+    max_batch_size: Optional[int] = None
+    plan: Optional[fit.BatchPlan] = None
+    accumulate_grad_batches: int = 1
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def peak_allocated_bytes(self) -> int:
+        return self.breakdown.peak_allocated_bytes
+
+    @property
+    def fits(self) -> Optional[bool]:
+        return None if self.gpu is None else self.peak_allocated_bytes <= self.gpu.usable_bytes
+
+    def to_json(self) -> dict:
+        return {
+            "method": self.breakdown.method,
+            "backbone": self.spec.backbone,
+            "precision": self.spec.precision,
+            "peak_allocated_bytes": self.peak_allocated_bytes,
+            "gpu": self.gpu.name if self.gpu else None,
+            "gpu_memory_bytes": self.gpu.usable_bytes if self.gpu else None,
+            "gpu_total_bytes": self.gpu.total_bytes if self.gpu else None,
+            "fits": self.fits,
+            "max_batch_size": self.max_batch_size,
+            "batch_size": self.plan.batch_size if self.plan else None,
+            "accumulate_grad_batches": self.plan.accumulate_grad_batches if self.plan else None,
+            "requested_batch_size": self.spec.batch_size,
+            "requested_accumulate_grad_batches": self.accumulate_grad_batches,
+            "breakdown": dict(self.breakdown.parts),
+        }
+
+
+def run(spec: MemorySpec, method: str, gpu: Optional[GPU], accumulate: int = 1) -> Estimate:
+    """Estimate `spec`; with a GPU also the largest batch and the plan that fits."""
+    peak_of = peak_function(method, spec)
+    breakdown = peak_of(spec)
+    result = Estimate(spec, breakdown, gpu, accumulate_grad_batches=accumulate)
+    if gpu is not None:
+        peak = lambda batch: peak_of(spec.with_batch(batch)).peak_allocated_bytes  # noqa: E731
+        known = (spec.batch_size, breakdown.peak_allocated_bytes)
+        result.max_batch_size = fit.max_batch_size(peak, gpu.usable_bytes, known)
+        result.plan = fit.plan(spec.batch_size, accumulate, result.max_batch_size)
+    return result

@@ -1,0 +1,75 @@
+"""Fit the batch to a GPU: the largest per-device batch, and a batch/accumulation pair.
+
+Torch-free: works with any `peak(batch) -> bytes` function. The peak grows
+with the batch (more crops, more activations), almost exactly linearly, so
+two evaluations predict the limit and one more confirms it; a bisection
+takes over if the prediction is ever off (it never has to be trusted).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+Peak = Callable[[int], int]
+MAX_BATCH = 1 << 20  # beyond any GPU; stops the search on degenerate slopes
+
+
+def max_batch_size(peak: Peak, usable_bytes: int, known: Optional[tuple[int, int]] = None) -> int:
+    """Largest batch whose peak fits `usable_bytes` (0 if not even batch 1)."""
+    b1, p1 = known if known else (1, peak(1))
+    b2 = b1 * 2 if b1 < 64 else b1 // 2
+    p2 = peak(b2)
+    slope = (p2 - p1) / (b2 - b1)
+    if slope <= 0:
+        return MAX_BATCH if p1 <= usable_bytes else 0
+    guess = max(1, min(MAX_BATCH, math.floor(b1 + (usable_bytes - p1) / slope)))
+    return _settle(peak, usable_bytes, guess)
+
+
+def _settle(peak: Peak, usable_bytes: int, guess: int) -> int:
+    """Confirm the guess: bracket the limit around it, then bisect."""
+    fits = peak(guess) <= usable_bytes
+    low, high = (guess, None) if fits else (0, guess)
+    if fits:  # the limit is at or above the guess: check one more than it
+        if guess == MAX_BATCH or peak(guess + 1) > usable_bytes:
+            return guess
+        low, high = guess + 1, min(MAX_BATCH, guess * 2 + 1)
+        while high < MAX_BATCH and peak(high) <= usable_bytes:
+            low, high = high, min(MAX_BATCH, high * 2)
+    if not fits and guess > 1 and peak(guess - 1) <= usable_bytes:
+        return guess - 1
+    while high - low > 1:  # invariant: low fits (or is 0), high does not
+        mid = (low + high) // 2
+        low, high = (mid, high) if peak(mid) <= usable_bytes else (low, mid)
+    return low
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    batch_size: int
+    accumulate_grad_batches: int
+    exact: bool  # True: batch x accumulation equals the requested per-device effective batch
+
+
+def plan(batch_size: int, accumulate: int, max_batch: int) -> Optional[BatchPlan]:
+    """The batch/accumulation pair that fits and keeps batch x accumulation per device.
+
+    Keeps the setup's pair when it fits; otherwise the fewest accumulation
+    steps that divide the effective batch into fitting micro-batches, or, when
+    no divisor fits, the largest fitting batch with enough steps to reach at
+    least the same effective batch. None when not even batch 1 fits.
+    """
+    if max_batch <= 0:
+        return None
+    if batch_size <= max_batch:
+        return BatchPlan(batch_size, accumulate, True)
+    total = batch_size * accumulate
+    for steps in range(accumulate + 1, total + 1):
+        if total % steps == 0 and total // steps <= max_batch:
+            micro = total // steps
+            if micro >= max_batch / 2:  # a divisor far below the limit wastes the GPU
+                return BatchPlan(micro, steps, True)
+            break
+    return BatchPlan(max_batch, math.ceil(total / max_batch), False)
