@@ -339,7 +339,7 @@ class Interpreter(ExpressionsMixin):
         finally:
             self.depth -= 1
             self.no_grad -= func.no_grad
-        if any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(func.node)):
+        if _is_generator(func.node):
             return opaque(self.pos(func.node))
         return _merge_returns(frame.returns, self.pos(func.node))
 
@@ -396,6 +396,14 @@ def _merge_returns(values: list, pos: tuple) -> Any:
     if all(v is first or (is_const(v) and is_const(first) and v == first) for v in values):
         return first
     return opaque(pos)
+
+
+def _is_generator(func: ast.AST) -> bool:
+    cached = getattr(func, "_dg_generator", None)
+    if cached is None:
+        cached = any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in _own_nodes(func))
+        func._dg_generator = cached  # the tree lives as long as this analysis
+    return cached
 
 
 def _own_nodes(func: ast.AST):

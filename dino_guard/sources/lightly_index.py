@@ -60,6 +60,7 @@ def installed() -> Optional[tuple[str, Path]]:
     return version, Path(list(spec.submodule_search_locations)[0])
 
 
+@lru_cache(maxsize=4096)
 def check(qual: str) -> Optional[str]:
     """None if `qual` (lightly.x.Y) exists or cannot be judged, else what is missing."""
     found = installed()
@@ -89,6 +90,7 @@ def replacement(qual: str) -> str:
     return "see lightly's examples for the current API: https://docs.lightly.ai/self-supervised-learning/examples/models.html"
 
 
+@lru_cache(maxsize=1024)
 def _submodule(path: Path, name: str) -> Optional[Path]:
     if path.is_file():
         return None
