@@ -361,6 +361,11 @@ def ref_call(it, qual: str, call: Call, frame) -> Any:
         return _optimizer(it, call, api.OPTIMIZERS.get(last))
     if qual in _NO_GRAD:
         return Obj("no_grad", call.pos)
+    if qual == "torch.set_grad_enabled":
+        return Obj("no_grad", call.pos) if call.arg(0, "mode") is False else opaque(call.pos)
+    if qual == "torch.set_default_dtype":
+        it.trace.precisions.append((None, call.pos))  # another default dtype: precision unknown
+        return None
     if last == "autocast" and root == "torch":
         return _autocast(it, call)
     if last == "GradScaler" and root == "torch":
@@ -384,6 +389,9 @@ def method_call(it, bound: Bound, call: Call) -> Any:
         it.freeze([obj])
     if name == "half":
         it.trace.precisions.append(("fp16", call.pos))
+    if name in ("to", "type") and any(_dtype(a) for a in call.args + list(call.kwargs.values())):
+        dtype = next(_dtype(a) for a in call.args + list(call.kwargs.values()) if _dtype(a))
+        it.trace.precisions.append((api.TORCH_DTYPES.get(dtype), call.pos))  # model.to(torch.bfloat16)
     if name in _SELF_METHODS:
         return obj if name != "zero_grad" else None
     if name in ("parameters", "named_parameters"):
@@ -427,6 +435,14 @@ def object_call(it, obj: Obj, call: Call) -> Any:
                 it.call_func(forward, [a for a in call.args if not isinstance(a, Starred)], call.kwargs, self_obj=obj)
         return Obj("tensor", call.pos)
     return opaque(call.pos)
+
+
+def _dtype(value: Any) -> Optional[str]:
+    """'bfloat16' for torch.bfloat16, else None."""
+    if isinstance(value, Ref) and value.qual.startswith("torch.") and value.qual.count(".") == 1:
+        last = value.qual.rsplit(".", 1)[-1]
+        return last if last in api.TORCH_DTYPES or last.startswith(("float", "bfloat")) else None
+    return None
 
 
 def _text(node: ast.AST) -> str:

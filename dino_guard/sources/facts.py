@@ -61,6 +61,7 @@ def build(trace: Trace, roles: Roles) -> Built:
     _loader_facts(built, loaders)
     _train_facts(built, trace)
     _momentum(built, trace)
+    _train_section(built, trace)
     return built
 
 
@@ -212,3 +213,16 @@ def _momentum(built: Built, trace: Trace) -> None:
 
 def _fraction(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# What the memory estimate reads besides the batch: a "train" known as a whole must not rest on defaults.
+_TRAIN_NEEDS = ("train.batch_size", "train.precision", "train.devices", "optimizer.name", "model.head.input_dim",
+                "model.head.hidden_dim", "model.head.bottleneck_dim", "model.head.output_dim", "model.head.batch_norm")
+
+
+def _train_section(built: Built, trace: Trace) -> None:
+    """Mark `train` known when the per-device step is fully determined (memory rules, DG601/DG602)."""
+    if "train.devices" not in built.known and not trace.distributed and not trace.of_kind("trainer") and trace.training_loop:
+        built.put("train.devices", 1, built.positions.get(("train", "batch_size"), (1, 1)))  # a plain loop on one device
+    if all(name in built.known for name in _TRAIN_NEEDS):
+        built.known.add("train")

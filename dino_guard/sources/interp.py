@@ -137,6 +137,8 @@ class Interpreter(ExpressionsMixin):
         if qual == "lightly" or qual.startswith("lightly."):
             self.trace.lightly_refs.setdefault(qual, pos)
         self.trace.imported.add(qual.split(".")[0])
+        if "distributed" in qual or "DataParallel" in qual:
+            self.trace.distributed = True  # torchrun/DDP: the number of devices is not in the script
 
     def stmt_Assign(self, node: ast.Assign, frame: Frame) -> None:
         value = self.eval(node.value, frame)

@@ -59,6 +59,7 @@ class Trace:
     grad_scaler: Optional[Position] = None
     detach_seen: bool = False  # some tensor is detached: gradient flow cannot be judged
     imported: set = field(default_factory=set)  # top-level packages the script imports
+    distributed: bool = False  # torch.distributed / DDP / DistributedSampler seen
     training_loop: bool = False  # a loop over a DataLoader or a Lightning fit was seen
 
     def of_kind(self, kind: str) -> list:

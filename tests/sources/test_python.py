@@ -123,3 +123,20 @@ def test_check_path_imports_no_heavy_module():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_gpu_memory_rules_run_on_a_determined_script(cli):
+    path = FIXTURES / "good_class_trainer.py"
+    result = cli("check", "--gpu", "T4", "--format", "json", path)
+    import json
+
+    found = [(f["code"], f["line"], f["field"]) for f in json.loads(result.output)]
+    assert ("DG601", 31, "train.batch_size") in found
+    assert result.exit_code == 1
+
+
+def test_torchrun_scripts_leave_the_device_count_open(script):
+    text = (FIXTURES / "good_functions.py").read_text().replace(
+        "import torch\n", "import torch\nfrom torch.nn.parallel import DistributedDataParallel\n", 1)
+    loaded = load_python(script(text))
+    assert "train.batch_size" in loaded.known and "train" not in loaded.known
