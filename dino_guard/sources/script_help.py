@@ -12,7 +12,7 @@ import dataclasses
 import re
 
 from dino_guard.findings import Finding
-from dino_guard.rules.registry import RULES, get
+from dino_guard.rules.registry import get
 
 _FIXED = {
     "DG101": "pass the transform to the data set: LightlyDataset(path, transform=DINOTransform()) "
@@ -33,7 +33,11 @@ _YAML_KEY = re.compile(r"\b([a-z_]+(?:\.[a-z_]+)*): (\[[^\]]*\]|-?[\w.]+)")
 
 def rephrase(finding: Finding) -> Finding:
     """The same finding with its help written as Python keyword arguments."""
-    if finding.code not in RULES or get(finding.code).origin != "setup":
+    try:
+        origin = get(finding.code).origin
+    except KeyError:
+        return finding
+    if origin != "setup":
         return finding  # script and loader codes already speak Python
     if finding.code in _FIXED:
         text = _FIXED[finding.code]
