@@ -171,6 +171,13 @@ def _timm(it, call: Call) -> Obj:
     return _record(it, obj)
 
 
+def _timm_function(it, name: str, call: Call) -> Obj:
+    """timm's model functions take the same keywords as create_model, without the name."""
+    shifted = Call(call.node, [name] + call.args, call.kwargs, call.star, [call.node.func] + call.arg_nodes,
+                   call.kw_nodes, call.pos)
+    return _timm(it, shifted)
+
+
 def _torchvision_model(it, name: str, call: Call) -> Any:
     full = backbones.TORCHVISION_PREFIX + name
     if backbones.lookup(full) is None and name not in api.TORCHVISION_WIDTHS:
@@ -339,6 +346,8 @@ def ref_call(it, qual: str, call: Call, frame) -> Any:
         return _lightly_call(it, qual, call)
     if qual in ("timm.create_model", "timm.models.create_model"):
         return _timm(it, call)
+    if qual.startswith("timm.models.") and backbones.lookup(last) is not None:
+        return _timm_function(it, last, call)  # from timm.models.vision_transformer import vit_small_patch16_224
     if qual.startswith("torchvision.models."):
         return _torchvision_model(it, last, call)
     if qual.startswith("torchvision.datasets."):

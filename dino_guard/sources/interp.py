@@ -69,16 +69,24 @@ class Interpreter(ExpressionsMixin):
         return self.trace
 
     def _run_uncalled(self) -> None:
-        """Methods of created objects, then functions and classes nobody called."""
-        for obj in list(self.instances):
-            for func in obj.cls.methods.values():
-                if func.calls == 0:
-                    self.call_func(func, [], {}, self_obj=obj, unknown_args=True)
-        for value in list(self.globals.values()):
-            if isinstance(value, Func) and value.calls == 0:
-                self.call_func(value, [], {}, unknown_args=True)
-            elif isinstance(value, Cls) and value.instances == 0:
-                self.instantiate(value, [], {}, (value.node.lineno, value.node.col_offset + 1), unknown_args=True)
+        """Functions and classes nobody called, then the methods of every object made.
+
+        Repeated because a function run here may create objects whose methods
+        (training_step, configure_optimizers) must run too.
+        """
+        for _ in range(3):
+            before = self.steps
+            for value in list(self.globals.values()):
+                if isinstance(value, Func) and value.calls == 0:
+                    self.call_func(value, [], {}, unknown_args=True)
+                elif isinstance(value, Cls) and value.instances == 0:
+                    self.instantiate(value, [], {}, (value.node.lineno, value.node.col_offset + 1), unknown_args=True)
+            for obj in list(self.instances):
+                for func in obj.cls.methods.values():
+                    if func.calls == 0:
+                        self.call_func(func, [], {}, self_obj=obj, unknown_args=True)
+            if self.steps == before:
+                break
 
     def tick(self) -> None:
         self.steps += 1
