@@ -107,6 +107,9 @@ def train(setup, opts: Options) -> Result:
     d = distributed.init(opts.device)
     device = pick_device(opts.device, d)
     t = setup.train
+    if d.enabled and d.world != t.devices * t.num_nodes and d.main:
+        opts.log(f"note: torchrun started {d.world} processes, the setup says train.devices x num_nodes = "
+                 f"{t.devices * t.num_nodes}; the effective batch and lr use {d.world}")
     torch.manual_seed(t.seed)
     log = opts.log if d.main else (lambda s: None)
     out = opts.output_dir
@@ -146,7 +149,10 @@ def train(setup, opts: Options) -> Result:
         from torch import _dynamo
 
         _dynamo.config.suppress_errors = True  # a region that cannot compile runs eagerly
-        run_student, run_teacher = torch.compile(model), torch.compile(teacher)
+        try:
+            run_student, run_teacher = torch.compile(model), torch.compile(teacher)
+        except Exception as exc:  # e.g. no compiler support on this platform
+            log(f"note: torch.compile unavailable ({type(exc).__name__}: {exc}); training eagerly")
     monitor = Monitor(setup.monitor, setup.loss_output_dim, precision, sched.lr)
 
     # ---------------------------------------------------------------- kNN sets, random-init baseline
@@ -256,6 +262,7 @@ def train(setup, opts: Options) -> Result:
 
                 # ---- metrics, loss-trend checks
                 loss_value = distributed.mean((loss_sum / k).item(), d, device)
+                stats = [distributed.mean(x, d, device) for x in stats]  # every rank decides alike
                 dt = time.perf_counter() - t0
                 row = {"step": step, "epoch": s["epoch"], "loss": loss_value, "lr": s["lr"],
                        "weight_decay": s["weight_decay"], "teacher_momentum": s["teacher_momentum"],

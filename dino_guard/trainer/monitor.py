@@ -62,8 +62,9 @@ class Monitor:
         self.entropies.append(teacher_entropy)
         if len(self.losses) <= self.cfg.grace_steps:
             return []
-        events = [self._uniform(step), self._dimensional(step), *self._divergence(step, in_teacher_warmup),
-                  self._progress(step, after_lr_warmup)]
+        events = [self._uniform(step), self._dimensional(step), *self._divergence(step, in_teacher_warmup)]
+        if self.rising == 0 and not in_teacher_warmup:  # a rise is reported as such, not as "no progress"
+            events.append(self._progress(step, after_lr_warmup))
         return [e for e in events if e is not None]
 
     # ------------------------------------------------------------ checks

@@ -16,7 +16,7 @@ from dino_guard.schemas import Setup  # noqa: E402
 TINY = {
     "data": {"synthetic": "shapes", "size": 96, "num_workers": 0},
     "transform": {"global_crop_size": 32, "local_crop_size": 16, "n_local_views": 2},
-    "model": {"backbone": {"name": "test_vit", "dynamic_img_size": True},
+    "model": {"backbone": {"name": "test_vit", "dynamic_img_size": True, "feature_dim": 64, "patch_size": 16},
               "head": {"hidden_dim": 32, "bottleneck_dim": 16, "output_dim": 64}},
     "loss": {"output_dim": 64, "warmup_teacher_temp_epochs": 1, "warmup_teacher_temp": 0.04, "teacher_temp": 0.05},
     "optimizer": {"lr": 0.005, "warmup_epochs": 1, "clip_grad": 3.0},
@@ -49,3 +49,23 @@ def write_yaml(path: Path, data: dict) -> Path:
 
     path.write_text(yaml.safe_dump(data))
     return path
+
+
+def cli(args: list, cwd: Path, timeout: int = 240, **popen):
+    """Run `python -m dino_guard ...` in a subprocess with one thread (deterministic)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    cmd = [sys.executable, "-m", "dino_guard", *args]
+    if popen:
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def metrics(out: Path, drop=("images_per_s", "data_wait", "time")) -> list:
+    import json
+
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    return [{k: v for k, v in r.items() if k not in drop} for r in rows]

@@ -1,0 +1,104 @@
+"""Each loss-trend check, made to fire by a real short run, and the pure logic."""
+
+import math
+
+import pytest
+import torch
+
+from conftest import run, tiny_setup
+from dino_guard.schemas.setup import Monitor as MonitorCfg
+from dino_guard.trainer.monitor import Monitor
+
+QUICK = {"grace_steps": 2, "collapse_window": 5, "patience": 5}
+
+
+def _codes(result):
+    return [e.code for e in result.events]
+
+
+def test_nan_injected_by_a_hook_stops_with_dg501_and_keeps_last_good_checkpoint(tmp_path):
+    def poison(step, student):
+        if step == 3:
+            next(student.parameters()).grad.fill_(float("nan"))
+
+    setup = tiny_setup(train={"checkpoint_every_steps": 2})
+    result = run(setup, tmp_path, max_steps=8, step_hook=poison)
+    assert result.exit_code == 3 and result.summary["stopped_by"] == "DG501"
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["step"] == 2  # the last good state, not the poisoned step
+    assert all(torch.isfinite(v).all() for v in ckpt["student"].values())
+    assert result.summary["steps"] == 4  # stopped at the poisoned step
+
+
+@pytest.mark.slow
+def test_teacher_temperature_far_too_high_is_uniform_collapse_dg502(tmp_path):
+    setup = tiny_setup(loss={"teacher_temp": 20.0, "warmup_teacher_temp": 20.0}, monitor=QUICK,
+                       optimizer={"lr": 0.05}, train={"epochs": 20})
+    result = run(setup, tmp_path, max_steps=60)
+    assert result.summary["stopped_by"] == "DG502", _codes(result)
+    assert result.exit_code == 3
+
+
+@pytest.mark.slow
+def test_no_centering_and_huge_lr_is_dimensional_collapse_dg503(tmp_path):
+    setup = tiny_setup(loss={"center_momentum": 1.0, "teacher_temp": 0.04}, monitor=QUICK,
+                       optimizer={"lr": 5.0, "clip_grad": None, "warmup_epochs": 0}, train={"epochs": 20})
+    result = run(setup, tmp_path, max_steps=60)
+    assert result.summary["stopped_by"] == "DG503", _codes(result)
+
+
+@pytest.mark.slow
+def test_absurd_lr_stops_the_run(tmp_path):
+    setup = tiny_setup(monitor=QUICK, optimizer={"lr": 1e4, "clip_grad": None, "warmup_epochs": 0},
+                       train={"epochs": 20})
+    result = run(setup, tmp_path, max_steps=60)
+    assert result.exit_code == 3 and result.summary["stopped_by"] in {"DG501", "DG505", "DG503"}, _codes(result)
+
+
+# ---------------------------------------------------------------- the logic on numbers
+
+
+def _feed(mon, losses, **kw):
+    events = []
+    for i, loss in enumerate(losses, 1):
+        events += mon.observe(i, loss, 1.0, kw.get("std", 0.05), kw.get("entropy", 2.0),
+                              kw.get("warm", False), kw.get("after", True))
+        if events and events[-1].stop:
+            break
+    return events
+
+
+def test_divergence_warns_then_stops():
+    mon = Monitor(MonitorCfg(**QUICK), 64)
+    events = _feed(mon, [4.0 - 0.05 * i for i in range(10)] + [9.0] * 20)
+    assert [e.code for e in events] == ["DG504", "DG505"]
+    assert events[-1].stop and "its minimum 3.6" in events[-1].message
+
+
+def test_rise_during_teacher_temperature_warmup_is_explained_not_flagged():
+    mon = Monitor(MonitorCfg(**QUICK), 64)
+    events = _feed(mon, [4.0 - 0.05 * i for i in range(10)] + [9.0] * 20, warm=True)
+    assert [e.code for e in events] == ["DG507"] and not events[0].stop
+
+
+def test_no_progress_after_warmup_warns_once():
+    mon = Monitor(MonitorCfg(**QUICK), 64)
+    events = _feed(mon, [3.0] * 40)
+    assert [e.code for e in events] == ["DG506"]
+
+
+def test_healthy_falling_loss_raises_nothing():
+    mon = Monitor(MonitorCfg(**QUICK), 64)
+    assert _feed(mon, [4.0 - 0.02 * i for i in range(60)]) == []
+
+
+def test_uniform_needs_both_loss_and_teacher_entropy_at_ln_d():
+    ln_d = math.log(64)
+    assert _feed(Monitor(MonitorCfg(**QUICK), 64), [ln_d] * 10, entropy=1.0) == []
+    events = _feed(Monitor(MonitorCfg(**QUICK), 64), [ln_d] * 10, entropy=ln_d)
+    assert events[0].code == "DG502"
+
+
+def test_monitor_can_be_disabled():
+    mon = Monitor(MonitorCfg(enabled=False), 64)
+    assert _feed(mon, [float("nan")]) == []
