@@ -382,12 +382,18 @@ def ref_call(it, qual: str, call: Call, frame) -> Any:
         return Obj("scaler", call.pos)
     if qual in api.LIGHTNING_TRAINERS:
         return _trainer(it, call)
+    if qual == "torch.nn.Identity":
+        return Obj("identity", call.pos)
     if qual in ("itertools.chain",):
         return Params([o for a in call.args if isinstance(a, Params) for o in a.owners])
     return opaque(call.pos)
 
 
-_SELF_METHODS = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double", "bfloat16", "type",
+KNOWN_METHODS = frozenset({"parameters", "named_parameters", "children", "modules", "cancel_last_layer_gradients",
+                           "detach", "forward", "__call__", "fit", "add_module", "state_dict", "load_state_dict",
+                           "step", "backward", "item", "flatten", "chunk", "view", "reshape", "mean", "sum",
+                           "log", "log_dict", "update", "scale", "unscale_", "zero_grad"})
+SELF_METHODS = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double", "bfloat16", "type",
                            "share_memory", "apply", "requires_grad_", "half", "zero_grad"})
 
 
@@ -395,13 +401,13 @@ def method_call(it, bound: Bound, call: Call) -> Any:
     """A library method on an object: model.to(device), head.cancel_last_layer_gradients(...)."""
     obj, name = bound.obj, bound.name
     if name == "requires_grad_" and call.arg(0, "requires_grad", True) is False:
-        it.freeze([obj])
+        it.freeze(obj.parts if obj.kind == "param" else [obj])  # p.requires_grad_(False) freezes p's owner
     if name == "half":
         it.trace.precisions.append(("fp16", call.pos))
     if name in ("to", "type") and any(_dtype(a) for a in call.args + list(call.kwargs.values())):
         dtype = next(_dtype(a) for a in call.args + list(call.kwargs.values()) if _dtype(a))
         it.trace.precisions.append((api.TORCH_DTYPES.get(dtype), call.pos))  # model.to(torch.bfloat16)
-    if name in _SELF_METHODS:
+    if name in SELF_METHODS:
         return obj if name != "zero_grad" else None
     if name in ("parameters", "named_parameters"):
         return Params([obj])

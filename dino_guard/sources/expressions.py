@@ -96,6 +96,8 @@ class ExpressionsMixin:
 
     def call(self, callee: Any, call, frame) -> Any:
         plain_args = [a for a in call.args if not isinstance(a, library.Starred)]
+        if not _followed(callee):
+            self._maybe_frozen(plain_args + list(call.kwargs.values()))
         if isinstance(callee, Func):
             return self.call_func(callee, plain_args, call.kwargs, unknown_args=call.star)
         if isinstance(callee, Cls):
@@ -111,6 +113,14 @@ class ExpressionsMixin:
         if isinstance(callee, Obj):
             return library.object_call(self, callee, call)
         return opaque(call.pos)
+
+    def _maybe_frozen(self, values: list) -> None:
+        """A call dino-guard cannot follow (a helper from another module) may freeze what it gets."""
+        from dino_guard.sources.interp import descendants
+
+        for value in values:
+            if isinstance(value, Obj) and value.kind not in ("opaque", "tensor", "batch", "epoch"):
+                self.trace.maybe_frozen.update(id(o) for o in descendants(value))
 
     def expr_BinOp(self, node: ast.BinOp, frame) -> Any:
         left, right = self.eval(node.left, frame), self.eval(node.right, frame)
@@ -167,9 +177,12 @@ class ExpressionsMixin:
         return opaque(self.pos(node))
 
     def expr_Tuple(self, node, frame) -> Any:
-        items = [self.eval(e, frame) for e in node.elts]
         if any(isinstance(e, ast.Starred) for e in node.elts):
+            spread = [self.eval(e.value if isinstance(e, ast.Starred) else e, frame) for e in node.elts]
+            if all(isinstance(v, Params) for v in spread):  # [*a.parameters(), *b.parameters()]
+                return Params([o for v in spread for o in v.owners])
             return Seq()
+        items = [self.eval(e, frame) for e in node.elts]
         if all(is_const(i) for i in items):
             return tuple(items)
         return Seq(items, len(items))
@@ -258,6 +271,17 @@ class ExpressionsMixin:
         loader = batch.attrs.get("loader")
         count = library.view_count(loader) if isinstance(loader, Obj) else None
         return Seq(None, count)
+
+
+def _followed(callee: Any) -> bool:
+    """Callees whose effect on requires_grad the interpreter knows."""
+    if isinstance(callee, (Func, Cls, library.Builtin)):
+        return True
+    if isinstance(callee, Bound):
+        return callee.func is not None or callee.name in library.KNOWN_METHODS or callee.name in library.SELF_METHODS
+    if isinstance(callee, Ref):
+        return callee.qual.split(".")[0] in ("torch", "torchvision", "timm", "lightly", "copy", "pytorch_lightning", "lightning")
+    return isinstance(callee, Obj) and callee.kind != "opaque"
 
 
 def _missing():

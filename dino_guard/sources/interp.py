@@ -20,7 +20,8 @@ from dino_guard.sources.values import Cls, Func, Obj, Params, Range, Ref, Seq, i
 MAX_STEPS = 200_000
 MAX_DEPTH = 12  # nested script calls
 MAX_CALLS_PER_FUNC = 6
-MAX_LOOP_ITEMS = 8  # `for m in [teacher_backbone, teacher_head]` runs per item up to this
+MAX_LOOP_ITEMS = 8
+_CLASSIFIERS = frozenset({"fc", "head", "heads", "classifier", "last_linear"})  # `for m in [teacher_backbone, teacher_head]` runs per item up to this
 _MISSING = object()
 
 
@@ -307,6 +308,8 @@ class Interpreter(ExpressionsMixin):
             return
         if base.kind == "dataset" and target.attr == "transform":
             base.facts["transform"] = (value, self.pos(target))
+        if base.kind == "backbone" and target.attr in _CLASSIFIERS and not (isinstance(value, Obj) and value.kind == "identity"):
+            base.kind = "module"  # resnet.fc = nn.Linear(2048, 256): the output width is no longer the table's
         base.attrs[target.attr] = value
         self._note_binding(target, value)
 
@@ -319,6 +322,8 @@ class Interpreter(ExpressionsMixin):
         if isinstance(value, Obj) and value.kind == "batch":
             # (views, labels, filenames) = batch: the first element holds the views
             values = [self.views_of(value)] + [opaque(self.pos(e)) for e in elts[1:]]
+        elif isinstance(value, Obj) and value.kind == "param":
+            values = [value] * len(elts)  # for name, p in teacher.named_parameters()
         elif isinstance(value, Seq) and value.items is not None and len(value.items) == len(elts):
             values = list(value.items)
         elif isinstance(value, tuple) and len(value) == len(elts):

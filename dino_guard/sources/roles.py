@@ -22,7 +22,8 @@ def last_segment(text: str) -> str:
 
 
 def teacher_name(text: str) -> bool:
-    return bool(_TEACHER.search(last_segment(text)))
+    segment = last_segment(text)
+    return bool(_TEACHER.search(segment)) and not _STUDENT.search(segment)
 
 
 def student_name(text: str) -> bool:

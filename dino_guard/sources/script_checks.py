@@ -55,7 +55,7 @@ def _trainable_teacher(trace: Trace, roles: Roles, built: Built) -> Iterator[tup
     for optimizer in trace.optimizers:
         reach = {id(o): o for owner in optimizer.owners or [] for o in descendants(owner)}
         for teacher in roles.teachers.values():
-            if id(teacher) not in reach or id(teacher) in trace.frozen or id(teacher) in roles.students:
+            if id(teacher) not in reach or id(teacher) in trace.frozen | trace.maybe_frozen or id(teacher) in roles.students:
                 continue
             parts = {id(p) for p in descendants(teacher)}
             if any(id(obj) in parts and not no_grad for obj, no_grad in trace.calls):

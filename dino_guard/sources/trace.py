@@ -50,6 +50,7 @@ class Trace:
     loss_calls: list = field(default_factory=list)
     optimizers: list = field(default_factory=list)
     frozen: set = field(default_factory=set)  # ids of objects whose requires_grad was turned off
+    maybe_frozen: set = field(default_factory=set)  # ids handed to calls dino-guard cannot follow
     calls: list = field(default_factory=list)  # (obj, under_no_grad) for every module forward
     last_layer_calls: list = field(default_factory=list)  # (text, obj, pos) of cancel_last_layer_gradients
     lightly_refs: dict = field(default_factory=dict)  # qualified name -> first position used
