@@ -134,6 +134,12 @@ def main(argv: list[str]) -> None:
         start = time.perf_counter()
         table[key] = generate(key)
         print(f"{key}: {time.perf_counter() - start:.1f}s", file=sys.stderr, flush=True)
+        if argv:  # a partial run keeps what it has measured so far
+            write(table)
+    write(table)
+
+
+def write(table: dict) -> None:
     TABLE.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
 
 

@@ -85,9 +85,10 @@ def _activations(spec: MemorySpec, info: BackboneInfo, facts: dict) -> list[floa
 
 def _head_params(spec: MemorySpec, feature_dim: int) -> int:
     hid, bott, out = spec.head_hidden_dim, spec.head_bottleneck_dim, spec.output_dim
-    mlp = feature_dim * hid + hid + hid * hid + hid + hid * bott + bott
-    batch_norm = 4 * hid if spec.head_batch_norm else 0  # two BatchNorm1d, weight and bias
-    return mlp + batch_norm + bott * out + out  # last layer: weight_v and weight_g
+    mlp = feature_dim * hid + hid * hid + hid * bott + bott
+    # lightly drops the bias of a Linear followed by BatchNorm1d (weight and bias)
+    norm_or_bias = 4 * hid if spec.head_batch_norm else 2 * hid
+    return mlp + norm_or_bias + bott * out + out  # last layer: weight_v and weight_g
 
 
 def _teacher_forward(spec: MemorySpec) -> int:

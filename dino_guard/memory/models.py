@@ -16,9 +16,9 @@ class UnknownBackbone(ValueError):
 
 def build_backbone(name: str, dynamic_img_size: bool = True, drop_path_rate: float = 0.0) -> tuple[nn.Module, int]:
     """(backbone without classifier, pooled feature width), on the meta device."""
+    if name.startswith(TORCHVISION_PREFIX):
+        return _torchvision_backbone(name[len(TORCHVISION_PREFIX):])
     with torch.device("meta"):
-        if name.startswith(TORCHVISION_PREFIX):
-            return _torchvision_backbone(name[len(TORCHVISION_PREFIX):])
         return _timm_backbone(canonical_name(name), dynamic_img_size, drop_path_rate)
 
 
@@ -43,7 +43,13 @@ def _torchvision_backbone(name: str) -> tuple[nn.Module, int]:
 
     if name not in torchvision.models.list_models(module=torchvision.models):
         raise UnknownBackbone(f"torchvision has no classification model {name!r}")
-    model = torchvision.models.get_model(name, weights=None)
+    try:
+        with torch.device("meta"):
+            model = torchvision.models.get_model(name, weights=None)
+    except NotImplementedError:
+        # a few constructors compute their widths with real tensors (RegNet's
+        # BlockParams): build those on the CPU once and move them to meta
+        model = torchvision.models.get_model(name, weights=None).to("meta")
     return model, strip_classifier(model)
 
 
