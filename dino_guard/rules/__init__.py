@@ -10,3 +10,4 @@ from dino_guard.rules import data, model, crops, loss, optim  # noqa: F401,E401
 from dino_guard.rules import monitor  # noqa: F401
 from dino_guard.rules import script_codes  # noqa: F401
 from dino_guard.rules import memory  # noqa: F401
+from dino_guard.rules import augment  # noqa: F401
