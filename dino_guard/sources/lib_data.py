@@ -1,0 +1,65 @@
+"""Data: lightly and torchvision data sets, their transform, and the DataLoader."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from dino_guard.sources import lightly_api as api
+from dino_guard.sources.callargs import ABSENT, Call, Starred, record
+from dino_guard.sources.values import Obj, opaque
+
+
+def dataset(it, call: Call, transform: Any, inner: Optional[Obj]) -> Obj:
+    obj = Obj("dataset", call.pos)
+    if transform is not ABSENT:
+        node = call.kw_nodes.get("transform")
+        if node is None:
+            plain = call.arg_nodes[1] if len(call.arg_nodes) > 1 else call.node
+            node = plain
+        obj.facts["transform"] = (transform, it.pos(node))
+    elif inner is not None and "transform" in inner.facts:
+        obj.facts["transform"] = inner.facts["transform"]
+    elif inner is not None and inner.kind != "dataset":
+        obj.facts["transform"] = (opaque(call.pos), call.pos)  # an unknown data set may transform itself
+    elif call.star:
+        obj.facts["transform"] = (opaque(call.pos), call.pos)
+    else:
+        obj.facts["transform"] = (None, call.pos)
+    return record(it, obj)
+
+
+def torchvision_dataset(it, name: str, call: Call) -> Any:
+    if name not in api.TORCHVISION_TRANSFORM_INDEX:
+        return opaque(call.pos)
+    index = api.TORCHVISION_TRANSFORM_INDEX[name]
+    plain = [a for a in call.args if not isinstance(a, Starred)]
+    if "transform" in call.kwargs or (index is not None and index < len(plain)):
+        return dataset(it, call, call.arg(index, "transform"), None)
+    return dataset(it, call, ABSENT, None)
+
+
+def dataloader(it, call: Call) -> Obj:
+    obj = Obj("dataloader", call.pos)
+    names = ("dataset", "batch_size", "shuffle", "sampler", "batch_sampler", "num_workers", "collate_fn")
+    for index, name in enumerate(names):
+        value = call.arg(index, name, ABSENT)
+        if value is ABSENT:
+            continue
+        node = call.kw_nodes.get(name) or call.arg_nodes[index]
+        obj.facts[name] = (value, it.pos(node))
+    if "batch_size" not in obj.facts and not call.star and "batch_sampler" not in obj.facts:
+        obj.facts["batch_size"] = (1, call.pos)  # torch's default
+    return record(it, obj)
+
+
+def view_count(loader: Obj) -> Optional[int]:
+    """Views per sample: 2 global + n_local_views, when the transform is known."""
+    from dino_guard.sources.facts import loader_transform
+
+    transform = loader_transform(loader)
+    if isinstance(transform, Obj) and transform.kind in ("transform", "dino_collate"):
+        n_local = transform.fact("n_local_views")
+        if isinstance(n_local, int) and not isinstance(n_local, bool):
+            return 2 + n_local
+    return None
+

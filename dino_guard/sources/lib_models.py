@@ -1,0 +1,105 @@
+"""Backbones: timm, torchvision, torch.hub, nn.Sequential of a ResNet's children, deepcopy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dino_guard import backbones
+from dino_guard.sources import lightly_api as api
+from dino_guard.sources.callargs import Call, Starred, record
+from dino_guard.sources.values import Children, Obj, is_const, opaque
+
+
+def backbone_obj(call_pos: tuple, name: Any, name_pos: tuple, **facts: Any) -> Obj:
+    obj = Obj("backbone", call_pos)
+    if isinstance(name, str):
+        obj.facts["name"] = (name, name_pos)
+        info = backbones.lookup(name)
+        if info is not None:
+            obj.facts["feature_dim"] = (info.feature_dim, name_pos)
+            obj.facts["patch_size"] = (info.patch_size, name_pos)
+            obj.facts["in_table"] = (True, name_pos)
+    for key, value in facts.items():
+        if value is not None:
+            obj.facts[key] = (value, name_pos)
+    return obj
+
+
+def timm_model(it, call: Call) -> Obj:
+    name = call.arg(0, "model_name")
+    name_pos = it.pos(call.kw_nodes.get("model_name") or (call.arg_nodes[0] if call.arg_nodes else call.node))
+    obj = backbone_obj(call.pos, name if isinstance(name, str) else None, name_pos)
+    for key in ("pretrained", "dynamic_img_size", "drop_path_rate"):
+        if key in call.kwargs and is_const(call.kwargs[key]):
+            obj.facts[key] = (call.kwargs[key], it.pos(call.kw_nodes[key]))
+    info = backbones.lookup(name) if isinstance(name, str) else None
+    img_size = call.kwargs.get("img_size")
+    if info is not None and img_size is not None and img_size != info.img_size:
+        obj.facts.pop("name", None)  # another input size than the table's: keep only width and patch
+        obj.facts.pop("in_table", None)
+    if call.star:
+        obj.facts.pop("dynamic_img_size", None)
+    return record(it, obj)
+
+
+def timm_function(it, name: str, call: Call) -> Obj:
+    """timm's model functions take the same keywords as create_model, without the name."""
+    shifted = Call(call.node, [name] + call.args, call.kwargs, call.star, [call.node.func] + call.arg_nodes,
+                   call.kw_nodes, call.pos)
+    return timm_model(it, shifted)
+
+
+def torchvision_model(it, name: str, call: Call) -> Any:
+    full = backbones.TORCHVISION_PREFIX + name
+    if backbones.lookup(full) is None and name not in api.TORCHVISION_WIDTHS:
+        return opaque(call.pos)
+    obj = backbone_obj(call.pos, full, call.pos)
+    if "feature_dim" not in obj.facts:
+        obj.facts["feature_dim"] = (api.TORCHVISION_WIDTHS[name], call.pos)
+        obj.facts["patch_size"] = (None, call.pos)
+    return record(it, obj)
+
+
+def hub_model(it, call: Call) -> Any:
+    model = call.arg(1, "model")
+    facts = api.HUB_MODELS.get(model) if isinstance(model, str) else None
+    if facts is None:
+        return opaque(call.pos)
+    pos = it.pos(call.kw_nodes.get("model") or (call.arg_nodes[1] if len(call.arg_nodes) > 1 else call.node))
+    obj = Obj("backbone", call.pos, facts={k: (v, pos) for k, v in facts.items()})
+    obj.facts["dynamic_img_size"] = (True, pos)  # the hub DINO ViTs interpolate position embeddings
+    obj.facts["in_table"] = (backbones.lookup(facts["name"]) is not None, pos)
+    return record(it, obj)
+
+
+def is_backbone(value: Any) -> bool:
+    return isinstance(value, Obj) and value.kind == "backbone"
+
+
+def copy_backbone(source: Obj, pos: tuple) -> Obj:
+    return Obj("backbone", pos, facts=dict(source.facts))
+
+
+def sequential(it, call: Call) -> Any:
+    if len(call.args) == 1 and isinstance(call.args[0], Starred):
+        children = call.args[0].value
+        if isinstance(children, Children) and children.drop == 1 and is_backbone(children.owner) \
+                and children.owner.fact("patch_size") is None and "feature_dim" in children.owner.facts:
+            return copy_backbone(children.owner, call.pos)  # a ResNet without its fc: pooled features
+    return Obj("module", call.pos, parts=[a for a in call.args if isinstance(a, Obj)])
+
+
+
+def deepcopy(value: Any, memo: dict, frozen: set) -> Any:
+    if not isinstance(value, Obj):
+        return value
+    if id(value) in memo:
+        return memo[id(value)]
+    copy = Obj(value.kind, value.pos, facts=dict(value.facts), cls=value.cls)
+    memo[id(value)] = copy
+    copy.attrs = {k: deepcopy(v, memo, frozen) for k, v in value.attrs.items()}
+    copy.parts = [deepcopy(p, memo, frozen) for p in value.parts]
+    if id(value) in frozen:
+        frozen.add(id(copy))  # deepcopy keeps requires_grad flags
+    return copy
+

@@ -1,0 +1,91 @@
+"""Training machinery: EMA updates, optimizers, mixed precision, Lightning's Trainer."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, Optional
+
+from dino_guard.sources import lightly_api as api
+from dino_guard.sources.callargs import Call, record
+from dino_guard.sources.trace import MomentumCall, OptimizerCall
+from dino_guard.sources.values import DictVal, Obj, Params, Ref, Seq, is_const
+
+
+def update_momentum(it, call: Call) -> None:
+    nodes = [call.kw_nodes.get("model"), call.kw_nodes.get("model_ema")]
+    for index in (0, 1):
+        if nodes[index] is None and index < len(call.arg_nodes):
+            nodes[index] = call.arg_nodes[index]
+    texts = tuple(ast.unparse(n) if n is not None else "" for n in nodes)
+    objs = (call.arg(0, "model"), call.arg(1, "model_ema"))
+    it.trace.momentum_calls.append(MomentumCall(texts, objs, call.arg(2, "m"), call.pos))
+    return None
+
+
+
+
+def optimizer(it, call: Call, name: Optional[str]) -> Obj:
+    params = call.arg(0, "params")
+    owners = _param_owners(params)
+    it.trace.optimizers.append(OptimizerCall(owners, call.pos))
+    obj = Obj("optimizer", call.pos)
+    if name:
+        obj.facts["name"] = (name, call.pos)
+    return record(it, obj)
+
+
+def _param_owners(value: Any) -> list:
+    """Modules whose parameters an optimizer receives (the known part)."""
+    if isinstance(value, Params):
+        return list(value.owners)
+    if isinstance(value, Seq) and value.items:
+        return [o for item in value.items for o in _param_owners(item)]
+    if isinstance(value, DictVal):
+        return _param_owners(value.items.get("params"))
+    return []
+
+
+def autocast(it, call: Call) -> Obj:
+    device = call.arg(0, "device_type")
+    dtype = call.arg(1, "dtype") if isinstance(device, str) else call.kwargs.get("dtype")
+    enabled = call.kwargs.get("enabled", True)
+    precision = None
+    if isinstance(dtype, Ref):
+        precision = api.TORCH_DTYPES.get(dtype.qual.rsplit(".", 1)[-1])
+    elif dtype is None and (device == "cuda" or call.node.func and "cuda" in ast.unparse(call.node.func)):
+        precision = "fp16"  # autocast on CUDA defaults to float16
+    if enabled is True and precision:
+        it.trace.precisions.append((precision, call.pos))
+    elif enabled is not False:
+        it.trace.precisions.append((None, call.pos))  # amp of unknown dtype: precision unknown
+    return Obj("autocast", call.pos)
+
+
+def trainer(it, call: Call) -> Obj:
+    obj = Obj("trainer", call.pos)
+    for name in ("max_epochs", "devices", "num_nodes", "accumulate_grad_batches", "precision", "strategy"):
+        if name in call.kwargs:
+            obj.facts[name] = (call.kwargs[name], it.pos(call.kw_nodes[name]))
+    precision = obj.fact("precision", 32) if not call.star else None
+    it.trace.precisions.append((api.LIGHTNING_PRECISION.get(precision) if is_const(precision) else None,
+                                obj.facts.get("precision", (None, call.pos))[1]))
+    if is_const(obj.fact("max_epochs")) and obj.fact("max_epochs") is not None:
+        it.trace.epochs.append(obj.facts["max_epochs"])
+    return record(it, obj)
+
+
+def fit(it, trainer: Obj, call: Call) -> None:
+    it.trace.training_loop = True
+    model = call.arg(0, "model")
+    loaders = call.arg(1, "train_dataloaders")
+    if isinstance(loaders, Obj) and loaders.kind == "dataloader":
+        it.trace.train_loaders.append(loaders)
+    elif isinstance(model, Obj) and model.cls is not None and loaders is None:
+        from dino_guard.sources.interp import find_method
+
+        method = find_method(model.cls, "train_dataloader")
+        if method is not None:
+            loader = it.call_func(method, [], {}, self_obj=model)
+            if isinstance(loader, Obj) and loader.kind == "dataloader":
+                it.trace.train_loaders.append(loader)
+
