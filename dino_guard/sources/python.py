@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from pydantic import ValidationError
 
@@ -20,9 +20,10 @@ from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.loader import Loaded, Locations
 from dino_guard.rules.registry import make_finding
 from dino_guard.schemas import Setup
-from dino_guard.sources import facts, prefilter, script_checks
-from dino_guard.sources.interp import Interpreter, OutOfBudget
-from dino_guard.sources.roles import Roles
+from dino_guard.sources import prefilter
+
+if TYPE_CHECKING:
+    from dino_guard.sources.facts import Built
 
 MAX_BYTES = 5_000_000  # a training script is a few KB; generated megabyte files are not scripts
 
@@ -51,6 +52,11 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
         return _nothing(path)
     if require_lightly and not prefilter.imports_lightly(tree):
         return _nothing(path)
+    # imported here so that a hook run over files without lightly never loads the interpreter
+    from dino_guard.sources import facts, script_checks
+    from dino_guard.sources.interp import Interpreter, OutOfBudget
+    from dino_guard.sources.roles import Roles
+
     try:
         trace = Interpreter(tree, text.splitlines()).run()
     except (OutOfBudget, RecursionError):
@@ -96,7 +102,7 @@ def _uses_dino(trace) -> bool:
     return any(o.kind in kinds for o in trace.objects) or any("DINO" in q.rsplit(".", 1)[-1] for q in trace.lightly_refs)
 
 
-def _validate(path: str, built: facts.Built) -> tuple:
+def _validate(path: str, built: Built) -> tuple:
     """Setup from the built data; a value the schema refuses is reported (DG003) and left out."""
     findings = []
     for _ in range(20):
@@ -115,7 +121,7 @@ def _validate(path: str, built: facts.Built) -> tuple:
     return None, findings
 
 
-def _drop(built: facts.Built, loc: tuple) -> bool:
+def _drop(built: Built, loc: tuple) -> bool:
     section = built.data
     for part in loc[:-1]:
         section = section.get(part) if isinstance(section, dict) else None
