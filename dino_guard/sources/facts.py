@@ -53,9 +53,11 @@ def agreed(values: list) -> Any:
 
 def build(trace: Trace, roles: Roles) -> Built:
     built = Built()
-    _backbone(built, trace.of_kind("backbone"))
-    _section(built, "model.head", _students(trace.of_kind("head"), roles), api.HEAD_FIELDS)
-    _section(built, "loss", trace.of_kind("loss"), api.LOSS_FIELDS, hidden=("warmup_teacher_temp_epochs",))
+    _backbone(built, _used(trace, trace.of_kind("backbone")))
+    _section(built, "model.head", _students(_used(trace, trace.of_kind("head")), roles), api.HEAD_FIELDS)
+    called_losses = {id(c.loss) for c in trace.loss_calls}
+    losses = [o for o in trace.of_kind("loss") if id(o) in called_losses] or trace.of_kind("loss")
+    _section(built, "loss", losses, api.LOSS_FIELDS, hidden=("warmup_teacher_temp_epochs",))
     loaders = _training_loaders(trace)
     _transform(built, trace, loaders)
     _loader_facts(built, loaders)
@@ -63,6 +65,15 @@ def build(trace: Trace, roles: Roles) -> Built:
     _momentum(built, trace)
     _train_section(built, trace)
     return built
+
+
+def _used(trace: Trace, objs: list) -> list:
+    """The objects some forward call reaches (a backbone built but never run does not train)."""
+    from dino_guard.sources.interp import descendants
+
+    reached = {id(o) for called, _ in trace.calls for o in descendants(called)}
+    used = [o for o in objs if id(o) in reached]
+    return used or objs
 
 
 def _students(heads: list, roles: Roles) -> list:
