@@ -46,6 +46,8 @@ class ExpressionsMixin:
             return Ref(qual)
         if isinstance(base, Obj):
             return self.attribute(base, node.attr, node)
+        if isinstance(base, Seq) and node.attr in _MUTATORS:
+            _forget_length(base)  # views.append(...): the length is no longer what the literal said
         return opaque(self.pos(node))
 
     def attribute(self, base: Obj, name: str, node: ast.AST) -> Any:
@@ -119,6 +121,8 @@ class ExpressionsMixin:
         from dino_guard.sources.interp import descendants
 
         for value in values:
+            if isinstance(value, Seq):
+                _forget_length(value)  # a helper may append to the list it gets
             if isinstance(value, Obj) and value.kind not in ("opaque", "tensor", "batch", "epoch"):
                 self.trace.maybe_frozen.update(id(o) for o in descendants(value))
 
@@ -271,6 +275,14 @@ class ExpressionsMixin:
         loader = batch.attrs.get("loader")
         count = library.view_count(loader) if isinstance(loader, Obj) else None
         return Seq(None, count)
+
+
+_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "__setitem__"})
+
+
+def _forget_length(seq: Seq) -> None:
+    seq.items = None
+    seq.max_len = None
 
 
 def _followed(callee: Any) -> bool:

@@ -97,3 +97,14 @@ def test_loops_over_a_literal_run_per_item_and_freeze_each():
             deactivate_requires_grad(m)
     """)
     assert {id(h) for h in trace.of_kind("head")} <= trace.frozen
+
+
+def test_a_list_that_grows_forgets_its_length():
+    env, _ = run("""
+        import torch
+        t = [torch.ones(1)]
+        t.append(torch.ones(1))
+        s = [torch.ones(1)]
+        some_helper(s)
+    """)
+    assert env["t"].length is None and env["t"].max_len is None and env["s"].max_len is None
