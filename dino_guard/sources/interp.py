@@ -289,7 +289,7 @@ class Interpreter(ExpressionsMixin):
     def assign(self, target: ast.AST, value: Any, frame: Frame) -> None:
         if isinstance(target, ast.Name):
             frame.locals[target.id] = value
-            self._note_binding(target, value)
+            self._note_binding(target, value, frame.locals)
         elif isinstance(target, ast.Attribute):
             self._assign_attribute(target, value, frame)
         elif isinstance(target, (ast.Tuple, ast.List)):
@@ -311,11 +311,11 @@ class Interpreter(ExpressionsMixin):
         if base.kind == "backbone" and target.attr in _CLASSIFIERS and not (isinstance(value, Obj) and value.kind == "identity"):
             base.kind = "module"  # resnet.fc = nn.Linear(2048, 256): the output width is no longer the table's
         base.attrs[target.attr] = value
-        self._note_binding(target, value)
+        self._note_binding(target, value, base)
 
-    def _note_binding(self, target: ast.AST, value: Any) -> None:
+    def _note_binding(self, target: ast.AST, value: Any, scope: Any) -> None:
         if isinstance(value, Obj) and value.kind not in ("opaque", "tensor", "epoch", "batch", "param"):
-            self.trace.bindings.append(_binding(target, value, self.pos(target)))
+            self.trace.bindings.append(_binding(target, value, self.pos(target), scope))
 
     def _unpack(self, target: ast.AST, value: Any, frame: Frame) -> None:
         elts = target.elts
@@ -398,10 +398,10 @@ class Interpreter(ExpressionsMixin):
         return obj
 
 
-def _binding(target: ast.AST, value: Obj, pos: tuple):
+def _binding(target: ast.AST, value: Obj, pos: tuple, scope: Any):
     from dino_guard.sources.trace import Binding
 
-    return Binding(ast.unparse(target), value, pos)
+    return Binding(ast.unparse(target), value, pos, scope)  # holding scope keeps its id unique
 
 
 def _merge_returns(values: list, pos: tuple) -> Any:

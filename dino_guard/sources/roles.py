@@ -55,7 +55,7 @@ def _final_bindings(trace: Trace) -> dict:
     """The last object bound to each name or attribute (what the loop trains with)."""
     final = {}
     for binding in trace.bindings:
-        final[binding.text] = binding
+        final[binding.key] = binding
     return final
 
 

@@ -15,6 +15,11 @@ class Binding:
     text: str  # the target as written, e.g. "self.teacher_head"
     obj: Obj
     pos: Position
+    scope: Any = None  # the frame or object the name lives in: the same text in two classes is two bindings
+
+    @property
+    def key(self) -> tuple:
+        return (id(self.scope), self.text.rsplit(".", 1)[-1])
 
 
 @dataclass

@@ -140,3 +140,25 @@ def test_torchrun_scripts_leave_the_device_count_open(script):
         "import torch\n", "import torch\nfrom torch.nn.parallel import DistributedDataParallel\n", 1)
     loaded = load_python(script(text))
     assert "train.batch_size" in loaded.known and "train" not in loaded.known
+
+
+def test_the_same_attribute_name_in_two_classes_is_two_bindings(script):
+    path = script("""\
+        import copy, torch
+        from lightly.models.modules import DINOProjectionHead
+
+        class Broken(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.student = DINOProjectionHead(384)
+                self.teacher = self.student
+
+        class Fine(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.student = DINOProjectionHead(384)
+                self.teacher = DINOProjectionHead(384)
+
+        a, b = Broken(), Fine()
+    """)
+    assert [(line, code) for line, _, code in codes(path)] == [(8, "DG701")]
