@@ -139,16 +139,22 @@ class DeviceDINOTransform(torch.nn.Module):
     """
 
     def __init__(self, global_views: Sequence[ViewRecipe], local_views: Sequence[ViewRecipe],
-                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                 compile_ops: bool = False):
         super().__init__()
         self.groups = [list(v) for v in (global_views, local_views) if len(v)]
+        # Eager, each colour op is 5-25 elementwise passes over its rows; compiled
+        # (dynamic row counts), one fused kernel each. Off by default: compiling
+        # takes tens of seconds and needs a C++/Triton toolchain.
+        self.jitter_ops = tuple(torch.compile(f, dynamic=True) for f in ops.JITTER_OPS) if compile_ops \
+            else ops.JITTER_OPS
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     @classmethod
-    def from_setup(cls, transform) -> "DeviceDINOTransform":
+    def from_setup(cls, transform, compile_ops: bool = False) -> "DeviceDINOTransform":
         """Build from a setup's `transform` section (dino_guard.schemas.setup.Transform)."""
-        return cls(*view_recipes(transform))
+        return cls(*view_recipes(transform), compile_ops=compile_ops)
 
     def sample(self, sizes: torch.Tensor, source_size: Tuple[int, int],
                generator: Optional[torch.Generator] = None) -> List[GroupParams]:
@@ -185,7 +191,7 @@ class DeviceDINOTransform(torch.nn.Module):
         _on_rows(x, d.rows["vflip"], torch.flip, (-2,))
         _on_rows(x, d.rows["rot90"], torch.rot90, 1, (-2, -1))
         for step in range(4):
-            for op, fn in enumerate(ops.JITTER_OPS):
+            for op, fn in enumerate(self.jitter_ops):
                 rows = d.rows[(step, op)]
                 _on_rows(x, rows, fn, d.factors.index_select(0, rows)[:, op])
         _on_rows(x, d.rows["gray"], lambda t: ops.grayscale(t).expand_as(t))
