@@ -104,7 +104,7 @@ def ref_call(it, qual: str, call: Call, frame) -> Any:
         it.trace.precisions.append((None, call.pos))  # another default dtype: precision unknown
         return None
     if last == "autocast" and root == "torch":
-        return training.autocast(it, call)
+        return training.autocast(it, call, qual)
     if last == "GradScaler" and root == "torch":
         it.trace.grad_scaler = call.pos
         return Obj("scaler", call.pos)

@@ -45,19 +45,21 @@ def _param_owners(value: Any) -> list:
     return []
 
 
-def autocast(it, call: Call) -> Obj:
-    device = call.arg(0, "device_type")
-    dtype = call.arg(1, "dtype") if isinstance(device, str) else call.kwargs.get("dtype")
-    enabled = call.kwargs.get("enabled", True)
+def autocast(it, call: Call, qual: str) -> Obj:
+    """torch.autocast / torch.amp.autocast(device_type, dtype, enabled) or torch.cuda.amp.autocast(enabled, dtype)."""
+    if qual.startswith("torch.cuda."):
+        device, dtype, enabled = "cuda", call.arg(1, "dtype"), call.arg(0, "enabled", True)
+    else:
+        device, dtype, enabled = call.arg(0, "device_type"), call.arg(1, "dtype"), call.arg(2, "enabled", True)
     precision = None
     if isinstance(dtype, Ref):
         precision = api.TORCH_DTYPES.get(dtype.qual.rsplit(".", 1)[-1])
-    elif dtype is None and (device == "cuda" or call.node.func and "cuda" in ast.unparse(call.node.func)):
+    elif dtype is None and device == "cuda":
         precision = "fp16"  # autocast on CUDA defaults to float16
     if enabled is True and precision:
         it.trace.precisions.append((precision, call.pos))
     elif enabled is not False:
-        it.trace.precisions.append((None, call.pos))  # amp of unknown dtype: precision unknown
+        it.trace.precisions.append((None, call.pos))  # amp of unknown dtype or device: precision unknown
     return Obj("autocast", call.pos)
 
 

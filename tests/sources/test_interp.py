@@ -108,3 +108,11 @@ def test_a_list_that_grows_forgets_its_length():
         some_helper(s)
     """)
     assert env["t"].length is None and env["t"].max_len is None and env["s"].max_len is None
+
+
+def test_autocast_spellings_give_the_precision():
+    for line, expected in [("torch.autocast('cuda', dtype=torch.bfloat16)", "bf16"), ("torch.autocast(device_type='cuda')", "fp16"),
+                           ("torch.cuda.amp.autocast()", "fp16"), ("torch.cuda.amp.autocast(enabled=flag)", None),
+                           ("torch.autocast('cpu')", None)]:
+        _, trace = run(f"import torch\nwith {line}:\n    pass\n")
+        assert [p for p, _ in trace.precisions] == [expected], line
