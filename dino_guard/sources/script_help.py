@@ -24,6 +24,9 @@ _PATTERNS = {
     "DG201": (re.compile(r"set model\.head\.input_dim: (\d+).*"),
               r"write DINOProjectionHead(input_dim=\1, ...), e.g. input_dim=backbone.embed_dim"),
     "DG401": (re.compile(r"set loss\.output_dim: (\d+).*"), r"write DINOLoss(output_dim=\1, ...), the head's output_dim"),
+    "DG104": (re.compile(r".*raise data\.num_workers to about (\d+).*"),
+              r"raise DataLoader(num_workers=\1) if the machine has that many free cores, or run the augmentations "
+              r"on the GPU (dino-guard's trainer does: `dino-guard train` with transform.backend: device)"),
     "DG601": (re.compile(r"use batch_size: (\d+) with accumulate_grad_batches: (\d+)"),
               r"use DataLoader(batch_size=\1) and step the optimizer every \2 batches "
               r"(Lightning: Trainer(accumulate_grad_batches=\2))"),
