@@ -73,6 +73,14 @@ class Estimate:
     def fits(self) -> Optional[bool]:
         return None if self.gpu is None else self.peak_allocated_bytes <= self.gpu.usable_bytes
 
+    def _pair(self) -> tuple:
+        """The batch/accumulation to train with: the plan; the setup's own without a GPU; None if nothing fits."""
+        if self.plan is not None:
+            return self.plan.batch_size, self.plan.accumulate_grad_batches
+        if self.gpu is None:
+            return self.spec.batch_size, self.accumulate_grad_batches
+        return None, None
+
     def to_json(self) -> dict:
         return {
             "method": self.breakdown.method,
@@ -84,8 +92,8 @@ class Estimate:
             "gpu_total_bytes": self.gpu.total_bytes if self.gpu else None,
             "fits": self.fits,
             "max_batch_size": self.max_batch_size,
-            "batch_size": self.plan.batch_size if self.plan else None,
-            "accumulate_grad_batches": self.plan.accumulate_grad_batches if self.plan else None,
+            "batch_size": self._pair()[0],
+            "accumulate_grad_batches": self._pair()[1],
             "requested_batch_size": self.spec.batch_size,
             "requested_accumulate_grad_batches": self.accumulate_grad_batches,
             "breakdown": dict(self.breakdown.parts),

@@ -48,6 +48,7 @@ def test_without_a_gpu_there_is_no_verdict(tmp_path):
     text = VIT_B.replace("hardware: {gpu: H100-80GB}\n", "")
     data = json.loads(invoke(tmp_path, ["--method", "analytic", "--format", "json"], text).output)
     assert data["fits"] is None and data["max_batch_size"] is None and data["peak_allocated_bytes"] > 0
+    assert (data["batch_size"], data["accumulate_grad_batches"]) == (512, 1)  # nothing to fit against
 
 
 @pytest.mark.parametrize("name, words", [("H1000", "did you mean H100-80GB"), ("A100", "ambiguous")])
