@@ -91,7 +91,7 @@ def check(paths, fmt, select, ignore, gpu, show_info) -> None:
     Exit status: 0 no errors, 1 at least one error, 2 unreadable input.
     """
     from dino_guard import inputs
-    from dino_guard.engine import Options, check_loaded
+    from dino_guard.engine import Options
     from dino_guard.report import FORMATTERS
 
     config = project_config(Path.cwd())
@@ -101,13 +101,12 @@ def check(paths, fmt, select, ignore, gpu, show_info) -> None:
     findings, unreadable, files = [], False, 0
     for path in inputs.expand(list(paths)):
         try:
-            loaded = inputs.load(path)
+            findings.extend(inputs.check_path(path, options))
         except UnreadableInput as exc:
             click.echo(f"dino-guard: error: {exc}", err=True)
             unreadable = True
             continue
         files += 1
-        findings.extend(check_loaded(loaded, options))
     if files == 0 and not unreadable:
         click.echo(f"dino-guard: warning: no setup files (*.dino.yaml, *.py) found in {', '.join(paths)}", err=True)
     if fmt in ("text", "github") and not show_info:

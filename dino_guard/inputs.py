@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from dino_guard.findings import UnreadableInput
+from dino_guard.engine import Options, check_loaded
+from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.loader import Loaded, load_setup
 
 SETUP_PATTERNS = (".dino.yaml", ".dino.yml", ".dino.json", ".dino.toml")
@@ -39,3 +40,13 @@ def load(path: Path) -> Loaded:
 
         return load_python(path)
     return load_setup(path)
+
+
+def check_path(path: Path, options: Options) -> list[Finding]:
+    """Findings for one file; on scripts, help is phrased as Python arguments."""
+    findings = check_loaded(load(path), options)
+    if path.suffix == ".py":
+        from dino_guard.sources.script_help import rephrase
+
+        findings = [rephrase(f) for f in findings]
+    return findings

@@ -7,11 +7,11 @@ bash scripts/setup_env.sh
 export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== dino-guard check: the good examples (must pass) =="
-dino-guard check examples/*.dino.yaml examples/scripts/good_*.py
+dino-guard check examples/*.dino.yaml examples/scripts/train_dino.py
 
 echo
 echo "== dino-guard check: the broken examples (each one fails, on purpose) =="
-dino-guard check examples/broken examples/scripts/broken_*.py || test $? -eq 1
+dino-guard check examples/broken examples/scripts/broken_train_dino.py || test $? -eq 1
 
 echo
 echo "== dino-guard estimate: will the ViT-S/16 recipe fit an H100? =="
