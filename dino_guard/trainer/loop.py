@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -57,9 +58,11 @@ class Options:
     step_hook: Optional[Callable] = None  # (step, student) after each backward; tests inject NaNs with it
 
 
-def pick_device(name: str, d: distributed.Dist) -> torch.device:
+def pick_device(name: str, d: distributed.Dist, workers: int) -> torch.device:
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", d.local_rank)
+    if "OMP_NUM_THREADS" not in os.environ:  # leave the data workers their cores (oversubscription is slow)
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // d.world - workers))
     return torch.device("cpu")
 
 
@@ -105,7 +108,7 @@ def teacher_stats(teacher_out: torch.Tensor, center: torch.Tensor, temp: float) 
 def train(setup, opts: Options) -> Result:
     # ---------------------------------------------------------------- processes and device
     d = distributed.init(opts.device)
-    device = pick_device(opts.device, d)
+    device = pick_device(opts.device, d, setup.data.num_workers)
     t = setup.train
     if d.enabled and d.world != t.devices * t.num_nodes and d.main:
         opts.log(f"note: torchrun started {d.world} processes, the setup says train.devices x num_nodes = "
@@ -181,6 +184,8 @@ def train(setup, opts: Options) -> Result:
         log(f"--resume: no checkpoint at {ckpt_path}; starting from scratch")
     if knn_init is None and knn_sets:
         knn_init = knn(teacher.backbone)
+        log(f"kNN top-1 of the backbone at random init: {knn_init:.1f}% "
+            f"({len(knn_sets[1][1])} held-out images, {len(knn_sets[0][1])} in the bank)")
     if d.main:
         write_metrics(out / "metrics.jsonl", history)
 
@@ -230,34 +235,18 @@ def train(setup, opts: Options) -> Result:
                     global_crops, local_crops = pipeline.views(batch, device)
                     sync = contextlib.nullcontext() if (micro == k - 1 or not d.enabled) else model.no_sync()
                     with sync:
-                        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                            with torch.no_grad():
-                                t_out, _ = run_teacher(global_crops)
-                            s_global, s_local = run_student(global_crops, local_crops)
-                        teacher_out = list(t_out.float().chunk(2))
-                        student_out = list(s_global.float().chunk(2))
-                        if s_local is not None:
-                            student_out += list(s_local.float().chunk(setup.transform.n_local_views))
-                        loss = loss_fn(teacher_out, student_out, teacher_temp=s["teacher_temp"])
+                        loss, teacher_view0 = forward_loss(run_student, run_teacher, loss_fn, global_crops, local_crops,
+                                                           s["teacher_temp"], amp_dtype)
                         scaler.scale(loss / k).backward()
                     loss_sum += loss.detach()
                     if stats is None:
-                        stats = teacher_stats(teacher_out[0], loss_fn.center, s["teacher_temp"])
+                        stats = teacher_stats(teacher_view0, loss_fn.center, s["teacher_temp"])
                     if opts.step_hook:
                         opts.step_hook(step, student)
 
                 # ---- optimizer step, one center update, EMA
-                scaler.unscale_(optimizer)
-                grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), t_clip(setup)).item()
-                student.head.cancel_last_layer_gradients(s["epoch"])
-                scaler.step(optimizer)
-                scaler.update()
-                optimizer.zero_grad(set_to_none=True)
-                loss_fn.step_center()
-                with torch.no_grad():
-                    from lightly.models.utils import update_momentum
-
-                    update_momentum(student, teacher, s["teacher_momentum"])
+                grad_norm = optimizer_step(student, teacher, optimizer, scaler, loss_fn, t_clip(setup),
+                                           s["epoch"], s["teacher_momentum"])
                 step += 1
 
                 # ---- metrics, loss-trend checks
@@ -314,6 +303,37 @@ def train(setup, opts: Options) -> Result:
                       out / "loss.png", f"{setup.model.backbone.name}, effective batch {effective_batch}")
     distributed.finish(d)
     return Result(exit_code, summary, events)
+
+
+def forward_loss(run_student, run_teacher, loss_fn, global_crops, local_crops, teacher_temp: float, amp_dtype):
+    """One micro-batch: the teacher on the global crops (no_grad), the student on the
+    global crops and the local crops (one forward each), the DINO loss in fp32."""
+    n_global = 2
+    with torch.autocast(global_crops.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        with torch.no_grad():
+            t_out, _ = run_teacher(global_crops)
+        s_global, s_local = run_student(global_crops, local_crops)
+    teacher_out = list(t_out.float().chunk(n_global))
+    student_out = list(s_global.float().chunk(n_global))
+    if s_local is not None:
+        student_out += list(s_local.float().chunk(len(s_local) // len(teacher_out[0])))
+    return loss_fn(teacher_out, student_out, teacher_temp=teacher_temp), teacher_out[0]
+
+
+def optimizer_step(student, teacher, optimizer, scaler, loss_fn, clip: float, epoch: int, momentum: float) -> float:
+    """Clip, cancel last-layer grads (freeze_last_layer), step, one center update, EMA."""
+    from lightly.models.utils import update_momentum
+
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), clip).item()
+    student.head.cancel_last_layer_gradients(epoch)
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+    loss_fn.step_center()
+    with torch.no_grad():
+        update_momentum(student, teacher, momentum)
+    return grad_norm
 
 
 def t_clip(setup) -> float:
