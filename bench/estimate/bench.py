@@ -164,7 +164,11 @@ def main() -> None:
               f"Command: `.venv/bin/python bench/estimate/bench.py` on {platform.processor() or platform.machine()}, "
               f"{os.cpu_count()} cores (shared), torch {torch.__version__}, timm {timm.__version__}, "
               f"lightly {lightly.__version__}. The H100 measurements used torch 2.11, timm 1.0.29.", ""]
-    sections = header + speed_section(traced) + calibration_section(traced) + generalization_section(traced)
+    gpu_note = ["## 4. Setups not in the CSV, on a real GPU", "",
+                "Not measured yet: `python bench/estimate/gpu_validate.py > gpu_results.json` on a GPU machine",
+                "(torch + timm only), then `.venv/bin/python bench/estimate/bench.py --gpu-results gpu_results.json`.", ""]
+    sections = (header + calibration_section(traced) + generalization_section(traced) + speed_section(traced)
+                + gpu_note)
     RESULTS.write_text("\n".join(sections))
     print("\n".join(sections))
 

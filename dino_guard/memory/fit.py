@@ -1,9 +1,9 @@
 """Fit the batch to a GPU: the largest per-device batch, and a batch/accumulation pair.
 
 Torch-free: works with any `peak(batch) -> bytes` function. The peak grows
-with the batch (more crops, more activations), almost exactly linearly, so
-two evaluations predict the limit and one more confirms it; a bisection
-takes over if the prediction is ever off (it never has to be trusted).
+with the batch (more crops, more activations), almost linearly, so a few
+secant steps land on the limit and one more evaluation confirms it; a
+bisection takes over if they ever miss (the guess never has to be trusted).
 """
 
 from __future__ import annotations
@@ -18,14 +18,27 @@ MAX_BATCH = 1 << 20  # beyond any GPU; stops the search on degenerate slopes
 
 def max_batch_size(peak: Peak, usable_bytes: int, known: Optional[tuple[int, int]] = None) -> int:
     """Largest batch whose peak fits `usable_bytes` (0 if not even batch 1)."""
-    b1, p1 = known if known else (1, peak(1))
+    seen: dict[int, int] = {}
+
+    def at(batch: int) -> int:
+        if batch not in seen:
+            seen[batch] = peak(batch)
+        return seen[batch]
+
+    if known:
+        seen[known[0]] = known[1]
+    b1 = known[0] if known else 1
     b2 = b1 * 2 if b1 < 64 else b1 // 2
-    p2 = peak(b2)
-    slope = (p2 - p1) / (b2 - b1)
-    if slope <= 0:
-        return MAX_BATCH if p1 <= usable_bytes else 0
-    guess = max(1, min(MAX_BATCH, math.floor(b1 + (usable_bytes - p1) / slope)))
-    return _settle(peak, usable_bytes, guess)
+    for _ in range(8):  # secant steps on the (nearly linear) peak
+        slope = (at(b2) - at(b1)) / (b2 - b1)
+        if slope <= 0:
+            return MAX_BATCH if at(b1) <= usable_bytes else 0
+        guess = max(1, min(MAX_BATCH, math.floor(b2 + (usable_bytes - at(b2)) / slope)))
+        if guess in seen:
+            b2 = guess
+            break
+        b1, b2 = b2, guess
+    return _settle(at, usable_bytes, b2)
 
 
 def _settle(peak: Peak, usable_bytes: int, guess: int) -> int:

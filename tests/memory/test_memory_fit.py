@@ -37,3 +37,16 @@ def test_plan_without_a_good_divisor_rounds_the_effective_batch_up():
 
 def test_plan_when_nothing_fits():
     assert plan(64, 1, 0) is None
+
+
+def test_a_kinked_peak_takes_few_evaluations():
+    # the traced peak per image grows a little with the batch (the peak moves
+    # from one moment of the step to another): the secant steps follow it
+    calls = []
+
+    def peak(batch):
+        calls.append(batch)
+        return 1_000 + 54 * batch if batch < 40 else 1_000 + 54 * 40 + 58 * (batch - 40)
+
+    assert max_batch_size(peak, 14_000, known=(8, peak(8))) == (14_000 - 1_000 - 54 * 40) // 58 + 40
+    assert len(calls) <= 6
