@@ -42,7 +42,7 @@ class Step:
     teacher_head: nn.Module
     criterion: nn.Module
     optimizer: torch.optim.Optimizer
-    views: list  # [(tensor of n*B crops, n)], one entry per forward pass
+    views: list  # [(tensor of n*B crops, n, is_global)], one entry per forward pass
 
 
 def estimate(spec: MemorySpec, steps: int = 2) -> Breakdown:
@@ -74,7 +74,7 @@ def _build(spec: MemorySpec, tracker: AllocationTracker) -> Step:
         for tensor in [*module.parameters(), *module.buffers()]:
             tracker.track(tensor, phase)
     step.views = _inputs(spec)
-    for tensor, _ in step.views:
+    for tensor, _, _ in step.views:
         tracker.track(tensor, "inputs")
     return step
 
@@ -92,10 +92,11 @@ def _optimizer(spec: MemorySpec, params: list) -> torch.optim.Optimizer:
 def _inputs(spec: MemorySpec) -> list:
     """The crops as the step receives them: one tensor per forward pass."""
     views = []
-    for n, size in spec.views:
+    for group, (n, size) in enumerate(spec.views):
         passes = [n] if spec.forward_style == "batched" else [1] * n
         for count in passes:
-            views.append((torch.empty(count * spec.batch_size, 3, size, size, device="meta"), count))
+            crops = torch.empty(count * spec.batch_size, 3, size, size, device="meta")
+            views.append((crops, count, group == 0))  # spec.views lists the global crops first
     return views
 
 
@@ -113,23 +114,19 @@ def _train_step(spec: MemorySpec, step: Step, tracker: AllocationTracker) -> Non
 
 def _forward(spec: MemorySpec, step: Step, tracker: AllocationTracker) -> torch.Tensor:
     """Teacher on the global crops, student on every crop, DINO loss: one autocast region."""
-    global_passes = [(x, n) for x, n in step.views if x.shape[-1] == spec.global_crop_size][: _global_passes(spec)]
     with CudaAutocast(DTYPES[spec.precision]):
         tracker.phase = "teacher"
         with torch.no_grad():
-            teacher_out = [out for x, n in global_passes for out in step.teacher_head(step.teacher(x)).chunk(n)]
+            teacher_out = [out for x, n, is_global in step.views if is_global
+                           for out in step.teacher_head(step.teacher(x)).chunk(n)]
         student_out = []
-        for index, (x, n) in enumerate(step.views):
-            tracker.phase = "global" if index < len(global_passes) else "local"
+        for x, n, is_global in step.views:
+            tracker.phase = "global" if is_global else "local"
             features = step.student(x)
             tracker.phase = "head"
             student_out.extend(step.student_head(features).chunk(n))
         tracker.phase = "loss"
         return step.criterion([t.float() for t in teacher_out], [s.float() for s in student_out])
-
-
-def _global_passes(spec: MemorySpec) -> int:
-    return 1 if spec.forward_style == "batched" else spec.n_global_views
 
 
 def _ema_update(step: Step) -> None:
