@@ -36,11 +36,16 @@ def test_quick_rows(row, torch_extra):
 
 
 @pytest.mark.slow
-def test_accuracy_on_every_measured_row(torch_extra):
-    errors = [abs(relative_error(traced.estimate(row.spec).peak_allocated_bytes, row.peak_allocated_bytes))
-              for row in OK_ROWS]
+def test_accuracy_and_verdicts_on_every_measured_row(torch_extra):
+    from dino_guard import gpus
+
+    usable = gpus.resolve("H100-80GB").usable_bytes
+    predicted = {row: traced.estimate(row.spec).peak_allocated_bytes for row in OK_ROWS + OOM_ROWS}
+    errors = [abs(relative_error(predicted[row], row.peak_allocated_bytes)) for row in OK_ROWS]
     assert statistics.median(errors) <= 0.05
     assert max(errors) <= 0.10
+    assert all(predicted[row] <= usable for row in OK_ROWS)
+    assert all(predicted[row] > usable for row in OOM_ROWS)
 
 
 def test_breakdown_sums_and_names_its_parts(torch_extra):
