@@ -1,0 +1,145 @@
+"""End-to-end `dino-guard train` images/s with transform.backend cpu vs device, on one GPU.
+
+Run from the repository root on the GPU machine (prints one JSON object):
+
+    python bench/augment/gpu_train_e2e.py                      # ~6 min on an H100 with 16 cores
+    python bench/augment/gpu_train_e2e.py --steps 40 --no-compile   # shorter
+    python bench/augment/gpu_train_e2e.py --device cpu --images 32 --steps 2 --skip 0 --batch 4 --no-compile  # smoke
+
+What runs: a folder of --images generated 500x375 JPEGs (photo-like
+entropy, made once with all cores), then for each backend the real CLI,
+`python -m dino_guard train` with ViT-S/16, batch 128, 2x224 + 6x96 crops,
+bf16, fused AdamW, torch.compile (unless --no-compile), data.num_workers =
+cores - 1, the loss monitor off (random JPEGs give a collapse-like loss).
+Reported per backend, over the steps after --skip warm-up steps: median
+images/s and data_wait from metrics.jsonl, and the mean GPU utilization that
+nvidia-smi sampled every 200 ms during those steps (busy share of the time).
+Issue 6's target: backend device >= 1200 images/s with the GPU > 85% busy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write_jpeg(args) -> None:
+    import numpy as np
+    from PIL import Image
+
+    path, seed = args
+    rng = np.random.default_rng(seed)
+    low = Image.fromarray(rng.integers(0, 256, (12, 16, 3)).astype(np.uint8)).resize((500, 375), Image.BICUBIC)
+    arr = np.clip(np.asarray(low, dtype=np.int16) + rng.integers(-20, 21, (375, 500, 3)), 0, 255)
+    Image.fromarray(arr.astype(np.uint8)).save(path, format="JPEG", quality=90)
+
+
+def make_folder(root: Path, n: int) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    todo = [(root / f"{i:06d}.jpg", i) for i in range(n) if not (root / f"{i:06d}.jpg").exists()]
+    with Pool(os.cpu_count()) as pool:
+        pool.map(_write_jpeg, todo, chunksize=64)
+
+
+def setup_yaml(data: Path, out: Path, backend: str, args) -> str:
+    workers = max(1, (os.cpu_count() or 2) - 1)
+    return "\n".join([
+        f"data: {{path: {data}, num_workers: {workers}}}",
+        f"transform: {{global_crop_size: 224, local_crop_size: 96, n_local_views: 6, backend: {backend}}}",
+        "model:",
+        "  backbone: {name: vit_small_patch16_224, dynamic_img_size: true}",
+        "  head: {hidden_dim: 2048, bottleneck_dim: 256, output_dim: 65536}",
+        "loss: {output_dim: 65536}",
+        f"train: {{epochs: 100, batch_size: {args.batch}, precision: bf16, compile: {str(not args.no_compile).lower()}, "
+        f"output_dir: {out}}}",
+        "monitor: {enabled: false}",
+        "hardware: {gpu: H100-80GB}",
+    ]) + "\n"
+
+
+class GpuSampler(threading.Thread):
+    """nvidia-smi utilization.gpu every 200 ms, with wall-clock stamps."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.samples, self.stop = [], threading.Event()
+
+    def run(self) -> None:
+        cmd = ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "200"]
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        except FileNotFoundError:
+            return
+        for line in proc.stdout:
+            if self.stop.is_set():
+                break
+            try:
+                self.samples.append((time.time(), float(line.split(",")[0])))
+            except ValueError:
+                pass
+        proc.terminate()
+
+
+def run_backend(data: Path, work: Path, backend: str, args) -> dict:
+    out = work / f"run_{backend}"
+    setup = work / f"{backend}.dino.yaml"
+    setup.write_text(setup_yaml(data, out, backend, args))
+    sampler = GpuSampler()
+    sampler.start()
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-m", "dino_guard", "train", str(setup), "--max-steps", str(args.steps),
+                           "--device", args.device], cwd=REPO, capture_output=True, text=True, timeout=args.timeout)
+    sampler.stop.set()
+    result = {"backend": backend, "exit_code": proc.returncode, "wall_s": round(time.time() - t0, 1)}
+    metrics = out / "metrics.jsonl"
+    if proc.returncode != 0 or not metrics.exists():
+        result["output_tail"] = (proc.stdout + proc.stderr)[-2000:]
+        return result
+    rows = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()][args.skip:]
+    if rows:
+        start = rows[0]["time"] - 1e-3
+        busy = [u for t, u in sampler.samples if start <= t <= rows[-1]["time"]]
+        result.update(steps_measured=len(rows),
+                      images_per_s_median=round(statistics.median(r["images_per_s"] for r in rows), 1),
+                      data_wait_median=round(statistics.median(r["data_wait"] for r in rows), 3),
+                      gpu_util_mean=round(statistics.mean(busy), 1) if busy else None)
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--images", type=int, default=4096)
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--skip", type=int, default=20, help="warm-up steps left out (compile, worker start)")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--backends", nargs="+", default=["device", "cpu"])
+    ap.add_argument("--work", default="/tmp/dg_e2e")
+    ap.add_argument("--device", default="cuda", help="cpu only to smoke-test this script")
+    ap.add_argument("--timeout", type=int, default=280, help="seconds per backend run")
+    args = ap.parse_args()
+    work = Path(args.work)
+    data = work / "jpegs"
+    t0 = time.time()
+    make_folder(data, args.images)
+    report = {"images": args.images, "jpeg_folder_s": round(time.time() - t0, 1), "batch": args.batch,
+              "compile": not args.no_compile, "runs": []}
+    for backend in args.backends:
+        report["runs"].append(run_backend(data, work, backend, args))
+        print(json.dumps(report["runs"][-1]), file=sys.stderr, flush=True)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
