@@ -22,6 +22,13 @@ CUBLAS_WORKSPACE_BYTES = 2 * 32 * 1024 * 1024
 BYTES_PER = {"fp32": 4, "bf16": 2, "fp16": 2}
 
 
+def ddp_bucket_bytes(trainable_params: int) -> int:
+    """DistributedDataParallel's Reducer allocates one flat fp32 gradient
+    buffer per bucket when it is built (gradient_as_bucket_view=False, the
+    default): one more copy of the gradients, alive for the whole run."""
+    return block_bytes(4 * trainable_params)
+
+
 def block_bytes(nbytes: int) -> int:
     """What the allocator really takes for a request of `nbytes`."""
     if nbytes <= 0:

@@ -30,6 +30,7 @@ class MemorySpec:
     optimizer: str = "adamw"  # adamw | adam | sgd
     fused_optimizer: bool = True  # fused AdamW (no foreach temporaries); the trainer's choice
     forward_style: str = "batched"  # batched: one pass per crop size; per_view: one per view
+    ddp: bool = False  # several devices: DistributedDataParallel keeps flat gradient buckets
     dynamic_img_size: bool = True
     drop_path_rate: float = 0.0
 
@@ -74,4 +75,5 @@ def spec_from_setup(setup, batch_size: Optional[int] = None) -> MemorySpec:
         optimizer=setup.optimizer.name,
         dynamic_img_size=backbone.dynamic_img_size is not False,
         drop_path_rate=backbone.drop_path_rate,
+        ddp=train.devices * train.num_nodes > 1,
     )

@@ -75,3 +75,10 @@ def test_never_imports_torch():
             "import dino_guard.rules.memory; "
             "heavy = {'torch', 'timm', 'lightly', 'torchvision'} & set(sys.modules); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ddp_adds_one_copy_of_the_gradients():
+    info = backbones.lookup("vit_base_patch16_224")
+    single = analytic.estimate(MemorySpec("vit_base_patch16_224", 64), info)
+    multi = analytic.estimate(MemorySpec("vit_base_patch16_224", 64, ddp=True), info)
+    assert multi.peak_allocated_bytes - single.peak_allocated_bytes == pytest.approx(4 * 108_937_216, abs=512)
