@@ -9,6 +9,7 @@ global crops and the local crops as two batched tensors.
 from __future__ import annotations
 
 import copy
+import difflib
 from typing import Optional
 
 import torch
@@ -48,7 +49,7 @@ def create_backbone(cfg) -> nn.Module:
     try:
         return timm.create_model(name, **kwargs)
     except RuntimeError as exc:  # timm: "Unknown model (...)"
-        close = timm.list_models(f"*{name.split('.')[0][:8]}*")[:3]
+        close = difflib.get_close_matches(name.split(".")[0], timm.list_models(), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
         raise BuildError(f"model.backbone.name: timm cannot build {name!r} ({exc}){hint}") from None
     except TypeError as exc:  # e.g. dynamic_img_size on a conv net
@@ -62,7 +63,7 @@ def _torchvision_backbone(name: str, pretrained: bool) -> nn.Module:
     try:
         model = torchvision.models.get_model(name, weights="DEFAULT" if pretrained else None)
     except ValueError:
-        close = [m for m in torchvision.models.list_models() if m.startswith(name[:5])][:3]
+        close = difflib.get_close_matches(name, torchvision.models.list_models(), n=3)
         raise BuildError(f"model.backbone.name: torchvision has no model {name!r}; did you mean {close}?") from None
     for attr in ("fc", "classifier", "head", "heads"):
         if hasattr(model, attr):

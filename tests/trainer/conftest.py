@@ -51,7 +51,7 @@ def write_yaml(path: Path, data: dict) -> Path:
     return path
 
 
-def cli(args: list, cwd: Path, timeout: int = 240, **popen):
+def cli(args: list, cwd: Path, timeout: int = 240, popen: bool = False):
     """Run `python -m dino_guard ...` in a subprocess with one thread (deterministic)."""
     import os
     import subprocess
@@ -60,7 +60,7 @@ def cli(args: list, cwd: Path, timeout: int = 240, **popen):
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     cmd = [sys.executable, "-m", "dino_guard", *args]
     if popen:
-        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 

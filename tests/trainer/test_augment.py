@@ -290,3 +290,27 @@ def test_sharpness_close_to_lightly_at_full_resolution():
     for name in ref:
         ratio = _sharpness(ours[name]) / _sharpness(ref[name])
         assert 0.65 < ratio < 1.1, f"{name}: sharpness {ratio:.2f}x lightly's"
+
+
+def test_trainer_pipeline_with_backend_device():
+    """data.build_pipeline -> workers decode, collate stacks uint8, views on the device; seeded per (epoch, index)."""
+    from dino_guard.schemas import Setup
+    from dino_guard.trainer.data import ImageDataset, build_pipeline, find_source
+
+    setup = Setup.model_validate({
+        "data": {"synthetic": "shapes", "size": 8, "num_workers": 0},
+        "transform": {"global_crop_size": 32, "local_crop_size": 16, "n_local_views": 2, "backend": "device"},
+        "model": {"backbone": {"name": "resnet18"}}})
+    pipeline = build_pipeline(setup)
+    dataset = ImageDataset(find_source(setup.data), list(range(8)), pipeline.transform, seed=0)
+    cpu = torch.device("cpu")
+
+    def views(epoch):
+        batch = pipeline.collate([dataset[(epoch, i)] for i in range(4)])
+        assert batch["images"].dtype == torch.uint8 and batch["images"].shape == (4, 3, 64, 64)
+        return pipeline.views(batch, cpu)
+
+    global_crops, local_crops = views(0)
+    assert global_crops.shape == (8, 3, 32, 32) and local_crops.shape == (8, 3, 16, 16)
+    assert torch.equal(views(0)[0], global_crops)  # a resumed epoch sees the same crops
+    assert not torch.equal(views(1)[0], global_crops)

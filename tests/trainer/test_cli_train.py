@@ -57,3 +57,15 @@ def test_torchvision_backbone(tmp_path):
 def test_compile_option_trains_a_tiny_model(tmp_path):
     result = run(tiny_setup(train={"compile": True}), tmp_path, max_steps=2)
     assert result.exit_code == 0 and result.summary["steps"] == 2
+
+
+def test_teacher_starts_as_a_copy_of_the_student_and_has_no_gradients():
+    import torch
+
+    from dino_guard.trainer.build import build_models
+
+    student, teacher = build_models(tiny_setup())
+    for (name, a), (_, b) in zip(student.state_dict().items(), teacher.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert not any(p.requires_grad for p in teacher.parameters())
+    assert teacher.head.last_layer is not student.head.last_layer

@@ -1,4 +1,8 @@
-"""DDP through the real torchrun on the CPU (gloo): 2 processes == 1 process, same effective batch."""
+"""DDP through the real torchrun on the CPU (gloo): 2 processes == 1 process, same effective batch.
+
+The 2-process run also accumulates 2 micro-batches (no_sync on the first),
+so DDP, accumulation and the all-reduced DINO center are checked together.
+"""
 
 import sys
 
@@ -15,7 +19,8 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
 
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     one = write_yaml(tmp_path / "one.dino.yaml", merge(TINY, {"train": {"batch_size": 8, "devices": 1}}))
-    two = write_yaml(tmp_path / "two.dino.yaml", merge(TINY, {"train": {"batch_size": 4, "devices": 2}}))
+    two = write_yaml(tmp_path / "two.dino.yaml",
+                     merge(TINY, {"train": {"batch_size": 2, "accumulate_grad_batches": 2, "devices": 2}}))
     args = ["--max-steps", "4", "--device", "cpu"]
     p1 = subprocess.run([sys.executable, "-m", "dino_guard", "train", str(one), "--output-dir", "one", *args],
                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
