@@ -57,6 +57,7 @@ class DINOHead(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.last_layer = nn.utils.weight_norm(nn.Linear(bottleneck_dim, output_dim, bias=False))
         self.last_layer.weight_g.data.fill_(1)
+        self.last_layer.weight_g.requires_grad = False  # lightly's norm_last_layer=True
 
     def forward(self, x):
         return self.last_layer(F.normalize(self.layers(x), dim=-1, p=2))
@@ -72,7 +73,8 @@ class DINOLoss(nn.Module):
     def forward(self, teacher_out, student_out):
         t_stack = torch.stack(teacher_out)
         t_out = F.softmax((t_stack - self.center) / torch.tensor(0.04), dim=-1)
-        s_out = F.log_softmax(torch.stack(student_out) / 0.1, dim=-1)
+        s_stack = torch.stack(student_out)  # a local in lightly: alive until the loss returns
+        s_out = F.log_softmax(s_stack / 0.1, dim=-1)
         loss = -torch.einsum("tbd,sbd->ts", t_out, s_out)
         loss.fill_diagonal_(0)
         n_terms = loss.numel() - loss.diagonal().numel()

@@ -57,7 +57,7 @@ def estimate(spec: MemorySpec, steps: int = 2) -> Breakdown:
     breakdown.add("workspace", CUBLAS_WORKSPACE_BYTES)
     if spec.ddp:  # allocated by DDP's constructor, not by the step: added, not traced
         breakdown.add("gradients", ddp_bucket_bytes(sum(p.numel() for group in step.optimizer.param_groups
-                                                        for p in group["params"])))
+                                                        for p in group["params"] if p.requires_grad)))
     return breakdown
 
 
