@@ -10,6 +10,13 @@ low precision, norms, softmax and reductions in fp32, everything else in
 the dtype it is given. Casts of parameters are cached for the whole region,
 as the real weight cache does.
 
+Real autocast acts on aten ops, so it also sees the ops inside Python
+composites (F.normalize's norm, the linears and attention inside
+nn.MultiheadAttention). A torch-function mode would see only the outer
+Python function, so while the mode is active torch.nn.functional's
+override checks are switched off: its Python functions run their bodies
+and every builtin they call comes through the mode.
+
 scaled_dot_product_attention is routed to the kernel CUDA would pick on an
 H100: FlashAttention-2 for bf16/fp16 without a mask, memory-efficient
 attention otherwise (fp32, masks). Neither stores the N x N attention matrix.
@@ -32,8 +39,15 @@ FP32_OPS = frozenset({
     "expm1", "pow", "__pow__", "rsqrt", "reciprocal", "cumsum", "cumprod", "sum", "prod", "norm",
     "cosine_similarity", "logsumexp", "mse_loss", "l1_loss", "smooth_l1_loss", "nll_loss",
     "cross_entropy", "kl_div", "binary_cross_entropy_with_logits", "cdist", "softplus",
-    "interpolate", "acos", "asin", "cosh", "sinh", "tan", "erfinv", "renorm", "dist",
+    "acos", "asin", "cosh", "sinh", "tan", "erfinv", "renorm", "dist", "cross_entropy_loss",
+    "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "upsample_linear1d",
+    "upsample_bilinear2d", "upsample_bicubic2d", "upsample_trilinear3d", "_upsample_bilinear2d_aa",
 })
+OVERRIDE_CHECKS = ("has_torch_function", "has_torch_function_unary", "has_torch_function_variadic")
+
+
+def _no_override(*args, **kwargs) -> bool:
+    return False
 LOW = (torch.bfloat16, torch.float16)
 
 
@@ -44,8 +58,17 @@ class CudaAutocast(TorchFunctionMode):
         super().__init__()
         self.dtype = dtype
         self.weight_cache: dict[int, torch.Tensor] = {}
+        self._saved_checks: dict = {}
+
+    def __enter__(self):
+        self._saved_checks = {name: getattr(F, name) for name in OVERRIDE_CHECKS}
+        for name in OVERRIDE_CHECKS:
+            setattr(F, name, _no_override)
+        return super().__enter__()
 
     def __exit__(self, *exc):
+        for name, check in self._saved_checks.items():
+            setattr(F, name, check)
         self.weight_cache.clear()  # autocast drops its cached weight casts on exit
         return super().__exit__(*exc)
 
