@@ -68,14 +68,17 @@ def crops_on_fixed_size_vit(ctx) -> Iterator[Issue]:
 def backbone_fixed_input_size(ctx) -> Iterator[Issue]:
     """A backbone that cannot take any input size but its own.
 
-    What it checks: backbones such as Swin (fixed attention windows) against
-    crop sizes other than their `img_size`.
-    Why it matters: multi-crop needs small local crops; Swin's window
-    partition fails on them, and no keyword makes it work.
-    Example: `backbone: {name: swin_tiny_patch4_window7_224}` with `local_crop_size: 96`.
-    Use instead: a ViT with `dynamic_img_size: true` or a conv net, or
-    `n_local_views: 0` and `global_crop_size: 224` (no multi-crop).
-    References: timm SwinTransformer (`strict_img_size`); Caron et al. 2021, multi-crop.
+    What it checks: backbones whose table entry says `fixed` (torchvision's
+    ViTs, built for one `image_size`) against crop sizes other than their
+    `img_size`. (timm's ViTs and Swins take other sizes with
+    `dynamic_img_size: true`; DG302 covers them.)
+    Why it matters: multi-crop needs small local crops; torchvision's
+    VisionTransformer fails on them (`Wrong image height! Expected 224 but
+    got 96!`) and no keyword makes it work.
+    Example: `backbone: {name: torchvision/vit_b_16}` with `local_crop_size: 96`.
+    Use instead: timm's `vit_base_patch16_224` with `dynamic_img_size: true`,
+    a conv net, or `n_local_views: 0` and `global_crop_size: 224` (no multi-crop).
+    References: torchvision.models.VisionTransformer (`image_size`); Caron et al. 2021, multi-crop.
     """
     info = ctx.backbone
     if not ctx.setup.has_dino_transform or info is None or info.input_size != "fixed":
@@ -83,7 +86,7 @@ def backbone_fixed_input_size(ctx) -> Iterator[Issue]:
     for field, size in _crop_sizes(ctx.setup.transform):
         if size != info.img_size:
             yield Issue(field, f"{ctx.setup.model.backbone.name} takes only {info.img_size} px input; {size} px crops cannot work",
-                        "use a ViT with dynamic_img_size: true or a conv net, or n_local_views: 0")
+                        "use a timm ViT with dynamic_img_size: true or a conv net, or n_local_views: 0")
 
 
 @rule("DG304", "local-scale-overlaps-global", Severity.WARNING, needs=("transform",))
