@@ -17,6 +17,10 @@ Measured, for 2x224 + 6x96 views (dino-guard's default transform section):
   decode_resize (PIL decode + resize to 448, one core), and of
   torchvision.io.decode_jpeg on a list of 64 on the device, with and without
   a per-image resize to 448 on the device, on generated 500x375 JPEGs.
+- `overlap`: a compute-bound stand-in step of --step-ms (bf16 matmuls) with
+  the views of batch 128 (448 px sources, pinned host memory) made before it
+  on the same stream, or one batch ahead on a side stream (PrefetchViews);
+  busy = step alone / step with views.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a check
 
 from dino_guard.schemas.setup import Transform  # noqa: E402
 from dino_guard.trainer import augment_ops as ops  # noqa: E402
-from dino_guard.trainer.augment import DeviceDINOTransform, decode_resize  # noqa: E402
+from dino_guard.trainer.augment import DeviceDINOTransform, DeviceViews, PrefetchViews, decode_resize  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -105,6 +109,39 @@ def stage_times(device: torch.device, batch: int, source: int, iters: int) -> di
     return {name: round(time_ms(fn, device, iters), 2) for name, fn in out.items()}
 
 
+def bench_overlap(device: torch.device, batch: int, source: int, step_ms: float, iters: int) -> dict:
+    """A stand-in training step (bf16 matmuls, compute-bound, ~step_ms) with the views made
+    before it on the same stream (as the trainer does now) or one batch ahead on a side
+    stream (PrefetchViews). Batches come from pinned host memory like the DataLoader's."""
+    n = 8192 if device.type == "cuda" else 256
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    one = time_ms(lambda: a @ a, device, 5)
+    reps = max(1, round(step_ms / one))
+    step = lambda: [a @ a for _ in range(reps)]  # noqa: E731
+    host = torch.randint(0, 256, (batch, 3, source, source), dtype=torch.uint8)
+    host = host.pin_memory() if device.type == "cuda" else host
+    batches = [{"images": host, "sizes": torch.tensor([[375, 500]]).expand(batch, 2), "seed": i} for i in range(iters)]
+    views = DeviceViews(DeviceDINOTransform.from_setup(Transform()))
+
+    def serial():
+        for b in batches:
+            views(b, device)
+            step()
+
+    def overlapped():
+        for _ in PrefetchViews(batches, views, device):
+            step()
+
+    per = lambda fn: round(time_ms(fn, device, 3, 1) / iters, 2)  # noqa: E731
+    out = {"batch": batch, "source": source, "step_alone_ms": per(lambda: [step() for _ in batches]),
+           "views_alone_ms": per(lambda: [views(b, device) for b in batches]),
+           "serial_ms": per(serial), "overlapped_ms": per(overlapped)}
+    out["busy_serial"] = round(out["step_alone_ms"] / out["serial_ms"], 3)
+    out["busy_overlapped"] = round(out["step_alone_ms"] / out["overlapped_ms"], 3)
+    return out
+
+
 def photo_jpegs(n: int) -> list:
     """500x375 JPEGs of smooth colour noise plus texture (photo-like entropy), quality 90."""
     rng = np.random.default_rng(0)
@@ -146,6 +183,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--batches", type=int, nargs="+", default=[64, 128])
+    ap.add_argument("--step-ms", type=float, default=73.0, help="stand-in step (73: compiled ViT-S/16, batch 128)")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile'd colour ops (adds ~1-2 min)")
     args = ap.parse_args()
     device = torch.device(args.device)
@@ -163,6 +201,7 @@ def main() -> None:
             except Exception as exc:  # a toolchain problem must not lose the eager numbers
                 result["augment"].append({"batch": b, "compiled_ops": True, "error": repr(exc)[:300]})
     result["stages_ms_batch_%d" % max(args.batches)] = stage_times(device, max(args.batches), 256, args.iters)
+    result["overlap"] = bench_overlap(device, max(args.batches), 448, args.step_ms, max(4, args.iters // 2))
     result["decode"] = bench_decode(device, 64, args.iters)
     print(json.dumps(result, indent=1))
 

@@ -245,3 +245,49 @@ def build_pipeline(setup):
     t = setup.transform
     return Pipeline(WorkerDecode(default_decode_size(t.global_crop_size)), collate_images,
                     DeviceViews(DeviceDINOTransform.from_setup(t)))
+
+
+class PrefetchViews:
+    """Iterate (batch, (global crops, local crops)), the views made one batch ahead.
+
+    On CUDA, batch k+1's copy and augmentation are queued on a side stream
+    before the caller queues step k, so the GPU runs both at once (the
+    augmentation is memory-bound, the step compute-bound). The main stream
+    waits on an event for exactly the batch it takes, and the crops are
+    marked used on the main stream so the allocator does not hand their
+    memory back to the side stream early. On the CPU it is plain iteration.
+    Works with any Pipeline.views (backend cpu: only the copy overlaps).
+    """
+
+    def __init__(self, batches, views, device: torch.device):
+        self.batches, self.views, self.device = iter(batches), views, device
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        self.ahead = self._launch()
+
+    def _launch(self):
+        batch = next(self.batches, None)
+        if batch is None:
+            return None
+        if self.stream is None:
+            return batch, self.views(batch, self.device), None
+        with torch.cuda.stream(self.stream):
+            crops = self.views(batch, self.device)
+            done = torch.cuda.Event()
+            done.record(self.stream)
+        return batch, crops, done
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.ahead is None:
+            raise StopIteration
+        batch, crops, done = self.ahead
+        if done is not None:
+            main = torch.cuda.current_stream(self.device)
+            main.wait_event(done)
+            for t in crops:
+                if t is not None:
+                    t.record_stream(main)
+        self.ahead = self._launch()  # queued before the caller's step on this batch
+        return batch, crops

@@ -314,3 +314,20 @@ def test_trainer_pipeline_with_backend_device():
     assert global_crops.shape == (8, 3, 32, 32) and local_crops.shape == (8, 3, 16, 16)
     assert torch.equal(views(0)[0], global_crops)  # a resumed epoch sees the same crops
     assert not torch.equal(views(1)[0], global_crops)
+
+
+def test_prefetch_views_is_plain_iteration_on_cpu():
+    from dino_guard.trainer.augment import PrefetchViews
+
+    batches = [{"x": torch.full((2,), float(i))} for i in range(3)]
+    calls = []
+
+    def views(batch, device):
+        calls.append(int(batch["x"][0]))
+        return batch["x"] * 2, None
+
+    out = []
+    for batch, (g, local) in PrefetchViews(batches, views, torch.device("cpu")):
+        out.append((int(batch["x"][0]), int(g[0]), local))
+        assert len(calls) == min(len(out) + 1, 3)  # one batch ahead
+    assert out == [(0, 0, None), (1, 2, None), (2, 4, None)]
