@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from dino_guard.trainer import checkpoint, distributed
+from dino_guard.trainer.augment import PrefetchViews
 from dino_guard.trainer.build import build_loss, build_models, build_optimizer
 from dino_guard.trainer.data import DataError, EpochSampler, ImageDataset, build_pipeline, eval_transform, find_source, split_indices
 from dino_guard.trainer.knn import evaluate, load_images
@@ -211,7 +212,8 @@ def train(setup, opts: Options) -> Result:
             epoch = step // steps_per_epoch
             sampler = EpochSampler(len(train_idx), t.batch_size, t.seed, epoch, d.rank, d.world,
                                    start_batch=(step % steps_per_epoch) * k)
-            batches = iter(make_loader(dataset, sampler, setup, pipeline.collate, device))
+            # Views are made one batch ahead (on CUDA on a side stream, overlapping the step).
+            batches = PrefetchViews(make_loader(dataset, sampler, setup, pipeline.collate, device), pipeline.views, device)
             while step < last_step and step // steps_per_epoch == epoch:
                 t0 = time.perf_counter()
                 s = sched.at(step)
@@ -224,7 +226,7 @@ def train(setup, opts: Options) -> Result:
                 loss_sum, wait, stats = 0.0, 0.0, None
                 for micro in range(k):
                     tw = time.perf_counter()
-                    batch = next(batches)
+                    batch, (global_crops, local_crops) = next(batches)
                     wait += time.perf_counter() - tw
                     if batch["bad"]:
                         bad_files += len(batch["bad"])
@@ -232,7 +234,6 @@ def train(setup, opts: Options) -> Result:
                             log(f"warning: skipped unreadable image {batch['bad'][0]} (replaced by the next image; "
                                 "further ones are counted in summary.json)")
                             reported_bad = True
-                    global_crops, local_crops = pipeline.views(batch, device)
                     sync = contextlib.nullcontext() if (micro == k - 1 or not d.enabled) else model.no_sync()
                     with sync:
                         loss, teacher_view0 = forward_loss(run_student, run_teacher, loss_fn, global_crops, local_crops,
