@@ -63,16 +63,13 @@ def saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
 
 def hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Rotate hue by shift (fraction of a turn) in HSV, as torchvision's adjust_hue."""
-    maxc, _ = x.max(dim=1)
-    minc, _ = x.min(dim=1)
-    chroma = maxc - minc
-    safe = torch.where(chroma > 0, chroma, torch.ones_like(chroma))
-    r, g, b = x.unbind(dim=1)
-    # Hue in sixths of a turn: which channel is the maximum decides the sector.
-    h = torch.where(maxc == r, (g - b) / safe,
-                    torch.where(maxc == g, 2.0 + (b - r) / safe, 4.0 + (r - g) / safe))
-    h = torch.where(chroma > 0, h, torch.zeros_like(h))
-    h = torch.remainder(h + 6.0 * shift.view(-1, 1, 1), 6.0)
+    maxc, imax = x.max(dim=1)
+    chroma = maxc - x.min(dim=1)[0]
+    # Hue in sixths of a turn: the max channel's sector start (0, 2, 4) plus
+    # (g - b, b - r, r - g) / chroma. Tied maxima give the same hue either way;
+    # gray pixels (chroma 0) get any hue, which the conversion back ignores.
+    offset = (x.roll(-1, dims=1) - x.roll(-2, dims=1)).gather(1, imax.unsqueeze(1)).squeeze(1)
+    h = torch.addcdiv(2.0 * imax + 6.0 * shift.view(-1, 1, 1), offset, chroma.clamp_min(1e-12))
     # HSV -> RGB without the 6-way table: channel n is v - chroma * clamp(min(k, 4 - k), 0, 1).
     n = _constant((5.0, 3.0, 1.0), (1, 3, 1, 1), x.device, x.dtype)
     k = torch.remainder(n + h.unsqueeze(1), 6.0)

@@ -112,6 +112,8 @@ def test_second_global_view_keeps_lightlys_jitter_strength():
                                       (ops.saturation, TF.adjust_saturation), (ops.hue, TF.adjust_hue)])
 def test_colour_ops_match_torchvision(ours, ref):
     x = torch.rand(6, 3, 20, 24, generator=torch.Generator().manual_seed(0))
+    x[0, :, :5] = 0.5  # gray pixels
+    x[1, 0] = x[1, 1]  # tied maxima (red == green)
     factor = torch.tensor([-0.1, -0.03, 0.0, 0.05, 0.1, 0.5]) if ours is ops.hue else \
         torch.tensor([0.0, 0.3, 0.8, 1.0, 1.3, 1.8])
     expect = torch.stack([ref(x[i], float(factor[i])) for i in range(6)])
