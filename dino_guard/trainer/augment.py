@@ -13,6 +13,10 @@ device does the pixel work batched:
    grayscale, blur (one grouped convolution), solarization and normalization
    to whole row subsets, with no Python loop over samples.
 
+`build_pipeline` plugs these into the trainer's data path (data.Pipeline);
+`PrefetchViews` makes the views one batch ahead, on CUDA on a side stream so
+that they overlap the training step.
+
 Crop geometry is drawn on the original height/width and scaled into the
 resized square, so crop areas and aspect ratios are those of lightly's
 DINOTransform on the full image; only the pixel detail is bounded by the
