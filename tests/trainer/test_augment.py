@@ -333,3 +333,16 @@ def test_prefetch_views_is_plain_iteration_on_cpu():
         out.append((int(batch["x"][0]), int(g[0]), local))
         assert len(calls) == min(len(out) + 1, 3)  # one batch ahead
     assert out == [(0, 0, None), (1, 2, None), (2, 4, None)]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_views_equal_cpu_views_for_a_seed():
+    """Parameters are drawn on the host, so a seed gives the same views on both devices."""
+    t = DeviceDINOTransform.from_setup(Transform(global_crop_size=64, local_crop_size=32))
+    x = torch.randint(0, 256, (8, 3, 96, 96), dtype=torch.uint8)
+    sizes = torch.tensor([[375, 500]]).expand(8, 2)
+    on_cpu = t(x, sizes, torch.Generator().manual_seed(5))
+    on_cuda = DeviceDINOTransform.from_setup(Transform(global_crop_size=64, local_crop_size=32)).cuda()(
+        x.cuda(), sizes, torch.Generator().manual_seed(5))
+    for a, b in zip(on_cpu, on_cuda):
+        assert b.is_cuda and (a - b.cpu()).abs().max() < 1e-3
