@@ -88,26 +88,27 @@ def lightly_plain(setup, steps: int) -> list:
                                          num_workers=setup.data.num_workers)
     criterion = DINOLoss(output_dim=setup.loss_output_dim, warmup_teacher_temp_epochs=5)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
-    epochs, epoch, speeds = 10, 0, []
-    momentum_val = cosine_schedule(epoch, epochs, 0.996, 1)
+    epochs, speeds = 10, []
     t0 = time.perf_counter()
-    for batch in loader:
-        views = batch[0]
-        update_momentum(model.student_backbone, model.teacher_backbone, m=momentum_val)
-        update_momentum(model.student_head, model.teacher_head, m=momentum_val)
-        global_views = views[:2]
-        teacher_out = [model.forward_teacher(view) for view in global_views]
-        student_out = [model.forward(view) for view in views]
-        loss = criterion(teacher_out, student_out, epoch=epoch)
-        loss.backward()
-        model.student_head.cancel_last_layer_gradients(current_epoch=epoch)
-        optimizer.step()
-        optimizer.zero_grad()
-        t1 = time.perf_counter()
-        speeds.append(setup.train.batch_size / (t1 - t0))
-        t0 = t1
-        if len(speeds) == steps:
-            break
+    for epoch in range(epochs):
+        momentum_val = cosine_schedule(epoch, epochs, 0.996, 1)
+        for batch in loader:
+            views = batch[0]
+            update_momentum(model.student_backbone, model.teacher_backbone, m=momentum_val)
+            update_momentum(model.student_head, model.teacher_head, m=momentum_val)
+            global_views = views[:2]
+            teacher_out = [model.forward_teacher(view) for view in global_views]
+            student_out = [model.forward(view) for view in views]
+            loss = criterion(teacher_out, student_out, epoch=epoch)
+            loss.backward()
+            model.student_head.cancel_last_layer_gradients(current_epoch=epoch)
+            optimizer.step()
+            optimizer.zero_grad()
+            t1 = time.perf_counter()
+            speeds.append(setup.train.batch_size / (t1 - t0))
+            t0 = t1
+            if len(speeds) == steps:
+                return speeds
     return speeds
 
 

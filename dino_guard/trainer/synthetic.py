@@ -4,7 +4,7 @@ Deterministic, labeled, generated on the fly (nothing is downloaded): each
 image is a coloured shape (the label) on a random background, with random
 size, position, rotation and colours, 64-128 px square. Colour carries no
 label information, so a backbone must learn shape to do well in kNN, which
-is what DINO's colour-jitter and grayscale views push it towards.
+is what DINO's crops, flips and centering push it towards (see PALETTE).
 """
 
 from __future__ import annotations
@@ -15,19 +15,19 @@ import random
 from PIL import Image, ImageDraw, ImageFilter
 
 CLASSES = ("circle", "square", "triangle", "cross", "star", "ring")
+UPRIGHT = {"circle": 0.0, "square": math.pi / 4, "triangle": -math.pi / 2, "cross": 0.0, "star": -math.pi / 2, "ring": 0.0}
 DATA_SEED = 20240601  # the set is the same for every run and machine
 
 
-def _colour(rng: random.Random) -> tuple:
-    return tuple(rng.randrange(256) for _ in range(3))
+# Colours come from a small palette (plus a little noise): colour then cannot
+# tell thousands of images apart, so DINO, whose centering spreads the images
+# over all prototypes, has to use what survives its crops and flips: shape.
+PALETTE = ((220, 40, 40), (40, 160, 60), (40, 70, 200), (235, 200, 40), (30, 30, 30), (235, 235, 235))
 
 
-def _far_colour(rng: random.Random, other: tuple) -> tuple:
-    """A colour visibly different from `other` (so the shape is always visible)."""
-    while True:
-        c = _colour(rng)
-        if sum(abs(a - b) for a, b in zip(c, other)) > 180:
-            return c
+def _colour(rng: random.Random, exclude: int = -1) -> tuple[int, tuple]:
+    i = rng.choice([j for j in range(len(PALETTE)) if j != exclude])
+    return i, tuple(min(255, max(0, c + rng.randrange(-15, 16))) for c in PALETTE[i])
 
 
 def _polygon(cx: float, cy: float, radii: list, angle: float) -> list:
@@ -61,15 +61,16 @@ def shape_image(index: int) -> tuple[Image.Image, int]:
     rng = random.Random(DATA_SEED * 1_000_003 + index)
     label = index % len(CLASSES)
     size = rng.randrange(64, 129)
-    background = _colour(rng)
+    bg_index, background = _colour(rng)
     img = Image.new("RGB", (size, size), background)
     draw = ImageDraw.Draw(img)
-    for _ in range(rng.randrange(0, 4)):  # clutter: small blobs in other colours
-        x, y, s = rng.uniform(0, size), rng.uniform(0, size), rng.uniform(2, size * 0.08)
-        draw.ellipse([x - s, y - s, x + s, y + s], fill=_colour(rng))
-    r = rng.uniform(0.2, 0.4) * size
+    for _ in range(rng.randrange(0, 3)):  # clutter: small blobs
+        x, y, s = rng.uniform(0, size), rng.uniform(0, size), rng.uniform(2, size * 0.06)
+        draw.ellipse([x - s, y - s, x + s, y + s], fill=_colour(rng)[1])
+    r = rng.uniform(0.25, 0.45) * size
     cx, cy = rng.uniform(r, size - r), rng.uniform(r, size - r)
-    _draw_shape(draw, CLASSES[label], cx, cy, r, rng.uniform(0, 2 * math.pi), _far_colour(rng, background))
+    angle = UPRIGHT[CLASSES[label]] + rng.uniform(-0.25, 0.25)  # upright, tilted by up to 15 degrees
+    _draw_shape(draw, CLASSES[label], cx, cy, r, angle, _colour(rng, exclude=bg_index)[1])
     if rng.random() < 0.3:
         img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2)))
     return img, label
