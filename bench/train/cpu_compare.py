@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import json
 import statistics
 import sys
@@ -74,12 +75,16 @@ class PlainDataset(torch.utils.data.Dataset):
         return self.transform(self.source.load(i)), self.source.labels[i]
 
 
+PLAIN_THREADS = os.cpu_count() or 1  # torch's default, as a user runs the example
+
+
 def lightly_plain(setup, steps: int) -> list:
     """Per-step images/s of the plain example loop."""
     from lightly.loss import DINOLoss
     from lightly.models.utils import update_momentum
     from lightly.utils.scheduler import cosine_schedule
 
+    torch.set_num_threads(PLAIN_THREADS)
     torch.manual_seed(setup.train.seed)
     backbone = create_backbone(setup.model.backbone)
     model = DINO(backbone, output_width(backbone, setup.transform.global_crop_size), setup.model.head)
@@ -124,7 +129,11 @@ def main() -> None:
     p.add_argument("setup")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--plain-threads", type=int, default=os.cpu_count() or 1,
+                   help="torch threads of the plain loop (default: torch's default, all cores)")
     args = p.parse_args()
+    global PLAIN_THREADS
+    PLAIN_THREADS = args.plain_threads
     setup = load_setup(args.setup).setup
     setup = setup.model_copy(update={"monitor": setup.monitor.model_copy(update={"enabled": False}),
                                      "eval": setup.eval.model_copy(update={"holdout_fraction": 0.01})})
@@ -132,7 +141,9 @@ def main() -> None:
     for _ in range(args.rounds):
         results["dino-guard train"] += dino_guard_train(setup, args.steps)[1:]
         results["lightly plain example"] += lightly_plain(setup, args.steps)[1:]
-    report = {"setup": args.setup, "threads": torch.get_num_threads(), "batch": setup.train.batch_size,
+        torch.set_num_threads(os.cpu_count() or 1)  # the trainer sets its own again
+    report = {"setup": args.setup, "cpu_count": os.cpu_count(), "plain_threads": PLAIN_THREADS,
+              "dino_guard_threads": torch.get_num_threads(), "batch": setup.train.batch_size,
               "steps_per_round": args.steps, "rounds": args.rounds}
     for name, speeds in results.items():
         report[name] = {"median_images_per_s": round(statistics.median(speeds), 1),

@@ -62,8 +62,8 @@ class Options:
 def pick_device(name: str, d: distributed.Dist, workers: int) -> torch.device:
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", d.local_rank)
-    if "OMP_NUM_THREADS" not in os.environ:  # leave the data workers their cores (oversubscription is slow)
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // d.world - workers))
+    if d.enabled and "OMP_NUM_THREADS" not in os.environ:  # processes on one CPU share its cores
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // d.world))
     return torch.device("cpu")
 
 
