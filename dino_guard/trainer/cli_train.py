@@ -93,4 +93,7 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
         click.echo(f"skipped {s['skipped_files']} unreadable image loads (see summary.json)")
     click.echo(f"{s['steps']} steps, final loss {s['final_loss']}, {s['images_per_s'] or 0:.1f} images/s; "
                f"loss curve: {out / 'loss.png'}; summary: {out / 'summary.json'}")
+    if (s["stopped_by"] or "").startswith("DG"):
+        click.echo(f"stopped by {s['stopped_by']} (`dino-guard rule {s['stopped_by']}` explains it); "
+                   f"{out / 'checkpoints' / 'last.pt'} keeps the last good state", err=True)
     sys.exit(result.exit_code)

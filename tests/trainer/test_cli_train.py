@@ -69,3 +69,13 @@ def test_teacher_starts_as_a_copy_of_the_student_and_has_no_gradients():
         assert torch.equal(a, b), name
     assert not any(p.requires_grad for p in teacher.parameters())
     assert teacher.head.last_layer is not student.head.last_layer
+
+
+def test_a_monitor_stop_prints_the_finding_and_exits_3(tmp_path):
+    over = {"loss": {"teacher_temp": 20.0, "warmup_teacher_temp": 20.0}, "optimizer": {"lr": 0.05},
+            "monitor": {"grace_steps": 2, "collapse_window": 5}, "train": {"epochs": 20}}
+    setup = write_yaml(tmp_path / "flat.dino.yaml", merge(TINY, over))
+    proc = cli(["train", str(setup), "--output-dir", "out", "--device", "cpu"], tmp_path)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "DG502" in proc.stderr and "uniform collapse" in proc.stderr and "Traceback" not in proc.stderr
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["stopped_by"] == "DG502"
