@@ -69,26 +69,27 @@ def setup_yaml(data: Path, out: Path, backend: str, args) -> str:
 
 
 class GpuSampler(threading.Thread):
-    """nvidia-smi utilization.gpu every 200 ms, with wall-clock stamps."""
+    """GPU utilization (share of time a kernel ran) every 100 ms, with wall-clock stamps.
+
+    Reads NVML directly (nvidia-ml-py): nvidia-smi's -lms output reaches a
+    pipe in buffered chunks, so its lines cannot be time-stamped on arrival.
+    """
 
     def __init__(self):
         super().__init__(daemon=True)
         self.samples, self.stop = [], threading.Event()
 
     def run(self) -> None:
-        cmd = ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-lms", "200"]
         try:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        except FileNotFoundError:
+            import pynvml
+        except ImportError:
             return
-        for line in proc.stdout:
-            if self.stop.is_set():
-                break
-            try:
-                self.samples.append((time.time(), float(line.split(",")[0])))
-            except ValueError:
-                pass
-        proc.terminate()
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        while not self.stop.is_set():
+            self.samples.append((time.time(), float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)))
+            time.sleep(0.1)
+        pynvml.nvmlShutdown()
 
 
 def run_backend(data: Path, work: Path, backend: str, args) -> dict:
@@ -110,9 +111,17 @@ def run_backend(data: Path, work: Path, backend: str, args) -> dict:
     if rows:
         start = rows[0]["time"] - 1e-3
         busy = [u for t, u in sampler.samples if start <= t <= rows[-1]["time"]]
+        # Throughput over the window, not the median step: CPU workers deliver in bursts
+        # (all finish a batch at once, then the GPU waits seconds), so the median step
+        # shows no wait at all while the run as a whole is data-bound.
+        # Wall clock between the first and last measured step: epoch changes included.
+        step_s = [args.batch / r["images_per_s"] for r in rows]
+        waited = sum(r["data_wait"] * dt for r, dt in zip(rows, step_s))
+        window = rows[-1]["time"] - rows[0]["time"]
         result.update(steps_measured=len(rows),
-                      images_per_s_median=round(statistics.median(r["images_per_s"] for r in rows), 1),
-                      data_wait_median=round(statistics.median(r["data_wait"] for r in rows), 3),
+                      images_per_s=round((len(rows) - 1) * args.batch / window, 1) if window > 0 else None,
+                      data_wait_share=round(waited / sum(step_s), 3),
+                      images_per_s_median_step=round(statistics.median(r["images_per_s"] for r in rows), 1),
                       gpu_util_mean=round(statistics.mean(busy), 1) if busy else None)
     return result
 
