@@ -99,13 +99,17 @@ def run_backend(data: Path, work: Path, backend: str, args) -> dict:
     sampler = GpuSampler()
     sampler.start()
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-m", "dino_guard", "train", str(setup), "--max-steps", str(args.steps),
-                           "--device", args.device], cwd=REPO, capture_output=True, text=True, timeout=args.timeout)
+    command = [sys.executable, "-m", "dino_guard", "train", str(setup), "--max-steps", str(args.steps), "--device", args.device]
+    try:
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:  # e.g. a cold torch.compile cache: report what was measured
+        proc = subprocess.CompletedProcess(command, returncode=124, stdout="", stderr=f"timed out after {args.timeout} s")
     sampler.stop.set()
     result = {"backend": backend, "exit_code": proc.returncode, "wall_s": round(time.time() - t0, 1)}
     metrics = out / "metrics.jsonl"
-    if proc.returncode != 0 or not metrics.exists():
+    if proc.returncode != 0:
         result["output_tail"] = (proc.stdout + proc.stderr)[-2000:]
+    if not metrics.exists():
         return result
     rows = [json.loads(x) for x in metrics.read_text().splitlines() if x.strip()][args.skip:]
     if rows:
