@@ -2,7 +2,7 @@
 
 import torch
 
-from conftest import run, tiny_setup
+from tests.trainer.conftest import run, tiny_setup
 
 
 def _params(out):

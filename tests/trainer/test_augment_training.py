@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import metrics, run, tiny_setup
+from tests.trainer.conftest import metrics, run, tiny_setup
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
 

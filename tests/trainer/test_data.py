@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, cli, merge, run, tiny_setup, write_yaml
+from tests.trainer.conftest import TINY, cli, merge, run, tiny_setup, write_yaml
 from dino_guard.schemas.setup import Data
 from dino_guard.trainer.data import DataError, EpochSampler, ImageDataset, build_pipeline, find_source, open_rgb
 from dino_guard.trainer.synthetic import CLASSES, shape_image

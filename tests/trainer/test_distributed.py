@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from conftest import TINY, merge, metrics, write_yaml
+from tests.trainer.conftest import TINY, merge, metrics, write_yaml
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from conftest import run, tiny_setup
+from tests.trainer.conftest import run, tiny_setup
 from dino_guard.schemas.setup import Monitor as MonitorCfg
 from dino_guard.trainer.monitor import Monitor
 
