@@ -134,5 +134,5 @@ documented("DG709", "script-not-analysed", Severity.INFO, """
     Why it matters: a clean result would be misleading, so dino-guard says it did not look.
     Example: a generated file of tens of thousands of lines that imports lightly.
     Use instead: keep the DINO setup in a short script, or describe it in a `*.dino.yaml` setup file.
-    References: docs/python.md (how scripts are read).
+    References: README, "Checking lightly training scripts" (how scripts are read).
 """, "script")
