@@ -382,7 +382,24 @@ def plan_text(setup, source, effective_batch, sched, last_step, d, device) -> st
         f"lr used {sched.lr:.3g} (= {setup.optimizer.lr:g} x {effective_batch} / 256), warmup {sched.warmup_steps} steps",
         f"{sched.steps_per_epoch} steps per epoch, {sched.total_steps} steps in {t.epochs} epochs"
         + (f", stopping after step {last_step}" if last_step < sched.total_steps else ""),
+        memory_line(setup),
     ])
+
+
+def memory_line(setup) -> str:
+    """The analytic peak-memory estimate of one step (what a GPU run would need)."""
+    from dino_guard import backbones
+    from dino_guard.memory.analytic import AnalyticUnavailable, estimate
+    from dino_guard.memory.spec import spec_from_setup
+
+    info = backbones.lookup(setup.model.backbone.name)
+    if info is None:
+        return "estimated GPU memory: unknown backbone (see `dino-guard estimate --method traced`)"
+    try:
+        peak = estimate(spec_from_setup(setup), info).peak_allocated_bytes
+    except AnalyticUnavailable as exc:
+        return f"estimated GPU memory: not available ({exc})"
+    return f"estimated GPU memory of a step: {peak / 2**30:.2f} GiB peak allocated per device (analytic)"
 
 
 class progress_bar:
