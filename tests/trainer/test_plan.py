@@ -20,3 +20,20 @@ def test_plan_shows_the_analytic_estimate_of_the_setup():
 def test_plan_says_when_the_backbone_is_unknown():
     setup = Setup.model_validate({"transform": {}, "model": {"backbone": {"name": "my_net", "feature_dim": 64}}})
     assert "unknown backbone" in memory_line(setup)
+
+
+def test_summary_throughput_counts_the_waits_between_bursts():
+    from dino_guard.trainer.loop import throughput
+
+    # 15 fast steps (0.1 s) then one that waited 4 s for the workers, twice:
+    # the median step says 640 images/s, the run made far fewer.
+    times, now = [], 0.0
+    for burst in range(2):
+        now += 4.0
+        times.append(now)
+        for _ in range(15):
+            now += 0.1
+            times.append(now)
+    history = [{"time": t, "images_per_s": 640.0} for t in times]
+    assert abs(throughput(history, 64) - 31 * 64 / (times[-1] - times[0])) < 1e-9
+    assert throughput(history, 64) < 640 / 2  # 283 images/s
