@@ -65,7 +65,12 @@ def project_config(start: Path) -> dict:
                 data = tomllib.loads(candidate.read_text(encoding="utf-8"))
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
                 raise click.UsageError(f"{candidate}: cannot read [tool.dino-guard]: {exc}")
-            return data.get("tool", {}).get("dino-guard", {})
+            config = data.get("tool", {}).get("dino-guard", {}) if isinstance(data.get("tool"), dict) else {}
+            if not isinstance(config, dict):
+                raise click.UsageError(f"{candidate}: [tool.dino-guard] must be a table, e.g. ignore = [\"DG411\"]")
+            if "gpu" in config and not isinstance(config["gpu"], str):
+                raise click.UsageError(f"{candidate}: [tool.dino-guard] gpu must be a GPU name, e.g. gpu = \"H100-80GB\"")
+            return config
     return {}
 
 
@@ -95,6 +100,7 @@ def check(paths, fmt, select, ignore, gpu, show_info) -> None:
     from dino_guard.report import FORMATTERS
 
     config = project_config(Path.cwd())
+    _check_gpu_name(gpu or config.get("gpu"))
     options = Options(select=_split_codes(select) or _config_codes(config, "select"),
                       ignore=_split_codes(ignore) + _config_codes(config, "ignore"),
                       gpu=gpu or config.get("gpu"))
@@ -111,10 +117,23 @@ def check(paths, fmt, select, ignore, gpu, show_info) -> None:
         click.echo(f"dino-guard: warning: no setup files (*.dino.yaml, *.py) found in {', '.join(paths)}", err=True)
     if fmt in ("text", "github") and not show_info:
         findings = [f for f in findings if f.severity != Severity.INFO]
-    output = FORMATTERS[fmt](findings, files) if files else ""
+    # machine formats always print a document (an empty list); text says nothing about no files
+    output = FORMATTERS[fmt](findings, files) if files or fmt in ("json", "sarif") else ""
     if output:
         click.echo(output)
     sys.exit(2 if unreadable else 1 if any(f.severity == Severity.ERROR for f in findings) else 0)
+
+
+def _check_gpu_name(name: Optional[str]) -> None:
+    """A --gpu (or pyproject gpu) that names no known card is a usage error, not a finding."""
+    if not name:
+        return
+    from dino_guard import gpus
+
+    try:
+        gpus.resolve(name)
+    except gpus.GpuError as exc:
+        raise click.UsageError(f"--gpu: {exc}")
 
 
 @main.command("rule")
@@ -168,7 +187,10 @@ def schema_command(output: Optional[str], fmt: str) -> None:
 
     text = schema_json() if fmt == "json" else markdown_reference().rstrip()
     if output:
-        Path(output).write_text(text + "\n", encoding="utf-8")
+        try:
+            Path(output).write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise click.UsageError(f"cannot write {output}: {exc.strerror or exc}")
     else:
         click.echo(text)
 

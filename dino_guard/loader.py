@@ -28,7 +28,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 MAX_BYTES = 1_000_000  # a real setup is a few KB; refuse before parsing megabytes
-SETUP_SUFFIXES = (".yaml", ".yml", ".json", ".toml")
 
 
 @dataclass
@@ -44,9 +43,6 @@ class Locations:
                 return self.positions[path]
             path = path[:-1]
         return (1, 1)
-
-    def has(self, dotted: str) -> bool:
-        return tuple(dotted.split(".")) in self.positions
 
 
 @dataclass

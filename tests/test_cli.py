@@ -139,3 +139,29 @@ def test_schema_matches_the_committed_copy_and_validates_examples(cli):
         assert not list(validator.iter_errors(yaml.safe_load(example.read_text()))), example
     bad = yaml.safe_load((EXAMPLES / "broken" / "misspelt_hidden_dim.dino.yaml").read_text())
     assert list(validator.iter_errors(bad))
+
+
+@pytest.mark.parametrize("config, message", [
+    ('[tool]\n"dino-guard" = 5\n', "[tool.dino-guard] must be a table"),
+    ('[tool.dino-guard]\ngpu = 5\n', "gpu must be a GPU name"),
+])
+def test_bad_pyproject_values_are_usage_errors_not_tracebacks(cli, tmp_path, monkeypatch, good_setup, config, message):
+    (tmp_path / "pyproject.toml").write_text(config)
+    monkeypatch.chdir(tmp_path)
+    result = cli("check", good_setup)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_unknown_gpu_option_is_a_usage_error(cli, good_setup):
+    result = cli("check", good_setup, "--gpu", "FOO")
+    assert result.exit_code == 2 and "--gpu: unknown GPU 'FOO'" in result.output
+
+
+def test_json_output_is_a_list_even_when_no_file_was_read(cli, tmp_path):
+    result = cli("check", tmp_path, "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout) == []
+
+
+def test_schema_to_an_unwritable_path_is_a_usage_error(cli, tmp_path):
+    result = cli("schema", "-o", tmp_path / "missing" / "schema.json")
+    assert result.exit_code == 2 and "cannot write" in result.output

@@ -72,12 +72,13 @@ def estimate(setup_path: str, gpu: Optional[str], batch_size: Optional[int], met
     setup = _load(setup_path, gpu, fmt)
     card = _gpu(setup, gpu)
     spec = spec_from_setup(setup, batch_size)
+    method = method or default_method()
     try:
-        result = run(spec, method or default_method(), card, setup.train.accumulate_grad_batches)
+        result = run(spec, method, card, setup.train.accumulate_grad_batches)
     except MethodUnavailable as exc:
         _fail(str(exc))
     except Exception as exc:  # a model that cannot run this step (e.g. a fixed input size): say why, no traceback
-        _fail(f"the traced step of {spec.backbone} failed: {type(exc).__name__}: {exc}")
+        _fail(f"the {method} estimate of {spec.backbone} failed: {type(exc).__name__}: {exc}")
     devices = setup.train.devices * setup.train.num_nodes
     click.echo(json.dumps(result.to_json(), indent=2) if fmt == "json" else format_text(result, devices))
 

@@ -52,6 +52,16 @@ def event_printer(loaded):
     return show
 
 
+def with_resolved_data_path(setup, setup_path: str):
+    """data.path as `check` reads it: from the working directory, else next to the setup file."""
+    from dino_guard.rules.data import resolve_data_path
+
+    if not setup.data.path:
+        return setup
+    resolved = str(resolve_data_path(setup.data.path, setup_path))
+    return setup.model_copy(update={"data": setup.data.model_copy(update={"path": resolved})})
+
+
 @click.command("train")
 @click.argument("setup_path", metavar="SETUP", type=click.Path(dir_okay=False))
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps.")
@@ -66,7 +76,7 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
     3 stopped by a loss-trend check (DG5xx), 130/143 interrupted (saved).
     """
     loaded = preflight(setup_path)
-    setup = loaded.setup
+    setup = with_resolved_data_path(loaded.setup, loaded.path)
     if device == "cuda":
         import torch
 
@@ -84,6 +94,10 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
         result = run(setup, opts)
     except (DataError, BuildError) as exc:
         click.echo(f"dino-guard train: error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:  # an output_dir that cannot be written, a full disk
+        click.echo(f"dino-guard train: error: {exc.filename or out}: {exc.strerror or exc}; "
+                   "choose a writable train.output_dir (or --output-dir)", err=True)
         sys.exit(2)
     s = result.summary
     if s["knn_top1"] is not None:

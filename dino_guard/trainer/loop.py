@@ -139,7 +139,7 @@ def train(setup, opts: Options) -> Result:
     student, teacher = build_models(setup)
     student.to(device)
     teacher.to(device)
-    if device.type == "cuda" and not (setup.model.backbone.patch_size or "vit" in setup.model.backbone.name):
+    if device.type == "cuda" and not is_vit_like(setup):
         student.to(memory_format=torch.channels_last)
         teacher.to(memory_format=torch.channels_last)
     loss_fn = build_loss(setup).to(device)
@@ -335,6 +335,14 @@ def optimizer_step(student, teacher, optimizer, scaler, loss_fn, clip: float, ep
     with torch.no_grad():
         update_momentum(student, teacher, momentum)
     return grad_norm
+
+
+def is_vit_like(setup) -> bool:
+    """Patch-based backbones (ViT, DeiT, Swin, ...) gain nothing from channels_last."""
+    from dino_guard import backbones
+
+    info = backbones.lookup(setup.model.backbone.name)
+    return bool(setup.model.backbone.patch_size or (info.is_vit_like if info else "vit" in setup.model.backbone.name))
 
 
 def t_clip(setup) -> float:

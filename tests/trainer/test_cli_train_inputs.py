@@ -1,0 +1,25 @@
+"""`train` reads a setup's inputs as `check` does, and turns OS errors into exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dino_guard.trainer.cli_train import with_resolved_data_path
+from tests.trainer.conftest import TINY, cli, merge, tiny_setup, write_yaml
+
+
+def test_relative_data_path_next_to_the_setup_resolves_as_check_does(tmp_path, monkeypatch):
+    (tmp_path / "sub" / "imgs").mkdir(parents=True)
+    setup = tiny_setup(data={"path": "imgs", "synthetic": None})
+    monkeypatch.chdir(tmp_path)  # run from the parent folder, where ./imgs does not exist
+    resolved = with_resolved_data_path(setup, str(tmp_path / "sub" / "s.dino.yaml"))
+    assert Path(resolved.data.path) == tmp_path / "sub" / "imgs"
+
+
+def test_unwritable_output_dir_exits_2_without_traceback(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    setup = write_yaml(tmp_path / "s.dino.yaml", merge(TINY, {}))
+    result = cli(["train", str(setup), "--output-dir", str(blocker / "out"), "--max-steps", "1"], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "writable" in result.stderr
