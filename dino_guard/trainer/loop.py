@@ -17,6 +17,7 @@ import contextlib
 import json
 import math
 import os
+import pickle
 import signal
 import sys
 import time
@@ -170,15 +171,21 @@ def train(setup, opts: Options) -> Result:
     step, history, knn_init = 0, [], None
     ckpt_path = out / "checkpoints" / "last.pt"
     if opts.resume and ckpt_path.exists():
-        state = checkpoint.load(ckpt_path)
-        student.load_state_dict(state["student"])
-        teacher.load_state_dict(state["teacher"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
-        loss_fn.load_state_dict(state["loss"])
-        monitor.load_state_dict(state["monitor"])
-        checkpoint.set_rng_state(state["rng"])
-        step, knn_init = state["step"], state["knn_top1_init"]
+        try:
+            state = checkpoint.load(ckpt_path)
+            student.load_state_dict(state["student"])
+            teacher.load_state_dict(state["teacher"])
+            optimizer.load_state_dict(state["optimizer"])
+            scaler.load_state_dict(state["scaler"])
+            loss_fn.load_state_dict(state["loss"])
+            monitor.load_state_dict(state["monitor"])
+            checkpoint.set_rng_state(state["rng"])
+            step, knn_init = state["step"], state["knn_top1_init"]
+        except (RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+            # a truncated file, or one written for another model: say so instead of a traceback
+            raise DataError(f"--resume: {ckpt_path} cannot be resumed with this setup "
+                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                            "resume with the setup that wrote it, or use another train.output_dir") from None
         history = read_metrics(out / "metrics.jsonl", upto=step)
         log(f"resumed from {ckpt_path} at step {step} (epoch {step // steps_per_epoch})")
     elif opts.resume:

@@ -23,3 +23,14 @@ def test_unwritable_output_dir_exits_2_without_traceback(tmp_path):
     result = cli(["train", str(setup), "--output-dir", str(blocker / "out"), "--max-steps", "1"], cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "writable" in result.stderr
+
+
+def test_resume_from_a_checkpoint_of_another_model_exits_2(tmp_path):
+    out = tmp_path / "run"
+    first = write_yaml(tmp_path / "a.dino.yaml", merge(TINY, {}))
+    assert cli(["train", str(first), "--output-dir", str(out), "--max-steps", "1"], cwd=tmp_path).returncode == 0
+    wider = merge(TINY, {"model": {"head": {"hidden_dim": TINY["model"]["head"].get("hidden_dim", 32) * 2}}})
+    second = write_yaml(tmp_path / "b.dino.yaml", wider)
+    result = cli(["train", str(second), "--output-dir", str(out), "--max-steps", "2", "--resume"], cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "cannot be resumed with this setup" in result.stderr and "Traceback" not in result.stderr
