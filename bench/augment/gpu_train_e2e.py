@@ -32,6 +32,7 @@ from multiprocessing import Pool
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
 
 
 def _write_jpeg(args) -> None:
@@ -115,15 +116,15 @@ def run_backend(data: Path, work: Path, backend: str, args) -> dict:
     if rows:
         start = rows[0]["time"] - 1e-3
         busy = [u for t, u in sampler.samples if start <= t <= rows[-1]["time"]]
-        # Throughput over the window, not the median step: CPU workers deliver in bursts
-        # (all finish a batch at once, then the GPU waits seconds), so the median step
-        # shows no wait at all while the run as a whole is data-bound.
-        # Wall clock between the first and last measured step: epoch changes included.
+        # Throughput over the wall clock as the trainer's summary measures it (not the
+        # median step, which hides bursty CPU workers), and the share of time waited.
+        from dino_guard.trainer.loop import throughput
+
         step_s = [args.batch / r["images_per_s"] for r in rows]
         waited = sum(r["data_wait"] * dt for r, dt in zip(rows, step_s))
-        window = rows[-1]["time"] - rows[0]["time"]
+        speed = throughput(rows, args.batch)
         result.update(steps_measured=len(rows),
-                      images_per_s=round((len(rows) - 1) * args.batch / window, 1) if window > 0 else None,
+                      images_per_s=round(speed, 1) if speed else None,
                       data_wait_share=round(waited / sum(step_s), 3),
                       images_per_s_median_step=round(statistics.median(r["images_per_s"] for r in rows), 1),
                       gpu_util_mean=round(statistics.mean(busy), 1) if busy else None)
