@@ -100,10 +100,10 @@ def check(paths, fmt, select, ignore, gpu, show_info) -> None:
     from dino_guard.report import FORMATTERS
 
     config = project_config(Path.cwd())
-    _check_gpu_name(gpu or config.get("gpu"))
+    gpu = gpu or config.get("gpu")
+    _check_gpu_name(gpu)
     options = Options(select=_split_codes(select) or _config_codes(config, "select"),
-                      ignore=_split_codes(ignore) + _config_codes(config, "ignore"),
-                      gpu=gpu or config.get("gpu"))
+                      ignore=_split_codes(ignore) + _config_codes(config, "ignore"), gpu=gpu)
     findings, unreadable, files = [], False, 0
     for path in inputs.expand(list(paths)):
         try:
