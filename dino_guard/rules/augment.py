@@ -1,4 +1,4 @@
-"""Rules about where augmentation runs (DG104): can CPU workers feed the GPU?
+"""Rules about where augmentation and decoding run (DG104, DG105): can CPU workers feed the GPU?
 
 The estimate, from measurements in ../calibration/README.md (an H100 host
 with 16 CPU cores), never imports torch:
@@ -91,3 +91,29 @@ def cpu_augmentation_starves_gpu(ctx) -> Iterator[Issue]:
                 f"{1 - supply / demand:.0%} of the time",
                 f"set `transform: {{backend: device}}` (workers only decode; the views are made on the GPU), "
                 f"or raise data.num_workers to about {needed} if the machine has that many free cores")
+
+
+@rule("DG105", "device-decode-without-device-backend", Severity.WARNING, needs=("transform",))
+def device_decode_without_device_backend(ctx) -> Iterator[Issue]:
+    """JPEG decoding on the device is asked for, but augmentation runs in the workers.
+
+    What it checks: `transform.decode: device` together with
+    `transform.backend: cpu`.
+    Why it matters: only backend device hands the device a batch to decode;
+    with backend cpu lightly's DINOTransform needs decoded PIL images in the
+    workers, so the setting is ignored and the workers still decode every
+    JPEG with PIL.
+    Example: `transform: {backend: cpu, decode: device}`.
+    Use instead: `transform: {backend: device, decode: device}`, or drop
+    `decode`.
+    References: issue 6 (augmentation and decoding on the training device);
+    torchvision.io.decode_jpeg.
+    """
+    s = ctx.setup
+    if not s.has_dino_transform or s.transform.decode != "device" or s.transform.backend != "cpu":
+        return
+    yield Issue("transform.decode",
+                "transform.decode: device has no effect with transform.backend: cpu (lightly's DINOTransform "
+                "decodes every image with PIL in the DataLoader workers)",
+                "set `transform: {backend: device, decode: device}` to decode JPEGs on the training device, "
+                "or remove `decode`")

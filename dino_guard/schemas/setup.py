@@ -44,6 +44,11 @@ class Transform(Section):
 
     name: Literal["dino", "none"] = Field("dino", description="none: the data set has no DINO transform (an error).")
     backend: Literal["cpu", "device"] = Field("cpu", description="cpu: lightly's DINOTransform in DataLoader workers; device: batched on the training device.")
+    decode: Literal["worker", "device"] = Field("worker", description=(
+        "Where JPEGs are decoded with backend: device. worker: PIL in the DataLoader workers (decode and "
+        "resize); device: workers read the file bytes, torchvision.io.decode_jpeg decodes the batch on the "
+        "training device (8-bit RGB and grayscale JPEGs; other files are still decoded in the workers). "
+        "Ignored with backend: cpu."))
     global_crop_size: int = Field(224, gt=0, description="Side of the 2 global crops, px.")
     global_crop_scale: Tuple[float, float] = Field((0.4, 1.0), description="[min, max] fraction of the image a global crop covers.")
     local_crop_size: int = Field(96, gt=0, description="Side of the local crops, px.")
