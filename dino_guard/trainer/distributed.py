@@ -38,21 +38,12 @@ def init(device_name: str) -> Dist:
     return Dist(rank, world, local_rank)
 
 
-def mean(value: float, d: Dist, device: torch.device) -> float:
-    """The mean of a float over all ranks (itself when not distributed)."""
-    if not d.enabled:
-        return value
-    t = torch.tensor([value], dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return t.item() / d.world
-
-
-def any_true(flag: bool, d: Dist, device: torch.device) -> bool:
-    if not d.enabled:
-        return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t)
-    return t.item() > 0
+def mean_tensor(values: torch.Tensor, d: Dist) -> torch.Tensor:
+    """The element-wise mean over all ranks, queued on the device (no host wait)."""
+    if d.enabled:
+        dist.all_reduce(values)
+        values = values / d.world
+    return values
 
 
 def finish(d: Dist) -> None:

@@ -1,7 +1,7 @@
 """The DINO training loop, read top to bottom like nanoGPT's train.py.
 
-`train(setup, ...)` builds everything from the setup, optionally resumes,
-then runs optimizer steps of `accumulate_grad_batches` micro-batches each:
+`train(setup, ...)` builds everything from the setup (`prepare`), optionally
+resumes, then runs optimizer steps of `accumulate_grad_batches` micro-batches:
 
     views -> teacher(global crops) under no_grad
           -> student(global crops, local crops): one forward each
@@ -9,6 +9,12 @@ then runs optimizer steps of `accumulate_grad_batches` micro-batches each:
           -> backward (loss / k; DDP no_sync on the non-final micro-steps)
     clip, cancel last-layer grads, optimizer step, one center update, EMA
     metrics.jsonl, loss-trend checks (DG5xx), checkpoints
+
+The device never waits for the host: a step's numbers (loss, gradient norm,
+teacher statistics) stay on the device and are read one step later, after
+the next step has been queued (`launch_step` / `record_step`). Reading them
+at once would stall the GPU for the host's whole per-step work (measured on
+an H100: 1,344 images/s per step against 1,702 for the step alone).
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ import math
 import os
 import pickle
 import signal
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +38,12 @@ from dino_guard.trainer.augment import PrefetchViews
 from dino_guard.trainer.build import build_loss, build_models, build_optimizer
 from dino_guard.trainer.data import DataError, EpochSampler, ImageDataset, build_pipeline, eval_transform, find_source, split_indices
 from dino_guard.trainer.knn import evaluate, load_images
+from dino_guard.trainer.metrics import append_metric, read_metrics, summarize, write_metrics
 from dino_guard.trainer.monitor import Event, Monitor
 from dino_guard.trainer.plot import plot_loss
+from dino_guard.trainer.progress import ProgressBar, plan_text
 from dino_guard.trainer.schedules import Schedule
 
-TIMING_KEYS = ("images_per_s", "data_wait", "time")  # metrics that differ between identical runs
 EXIT_STOPPED = 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -60,7 +66,7 @@ class Options:
     step_hook: Optional[Callable] = None  # (step, student) after each backward; tests inject NaNs with it
 
 
-def pick_device(name: str, d: distributed.Dist, workers: int) -> torch.device:
+def pick_device(name: str, d: distributed.Dist) -> torch.device:
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", d.local_rank)
     if d.enabled and "OMP_NUM_THREADS" not in os.environ:  # processes on one CPU share its cores
@@ -88,6 +94,347 @@ class StopFlag:
             signal.signal(s, h)
 
 
+@dataclass
+class Run:
+    """Everything one training run holds; built by `prepare`, advanced by the loop."""
+
+    setup: object
+    opts: Options
+    d: distributed.Dist
+    device: torch.device
+    source: object
+    train_idx: list
+    dataset: ImageDataset
+    pipeline: object
+    steps_per_epoch: int
+    effective_batch: int
+    sched: Schedule
+    last_step: int
+    student: torch.nn.Module
+    teacher: torch.nn.Module
+    model: torch.nn.Module  # the student, wrapped in DDP when distributed
+    run_student: Callable
+    run_teacher: Callable
+    loss_fn: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    amp_dtype: Optional[torch.dtype]
+    monitor: Monitor
+    knn_sets: Optional[tuple]
+    step: int = 0
+    history: list = field(default_factory=list)
+    knn_init: Optional[float] = None
+    events: list = field(default_factory=list)
+    bad_files: int = 0
+    stopped_by: Optional[str] = None
+    exit_code: int = 0
+
+    @property
+    def out(self) -> Path:
+        return self.opts.output_dir
+
+    @property
+    def ckpt_path(self) -> Path:
+        return self.out / "checkpoints" / "last.pt"
+
+    def log(self, text: str) -> None:
+        if self.d.main:
+            self.opts.log(text)
+
+    def knn(self) -> float:
+        e = self.setup.eval
+        return evaluate(self.teacher.backbone, *self.knn_sets, self.device, e.knn_k, e.knn_temperature)
+
+
+def train(setup, opts: Options) -> Result:
+    run = prepare(setup, opts)
+    start(run)
+    bar = ProgressBar(run.last_step, run.step, run.d.main)
+    with StopFlag() as stop:
+        while run.step < run.last_step and not run.stopped_by:
+            run_epoch(run, stop, bar)
+    bar.close()
+    return finish(run)
+
+
+# -------------------------------------------------------------------- building
+
+
+def prepare(setup, opts: Options) -> Run:
+    """Processes, device, data, models, loss, optimizer and kNN sets, from the setup."""
+    d = distributed.init(opts.device)
+    device = pick_device(opts.device, d)
+    t = setup.train
+    if d.enabled and d.world != t.devices * t.num_nodes and d.main:
+        opts.log(f"note: torchrun started {d.world} processes, the setup says train.devices x num_nodes = "
+                 f"{t.devices * t.num_nodes}; the effective batch and lr use {d.world}")
+    torch.manual_seed(t.seed)
+    if d.main:
+        (opts.output_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    source = find_source(setup.data)
+    train_idx, query_idx = split_indices(source, setup.eval.holdout_fraction)
+    pipeline = build_pipeline(setup)
+    k = t.accumulate_grad_batches
+    steps_per_epoch = EpochSampler(len(train_idx), t.batch_size, t.seed, 0, d.rank, d.world).batches_per_epoch() // k
+    if steps_per_epoch == 0:
+        raise DataError(f"train.batch_size {t.batch_size} x accumulate_grad_batches {k} x {d.world} processes is "
+                        f"more than the {len(train_idx)} training images; lower the batch size")
+    effective_batch = t.batch_size * k * d.world
+    sched = Schedule.from_setup(setup, steps_per_epoch, effective_batch)
+    last_step = min(sched.total_steps, opts.max_steps or t.max_steps or sched.total_steps)
+
+    student, teacher, model, run_student, run_teacher = prepare_models(setup, device, d, opts.log)
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision)
+    knn_sets = None
+    if source.labels is not None and query_idx:
+        tf = eval_transform(setup.transform.global_crop_size)
+        knn_sets = (load_images(source, train_idx, tf), load_images(source, query_idx, tf))
+    return Run(setup, opts, d, device, source, train_idx, ImageDataset(source, train_idx, pipeline.transform, t.seed),
+               pipeline, steps_per_epoch, effective_batch, sched, last_step, student, teacher, model,
+               run_student, run_teacher, build_loss(setup).to(device), build_optimizer(setup, student, device),
+               torch.amp.GradScaler(device.type, enabled=t.precision == "fp16"), amp_dtype,
+               Monitor(setup.monitor, setup.loss_output_dim, t.precision, sched.lr), knn_sets)
+
+
+def prepare_models(setup, device: torch.device, d: distributed.Dist, log: Callable):
+    """Student and teacher on the device; DDP and torch.compile wrappers when asked."""
+    student, teacher = build_models(setup)
+    student.to(device)
+    teacher.to(device)
+    if device.type == "cuda" and not is_vit_like(setup):
+        student.to(memory_format=torch.channels_last)
+        teacher.to(memory_format=torch.channels_last)
+    device_ids = [device.index] if device.type == "cuda" else None
+    model = torch.nn.parallel.DistributedDataParallel(student, device_ids=device_ids) if d.enabled else student
+    run_student, run_teacher = model, teacher
+    if setup.train.compile:
+        from torch import _dynamo
+
+        _dynamo.config.suppress_errors = True  # a region that cannot compile runs eagerly
+        try:
+            run_student, run_teacher = torch.compile(model), torch.compile(teacher)
+        except Exception as exc:  # e.g. no compiler support on this platform
+            if d.main:
+                log(f"note: torch.compile unavailable ({type(exc).__name__}: {exc}); training eagerly")
+    return student, teacher, model, run_student, run_teacher
+
+
+def start(run: Run) -> None:
+    """Resume when asked, measure kNN at random init, print the plan."""
+    if run.opts.resume and run.ckpt_path.exists():
+        resume(run)
+    elif run.opts.resume:
+        run.log(f"--resume: no checkpoint at {run.ckpt_path}; starting from scratch")
+    if run.knn_init is None and run.knn_sets:
+        run.knn_init = run.knn()
+        run.log(f"kNN top-1 of the backbone at random init: {run.knn_init:.1f}% "
+                f"({len(run.knn_sets[1][1])} held-out images, {len(run.knn_sets[0][1])} in the bank)")
+    if run.d.main:
+        write_metrics(run.out / "metrics.jsonl", run.history)
+    run.log(plan_text(run.setup, run.source, run.effective_batch, run.sched, run.last_step, run.d, run.device))
+
+
+def resume(run: Run) -> None:
+    try:
+        state = checkpoint.load(run.ckpt_path)
+        run.student.load_state_dict(state["student"])
+        run.teacher.load_state_dict(state["teacher"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scaler.load_state_dict(state["scaler"])
+        run.loss_fn.load_state_dict(state["loss"])
+        run.monitor.load_state_dict(state["monitor"])
+        checkpoint.set_rng_state(state["rng"])
+        run.step, run.knn_init = state["step"], state["knn_top1_init"]
+    except (RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        # a truncated file, or one written for another model: say so instead of a traceback
+        raise DataError(f"--resume: {run.ckpt_path} cannot be resumed with this setup "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                        "resume with the setup that wrote it, or use another train.output_dir") from None
+    run.history = read_metrics(run.out / "metrics.jsonl", upto=run.step)
+    run.log(f"resumed from {run.ckpt_path} at step {run.step} (epoch {run.step // run.steps_per_epoch})")
+
+
+def save(run: Run, path: Optional[Path] = None) -> None:
+    if not run.d.main:
+        return
+    k = run.setup.train.accumulate_grad_batches
+    checkpoint.save_atomic({
+        "student": run.student.state_dict(), "teacher": run.teacher.state_dict(),
+        "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
+        "loss": run.loss_fn.state_dict(), "monitor": run.monitor.state_dict(), "rng": checkpoint.rng_state(),
+        "step": run.step, "epoch": run.step // run.steps_per_epoch,
+        "micro_batches_done": (run.step % run.steps_per_epoch) * k, "knn_top1_init": run.knn_init,
+        "setup": run.setup.model_dump(mode="json"), "world_size": run.d.world}, path or run.ckpt_path)
+
+
+# -------------------------------------------------------------------- the loop
+
+
+@dataclass
+class Pending:
+    """A queued optimizer step whose numbers are still on the device."""
+
+    step: int
+    schedule: dict
+    values: torch.Tensor  # loss, grad norm, teacher std, teacher entropy, signal flag (all-reduced)
+    ready: Optional[torch.cuda.Event]
+    started: float
+    wait: float
+
+
+def run_epoch(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
+    """Optimizer steps until the epoch ends, the run ends, a check stops it or a signal comes."""
+    t, epoch = run.setup.train, run.step // run.steps_per_epoch
+    sampler = EpochSampler(len(run.train_idx), t.batch_size, t.seed, epoch, run.d.rank, run.d.world,
+                           start_batch=(run.step % run.steps_per_epoch) * t.accumulate_grad_batches)
+    # Views are made one batch ahead (on CUDA on a side stream, overlapping the step).
+    batches = PrefetchViews(make_loader(run.dataset, sampler, run.setup, run.pipeline.collate, run.device),
+                            run.pipeline.views, run.device)
+    pending = None
+    while run.step < run.last_step and run.step // run.steps_per_epoch == epoch:
+        queued = launch_step(run, batches, stop)
+        run.step += 1
+        signalled = record_step(run, pending, bar, next_started=queued.started) if pending else False
+        pending = queued
+        if run.stopped_by:
+            return
+        if signalled or stop.signum is not None or checkpoint_due(run) or knn_due(run) or run.step == run.last_step:
+            signalled = record_step(run, pending, bar) or signalled  # the state to save must be recorded
+            pending = None
+            if run.stopped_by:
+                return
+            end_of_step(run)
+        if signalled or (stop.signum is not None and not run.d.enabled):
+            save(run)
+            signame = signal.Signals(stop.signum or signal.SIGTERM).name
+            run.stopped_by, run.exit_code = signame, SIGNAL_EXIT.get(stop.signum, 143)
+            run.log(f"\n{signame}: saved {run.ckpt_path} at step {run.step}; continue with --resume")
+            return
+    if pending:
+        record_step(run, pending, bar)
+
+
+def checkpoint_due(run: Run) -> bool:
+    t = run.setup.train
+    return run.step % run.steps_per_epoch == 0 or bool(t.checkpoint_every_steps and run.step % t.checkpoint_every_steps == 0)
+
+
+def knn_due(run: Run) -> bool:
+    every = run.setup.eval.knn_every_epochs
+    return bool(run.knn_sets and every and run.step % run.steps_per_epoch == 0
+                and (run.step // run.steps_per_epoch) % every == 0)
+
+
+def end_of_step(run: Run) -> None:
+    """Checkpoints and kNN at the step boundaries the setup asks for (all metrics recorded)."""
+    t, epoch = run.setup.train, run.step // run.steps_per_epoch
+    epoch_end = run.step % run.steps_per_epoch == 0
+    if checkpoint_due(run) or run.step == run.last_step:
+        save(run)
+    if epoch_end and t.checkpoint_every_epochs and epoch % t.checkpoint_every_epochs == 0:
+        save(run, run.out / "checkpoints" / f"epoch_{epoch:04d}.pt")
+    if knn_due(run):
+        run.history[-1]["knn_top1"] = run.knn()
+        run.log(f"epoch {epoch}: kNN top-1 {run.history[-1]['knn_top1']:.1f}%")
+
+
+def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
+    """Queue one optimizer step (k micro-batches) on the device; nothing waits for it."""
+    started, k = time.perf_counter(), run.setup.train.accumulate_grad_batches
+    s = run.sched.at(run.step)
+    for i, group in enumerate(run.optimizer.param_groups):
+        group["lr"] = s["lr"]
+        if i == 0:
+            group["weight_decay"] = s["weight_decay"]
+    loss_sum, wait, stats = 0.0, 0.0, None
+    for micro in range(k):
+        tw = time.perf_counter()
+        batch, (global_crops, local_crops) = next(batches)
+        wait += time.perf_counter() - tw
+        note_bad_files(run, batch["bad"])
+        sync = contextlib.nullcontext() if (micro == k - 1 or not run.d.enabled) else run.model.no_sync()
+        with sync:
+            loss, teacher_view0 = forward_loss(run.run_student, run.run_teacher, run.loss_fn, global_crops,
+                                               local_crops, s["teacher_temp"], run.amp_dtype)
+            run.scaler.scale(loss / k).backward()
+        loss_sum = loss_sum + loss.detach()
+        if stats is None:
+            stats = teacher_stats(teacher_view0, run.loss_fn.center, s["teacher_temp"])
+        if run.opts.step_hook:
+            run.opts.step_hook(run.step, run.student)
+    grad_norm = optimizer_step(run.student, run.teacher, run.optimizer, run.scaler, run.loss_fn,
+                               t_clip(run.setup), s["epoch"], s["teacher_momentum"])
+    flag = torch.tensor(float(stop.signum is not None), device=run.device)
+    values = torch.stack([loss_sum / k, grad_norm.float(), *stats, flag]).double()
+    values, ready = to_host_later(distributed.mean_tensor(values, run.d))
+    return Pending(run.step + 1, s, values, ready, started, wait)
+
+
+def to_host_later(values: torch.Tensor):
+    """Start the device->host copy now; `ready` says when it has landed."""
+    if values.device.type != "cuda":
+        return values, None
+    host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+    host.copy_(values, non_blocking=True)
+    ready = torch.cuda.Event()
+    ready.record()
+    return host, ready
+
+
+def record_step(run: Run, p: Pending, bar: ProgressBar, next_started: Optional[float] = None) -> bool:
+    """Metrics row and loss-trend checks of a queued step; True when a rank was signalled."""
+    if p.ready is not None:
+        p.ready.synchronize()
+    loss, grad_norm, std, entropy, flag = p.values.tolist()
+    dt = (next_started or time.perf_counter()) - p.started
+    s = p.schedule
+    row = {"step": p.step, "epoch": s["epoch"], "loss": loss, "lr": s["lr"], "weight_decay": s["weight_decay"],
+           "teacher_momentum": s["teacher_momentum"], "teacher_temp": s["teacher_temp"], "grad_norm": grad_norm,
+           "teacher_std": std, "teacher_entropy": entropy, "images_per_s": run.effective_batch / dt,
+           "data_wait": p.wait / dt, "time": time.time()}
+    run.history.append(row)
+    if run.d.main:
+        append_metric(run.out / "metrics.jsonl", row)
+    bar.update(row)
+    step_events = run.monitor.observe(p.step, loss, grad_norm, std, entropy, run.sched.in_teacher_temp_warmup(p.step),
+                                      p.step > run.sched.warmup_steps)
+    for e in step_events:
+        run.events.append(e)
+        if run.d.main:
+            run.opts.on_event(e)
+    stopping = next((e for e in step_events if e.stop), None)
+    if stopping:
+        run.stopped_by, run.exit_code = stopping.code, EXIT_STOPPED
+    return flag > 0
+
+
+def note_bad_files(run: Run, bad: list) -> None:
+    if bad and not run.bad_files:
+        run.log(f"warning: skipped unreadable image {bad[0]} (replaced by the next image; "
+                "further ones are counted in summary.json)")
+    run.bad_files += len(bad)
+
+
+def finish(run: Run) -> Result:
+    """Final kNN, summary.json, the resolved setup and loss.png."""
+    stopped_by_check = (run.stopped_by or "").startswith("DG")
+    knn_final = run.knn() if run.knn_sets and not stopped_by_check else None
+    summary = summarize(run.history, knn_final, run.knn_init, run.stopped_by, run.bad_files, run.source.ignored,
+                        run.effective_batch)
+    if run.d.main:
+        (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (run.out / "setup.resolved.json").write_text(json.dumps(run.setup.model_dump(mode="json"), indent=2) + "\n")
+        if run.history:
+            plot_loss([r["step"] for r in run.history], [r["loss"] for r in run.history], run.setup.loss_output_dim,
+                      run.out / "loss.png", f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}")
+    distributed.finish(run.d)
+    return Result(run.exit_code, summary, run.events)
+
+
+# -------------------------------------------------------------------- one step's pieces
+
+
 def make_loader(dataset, sampler, setup, collate, device) -> torch.utils.data.DataLoader:
     workers = setup.data.num_workers
     return torch.utils.data.DataLoader(
@@ -98,219 +445,13 @@ def make_loader(dataset, sampler, setup, collate, device) -> torch.utils.data.Da
 
 
 @torch.no_grad()
-def teacher_stats(teacher_out: torch.Tensor, center: torch.Tensor, temp: float) -> tuple[float, float]:
-    """Collapse signals: std of l2-normalized outputs, mean entropy of the teacher's distribution."""
+def teacher_stats(teacher_out: torch.Tensor, center: torch.Tensor, temp: float) -> list:
+    """Collapse signals, as device scalars: std of l2-normalized outputs, mean entropy of the teacher."""
     from lightly.utils.debug import std_of_l2_normalized
 
     p = F.softmax((teacher_out - center.reshape(1, -1)) / temp, dim=-1)
     entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1).mean()
-    return std_of_l2_normalized(teacher_out).item(), entropy.item()
-
-
-def train(setup, opts: Options) -> Result:
-    # ---------------------------------------------------------------- processes and device
-    d = distributed.init(opts.device)
-    device = pick_device(opts.device, d, setup.data.num_workers)
-    t = setup.train
-    if d.enabled and d.world != t.devices * t.num_nodes and d.main:
-        opts.log(f"note: torchrun started {d.world} processes, the setup says train.devices x num_nodes = "
-                 f"{t.devices * t.num_nodes}; the effective batch and lr use {d.world}")
-    torch.manual_seed(t.seed)
-    log = opts.log if d.main else (lambda s: None)
-    out = opts.output_dir
-    if d.main:
-        (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-
-    # ---------------------------------------------------------------- data
-    source = find_source(setup.data)
-    train_idx, query_idx = split_indices(source, setup.eval.holdout_fraction)
-    pipeline = build_pipeline(setup)
-    dataset = ImageDataset(source, train_idx, pipeline.transform, t.seed)
-    k = t.accumulate_grad_batches
-    micro_per_epoch = EpochSampler(len(train_idx), t.batch_size, t.seed, 0, d.rank, d.world).batches_per_epoch()
-    steps_per_epoch = micro_per_epoch // k
-    if steps_per_epoch == 0:
-        raise DataError(f"train.batch_size {t.batch_size} x accumulate_grad_batches {k} x {d.world} processes is "
-                         f"more than the {len(train_idx)} training images; lower the batch size")
-    effective_batch = t.batch_size * k * d.world
-    sched = Schedule.from_setup(setup, steps_per_epoch, effective_batch)
-    last_step = min(sched.total_steps, opts.max_steps or t.max_steps or sched.total_steps)
-
-    # ---------------------------------------------------------------- models, loss, optimizer
-    student, teacher = build_models(setup)
-    student.to(device)
-    teacher.to(device)
-    if device.type == "cuda" and not is_vit_like(setup):
-        student.to(memory_format=torch.channels_last)
-        teacher.to(memory_format=torch.channels_last)
-    loss_fn = build_loss(setup).to(device)
-    optimizer = build_optimizer(setup, student, device)
-    precision = t.precision
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
-    model = torch.nn.parallel.DistributedDataParallel(student, device_ids=[device.index] if device.type == "cuda" else None) if d.enabled else student
-    run_student, run_teacher = model, teacher
-    if t.compile:
-        from torch import _dynamo
-
-        _dynamo.config.suppress_errors = True  # a region that cannot compile runs eagerly
-        try:
-            run_student, run_teacher = torch.compile(model), torch.compile(teacher)
-        except Exception as exc:  # e.g. no compiler support on this platform
-            log(f"note: torch.compile unavailable ({type(exc).__name__}: {exc}); training eagerly")
-    monitor = Monitor(setup.monitor, setup.loss_output_dim, precision, sched.lr)
-
-    # ---------------------------------------------------------------- kNN sets, random-init baseline
-    knn_sets = None
-    if source.labels is not None and query_idx:
-        tf = eval_transform(setup.transform.global_crop_size)
-        knn_sets = (load_images(source, train_idx, tf), load_images(source, query_idx, tf))
-    knn = lambda backbone: evaluate(backbone, *knn_sets, device, setup.eval.knn_k, setup.eval.knn_temperature)  # noqa: E731
-
-    # ---------------------------------------------------------------- resume
-    step, history, knn_init = 0, [], None
-    ckpt_path = out / "checkpoints" / "last.pt"
-    if opts.resume and ckpt_path.exists():
-        try:
-            state = checkpoint.load(ckpt_path)
-            student.load_state_dict(state["student"])
-            teacher.load_state_dict(state["teacher"])
-            optimizer.load_state_dict(state["optimizer"])
-            scaler.load_state_dict(state["scaler"])
-            loss_fn.load_state_dict(state["loss"])
-            monitor.load_state_dict(state["monitor"])
-            checkpoint.set_rng_state(state["rng"])
-            step, knn_init = state["step"], state["knn_top1_init"]
-        except (RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-            # a truncated file, or one written for another model: say so instead of a traceback
-            raise DataError(f"--resume: {ckpt_path} cannot be resumed with this setup "
-                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-                            "resume with the setup that wrote it, or use another train.output_dir") from None
-        history = read_metrics(out / "metrics.jsonl", upto=step)
-        log(f"resumed from {ckpt_path} at step {step} (epoch {step // steps_per_epoch})")
-    elif opts.resume:
-        log(f"--resume: no checkpoint at {ckpt_path}; starting from scratch")
-    if knn_init is None and knn_sets:
-        knn_init = knn(teacher.backbone)
-        log(f"kNN top-1 of the backbone at random init: {knn_init:.1f}% "
-            f"({len(knn_sets[1][1])} held-out images, {len(knn_sets[0][1])} in the bank)")
-    if d.main:
-        write_metrics(out / "metrics.jsonl", history)
-
-    def save(path: Path = ckpt_path) -> None:
-        if d.main:
-            checkpoint.save_atomic({
-                "student": student.state_dict(), "teacher": teacher.state_dict(),
-                "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "loss": loss_fn.state_dict(),
-                "monitor": monitor.state_dict(), "rng": checkpoint.rng_state(), "step": step,
-                "epoch": step // steps_per_epoch, "micro_batches_done": (step % steps_per_epoch) * k,
-                "knn_top1_init": knn_init, "setup": setup.model_dump(mode="json"),
-                "world_size": d.world}, path)
-
-    log(plan_text(setup, source, effective_batch, sched, last_step, d, device))
-    stopped_by, events, exit_code = None, [], 0
-    bad_files, reported_bad = 0, False
-    bar = progress_bar(last_step, step, d)
-    stop = StopFlag()
-
-    # ---------------------------------------------------------------- the loop
-    with stop:
-        while step < last_step:
-            epoch = step // steps_per_epoch
-            sampler = EpochSampler(len(train_idx), t.batch_size, t.seed, epoch, d.rank, d.world,
-                                   start_batch=(step % steps_per_epoch) * k)
-            # Views are made one batch ahead (on CUDA on a side stream, overlapping the step).
-            batches = PrefetchViews(make_loader(dataset, sampler, setup, pipeline.collate, device), pipeline.views, device)
-            while step < last_step and step // steps_per_epoch == epoch:
-                t0 = time.perf_counter()
-                s = sched.at(step)
-                for i, group in enumerate(optimizer.param_groups):
-                    group["lr"] = s["lr"]
-                    if i == 0:
-                        group["weight_decay"] = s["weight_decay"]
-
-                # ---- k micro-batches: forward, loss, backward
-                loss_sum, wait, stats = 0.0, 0.0, None
-                for micro in range(k):
-                    tw = time.perf_counter()
-                    batch, (global_crops, local_crops) = next(batches)
-                    wait += time.perf_counter() - tw
-                    if batch["bad"]:
-                        bad_files += len(batch["bad"])
-                        if not reported_bad:
-                            log(f"warning: skipped unreadable image {batch['bad'][0]} (replaced by the next image; "
-                                "further ones are counted in summary.json)")
-                            reported_bad = True
-                    sync = contextlib.nullcontext() if (micro == k - 1 or not d.enabled) else model.no_sync()
-                    with sync:
-                        loss, teacher_view0 = forward_loss(run_student, run_teacher, loss_fn, global_crops, local_crops,
-                                                           s["teacher_temp"], amp_dtype)
-                        scaler.scale(loss / k).backward()
-                    loss_sum += loss.detach()
-                    if stats is None:
-                        stats = teacher_stats(teacher_view0, loss_fn.center, s["teacher_temp"])
-                    if opts.step_hook:
-                        opts.step_hook(step, student)
-
-                # ---- optimizer step, one center update, EMA
-                grad_norm = optimizer_step(student, teacher, optimizer, scaler, loss_fn, t_clip(setup),
-                                           s["epoch"], s["teacher_momentum"])
-                step += 1
-
-                # ---- metrics, loss-trend checks
-                loss_value = distributed.mean((loss_sum / k).item(), d, device)
-                stats = [distributed.mean(x, d, device) for x in stats]  # every rank decides alike
-                dt = time.perf_counter() - t0
-                row = {"step": step, "epoch": s["epoch"], "loss": loss_value, "lr": s["lr"],
-                       "weight_decay": s["weight_decay"], "teacher_momentum": s["teacher_momentum"],
-                       "teacher_temp": s["teacher_temp"], "grad_norm": grad_norm, "teacher_std": stats[0],
-                       "teacher_entropy": stats[1], "images_per_s": effective_batch / dt,
-                       "data_wait": wait / dt, "time": time.time()}
-                history.append(row)
-                if d.main:
-                    append_metric(out / "metrics.jsonl", row)
-                bar.update(row)
-                step_events = monitor.observe(step, loss_value, grad_norm, stats[0], stats[1],
-                                              sched.in_teacher_temp_warmup(step), step > sched.warmup_steps)
-                for e in step_events:
-                    events.append(e)
-                    if d.main:
-                        opts.on_event(e)
-                stopping = next((e for e in step_events if e.stop), None)
-                if stopping:
-                    stopped_by, exit_code = stopping.code, EXIT_STOPPED
-                    break
-
-                # ---- checkpoints, signals
-                epoch_end = step % steps_per_epoch == 0
-                if epoch_end or step == last_step or (t.checkpoint_every_steps and step % t.checkpoint_every_steps == 0):
-                    save()
-                if epoch_end and t.checkpoint_every_epochs and (step // steps_per_epoch) % t.checkpoint_every_epochs == 0:
-                    save(out / "checkpoints" / f"epoch_{step // steps_per_epoch:04d}.pt")
-                if epoch_end and knn_sets and setup.eval.knn_every_epochs and (step // steps_per_epoch) % setup.eval.knn_every_epochs == 0:
-                    history[-1]["knn_top1"] = knn(teacher.backbone)
-                    log(f"epoch {step // steps_per_epoch}: kNN top-1 {history[-1]['knn_top1']:.1f}%")
-                if distributed.any_true(stop.signum is not None, d, device):
-                    save()
-                    signame = signal.Signals(stop.signum or signal.SIGTERM).name
-                    stopped_by, exit_code = signame, SIGNAL_EXIT.get(stop.signum, 143)
-                    log(f"\n{signame}: saved {ckpt_path} at step {step}; continue with --resume")
-                    break
-            if stopped_by:
-                break
-    bar.close()
-
-    # ---------------------------------------------------------------- evaluation and summary
-    knn_final = knn(teacher.backbone) if knn_sets and not (stopped_by or "").startswith("DG") else None
-    summary = summarize(history, step, knn_final, knn_init, stopped_by, bad_files, source, effective_batch)
-    if d.main:
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        (out / "setup.resolved.json").write_text(json.dumps(setup.model_dump(mode="json"), indent=2) + "\n")
-        if history:
-            plot_loss([r["step"] for r in history], [r["loss"] for r in history], setup.loss_output_dim,
-                      out / "loss.png", f"{setup.model.backbone.name}, effective batch {effective_batch}")
-    distributed.finish(d)
-    return Result(exit_code, summary, events)
+    return [std_of_l2_normalized(teacher_out).float(), entropy.float()]
 
 
 def forward_loss(run_student, run_teacher, loss_fn, global_crops, local_crops, teacher_temp: float, amp_dtype):
@@ -328,12 +469,15 @@ def forward_loss(run_student, run_teacher, loss_fn, global_crops, local_crops, t
     return loss_fn(teacher_out, student_out, teacher_temp=teacher_temp), teacher_out[0]
 
 
-def optimizer_step(student, teacher, optimizer, scaler, loss_fn, clip: float, epoch: int, momentum: float) -> float:
-    """Clip, cancel last-layer grads (freeze_last_layer), step, one center update, EMA."""
+def optimizer_step(student, teacher, optimizer, scaler, loss_fn, clip: float, epoch: int, momentum: float) -> torch.Tensor:
+    """Clip, cancel last-layer grads (freeze_last_layer), step, one center update, EMA.
+
+    Returns the gradient norm as a device scalar (reading it would wait for the device).
+    """
     from lightly.models.utils import update_momentum
 
     scaler.unscale_(optimizer)
-    grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), clip).item()
+    grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), clip)
     student.head.cancel_last_layer_gradients(epoch)
     scaler.step(optimizer)
     scaler.update()
@@ -354,103 +498,3 @@ def is_vit_like(setup) -> bool:
 
 def t_clip(setup) -> float:
     return setup.optimizer.clip_grad if setup.optimizer.clip_grad else math.inf
-
-
-def summarize(history, step, knn_final, knn_init, stopped_by, bad_files, source, effective_batch) -> dict:
-    return {"final_loss": history[-1]["loss"] if history else None, "steps": step,
-            "images_per_s": throughput(history, effective_batch),
-            "knn_top1": knn_final, "knn_top1_init": knn_init, "stopped_by": stopped_by,
-            "skipped_files": bad_files, "ignored_non_image_files": source.ignored}
-
-
-def throughput(history, effective_batch) -> "float | None":
-    """Images per second over the wall clock from the end of the first step to the last.
-
-    Not the median step: DataLoader workers deliver in bursts (all finish a
-    batch at once, then the device waits seconds), so the median step can show
-    no data wait at all while the run as a whole is data-bound (measured on an
-    H100: a median of 1,618 images/s for a run that made 385).
-    """
-    if len(history) < 2:
-        return history[0]["images_per_s"] if history else None
-    window = history[-1]["time"] - history[0]["time"]
-    return (len(history) - 1) * effective_batch / window if window > 0 else None
-
-
-# -------------------------------------------------------------------- metrics.jsonl
-
-
-def read_metrics(path: Path, upto: int) -> list:
-    """Rows up to `upto` (a resume drops the steps after its checkpoint)."""
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["step"] <= upto]
-
-
-def write_metrics(path: Path, rows: list) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-
-def append_metric(path: Path, row: dict) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps(row) + "\n")
-
-
-# -------------------------------------------------------------------- printing
-
-
-def plan_text(setup, source, effective_batch, sched, last_step, d, device) -> str:
-    t = setup.train
-    return "\n".join([
-        f"data: {source.description}",
-        f"device: {device} x {d.world} process(es), precision {t.precision}, compile {t.compile}",
-        f"effective batch {effective_batch} = {t.batch_size} per device x {t.accumulate_grad_batches} accumulated "
-        f"x {d.world} processes",
-        f"lr used {sched.lr:.3g} (= {setup.optimizer.lr:g} x {effective_batch} / 256), warmup {sched.warmup_steps} steps",
-        f"{sched.steps_per_epoch} steps per epoch, {sched.total_steps} steps in {t.epochs} epochs"
-        + (f", stopping after step {last_step}" if last_step < sched.total_steps else ""),
-        memory_line(setup),
-    ])
-
-
-def memory_line(setup) -> str:
-    """The analytic peak-memory estimate of one step (what a GPU run would need)."""
-    from dino_guard import backbones
-    from dino_guard.memory.analytic import AnalyticUnavailable, estimate
-    from dino_guard.memory.spec import spec_from_setup
-
-    info = backbones.lookup(setup.model.backbone.name)
-    if info is None:
-        return "estimated GPU memory: unknown backbone (see `dino-guard estimate --method traced`)"
-    try:
-        peak = estimate(spec_from_setup(setup), info).peak_allocated_bytes
-    except AnalyticUnavailable as exc:
-        return f"estimated GPU memory: not available ({exc})"
-    return f"estimated GPU memory of a step: {peak / 2**30:.2f} GiB peak allocated per device (analytic)"
-
-
-class progress_bar:
-    """tqdm on a TTY (rank 0); otherwise one line per 10% of the run."""
-
-    def __init__(self, total: int, start: int, d: distributed.Dist):
-        self.total, self.d, self.tty = total, d, sys.stderr.isatty()
-        self.bar = None
-        if d.main and self.tty:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
-        self.every = max(1, total // 10)
-
-    def update(self, row: dict) -> None:
-        text = (f"loss {row['loss']:.4f} lr {row['lr']:.2e} {row['images_per_s']:.0f} img/s "
-                f"data-wait {100 * row['data_wait']:.0f}%")
-        if self.bar is not None:
-            self.bar.set_postfix_str(text, refresh=False)
-            self.bar.update(1)
-        elif self.d.main and (row["step"] % self.every == 0 or row["step"] == self.total):
-            print(f"step {row['step']}/{self.total} epoch {row['epoch']} {text}", flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()

@@ -12,6 +12,7 @@ pytest.importorskip("lightly")
 pytest.importorskip("timm")
 
 from dino_guard.schemas import Setup  # noqa: E402
+from dino_guard.trainer.metrics import TIMING_KEYS  # noqa: E402
 
 TINY = {
     "data": {"synthetic": "shapes", "size": 96, "num_workers": 0},
@@ -64,7 +65,7 @@ def cli(args: list, cwd: Path, timeout: int = 240, popen: bool = False):
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def metrics(out: Path, drop=("images_per_s", "data_wait", "time")) -> list:
+def metrics(out: Path, drop=TIMING_KEYS) -> list:
     import json
 
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]

@@ -6,7 +6,7 @@ from dino_guard.memory.analytic import estimate
 from dino_guard.memory.spec import spec_from_setup
 from dino_guard.schemas import Setup
 from dino_guard import backbones
-from dino_guard.trainer.loop import memory_line
+from dino_guard.trainer.progress import memory_line
 
 
 def test_plan_shows_the_analytic_estimate_of_the_setup():
@@ -23,7 +23,7 @@ def test_plan_says_when_the_backbone_is_unknown():
 
 
 def test_summary_throughput_counts_the_waits_between_bursts():
-    from dino_guard.trainer.loop import throughput
+    from dino_guard.trainer.metrics import throughput
 
     # 15 fast steps (0.1 s) then one that waited 4 s for the workers, twice:
     # the median step says 640 images/s, the run made far fewer.

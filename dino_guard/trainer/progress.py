@@ -1,0 +1,60 @@
+"""What the trainer prints: the plan before the first step and a progress bar."""
+
+from __future__ import annotations
+
+import sys
+
+
+def plan_text(setup, source, effective_batch, sched, last_step, d, device) -> str:
+    t = setup.train
+    return "\n".join([
+        f"data: {source.description}",
+        f"device: {device} x {d.world} process(es), precision {t.precision}, compile {t.compile}",
+        f"effective batch {effective_batch} = {t.batch_size} per device x {t.accumulate_grad_batches} accumulated "
+        f"x {d.world} processes",
+        f"lr used {sched.lr:.3g} (= {setup.optimizer.lr:g} x {effective_batch} / 256), warmup {sched.warmup_steps} steps",
+        f"{sched.steps_per_epoch} steps per epoch, {sched.total_steps} steps in {t.epochs} epochs"
+        + (f", stopping after step {last_step}" if last_step < sched.total_steps else ""),
+        memory_line(setup),
+    ])
+
+
+def memory_line(setup) -> str:
+    """The analytic peak-memory estimate of one step (what a GPU run would need)."""
+    from dino_guard import backbones
+    from dino_guard.memory.analytic import AnalyticUnavailable, estimate
+    from dino_guard.memory.spec import spec_from_setup
+
+    info = backbones.lookup(setup.model.backbone.name)
+    if info is None:
+        return "estimated GPU memory: unknown backbone (see `dino-guard estimate --method traced`)"
+    try:
+        peak = estimate(spec_from_setup(setup), info).peak_allocated_bytes
+    except AnalyticUnavailable as exc:
+        return f"estimated GPU memory: not available ({exc})"
+    return f"estimated GPU memory of a step: {peak / 2**30:.2f} GiB peak allocated per device (analytic)"
+
+
+class ProgressBar:
+    """tqdm on a TTY (rank 0); otherwise one line per 10% of the run."""
+
+    def __init__(self, total: int, start: int, main: bool):
+        self.total, self.main, self.bar = total, main, None
+        if main and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+        self.every = max(1, total // 10)
+
+    def update(self, row: dict) -> None:
+        text = (f"loss {row['loss']:.4f} lr {row['lr']:.2e} {row['images_per_s']:.0f} img/s "
+                f"data-wait {100 * row['data_wait']:.0f}%")
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(1)
+        elif self.main and (row["step"] % self.every == 0 or row["step"] == self.total):
+            print(f"step {row['step']}/{self.total} epoch {row['epoch']} {text}", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
