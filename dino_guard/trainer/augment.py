@@ -5,7 +5,9 @@ device does the pixel work batched:
 
 1. workers: `decode_resize` opens an image with PIL, converts any mode to RGB
    and resizes it to a fixed square (uint8 CHW, so batches stack and pin),
-   keeping its original height and width;
+   keeping its original height and width; with `transform.decode: device`
+   they pass RGB and grayscale JPEGs on undecoded and jpeg_device decodes
+   and resizes them on the device;
 2. host, main process: augment_params draws every random number of the batch
    from one torch.Generator;
 3. device: `DeviceDINOTransform` cuts all crops of a view group with one
@@ -34,7 +36,9 @@ import torch
 from PIL import Image
 
 from dino_guard.trainer import augment_ops as ops
+from dino_guard.trainer import jpeg_device
 from dino_guard.trainer.augment_params import GroupParams, ViewRecipe, sample_group
+from dino_guard.trainer.data import EncodedJPEG
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -210,45 +214,78 @@ class DeviceDINOTransform(torch.nn.Module):
 
 
 class WorkerDecode:
-    """Dataset transform of backend device (in workers): PIL image -> (uint8 square, original h/w, seed)."""
+    """Dataset transform of backend device (in workers): PIL image -> (uint8 square, original h/w, seed).
 
-    def __init__(self, size: int):
-        self.size = size
+    With `decode_on_device` (transform.decode: device) the dataset hands JPEG
+    files over undecoded (`takes_encoded`); they leave the worker as their
+    bytes (1-D uint8), original h/w, seed and file name.
+    """
 
-    def __call__(self, image: Image.Image) -> tuple:
-        pixels, hw = decode_resize(image, self.size)
+    def __init__(self, size: int, decode_on_device: bool = False):
+        self.size, self.takes_encoded = size, decode_on_device
+
+    def __call__(self, image: Union[Image.Image, EncodedJPEG]) -> tuple:
         # Drawn under the data set's per-sample seed (seed, epoch, index): the batch's
         # augmentation generator is seeded from these, so a resumed run sees the same crops.
-        return pixels, hw, int(torch.randint(0, 2**62, ()))
+        seed = int(torch.randint(0, 2**62, ()))
+        if isinstance(image, EncodedJPEG):
+            data = torch.frombuffer(bytearray(image.data), dtype=torch.uint8)  # bytearray: writable, no warning
+            return data, torch.tensor([image.height, image.width], dtype=torch.int32), seed, image.name
+        pixels, hw = decode_resize(image, self.size)
+        return pixels, hw, seed
 
 
 def collate_images(samples: list) -> dict:
-    """[((pixels, hw, seed), label, bad)] -> {"images" (B,3,S,S) uint8, "sizes", "seed", "labels", "bad"}."""
-    pixels, sizes, seeds = zip(*(s[0] for s in samples))
-    return {"images": torch.stack(pixels), "sizes": torch.stack(sizes), "seed": sum(seeds) % 2**62,
-            "labels": torch.tensor([s[1] for s in samples]), "bad": [s[2] for s in samples if s[2]]}
+    """[((pixels, hw, seed), label, bad)] -> {"images" (B,3,S,S) uint8, "sizes", "seed", "labels", "bad"}.
+
+    Samples that are JPEG bytes (1-D; transform.decode: device) are not
+    stacked: they go to "jpegs" (a list), their batch rows to "jpeg_rows" and
+    their files to "jpeg_names"; "images" then holds only the other rows'
+    squares, in batch order (None if there are none).
+    """
+    firsts = [s[0] for s in samples]
+    _, sizes, seeds = zip(*(f[:3] for f in firsts))
+    batch = {"sizes": torch.stack(sizes), "seed": sum(seeds) % 2**62,
+             "labels": torch.tensor([s[1] for s in samples]), "bad": [s[2] for s in samples if s[2]]}
+    squares = [f[0] for f in firsts if f[0].dim() == 3]
+    batch["images"] = torch.stack(squares) if squares else None
+    if len(squares) < len(firsts):
+        rows = [i for i, f in enumerate(firsts) if f[0].dim() == 1]
+        batch.update(jpegs=[firsts[i][0] for i in rows], jpeg_rows=rows, jpeg_names=[firsts[i][3] for i in rows])
+    return batch
 
 
 class DeviceViews:
-    """Pipeline.views of backend device: batch -> (global crops, local crops), made on the device."""
+    """Pipeline.views of backend device: batch -> (global crops, local crops), made on the device.
 
-    def __init__(self, transform: DeviceDINOTransform):
+    `size` is the workers' square, to which JPEGs decoded on the device are resized.
+    """
+
+    def __init__(self, transform: DeviceDINOTransform, size: Optional[int] = None):
         self.transform = transform
+        self.size = size or default_decode_size(transform.groups[0][0].crop_size)
 
     def __call__(self, batch: dict, device: torch.device) -> tuple:
-        images = batch["images"].to(device, non_blocking=True)  # pinned by the DataLoader on CUDA
+        images, sizes = self.squares(batch, device)
         generator = torch.Generator().manual_seed(batch["seed"])
-        groups = self.transform.groups_of(images, batch["sizes"], generator)
+        groups = self.transform.groups_of(images, sizes, generator)
         return groups[0], (groups[1] if len(groups) > 1 else None)
+
+    def squares(self, batch: dict, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, S, S) uint8 on the device and (B, 2) original h, w."""
+        if "jpegs" in batch:  # decode: device; may replace undecodable rows and report them in batch["bad"]
+            return jpeg_device.batch_squares(batch, self.size, device)
+        return batch["images"].to(device, non_blocking=True), batch["sizes"]  # pinned by the DataLoader on CUDA
 
 
 def build_pipeline(setup):
-    """`transform.backend: device`: workers decode and resize, the device makes the views."""
+    """`transform.backend: device`: workers decode and resize (or pass JPEGs on), the device makes the views."""
     from dino_guard.trainer.data import Pipeline
 
     t = setup.transform
-    return Pipeline(WorkerDecode(default_decode_size(t.global_crop_size)), collate_images,
-                    DeviceViews(DeviceDINOTransform.from_setup(t)))
+    size = default_decode_size(t.global_crop_size)
+    return Pipeline(WorkerDecode(size, decode_on_device=t.decode == "device"), collate_images,
+                    DeviceViews(DeviceDINOTransform.from_setup(t), size))
 
 
 class PrefetchViews:

@@ -18,10 +18,11 @@ next readable one, counted, and reported once.
 from __future__ import annotations
 
 import contextlib
+import io
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -54,6 +55,46 @@ class Source:
             return shape_image(item)[0]
         return open_rgb(item)
 
+    def load_raw(self, i: int) -> Union["EncodedJPEG", Image.Image]:
+        """Like load, but an 8-bit RGB or grayscale JPEG file comes back undecoded (`transform.decode: device`)."""
+        item = self.items[i]
+        if isinstance(item, int):
+            return shape_image(item)[0]
+        with open(item, "rb") as f:
+            head = f.read(len(JPEG_START))
+            raw = encoded_jpeg(head + f.read(), item) if head == JPEG_START else None
+        return raw or open_rgb(item)  # by path: PIL's errors then name the file
+
+
+JPEG_START, JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"  # start-of-image + a marker; end-of-image
+
+
+@dataclass
+class EncodedJPEG:
+    """A JPEG file's bytes with the size its header states; decoded later, batched, on the device."""
+
+    data: bytes
+    height: int
+    width: int
+    name: str  # the file, for the bad-file report if the device cannot decode it
+
+
+def encoded_jpeg(data: bytes, name: str) -> Optional[EncodedJPEG]:
+    """The file as EncodedJPEG if the device decoder takes it, else None (the worker decodes it).
+
+    Only the header is parsed (PIL's open reads no pixels). CMYK/YCCK JPEGs
+    are left to PIL, which converts them as open_rgb does; so is a file
+    without an end-of-image marker near its end: most likely truncated, and
+    PIL's decode in the worker reports it as unreadable as for any format.
+    """
+    if not data.startswith(JPEG_START) or JPEG_END not in data[-64:]:
+        return None
+    with Image.open(io.BytesIO(data)) as img:
+        if img.format != "JPEG" or img.mode not in ("RGB", "L"):
+            return None
+        width, height = img.size
+    return EncodedJPEG(data, height, width, name)
+
 
 def find_source(data) -> Source:
     """The setup's `data` section -> Source; a clear DataError before training."""
@@ -82,7 +123,7 @@ def find_source(data) -> Source:
     return Source([str(p) for p in images], labels, classes if labels else [], len(files) - len(images), what)
 
 
-def open_rgb(path: str) -> Image.Image:
+def open_rgb(path) -> Image.Image:
     """Open any image PIL reads as 8-bit RGB (grayscale, RGBA, 16-bit, CMYK, palette)."""
     with Image.open(path) as img:
         img.load()
@@ -122,10 +163,15 @@ def seeded(seed: int):
 
 
 class ImageDataset(torch.utils.data.Dataset):
-    """Indexed by (epoch, i); returns (transformed image, label, bad_path or "")."""
+    """Indexed by (epoch, i); returns (transformed image, label, bad_path or "").
+
+    A transform with `takes_encoded = True` gets JPEG files undecoded
+    (Source.load_raw): it passes their bytes on to be decoded on the device.
+    """
 
     def __init__(self, source: Source, indices: list, transform: Callable, seed: int):
         self.source, self.indices, self.transform, self.seed = source, indices, transform, seed
+        self.load = source.load_raw if getattr(transform, "takes_encoded", False) else source.load
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -136,7 +182,7 @@ class ImageDataset(torch.utils.data.Dataset):
         for attempt in range(len(self.indices)):
             j = self.indices[(i + attempt) % len(self.indices)]
             try:
-                img = self.source.load(j)
+                img = self.load(j)
                 break
             except READ_ERRORS as exc:
                 bad = bad or f"{self.source.items[j]}: {type(exc).__name__}: {exc}"
