@@ -1,19 +1,23 @@
-"""End-to-end `dino-guard train` images/s with transform.backend cpu vs device, on one GPU.
+"""End-to-end `dino-guard train` images/s per data path (backend cpu, device, device + GPU JPEG decode), on one GPU.
 
 Run from the repository root on the GPU machine (prints one JSON object):
 
-    python bench/augment/gpu_train_e2e.py                      # ~6 min on an H100 with 16 cores
+    python bench/augment/gpu_train_e2e.py                      # ~9 min on an H100 with 16 cores
     python bench/augment/gpu_train_e2e.py --steps 40 --no-compile   # shorter
+    python bench/augment/gpu_train_e2e.py --backends device device+gpudecode   # worker vs GPU JPEG decoding
     python bench/augment/gpu_train_e2e.py --device cpu --images 32 --steps 2 --skip 0 --batch 4 --no-compile  # smoke
 
 What runs: a folder of --images generated 500x375 JPEGs (photo-like
-entropy, made once with all cores), then for each backend the real CLI,
+entropy, made once with all cores), then for each variant the real CLI,
 `python -m dino_guard train` with ViT-S/16, batch 128, 2x224 + 6x96 crops,
 bf16, fused AdamW, torch.compile (unless --no-compile), data.num_workers =
 cores - 1, the loss monitor off (random JPEGs give a collapse-like loss).
 Reported per backend, over the steps after --skip warm-up steps: median
 images/s and data_wait from metrics.jsonl, and the mean GPU utilization that
 nvidia-smi sampled every 200 ms during those steps (busy share of the time).
+Variants (--backends): cpu, device (workers decode and resize with PIL) and
+device+gpudecode (backend device with transform.decode: device: workers read
+the JPEG bytes, torchvision.io.decode_jpeg decodes them on the GPU).
 Issue 6's target: backend device >= 1200 images/s with the GPU > 85% busy.
 """
 
@@ -53,11 +57,17 @@ def make_folder(root: Path, n: int) -> None:
         pool.map(_write_jpeg, todo, chunksize=64)
 
 
-def setup_yaml(data: Path, out: Path, backend: str, args) -> str:
+# variant -> (transform.backend, transform.decode)
+VARIANTS = {"cpu": ("cpu", "worker"), "device": ("device", "worker"), "device+gpudecode": ("device", "device")}
+
+
+def setup_yaml(data: Path, out: Path, variant: str, args) -> str:
     workers = max(1, (os.cpu_count() or 2) - 1)
+    backend, decode = VARIANTS[variant]
     return "\n".join([
         f"data: {{path: {data}, num_workers: {workers}}}",
-        f"transform: {{global_crop_size: 224, local_crop_size: 96, n_local_views: 6, backend: {backend}}}",
+        f"transform: {{global_crop_size: 224, local_crop_size: 96, n_local_views: 6, backend: {backend}, "
+        f"decode: {decode}}}",
         "model:",
         "  backbone: {name: vit_small_patch16_224, dynamic_img_size: true}",
         "  head: {hidden_dim: 2048, bottleneck_dim: 256, output_dim: 65536}",
@@ -138,7 +148,8 @@ def main() -> None:
     ap.add_argument("--skip", type=int, default=20, help="warm-up steps left out (compile, worker start)")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--no-compile", action="store_true")
-    ap.add_argument("--backends", nargs="+", default=["device", "cpu"])
+    ap.add_argument("--backends", "--variants", nargs="+", default=["device", "cpu", "device+gpudecode"],
+                    choices=list(VARIANTS), help="variants to run, in this order")
     ap.add_argument("--work", default="/tmp/dg_e2e")
     ap.add_argument("--device", default="cuda", help="cpu only to smoke-test this script")
     ap.add_argument("--timeout", type=int, default=280, help="seconds per backend run")
