@@ -42,7 +42,7 @@ def photo_jpeg(width: int, height: int, seed: int = 0, mode: str = "RGB") -> byt
 def mixed_folder(tmp_path):
     """Every kind of file decode: device meets: RGB and grayscale JPEGs (decoded on the device),
     PNG and CMYK JPEG (decoded in the worker), a truncated and a zero-byte .jpg (unreadable), and a
-    JPEG whose header and end marker look fine but that holds no image data (only the decoder finds it)."""
+    JPEG whose markers all look fine but whose scan cannot be decoded (only the decoder finds it)."""
     root = tmp_path / "mixed"
     for cls in ("a", "b"):
         (root / cls).mkdir(parents=True)
@@ -54,8 +54,15 @@ def mixed_folder(tmp_path):
     Image.open(io.BytesIO(rgb)).save(root / "b" / "photo.png")
     (root / "b" / "truncated.jpg").write_bytes(rgb[: len(rgb) // 2])
     (root / "b" / "zero.jpg").write_bytes(b"")
-    (root / "b" / "corrupt.jpg").write_bytes(rgb[: rgb.index(b"\xff\xda")] + rgb[-2:])  # no scan: no pixels
+    (root / "b" / "corrupt.jpg").write_bytes(undefined_huffman_table(rgb))
     return root
+
+
+def undefined_huffman_table(jpeg: bytes) -> bytes:
+    """The file with its scan pointing at Huffman tables 3, which it never defines: every marker
+    parses (PIL opens it, as any version does), every decoder fails on the first pixel."""
+    sos = jpeg.index(b"\xff\xda")  # FFDA, length (2), component count, then (id, DC|AC table) pairs
+    return jpeg[: sos + 6] + b"\x33" + jpeg[sos + 7:]
 
 
 def _setup(path, decode: str = "device", **over):
@@ -161,8 +168,10 @@ def test_cuda_decode_matches_worker_squares(mixed_folder):
     """nvJPEG on the GPU: same squares as the workers' PIL within the tolerance; bad files replaced."""
     names = ["b/photo.png", "a/rgb1.jpg", "b/corrupt.jpg", "a/cmyk.jpg", "a/gray.jpg"]
     batch = _mixed_batch(mixed_folder, names)
+    assert batch["jpeg_rows"] == [1, 2, 4] and batch["bad"] == []
     images, _ = batch_squares(batch, 64, torch.device("cuda"))
-    assert images.is_cuda and len(batch["bad"]) == 1 and torch.equal(images[2], images[3])
+    assert images.is_cuda and len(batch["bad"]) == 1 and "corrupt.jpg" in batch["bad"][0]
+    assert torch.equal(images[2], images[3])
     for row in (1, 4):
         worker = decode_resize(str(mixed_folder / names[row]), 64)[0]
         assert (images[row].cpu().float() - worker.float()).abs().mean() < MEAN_LEVELS
