@@ -128,7 +128,7 @@ def run_backend(data: Path, work: Path, backend: str, args) -> dict:
         busy = [u for t, u in sampler.samples if start <= t <= rows[-1]["time"]]
         # Throughput over the wall clock as the trainer's summary measures it (not the
         # median step, which hides bursty CPU workers), and the share of time waited.
-        from dino_guard.trainer.loop import throughput
+        from dino_guard.trainer.metrics import throughput
 
         step_s = [args.batch / r["images_per_s"] for r in rows]
         waited = sum(r["data_wait"] * dt for r, dt in zip(rows, step_s))
