@@ -67,9 +67,12 @@ documented("DG503", "dimensional-collapse", Severity.ERROR, """
 
     What it checks:
         The standard deviation of the l2-normalized teacher outputs across
-        the batch (lightly.utils.debug.std_of_l2_normalized), over the last
+        the batch (lightly.utils.debug.std_of_l2_normalized), taken after
+        DINO's centering (what the teacher's softmax sees), over the last
         `monitor.collapse_window` steps, below `monitor.min_teacher_std`
-        times 1/sqrt(output_dim) (the value of isotropic outputs).
+        times 1/sqrt(output_dim) (the value of isotropic outputs). Raw
+        outputs share a large common part that the center removes; their
+        std falls below the floor in healthy runs.
 
     Why it matters:
         Outputs that do not depend on the input make the loss easy and the

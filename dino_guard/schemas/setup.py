@@ -175,7 +175,7 @@ class Monitor(Section):
     enabled: bool = Field(True, description="Run the loss-trend checks.")
     collapse_window: int = Field(20, gt=0, description="Optimizer steps the collapse checks look at.")
     uniform_collapse_tolerance: float = Field(0.01, gt=0.0, description="Loss within this fraction of ln(output_dim) counts as uniform collapse.")
-    min_teacher_std: float = Field(0.05, ge=0.0, description="Std of l2-normalized teacher outputs below this fraction of 1/sqrt(output_dim) (the isotropic value) is dimensional collapse.")
+    min_teacher_std: float = Field(0.05, ge=0.0, description="Std of l2-normalized centered teacher outputs below this fraction of 1/sqrt(output_dim) (the isotropic value) is dimensional collapse.")
     divergence_factor: float = Field(1.5, gt=1.0, description="Smoothed loss above factor x its minimum is divergence.")
     patience: int = Field(20, gt=0, description="Steps a divergence may last before the run is stopped.")
     grace_steps: int = Field(10, ge=0, description="Steps at the start the trend checks ignore.")

@@ -102,3 +102,22 @@ def test_uniform_needs_both_loss_and_teacher_entropy_at_ln_d():
 def test_monitor_can_be_disabled():
     mon = Monitor(MonitorCfg(enabled=False), 64)
     assert _feed(mon, [float("nan")]) == []
+
+
+def test_dg503_is_measured_after_centering():
+    # A run that learned well (kNN +15) was stopped as "dimensional collapse":
+    # raw teacher outputs carry a large common part that DINO's center removes,
+    # so their l2-normalized std sat below the floor while the centered outputs,
+    # which the teacher's softmax sees, varied freely across images.
+    from lightly.utils.debug import std_of_l2_normalized
+
+    from dino_guard.trainer.loop import teacher_stats
+
+    d = 64
+    g = torch.Generator().manual_seed(0)
+    common = 10.0 * torch.randn(d, generator=g)
+    outputs = common + 0.05 * torch.randn(32, d, generator=g)
+    floor = MonitorCfg().min_teacher_std / math.sqrt(d)
+    assert std_of_l2_normalized(outputs) < floor  # what DG503 used to read
+    std, entropy = teacher_stats(outputs, common, temp=0.04)
+    assert std > 10 * floor and 0 < entropy < math.log(d)
