@@ -151,8 +151,7 @@ def train(setup, opts: Options) -> Result:
     start(run)
     bar = ProgressBar(run.last_step, run.step, run.d.main)
     with StopFlag() as stop:
-        while run.step < run.last_step and not run.stopped_by:
-            run_epoch(run, stop, bar)
+        run_steps(run, stop, bar)
     bar.close()
     return finish(run)
 
@@ -176,7 +175,7 @@ def prepare(setup, opts: Options) -> Run:
     train_idx, query_idx = split_indices(source, setup.eval.holdout_fraction)
     pipeline = build_pipeline(setup)
     k = t.accumulate_grad_batches
-    steps_per_epoch = EpochSampler(len(train_idx), t.batch_size, t.seed, 0, d.rank, d.world).batches_per_epoch() // k
+    steps_per_epoch = EpochSampler(len(train_idx), t.batch_size, t.seed, 0, d.rank, d.world, group=k).batches_per_epoch() // k
     if steps_per_epoch == 0:
         raise DataError(f"train.batch_size {t.batch_size} x accumulate_grad_batches {k} x {d.world} processes is "
                         f"more than the {len(train_idx)} training images; lower the batch size")
@@ -281,18 +280,22 @@ class Pending:
     ready: Optional[torch.cuda.Event]
     started: float
     wait: float
+    done_at: Optional[float]  # wall clock when its numbers were ready (None: read it on arrival)
 
 
-def run_epoch(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
-    """Optimizer steps until the epoch ends, the run ends, a check stops it or a signal comes."""
-    t, epoch = run.setup.train, run.step // run.steps_per_epoch
+def run_steps(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
+    """Optimizer steps until the run ends, a check stops it or a signal comes."""
+    t = run.setup.train
+    epoch = run.step // run.steps_per_epoch
+    epochs = -(-run.last_step // run.steps_per_epoch) - epoch  # through the epoch of the last step
     sampler = EpochSampler(len(run.train_idx), t.batch_size, t.seed, epoch, run.d.rank, run.d.world,
-                           start_batch=(run.step % run.steps_per_epoch) * t.accumulate_grad_batches)
-    # Views are made one batch ahead (on CUDA on a side stream, overlapping the step).
+                           start_batch=(run.step % run.steps_per_epoch) * t.accumulate_grad_batches,
+                           epochs=epochs, group=t.accumulate_grad_batches)
+    # One loader for the whole run; views made one batch ahead (on CUDA on a side stream).
     batches = PrefetchViews(make_loader(run.dataset, sampler, run.setup, run.pipeline.collate, run.device),
                             run.pipeline.views, run.device)
     pending = None
-    while run.step < run.last_step and run.step // run.steps_per_epoch == epoch:
+    while run.step < run.last_step:
         queued = launch_step(run, batches, stop)
         run.step += 1
         signalled = record_step(run, pending, bar, next_started=queued.started) if pending else False
@@ -311,8 +314,6 @@ def run_epoch(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
             run.stopped_by, run.exit_code = signame, SIGNAL_EXIT.get(stop.signum, 143)
             run.log(f"\n{signame}: saved {run.ckpt_path} at step {run.step}; continue with --resume")
             return
-    if pending:
-        record_step(run, pending, bar)
 
 
 def checkpoint_due(run: Run) -> bool:
@@ -368,7 +369,8 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
     flag = torch.tensor(float(stop.signum is not None), device=run.device)
     values = torch.stack([loss_sum / k, grad_norm.float(), *stats, flag]).double()
     values, ready = to_host_later(distributed.mean_tensor(values, run.d))
-    return Pending(run.step + 1, s, values, ready, started, wait)
+    # On the CPU the step has run by now; on CUDA it is done when `ready` fires.
+    return Pending(run.step + 1, s, values, ready, started, wait, None if ready else time.time())
 
 
 def to_host_later(values: torch.Tensor):
@@ -392,7 +394,7 @@ def record_step(run: Run, p: Pending, bar: ProgressBar, next_started: Optional[f
     row = {"step": p.step, "epoch": s["epoch"], "loss": loss, "lr": s["lr"], "weight_decay": s["weight_decay"],
            "teacher_momentum": s["teacher_momentum"], "teacher_temp": s["teacher_temp"], "grad_norm": grad_norm,
            "teacher_std": std, "teacher_entropy": entropy, "images_per_s": run.effective_batch / dt,
-           "data_wait": p.wait / dt, "time": time.time()}
+           "data_wait": p.wait / dt, "time": p.done_at or time.time()}
     run.history.append(row)
     if run.d.main:
         append_metric(run.out / "metrics.jsonl", row)

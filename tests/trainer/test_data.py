@@ -100,6 +100,15 @@ def test_sampler_shards_like_distributed_sampler_and_skips_for_resume():
     assert full != list(EpochSampler(40, 4, seed=1, epoch=3))
 
 
+def test_sampler_runs_on_through_epochs_in_whole_optimizer_steps():
+    epoch2, epoch3 = list(EpochSampler(40, 4, seed=1, epoch=2)), list(EpochSampler(40, 4, seed=1, epoch=3))
+    run = EpochSampler(40, 4, seed=1, epoch=2, start_batch=3, epochs=2)
+    assert list(run) == epoch2[12:] + epoch3 and len(run) == len(epoch2[12:] + epoch3)
+    # 10 micro-batches per epoch, 3 per optimizer step: 9 used, the 10th never straddles an epoch
+    grouped = list(EpochSampler(40, 4, seed=1, epoch=2, epochs=2, group=3))
+    assert grouped == epoch2[:36] + epoch3[:36]
+
+
 def test_views_are_batched_two_global_tensors_and_local_tensors():
     setup = tiny_setup()
     pipe = build_pipeline(setup)
