@@ -189,6 +189,7 @@ class Eval(Section):
     knn_temperature: float = Field(0.07, gt=0.0, description="Temperature of the weighted kNN vote.")
     knn_every_epochs: int = Field(0, ge=0, description="kNN evaluation every N epochs; 0: only at the end.")
     holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of labeled images held out for kNN evaluation.")
+    knn_max_images: int = Field(10000, gt=0, description="At most this many images (a seeded random subset) each in the kNN bank and in the queries; they are read again at every evaluation, never held in memory.")
 
 
 class Setup(Section):

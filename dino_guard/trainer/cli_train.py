@@ -100,7 +100,7 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
                    "choose a writable train.output_dir (or --output-dir)", err=True)
         sys.exit(2)
     s = result.summary
-    if s["knn_top1"] is not None:
+    if s["knn_top1"] is not None and s["knn_top1_init"] is not None:
         click.echo(f"kNN top-1 (teacher backbone, k={setup.eval.knn_k}): {s['knn_top1']:.1f}% after training, "
                    f"{s['knn_top1_init']:.1f}% at random init ({s['knn_top1'] - s['knn_top1_init']:+.1f} points)")
     if s["skipped_files"]:

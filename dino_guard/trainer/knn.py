@@ -1,19 +1,83 @@
-"""kNN top-1 (cosine similarity, k neighbours, weighted vote as in DINO's eval_knn.py)."""
+"""kNN top-1 (cosine similarity, k neighbours, weighted vote as in DINO's eval_knn.py).
+
+The bank (training images) and the queries (held-out images) are seeded
+random subsets of at most `eval.knn_max_images` each, read through a
+DataLoader at every evaluation: memory stays one batch of images, whatever
+the size of the folder (holding every image of a 1.28M-image folder as
+tensors would need hundreds of GB before the first step).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 
+@dataclass
+class EvalSet:
+    """Labeled images to embed: indices into a data Source and the eval transform."""
+
+    source: object
+    indices: list
+    transform: Callable
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class _Images(torch.utils.data.Dataset):
+    def __init__(self, s: EvalSet):
+        self.s = s
+
+    def __len__(self) -> int:
+        return len(self.s)
+
+    def __getitem__(self, i: int):
+        from dino_guard.trainer.data import READ_ERRORS
+
+        j = self.s.indices[i]
+        try:
+            return self.s.transform(self.s.source.load(j)), self.s.source.labels[j]
+        except READ_ERRORS:
+            return None  # unreadable: left out of the evaluation
+
+
+def _collate(samples: list):
+    samples = [s for s in samples if s is not None]
+    if not samples:
+        return None
+    return torch.stack([s[0] for s in samples]), torch.tensor([s[1] for s in samples])
+
+
+def capped(indices: list, cap: int, seed: int = 0) -> list:
+    """A seeded random subset of at most `cap` indices, in their original order."""
+    if len(indices) <= cap:
+        return list(indices)
+    g = torch.Generator().manual_seed(4321 + seed)
+    keep = torch.randperm(len(indices), generator=g)[:cap].sort().values.tolist()
+    return [indices[i] for i in keep]
+
+
 @torch.no_grad()
-def features(backbone: torch.nn.Module, images: torch.Tensor, device: torch.device, batch: int = 256) -> torch.Tensor:
+def features(backbone: torch.nn.Module, images: EvalSet, device: torch.device, workers: int = 0,
+             batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """l2-normalized backbone features and labels of every readable image of the set."""
+    loader = torch.utils.data.DataLoader(_Images(images), batch_size=batch, num_workers=workers,
+                                         collate_fn=_collate)
     was_training = backbone.training
     backbone.eval()
-    out = [F.normalize(backbone(images[i:i + batch].to(device)).flatten(1).float(), dim=1).cpu()
-           for i in range(0, len(images), batch)]
+    feats, labels = [], []
+    for item in loader:
+        if item is not None:
+            feats.append(F.normalize(backbone(item[0].to(device)).flatten(1).float(), dim=1).cpu())
+            labels.append(item[1])
     backbone.train(was_training)
-    return torch.cat(out)
+    if not feats:
+        return torch.empty(0, 0), torch.empty(0, dtype=torch.long)
+    return torch.cat(feats), torch.cat(labels)
 
 
 def knn_top1(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, query_labels: torch.Tensor,
@@ -27,21 +91,10 @@ def knn_top1(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tenso
     return 100.0 * (votes.argmax(1) == query_labels).float().mean().item()
 
 
-def load_images(source, indices: list, transform) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eval images and labels; unreadable files are left out."""
-    from dino_guard.trainer.data import READ_ERRORS
-
-    images, labels = [], []
-    for i in indices:
-        try:
-            images.append(transform(source.load(i)))
-            labels.append(source.labels[i])
-        except READ_ERRORS:
-            continue
-    return torch.stack(images), torch.tensor(labels)
-
-
-def evaluate(backbone, bank_set: tuple, query_set: tuple, device, k: int, temperature: float) -> float:
-    bank = features(backbone, bank_set[0], device)
-    queries = features(backbone, query_set[0], device)
-    return knn_top1(bank, bank_set[1], queries, query_set[1], k, temperature)
+def evaluate(backbone, bank: EvalSet, queries: EvalSet, device, k: int, temperature: float, workers: int = 0):
+    """kNN top-1 in percent; None when no image of the bank or the queries could be read."""
+    bank_feats, bank_labels = features(backbone, bank, device, workers)
+    query_feats, query_labels = features(backbone, queries, device, workers)
+    if not len(bank_labels) or not len(query_labels):
+        return None
+    return knn_top1(bank_feats, bank_labels, query_feats, query_labels, k, temperature)

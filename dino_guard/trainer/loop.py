@@ -37,7 +37,7 @@ from dino_guard.trainer import checkpoint, distributed
 from dino_guard.trainer.augment import PrefetchViews
 from dino_guard.trainer.build import build_loss, build_models, build_optimizer
 from dino_guard.trainer.data import DataError, EpochSampler, ImageDataset, build_pipeline, eval_transform, find_source, split_indices
-from dino_guard.trainer.knn import evaluate, load_images
+from dino_guard.trainer.knn import EvalSet, capped, evaluate
 from dino_guard.trainer.metrics import append_metric, read_metrics, summarize, write_metrics
 from dino_guard.trainer.monitor import Event, Monitor
 from dino_guard.trainer.plot import plot_loss
@@ -141,9 +141,10 @@ class Run:
         if self.d.main:
             self.opts.log(text)
 
-    def knn(self) -> float:
+    def knn(self) -> Optional[float]:
         e = self.setup.eval
-        return evaluate(self.teacher.backbone, *self.knn_sets, self.device, e.knn_k, e.knn_temperature)
+        return evaluate(self.teacher.backbone, *self.knn_sets, self.device, e.knn_k, e.knn_temperature,
+                        self.setup.data.num_workers)
 
 
 def train(setup, opts: Options) -> Result:
@@ -187,8 +188,8 @@ def prepare(setup, opts: Options) -> Run:
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision)
     knn_sets = None
     if source.labels is not None and query_idx:
-        tf = eval_transform(setup.transform.global_crop_size)
-        knn_sets = (load_images(source, train_idx, tf), load_images(source, query_idx, tf))
+        tf, cap = eval_transform(setup.transform.global_crop_size), setup.eval.knn_max_images
+        knn_sets = (EvalSet(source, capped(train_idx, cap), tf), EvalSet(source, capped(query_idx, cap), tf))
     return Run(setup, opts, d, device, source, train_idx, ImageDataset(source, train_idx, pipeline.transform, t.seed),
                pipeline, steps_per_epoch, effective_batch, sched, last_step, student, teacher, model,
                run_student, run_teacher, build_loss(setup).to(device), build_optimizer(setup, student, device),
@@ -227,8 +228,10 @@ def start(run: Run) -> None:
         run.log(f"--resume: no checkpoint at {run.ckpt_path}; starting from scratch")
     if run.knn_init is None and run.knn_sets:
         run.knn_init = run.knn()
-        run.log(f"kNN top-1 of the backbone at random init: {run.knn_init:.1f}% "
-                f"({len(run.knn_sets[1][1])} held-out images, {len(run.knn_sets[0][1])} in the bank)")
+        bank, queries = run.knn_sets
+        if run.knn_init is not None:
+            run.log(f"kNN top-1 of the backbone at random init: {run.knn_init:.1f}% "
+                    f"({len(queries)} held-out images, {len(bank)} in the bank)")
     if run.d.main:
         write_metrics(run.out / "metrics.jsonl", run.history)
     run.log(plan_text(run.setup, run.source, run.effective_batch, run.sched, run.last_step, run.d, run.device))
@@ -336,8 +339,9 @@ def end_of_step(run: Run) -> None:
     if epoch_end and t.checkpoint_every_epochs and epoch % t.checkpoint_every_epochs == 0:
         save(run, run.out / "checkpoints" / f"epoch_{epoch:04d}.pt")
     if knn_due(run):
-        run.history[-1]["knn_top1"] = run.knn()
-        run.log(f"epoch {epoch}: kNN top-1 {run.history[-1]['knn_top1']:.1f}%")
+        run.history[-1]["knn_top1"] = top1 = run.knn()
+        if top1 is not None:
+            run.log(f"epoch {epoch}: kNN top-1 {top1:.1f}%")
 
 
 def launch_step(run: Run, batches, stop: StopFlag) -> Pending:

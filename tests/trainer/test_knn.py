@@ -1,0 +1,66 @@
+"""kNN evaluation: seeded capped subsets, streamed, unreadable images left out."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.trainer.conftest import tiny_setup
+
+torch = pytest.importorskip("torch")
+
+from dino_guard.trainer.data import Source, eval_transform  # noqa: E402
+from dino_guard.trainer.knn import EvalSet, capped, evaluate, knn_top1  # noqa: E402
+
+
+class CountingSource(Source):
+    """The synthetic set, counting loads; item `bad` cannot be read."""
+
+    def __init__(self, n: int, bad: int = -1):
+        super().__init__(list(range(n)), [i % 3 for i in range(n)])
+        self.loads, self.bad = 0, bad
+
+    def load(self, i: int):
+        self.loads += 1
+        if i == self.bad:
+            raise OSError("truncated")
+        return super().load(i)
+
+
+def test_capped_is_a_seeded_subset_in_order():
+    idx = list(range(0, 1000, 3))
+    sub = capped(idx, 50)
+    assert len(sub) == 50 and sub == sorted(sub) and set(sub) <= set(idx)
+    assert sub == capped(idx, 50) and capped(idx, 500) == idx
+
+
+def test_knn_reads_images_at_each_evaluation_and_leaves_out_unreadable_ones():
+    source = CountingSource(24, bad=5)
+    tf = eval_transform(32)
+    bank, queries = EvalSet(source, list(range(18)), tf), EvalSet(source, list(range(18, 24)), tf)
+    backbone = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten())
+    top1 = evaluate(backbone, bank, queries, torch.device("cpu"), k=5, temperature=0.07)
+    assert 0.0 <= top1 <= 100.0 and source.loads == 24  # every image read once, none kept
+    evaluate(backbone, bank, queries, torch.device("cpu"), k=5, temperature=0.07)
+    assert source.loads == 48
+
+
+def test_knn_of_an_unreadable_set_is_none():
+    source = CountingSource(4, bad=0)
+    tf = eval_transform(32)
+    backbone = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+    assert evaluate(backbone, EvalSet(source, [0], tf), EvalSet(source, [1], tf), torch.device("cpu"), 5, 0.07) is None
+
+
+def test_knn_top1_votes_by_weighted_neighbours():
+    bank = torch.eye(3)
+    assert knn_top1(bank, torch.tensor([0, 1, 2]), bank, torch.tensor([0, 1, 2]), k=1) == 100.0
+
+
+def test_train_caps_the_knn_sets(tmp_path):
+    lines = []
+    setup = tiny_setup(eval={"knn_max_images": 10})
+    from dino_guard.trainer.loop import Options, train
+
+    result = train(setup, Options(output_dir=tmp_path, max_steps=1, log=lines.append))
+    assert result.summary["knn_top1"] is not None
+    assert any("10 held-out images, 10 in the bank" in line for line in lines), lines
