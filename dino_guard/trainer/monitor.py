@@ -34,6 +34,7 @@ class Monitor:
     losses: list = field(default_factory=list)
     stds: list = field(default_factory=list)
     entropies: list = field(default_factory=list)
+    excess: list = field(default_factory=list)  # loss - teacher entropy: the KL the student has not closed
     min_smoothed: float = math.inf
     rising: int = 0
     reported: set = field(default_factory=set)
@@ -41,11 +42,13 @@ class Monitor:
 
     def state_dict(self) -> dict:
         return {"losses": list(self.losses), "stds": list(self.stds), "entropies": list(self.entropies),
+                "excess": list(self.excess),
                 "min_smoothed": self.min_smoothed, "rising": self.rising, "reported": sorted(self.reported),
                 "first_window": self.first_window}
 
     def load_state_dict(self, state: dict) -> None:
         self.losses, self.stds, self.entropies = list(state["losses"]), list(state["stds"]), list(state["entropies"])
+        self.excess = list(state.get("excess", []))
         self.min_smoothed, self.rising = state["min_smoothed"], state["rising"]
         self.reported, self.first_window = set(state["reported"]), state["first_window"]
 
@@ -60,6 +63,7 @@ class Monitor:
         self.losses.append(loss)
         self.stds.append(teacher_std)
         self.entropies.append(teacher_entropy)
+        self.excess.append(loss - teacher_entropy)
         if len(self.losses) <= self.cfg.grace_steps:
             return []
         events = [self._uniform(step), self._dimensional(step), *self._divergence(step, in_teacher_warmup)]
@@ -108,12 +112,19 @@ class Monitor:
                      "keep centering on (loss.center_momentum 0.9, not 1.0) and lower optimizer.lr", stop=True)
 
     def _divergence(self, step: int, in_teacher_warmup: bool) -> list:
-        smoothed = sum(self.losses[-SMOOTH:]) / len(self.losses[-SMOOTH:])
+        # The loss is the teacher's entropy plus KL(teacher || student). A rise of the
+        # entropy alone (centering flattening a teacher that had piled onto a few
+        # prototypes, a warmer teacher) is the target getting harder, not the student
+        # failing; divergence is the KL part climbing, by a factor and by a margin.
+        smoothed = sum(self.excess[-SMOOTH:]) / len(self.excess[-SMOOTH:])
         self.min_smoothed = min(self.min_smoothed, smoothed)
-        if smoothed <= self.cfg.divergence_factor * self.min_smoothed:
+        margin = self.cfg.divergence_margin * math.log(self.output_dim)
+        above_factor = self.min_smoothed <= 0 or smoothed > self.cfg.divergence_factor * self.min_smoothed
+        if not above_factor or smoothed - self.min_smoothed <= margin:
             self.rising = 0
             return []
-        numbers = f"smoothed loss {smoothed:.4f} is {smoothed / self.min_smoothed:.2f}x its minimum {self.min_smoothed:.4f}"
+        numbers = (f"loss - teacher entropy (the KL the student has not closed, smoothed) rose from its minimum "
+                   f"{self.min_smoothed:.4f} to {smoothed:.4f}")
         if in_teacher_warmup:
             return [self._once(Event("DG507", "loss.warmup_teacher_temp",
                                      f"step {step}: {numbers}, during the teacher temperature warmup: expected",
@@ -137,6 +148,10 @@ class Monitor:
         if recent < self.first_window * (1 - self.cfg.min_progress):
             self.reported.add("DG506")  # made progress: never warn later for noise
             return None
+        start = self.cfg.grace_steps
+        first_entropy = sum(self.entropies[start:start + w]) / w
+        if abs(sum(self.entropies[-w:]) / w - first_entropy) > 0.1 * math.log(self.output_dim):
+            return None  # the teacher's entropy moved: the loss follows a target that changed, not a stuck student
         return self._once(Event("DG506", "optimizer.lr",
                                 f"step {step}: no progress after warmup: mean loss {recent:.4f} over the last {w} steps "
                                 f"vs {self.first_window:.4f} at the start",
