@@ -9,13 +9,7 @@
 # Wheels for what the GPU image lacks (lightly, pydantic, kornia, hydra) are
 # installed from .whl/ when present (see bench/gpu/README.md).
 set -u
-OUT=${OUT:-gpu_out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site
-fi
+source "$(dirname "$0")/wheels.sh"
 
 part() {  # part NAME SECONDS COMMAND...
   local name=$1 seconds=$2

@@ -6,13 +6,7 @@
 #
 #   OUT=gpu_out bash bench/gpu/run_issue6.sh     # on the GPU machine, from the repo root
 set -u
-OUT=${OUT:-gpu_out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-  export PYTHONPATH=/tmp/site
-fi
+source "$(dirname "$0")/wheels.sh"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 for variant in device device+gpudecode; do
   start=$SECONDS
