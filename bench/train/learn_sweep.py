@@ -1,0 +1,117 @@
+"""Does DINO learn the shapes set in a short CPU run? One setting per call, one JSON line.
+
+    python bench/train/learn_sweep.py                                   # the README example as it is
+    python bench/train/learn_sweep.py --data palette teacher_momentum.start=0.98 teacher_momentum.end=1.0
+    python bench/train/learn_sweep.py train.epochs=6 model.head.batch_norm=false monitor.enabled=false
+
+Runs `dino_guard.trainer.loop.train` on examples/synthetic_small.dino.yaml
+with dotted overrides (key=value, values in YAML), optionally on one of the
+colour designs that were tried for the built-in set (--data; `shapes` is the
+one the package ships). Prints kNN top-1 of the teacher backbone at random
+init and after training, steps, final loss, images/s and wall time, and
+appends it to --log. Results and the reasoning: bench/train/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import colorsys
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from dino_guard.trainer import data as data_module  # noqa: E402
+from dino_guard.trainer import synthetic  # noqa: E402
+
+
+def _hsv(h: float, s: float, v: float) -> tuple:
+    r, g, b = colorsys.hsv_to_rgb(h, s, v)
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+# Colour designs tried for the built-in set: (background, shape) colour makers.
+DESIGNS = {
+    "palette": None,  # one colour per shape and per background from a 6-colour palette (the first design)
+    "random": (lambda g: _hsv(g.random(), g.random(), g.random()), lambda g: _hsv(g.random(), g.random(), g.random())),
+    "random_light_on_dark": (lambda g: _hsv(g.random(), g.random(), g.uniform(0.05, 0.35)),
+                             lambda g: _hsv(g.random(), g.random(), g.uniform(0.75, 1.0))),
+    "grey_light_on_dark": (lambda g: _hsv(0, 0, g.uniform(0.05, 0.35)), lambda g: _hsv(0, 0, g.uniform(0.75, 1.0))),
+    "white_on_black": (lambda g: (20, 20, 20), lambda g: (235, 235, 235)),
+}
+PALETTE = ((220, 40, 40), (40, 160, 60), (40, 70, 200), (235, 200, 40), (30, 30, 30), (235, 235, 235))
+
+
+def _palette_colours(g: random.Random) -> tuple:
+    bg = g.randrange(len(PALETTE))
+    fg = g.choice([i for i in range(len(PALETTE)) if i != bg])
+    return PALETTE[bg], PALETTE[fg]
+
+
+def design_image(name: str):
+    from PIL import Image, ImageDraw
+
+    def image(index: int):
+        g = random.Random(synthetic.DATA_SEED * 1_000_003 + index)
+        label = index % len(synthetic.CLASSES)
+        size = g.randrange(64, 129)
+        if name == "palette":
+            background, shape = _palette_colours(g)
+        else:
+            background, shape = DESIGNS[name][0](g), DESIGNS[name][1](g)
+        img = Image.new("RGB", (size, size), background)
+        r = g.uniform(0.25, 0.45) * size
+        cx, cy = g.uniform(r, size - r), g.uniform(r, size - r)
+        kind = synthetic.CLASSES[label]
+        synthetic._draw_shape(ImageDraw.Draw(img), kind, cx, cy, r, synthetic.UPRIGHT[kind] + g.uniform(-0.25, 0.25), shape)
+        return img, label
+
+    return image
+
+
+def override(setup: dict, item: str) -> None:
+    key, value = item.split("=", 1)
+    *path, last = key.split(".")
+    node = setup
+    for part in path:
+        node = node.setdefault(part, {})
+    node[last] = yaml.safe_load(value)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("overrides", nargs="*", help="dotted.key=value (YAML value)")
+    ap.add_argument("--data", default="shapes", choices=["shapes", *DESIGNS])
+    ap.add_argument("--out", default="/tmp/dg_learn")
+    ap.add_argument("--log", default=None, help="append the JSON line to this file")
+    args = ap.parse_args()
+
+    setup = yaml.safe_load((REPO / "examples" / "synthetic_small.dino.yaml").read_text())
+    for item in args.overrides:
+        override(setup, item)
+    if args.data != "shapes":  # the DataLoader workers fork, so they see the replacement too
+        data_module.shape_image = design_image(args.data)
+    from dino_guard.schemas import Setup
+    from dino_guard.trainer.loop import Options, train
+
+    t0 = time.time()
+    result = train(Setup.model_validate(setup), Options(output_dir=Path(args.out), log=lambda s: None))
+    s = result.summary
+    line = json.dumps({"data": args.data, "overrides": args.overrides, "knn_init": s["knn_top1_init"],
+                       "knn": s["knn_top1"], "steps": s["steps"], "final_loss": s["final_loss"],
+                       "images_per_s": s["images_per_s"], "wall_s": round(time.time() - t0, 1),
+                       "stopped_by": s["stopped_by"]})
+    print(line)
+    if args.log:
+        with open(args.log, "a") as f:
+            f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()
