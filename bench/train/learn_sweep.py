@@ -36,43 +36,35 @@ def _hsv(h: float, s: float, v: float) -> tuple:
     return round(r * 255), round(g * 255), round(b * 255)
 
 
-# Colour designs tried for the built-in set: (background, shape) colour makers.
+class Palette:
+    """The first design: a colour per background and per shape from a 6-colour palette, never the same."""
+
+    COLOURS = ((220, 40, 40), (40, 160, 60), (40, 70, 200), (235, 200, 40), (30, 30, 30), (235, 235, 235))
+
+    def background(self, g: random.Random) -> tuple:
+        self.last = g.randrange(len(self.COLOURS))
+        return self.COLOURS[self.last]
+
+    def shape(self, g: random.Random) -> tuple:
+        return self.COLOURS[g.choice([i for i in range(len(self.COLOURS)) if i != self.last])]
+
+
+_PALETTE = Palette()
+# Colour designs tried for the built-in set: (background, shape) colour makers for synthetic.shape_image.
 DESIGNS = {
-    "palette": None,  # one colour per shape and per background from a 6-colour palette (the first design)
+    "palette": (_PALETTE.background, _PALETTE.shape),
     "random": (lambda g: _hsv(g.random(), g.random(), g.random()), lambda g: _hsv(g.random(), g.random(), g.random())),
     "random_light_on_dark": (lambda g: _hsv(g.random(), g.random(), g.uniform(0.05, 0.35)),
                              lambda g: _hsv(g.random(), g.random(), g.uniform(0.75, 1.0))),
     "grey_light_on_dark": (lambda g: _hsv(0, 0, g.uniform(0.05, 0.35)), lambda g: _hsv(0, 0, g.uniform(0.75, 1.0))),
     "white_on_black": (lambda g: (20, 20, 20), lambda g: (235, 235, 235)),
 }
-PALETTE = ((220, 40, 40), (40, 160, 60), (40, 70, 200), (235, 200, 40), (30, 30, 30), (235, 235, 235))
-
-
-def _palette_colours(g: random.Random) -> tuple:
-    bg = g.randrange(len(PALETTE))
-    fg = g.choice([i for i in range(len(PALETTE)) if i != bg])
-    return PALETTE[bg], PALETTE[fg]
 
 
 def design_image(name: str):
-    from PIL import Image, ImageDraw
-
-    def image(index: int):
-        g = random.Random(synthetic.DATA_SEED * 1_000_003 + index)
-        label = index % len(synthetic.CLASSES)
-        size = g.randrange(64, 129)
-        if name == "palette":
-            background, shape = _palette_colours(g)
-        else:
-            background, shape = DESIGNS[name][0](g), DESIGNS[name][1](g)
-        img = Image.new("RGB", (size, size), background)
-        r = g.uniform(0.25, 0.45) * size
-        cx, cy = g.uniform(r, size - r), g.uniform(r, size - r)
-        kind = synthetic.CLASSES[label]
-        synthetic._draw_shape(ImageDraw.Draw(img), kind, cx, cy, r, synthetic.UPRIGHT[kind] + g.uniform(-0.25, 0.25), shape)
-        return img, label
-
-    return image
+    """shape_image with the colours of design `name` (same geometry as the shipped set)."""
+    background, shape = DESIGNS[name]
+    return lambda index: synthetic.shape_image(index, background, shape)
 
 
 def override(setup: dict, item: str) -> None:

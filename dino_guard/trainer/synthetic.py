@@ -22,6 +22,7 @@ from __future__ import annotations
 import colorsys
 import math
 import random
+from typing import Callable
 
 from PIL import Image, ImageDraw
 
@@ -64,14 +65,27 @@ def _draw_shape(draw: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, r: f
                           (cx + dx * r - px, cy + dy * r - py), (cx - dx * r - px, cy - dy * r - py)], fill=fill)
 
 
-def shape_image(index: int) -> tuple[Image.Image, int]:
-    """Image number `index` of the set and its label (balanced over CLASSES)."""
+def background_colour(rng: random.Random) -> tuple:
+    return _colour(rng, BACKGROUND_VALUE)
+
+
+def shape_colour(rng: random.Random) -> tuple:
+    return _colour(rng, SHAPE_VALUE)
+
+
+def shape_image(index: int, background: Callable = background_colour, shape: Callable = shape_colour
+                ) -> tuple[Image.Image, int]:
+    """Image number `index` of the set and its label (balanced over CLASSES).
+
+    `background` and `shape` draw a colour from the image's generator (the
+    other colour designs in bench/train/learn_sweep.py pass their own).
+    """
     rng = random.Random(DATA_SEED * 1_000_003 + index)
     label = index % len(CLASSES)
     size = rng.randrange(64, 129)
-    img = Image.new("RGB", (size, size), _colour(rng, BACKGROUND_VALUE))
+    img = Image.new("RGB", (size, size), background(rng))
     r = rng.uniform(0.25, 0.45) * size
     cx, cy = rng.uniform(r, size - r), rng.uniform(r, size - r)
     angle = UPRIGHT[CLASSES[label]] + rng.uniform(-0.25, 0.25)  # upright, tilted by up to 15 degrees
-    _draw_shape(ImageDraw.Draw(img), CLASSES[label], cx, cy, r, angle, _colour(rng, SHAPE_VALUE))
+    _draw_shape(ImageDraw.Draw(img), CLASSES[label], cx, cy, r, angle, shape(rng))
     return img, label
