@@ -34,7 +34,6 @@ class Monitor:
     losses: list = field(default_factory=list)
     stds: list = field(default_factory=list)
     entropies: list = field(default_factory=list)
-    excess: list = field(default_factory=list)  # loss - teacher entropy: the KL the student has not closed
     min_smoothed: float = math.inf
     rising: int = 0
     reported: set = field(default_factory=set)
@@ -42,13 +41,11 @@ class Monitor:
 
     def state_dict(self) -> dict:
         return {"losses": list(self.losses), "stds": list(self.stds), "entropies": list(self.entropies),
-                "excess": list(self.excess),
                 "min_smoothed": self.min_smoothed, "rising": self.rising, "reported": sorted(self.reported),
                 "first_window": self.first_window}
 
     def load_state_dict(self, state: dict) -> None:
         self.losses, self.stds, self.entropies = list(state["losses"]), list(state["stds"]), list(state["entropies"])
-        self.excess = list(state.get("excess", []))
         self.min_smoothed, self.rising = state["min_smoothed"], state["rising"]
         self.reported, self.first_window = set(state["reported"]), state["first_window"]
 
@@ -63,7 +60,6 @@ class Monitor:
         self.losses.append(loss)
         self.stds.append(teacher_std)
         self.entropies.append(teacher_entropy)
-        self.excess.append(loss - teacher_entropy)
         if len(self.losses) <= self.cfg.grace_steps:
             return []
         events = [self._uniform(step), self._dimensional(step), *self._divergence(step, in_teacher_warmup)]
@@ -116,7 +112,9 @@ class Monitor:
         # entropy alone (centering flattening a teacher that had piled onto a few
         # prototypes, a warmer teacher) is the target getting harder, not the student
         # failing; divergence is the KL part climbing, by a factor and by a margin.
-        smoothed = sum(self.excess[-SMOOTH:]) / len(self.excess[-SMOOTH:])
+        # loss - teacher entropy: the KL the student has not closed
+        excess = [loss - entropy for loss, entropy in zip(self.losses[-SMOOTH:], self.entropies[-SMOOTH:])]
+        smoothed = sum(excess) / len(excess)
         self.min_smoothed = min(self.min_smoothed, smoothed)
         margin = self.cfg.divergence_margin * math.log(self.output_dim)
         above_factor = self.min_smoothed <= 0 or smoothed > self.cfg.divergence_factor * self.min_smoothed
