@@ -40,6 +40,13 @@ class Context:
     def backbone(self) -> Optional[backbones.BackboneInfo]:
         return backbones.lookup(self.setup.model.backbone.name)
 
+    @cached_property
+    def dataset_size(self) -> Optional[int]:
+        """Training images (stated, synthetic, or counted under data.path): counted once per file checked."""
+        from dino_guard.rules.data import dataset_size
+
+        return dataset_size(self.setup.data, self.path, self.options.count_images)
+
     @property
     def feature_dim(self) -> Optional[int]:
         """The backbone's pooled width: the user's statement wins over the table."""

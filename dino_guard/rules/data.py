@@ -93,7 +93,7 @@ def output_dim_too_large(ctx) -> Iterator[Issue]:
     Use instead: `head: {output_dim: 1024}` and the same `loss.output_dim`.
     References: Caron et al. 2021 (DINO), appendix on output dimension; lightly issue #1274.
     """
-    images = dataset_size(ctx.setup.data, ctx.path, ctx.options.count_images)
+    images = ctx.dataset_size
     output_dim = ctx.setup.model.head.output_dim
     if not images or output_dim <= images:
         return

@@ -6,7 +6,6 @@ import math
 from typing import Iterator, Optional
 
 from dino_guard.findings import Severity
-from dino_guard.rules.data import dataset_size
 from dino_guard.rules.registry import Issue, rule
 
 # Base learning rates (per 256 images) DINO recipes use, with a wide margin.
@@ -140,7 +139,7 @@ def fp16_small_patch(ctx) -> Iterator[Issue]:
 def optimizer_steps(ctx) -> Optional[int]:
     """Optimizer steps of the whole run, when the data set's size is known."""
     s = ctx.setup
-    images = dataset_size(s.data, ctx.path, ctx.options.count_images)
+    images = ctx.dataset_size
     if not images:
         return None
     if s.data.synthetic:  # labeled: the trainer holds out the kNN queries
