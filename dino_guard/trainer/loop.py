@@ -103,8 +103,7 @@ class Run:
     d: distributed.Dist
     device: torch.device
     source: object
-    train_idx: list
-    dataset: ImageDataset
+    dataset: ImageDataset  # the training images (its indices)
     pipeline: object
     steps_per_epoch: int
     effective_batch: int
@@ -190,7 +189,7 @@ def prepare(setup, opts: Options) -> Run:
     if source.labels is not None and query_idx:
         tf, cap = eval_transform(setup.transform.global_crop_size), setup.eval.knn_max_images
         knn_sets = (EvalSet(source, capped(train_idx, cap), tf), EvalSet(source, capped(query_idx, cap), tf))
-    return Run(setup, opts, d, device, source, train_idx, ImageDataset(source, train_idx, pipeline.transform, t.seed),
+    return Run(setup, opts, d, device, source, ImageDataset(source, train_idx, pipeline.transform, t.seed),
                pipeline, steps_per_epoch, effective_batch, sched, last_step, student, teacher, model,
                run_student, run_teacher, build_loss(setup).to(device), build_optimizer(setup, student, device),
                torch.amp.GradScaler(device.type, enabled=t.precision == "fp16"), amp_dtype,
@@ -291,7 +290,7 @@ def run_steps(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
     t = run.setup.train
     epoch = run.step // run.steps_per_epoch
     epochs = -(-run.last_step // run.steps_per_epoch) - epoch  # through the epoch of the last step
-    sampler = EpochSampler(len(run.train_idx), t.batch_size, t.seed, epoch, run.d.rank, run.d.world,
+    sampler = EpochSampler(len(run.dataset), t.batch_size, t.seed, epoch, run.d.rank, run.d.world,
                            start_batch=(run.step % run.steps_per_epoch) * t.accumulate_grad_batches,
                            epochs=epochs, group=t.accumulate_grad_batches)
     # One loader for the whole run; views made one batch ahead (on CUDA on a side stream).
