@@ -12,9 +12,10 @@ entropy, made once with all cores), then for each variant the real CLI,
 `python -m dino_guard train` with ViT-S/16, batch 128, 2x224 + 6x96 crops,
 bf16, fused AdamW, torch.compile (unless --no-compile), data.num_workers =
 cores - 1, the loss monitor off (random JPEGs give a collapse-like loss).
-Reported per backend, over the steps after --skip warm-up steps: median
-images/s and data_wait from metrics.jsonl, and the mean GPU utilization that
-nvidia-smi sampled every 200 ms during those steps (busy share of the time).
+Reported per variant, over the steps after --skip warm-up steps: images/s
+over the wall-clock window (as the trainer's summary measures it) and the
+median step's, the share of time waited for data (metrics.jsonl), and the
+mean GPU utilization NVML sampled every 100 ms during those steps.
 Variants (--backends): cpu, device (workers decode and resize with PIL) and
 device+gpudecode (backend device with transform.decode: device: workers read
 the JPEG bytes, torchvision.io.decode_jpeg decodes them on the GPU).
