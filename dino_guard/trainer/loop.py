@@ -339,6 +339,8 @@ def end_of_step(run: Run) -> None:
         save(run, run.out / "checkpoints" / f"epoch_{epoch:04d}.pt")
     if knn_due(run):
         run.history[-1]["knn_top1"] = top1 = run.knn()
+        if run.d.main:  # the step's row is already on disk: rewrite it with the kNN in it
+            write_metrics(run.out / "metrics.jsonl", run.history)
         if top1 is not None:
             run.log(f"epoch {epoch}: kNN top-1 {top1:.1f}%")
 
@@ -424,7 +426,9 @@ def note_bad_files(run: Run, bad: list) -> None:
 def finish(run: Run) -> Result:
     """Final kNN, summary.json, the resolved setup and loss.png."""
     stopped_by_check = (run.stopped_by or "").startswith("DG")
-    knn_final = run.knn() if run.knn_sets and not stopped_by_check else None
+    knn_final = None
+    if run.knn_sets and not stopped_by_check:  # the last epoch's evaluation, when there was one, is the final one
+        knn_final = run.history[-1]["knn_top1"] if run.history and "knn_top1" in run.history[-1] else run.knn()
     summary = summarize(run.history, knn_final, run.knn_init, run.stopped_by, run.bad_files, run.source.ignored,
                         run.effective_batch)
     if run.d.main:

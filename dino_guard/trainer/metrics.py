@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -18,7 +19,10 @@ def read_metrics(path: Path, upto: int) -> list:
 
 
 def write_metrics(path: Path, rows: list) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    """Replace the file whole (a temp file renamed over it: a kill mid-write loses no rows)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    os.replace(tmp, path)
 
 
 def append_metric(path: Path, row: dict) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.trainer.conftest import tiny_setup
+from tests.trainer.conftest import metrics, run, tiny_setup
 
 torch = pytest.importorskip("torch")
 
@@ -64,3 +64,15 @@ def test_train_caps_the_knn_sets(tmp_path):
     result = train(setup, Options(output_dir=tmp_path, max_steps=1, log=lines.append))
     assert result.summary["knn_top1"] is not None
     assert any("10 held-out images, 10 in the bank" in line for line in lines), lines
+
+
+def test_knn_every_epochs_is_written_to_metrics_jsonl(tmp_path):
+    """Bug: the evaluation went into the in-memory row after it was on disk, so only the log had it."""
+    setup = tiny_setup(eval={"knn_every_epochs": 1})
+    result = run(setup, tmp_path)
+    rows = metrics(tmp_path)
+    per_epoch = len(rows) // setup.train.epochs
+    evaluated = [r["step"] for r in rows if "knn_top1" in r]
+    assert evaluated == [per_epoch * e for e in range(1, setup.train.epochs + 1)]
+    assert all(r["knn_top1"] is not None for r in rows if "knn_top1" in r)
+    assert result.summary["knn_top1"] == rows[-1]["knn_top1"]  # the last epoch's evaluation is the final one
