@@ -11,7 +11,7 @@ What runs: a folder of --images generated 500x375 JPEGs (photo-like
 entropy, made once with all cores), then for each variant the real CLI,
 `python -m dino_guard train` with ViT-S/16, batch 128, 2x224 + 6x96 crops,
 bf16, fused AdamW, torch.compile (unless --no-compile), data.num_workers =
-cores - 1, the loss monitor off (random JPEGs give a collapse-like loss).
+cores - 1 (--workers), the loss monitor off (random JPEGs give a collapse-like loss).
 Reported per variant, over the steps after --skip warm-up steps: images/s
 over the wall-clock window (as the trainer's summary measures it) and the
 median step's, the share of time waited for data (metrics.jsonl), and the
@@ -62,8 +62,12 @@ def make_folder(root: Path, n: int) -> None:
 VARIANTS = {"cpu": ("cpu", "worker"), "device": ("device", "worker"), "device+gpudecode": ("device", "device")}
 
 
+def data_workers(args) -> int:
+    return args.workers or max(1, (os.cpu_count() or 2) - 1)
+
+
 def setup_yaml(data: Path, out: Path, variant: str, args) -> str:
-    workers = max(1, (os.cpu_count() or 2) - 1)
+    workers = data_workers(args)
     backend, decode = VARIANTS[variant]
     return "\n".join([
         f"data: {{path: {data}, num_workers: {workers}}}",
@@ -112,12 +116,16 @@ def run_backend(data: Path, work: Path, backend: str, args) -> dict:
     sampler.start()
     t0 = time.time()
     command = [sys.executable, "-m", "dino_guard", "train", str(setup), "--max-steps", str(args.steps), "--device", args.device]
+    # The main process only launches GPU work; its intra-op threads compete with the workers for the cores.
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.host_threads)) if args.host_threads else None
     try:
-        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=args.timeout)
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=args.timeout, env=env)
     except subprocess.TimeoutExpired:  # e.g. a cold torch.compile cache: report what was measured
         proc = subprocess.CompletedProcess(command, returncode=124, stdout="", stderr=f"timed out after {args.timeout} s")
     sampler.stop.set()
-    result = {"backend": backend, "exit_code": proc.returncode, "wall_s": round(time.time() - t0, 1)}
+    result = {"backend": backend, "workers": data_workers(args),
+              "host_threads": args.host_threads or "default", "exit_code": proc.returncode,
+              "wall_s": round(time.time() - t0, 1)}
     metrics = out / "metrics.jsonl"
     if proc.returncode != 0:
         result["output_tail"] = (proc.stdout + proc.stderr)[-2000:]
@@ -154,6 +162,8 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/dg_e2e")
     ap.add_argument("--device", default="cuda", help="cpu only to smoke-test this script")
     ap.add_argument("--timeout", type=int, default=280, help="seconds per backend run")
+    ap.add_argument("--workers", type=int, default=0, help="data.num_workers (default: cores - 1)")
+    ap.add_argument("--host-threads", type=int, default=0, help="OMP_NUM_THREADS of the training process (default: torch's)")
     args = ap.parse_args()
     work = Path(args.work)
     data = work / "jpegs"
