@@ -178,9 +178,10 @@ class Monitor(Section):
     min_teacher_std: float = Field(0.05, ge=0.0, description="Std of l2-normalized centered teacher outputs below this fraction of 1/sqrt(output_dim) (the isotropic value) is dimensional collapse.")
     divergence_factor: float = Field(1.5, gt=1.0, description="Smoothed loss - teacher entropy (the student's KL to the teacher) above factor x its minimum, and above it by divergence_margin, is divergence.")
     divergence_margin: float = Field(0.25, gt=0.0, description="The rise divergence needs besides the factor, as a fraction of ln(output_dim).")
+    divergence_window: int = Field(20, gt=0, description="Optimizer steps over which the divergence check averages loss - teacher entropy.")
     patience: int = Field(20, gt=0, description="Steps a divergence may last before the run is stopped.")
     grace_steps: int = Field(10, ge=0, description="Steps at the start the trend checks ignore.")
-    min_progress: float = Field(0.01, ge=0.0, lt=1.0, description="After warmup the mean loss must fall by at least this fraction of its first window, else a no-progress warning.")
+    min_progress: float = Field(0.01, ge=0.0, lt=1.0, description="After warmup the mean loss over the last collapse_window steps must be below the mean of the first collapse_window steps of the run by at least this fraction, else a no-progress warning.")
 
 
 class Eval(Section):

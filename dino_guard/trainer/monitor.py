@@ -13,7 +13,6 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional
 
-SMOOTH = 5  # steps in the moving average the divergence check uses
 
 
 @dataclass
@@ -113,8 +112,14 @@ class Monitor:
         # prototypes, a warmer teacher) is the target getting harder, not the student
         # failing; divergence is the KL part climbing, by a factor and by a margin.
         # loss - teacher entropy: the KL the student has not closed
-        excess = [loss - entropy for loss, entropy in zip(self.losses[-SMOOTH:], self.entropies[-SMOOTH:])]
-        smoothed = sum(excess) / len(excess)
+        # Averaged over a full divergence_window: a teacher that piles onto one prototype for
+        # a few steps lets the student close the KL to near 0, and a short mean taken there
+        # would make the normal KL after the center spreads the teacher out look like a rise.
+        w = self.cfg.divergence_window
+        if len(self.losses) < w:
+            return []
+        excess = [loss - entropy for loss, entropy in zip(self.losses[-w:], self.entropies[-w:])]
+        smoothed = sum(excess) / w
         self.min_smoothed = min(self.min_smoothed, smoothed)
         margin = self.cfg.divergence_margin * math.log(self.output_dim)
         above_factor = self.min_smoothed <= 0 or smoothed > self.cfg.divergence_factor * self.min_smoothed
@@ -138,16 +143,17 @@ class Monitor:
 
     def _progress(self, step: int, after_lr_warmup: bool) -> Optional[Event]:
         w = self.cfg.collapse_window
-        if self.first_window is None and len(self.losses) >= self.cfg.grace_steps + w:
-            self.first_window = sum(self.losses[self.cfg.grace_steps:][:w]) / w
+        if self.first_window is None and len(self.losses) >= w:
+            # the loss as the run started: a fast teacher can sharpen within the first
+            # few dozen steps, and a window taken there is a transient low, not a baseline
+            self.first_window = sum(self.losses[:w]) / w
         if self.first_window is None or not after_lr_warmup or len(self.losses) < self.cfg.grace_steps + 2 * w:
             return None
         recent = sum(self.losses[-w:]) / w
         if recent < self.first_window * (1 - self.cfg.min_progress):
             self.reported.add("DG506")  # made progress: never warn later for noise
             return None
-        start = self.cfg.grace_steps
-        first_entropy = sum(self.entropies[start:start + w]) / w
+        first_entropy = sum(self.entropies[:w]) / w
         if abs(sum(self.entropies[-w:]) / w - first_entropy) > 0.1 * math.log(self.output_dim):
             return None  # the teacher's entropy moved: the loss follows a target that changed, not a stuck student
         return self._once(Event("DG506", "optimizer.lr",

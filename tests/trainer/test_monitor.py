@@ -9,7 +9,7 @@ from tests.trainer.conftest import run, tiny_setup
 from dino_guard.schemas.setup import Monitor as MonitorCfg
 from dino_guard.trainer.monitor import Monitor
 
-QUICK = {"grace_steps": 2, "collapse_window": 5, "patience": 5}
+QUICK = {"grace_steps": 2, "collapse_window": 5, "divergence_window": 5, "patience": 5}
 
 
 def _codes(result):
@@ -79,6 +79,31 @@ def test_rise_during_teacher_temperature_warmup_is_explained_not_flagged():
     mon = Monitor(MonitorCfg(**QUICK), 64)
     events = _feed(mon, [4.0 - 0.05 * i for i in range(10)] + [9.0] * 20, warm=True)
     assert [e.code for e in events] == ["DG507"] and not events[0].stop
+
+
+def test_teacher_piled_onto_one_prototype_for_a_few_steps_is_not_a_divergence_baseline():
+    """Bug: the README example (fast teacher) warned DG504 while it learned (+24 kNN points).
+
+    For a few steps its teacher piles onto one prototype and the student closes
+    the KL to about 0.03; then the center spreads the teacher out and the KL
+    goes back to its usual level through a short overshoot. A 5-step mean took
+    0.03 as the minimum and the overshoot as divergence; the check now
+    averages over a full divergence_window (20 steps).
+    """
+    kl = [1.0] * 30 + [0.03] * 10 + [2.2] * 10 + [1.2] * 40
+    losses = [2.0 + x for x in kl]  # teacher entropy 2.0 throughout
+    codes = {e.code for e in _feed(Monitor(MonitorCfg(), 256), losses)}
+    assert not codes & {"DG504", "DG505"}, codes
+    short = {e.code for e in _feed(Monitor(MonitorCfg(divergence_window=5), 256), losses)}
+    assert "DG504" in short  # what the 5-step mean reported
+
+
+def test_no_progress_is_measured_from_the_start_of_the_run():
+    """Bug: the README example warned DG506 while it learned: its baseline window
+    began after the grace steps, where a fast teacher had sharpened and the loss
+    was at a transient low (1.5) that the run then left for its usual level."""
+    losses = [5.5] * 10 + [1.5] * 20 + [2.6] * 60
+    assert "DG506" not in {e.code for e in _feed(Monitor(MonitorCfg(), 256), losses)}
 
 
 def test_no_progress_after_warmup_warns_once():
