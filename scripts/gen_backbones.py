@@ -38,6 +38,7 @@ TIMM = [
     "regnety_008", "regnety_016", "regnety_032", "regnety_040", "regnety_080", "regnety_160",
     "swin_tiny_patch4_window7_224", "swin_small_patch4_window7_224", "swin_base_patch4_window7_224",
     "mobilenetv3_large_100",
+    "test_vit",  # timm's 64-wide, 6-block ViT/16: the backbone of the README's CPU example
 ]
 TORCHVISION = [
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d",
@@ -46,7 +47,7 @@ TORCHVISION = [
     "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf",
     "swin_t", "swin_s", "swin_b", "mobilenet_v3_large",
 ]
-FAMILIES = (("vit", "vit"), ("deit", "vit"), ("resnet", "resnet"), ("wide_resnet", "resnet"), ("resnext", "resnet"),
+FAMILIES = (("vit", "vit"), ("test_vit", "vit"), ("deit", "vit"), ("resnet", "resnet"), ("wide_resnet", "resnet"), ("resnext", "resnet"),
             ("convnext", "convnext"), ("efficientnet", "efficientnet"), ("regnet", "regnet"), ("swin", "swin"),
             ("mobilenet", "mobilenet"))
 
