@@ -18,5 +18,5 @@ echo "== dino-guard estimate: will the ViT-S/16 recipe fit an H100? =="
 dino-guard estimate examples/vit_s16_imagenet.dino.yaml --method analytic
 
 echo
-echo "== dino-guard train: DINO on the built-in shapes data set (CPU, about 3 minutes) =="
+echo "== dino-guard train: DINO on the built-in shapes data set (CPU, about 2 minutes) =="
 dino-guard train examples/synthetic_small.dino.yaml --device cpu --output-dir runs/demo

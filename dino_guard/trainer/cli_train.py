@@ -105,7 +105,8 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
                    f"{s['knn_top1_init']:.1f}% at random init ({s['knn_top1'] - s['knn_top1_init']:+.1f} points)")
     if s["skipped_files"]:
         click.echo(f"skipped {s['skipped_files']} unreadable image loads (see summary.json)")
-    click.echo(f"{s['steps']} steps, final loss {s['final_loss']}, {s['images_per_s'] or 0:.1f} images/s; "
+    final_loss = "none" if s["final_loss"] is None else f"{s['final_loss']:.4f}"
+    click.echo(f"{s['steps']} steps, final loss {final_loss}, {s['images_per_s'] or 0:.1f} images/s; "
                f"loss curve: {out / 'loss.png'}; summary: {out / 'summary.json'}")
     if (s["stopped_by"] or "").startswith("DG"):
         click.echo(f"stopped by {s['stopped_by']} (`dino-guard rule {s['stopped_by']}` explains it); "
