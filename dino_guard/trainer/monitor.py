@@ -9,10 +9,8 @@ Thresholds: the setup's `monitor:` section (documented in rules/monitor.py).
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Optional
-
 
 
 @dataclass
