@@ -96,7 +96,10 @@ documented("DG504", "loss-rising", Severity.WARNING, """
 
     What it checks:
         DINO's loss is the teacher's entropy plus KL(teacher || student).
-        The KL part (loss - teacher entropy), averaged over 5 steps, above
+        The KL part (loss - teacher entropy), averaged over
+        `monitor.divergence_window` steps (20: a teacher that piles onto one
+        prototype for a few steps lets the KL drop near 0, and a shorter mean
+        would take that as the baseline), above
         `monitor.divergence_factor` times its lowest value so far and above
         it by `monitor.divergence_margin` x ln(output_dim), outside the
         teacher temperature warmup (DG507 explains a rise there). Printed
@@ -145,9 +148,12 @@ documented("DG506", "no-progress", Severity.WARNING, """
     After the learning-rate warmup the loss has not gone down.
 
     What it checks:
-        The mean loss over the `monitor.collapse_window` steps after the
-        warmup compared with the first window after `monitor.grace_steps`:
-        a drop below `monitor.min_progress` (a fraction) is reported once.
+        The mean loss over the last `monitor.collapse_window` steps after
+        the warmup compared with its mean over the run's first
+        `monitor.collapse_window` steps: less than a `monitor.min_progress`
+        (a fraction) drop is reported once, unless the teacher's entropy
+        moved by more than 0.1 x ln(output_dim) meanwhile (the loss then
+        follows a target that changed).
 
     Why it matters:
         A healthy DINO loss falls within the first epochs. A flat loss

@@ -15,6 +15,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from dino_guard.trainer.data import READ_ERRORS
+
 
 @dataclass
 class EvalSet:
@@ -36,8 +38,6 @@ class _Images(torch.utils.data.Dataset):
         return len(self.s)
 
     def __getitem__(self, i: int):
-        from dino_guard.trainer.data import READ_ERRORS
-
         j = self.s.indices[i]
         try:
             return self.s.transform(self.s.source.load(j)), self.s.source.labels[j]

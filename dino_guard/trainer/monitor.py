@@ -108,11 +108,10 @@ class Monitor:
         # The loss is the teacher's entropy plus KL(teacher || student). A rise of the
         # entropy alone (centering flattening a teacher that had piled onto a few
         # prototypes, a warmer teacher) is the target getting harder, not the student
-        # failing; divergence is the KL part climbing, by a factor and by a margin.
-        # loss - teacher entropy: the KL the student has not closed
-        # Averaged over a full divergence_window: a teacher that piles onto one prototype for
-        # a few steps lets the student close the KL to near 0, and a short mean taken there
-        # would make the normal KL after the center spreads the teacher out look like a rise.
+        # failing; divergence is the KL part (loss - teacher entropy) climbing, by a
+        # factor and by a margin. It is averaged over a full divergence_window: a teacher
+        # that piles onto one prototype for a few steps lets the student close the KL to
+        # near 0, and a short mean taken there would make the usual KL afterwards look like a rise.
         w = self.cfg.divergence_window
         if len(self.losses) < w:
             return []
