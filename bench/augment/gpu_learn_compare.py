@@ -7,7 +7,7 @@ alike); on a GPU the README's synthetic example runs many epochs in a minute.
     python bench/augment/gpu_learn_compare.py                 # ~2-3 min on an H100
     python bench/augment/gpu_learn_compare.py --device cpu --epochs 1 --size 128   # smoke test
 
-Runs examples/synthetic_small.dino.yaml (ViT-Tiny/16, 64/32 px crops, shapes
+Runs examples/synthetic_small.dino.yaml (timm test_vit, 64/32 px crops, shapes
 data set) through `python -m dino_guard train` once per backend with the same
 seed, data.num_workers = cores - 1, --epochs epochs; prints one JSON object with
 each run's kNN top-1 (teacher backbone, held-out images), its value at
