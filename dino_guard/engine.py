@@ -6,10 +6,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable, Optional
 
-from dino_guard import backbones
+from dino_guard import backbones, gpus
+from dino_guard.datafiles import dataset_size
 from dino_guard.findings import Finding
 from dino_guard.loader import Loaded, Locations
-from dino_guard.rules.registry import Rule, all_rules, make_finding
+from dino_guard.memory import analytic
+from dino_guard.memory.spec import MemorySpec, spec_from_setup
+from dino_guard.codes import make_finding
+from dino_guard.rules.registry import Rule, all_rules
 from dino_guard.schemas import Setup
 
 
@@ -24,6 +28,18 @@ class Options:
         if self.select and not any(code.startswith(p) for p in self.select):
             return False
         return not any(code.startswith(p) for p in self.ignore)
+
+
+@dataclass(frozen=True)
+class BatchMemory:
+    """The analytic memory picture a DG6xx rule compares: the card, the spec, peak bytes per batch size."""
+
+    gpu: gpus.GPU
+    spec: MemorySpec
+    info: backbones.BackboneInfo
+
+    def peak_of(self, batch_size: int) -> int:
+        return analytic.estimate(self.spec.with_batch(batch_size), self.info).peak_allocated_bytes
 
 
 @dataclass
@@ -43,9 +59,32 @@ class Context:
     @cached_property
     def dataset_size(self) -> Optional[int]:
         """Training images (stated, synthetic, or counted under data.path): counted once per file checked."""
-        from dino_guard.rules.data import dataset_size
-
         return dataset_size(self.setup.data, self.path, self.options.count_images)
+
+    @cached_property
+    def dino_transform(self):
+        """The transform section when the data set has a DINO transform, else None (DG101 says so)."""
+        return self.setup.transform if self.setup.has_dino_transform else None
+
+    @cached_property
+    def gpu(self) -> Optional[gpus.GPU]:
+        """The card the batch is checked against (--gpu over hardware.*), None when unset or unknown (DG603)."""
+        try:
+            return gpus.for_setup(self.setup, self.options.gpu)
+        except gpus.GpuError:
+            return None
+
+    @cached_property
+    def memory_estimate(self) -> Optional[BatchMemory]:
+        """The analytic memory picture, or None when a GPU, the backbone's facts or the transform is unknown."""
+        if self.gpu is None or self.backbone is None or self.dino_transform is None:
+            return None
+        memory = BatchMemory(self.gpu, spec_from_setup(self.setup), self.backbone)
+        try:
+            memory.peak_of(memory.spec.batch_size)
+        except analytic.AnalyticUnavailable:
+            return None
+        return memory
 
     @property
     def feature_dim(self) -> Optional[int]:
@@ -59,10 +98,6 @@ class Context:
         if self.setup.model.backbone.patch_size:
             return self.setup.model.backbone.patch_size
         return self.backbone.patch_size if self.backbone else None
-
-    @property
-    def gpu_name(self) -> Optional[str]:
-        return self.options.gpu or self.setup.hardware.gpu
 
     def is_known(self, dotted: str) -> bool:
         if self.known is None:

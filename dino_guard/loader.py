@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from dino_guard import yamlpos
 from dino_guard.findings import Finding, UnreadableInput
-from dino_guard.rules.registry import make_finding
+from dino_guard.codes import make_finding
 from dino_guard.schemas import Setup
 from dino_guard.schemas.describe import describe_type
 

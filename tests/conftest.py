@@ -52,3 +52,10 @@ def cli():
         return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture
+def torch_extra():
+    """Skip where the train extra (torch, timm, lightly) is not installed."""
+    for name in ("torch", "timm", "lightly"):
+        pytest.importorskip(name)

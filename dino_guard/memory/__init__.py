@@ -7,7 +7,7 @@
   attention kernels, models.py builds timm/torchvision/lightly modules).
 - spec.py (what a step is), breakdown.py (where the bytes go), fit.py (the
   largest batch and the batch/accumulation pair), estimate.py (one estimate
-  on one GPU), cli_estimate.py (`dino-guard estimate`), profile.py (backbone
+  on one GPU), profile.py (backbone
   facts for scripts/gen_backbones.py), calibration.py (measured-CSV rows).
 
 Importing this package imports nothing heavy: torch comes only with traced.

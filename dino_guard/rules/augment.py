@@ -76,9 +76,9 @@ def cpu_augmentation_starves_gpu(ctx) -> Iterator[Issue]:
     NVIDIA DALI and FFCV exist for the same reason.
     """
     s = ctx.setup
-    if not s.has_dino_transform or s.transform.backend != "cpu" or not ctx.gpu_name or ctx.backbone is None:
+    if ctx.dino_transform is None or s.transform.backend != "cpu" or ctx.gpu is None or ctx.backbone is None:
         return
-    demand = gpu_images_per_s(ctx.gpu_name, ctx.backbone.params, s.train.precision, s.train.compile)
+    demand = gpu_images_per_s(ctx.gpu.name, ctx.backbone.params, s.train.precision, s.train.compile)
     workers = max(1, s.data.num_workers)  # 0 workers: the main process augments, as one worker
     supply = workers * WORKER_IMAGES_PER_S
     if demand is None or supply >= (1 - MAX_WAIT) * demand:
@@ -87,7 +87,7 @@ def cpu_augmentation_starves_gpu(ctx) -> Iterator[Issue]:
     yield Issue("data.num_workers",
                 f"data.num_workers {s.data.num_workers} with lightly's DINOTransform feed about {supply:.0f} images/s "
                 f"(~{WORKER_IMAGES_PER_S:.0f} per worker, measured); {s.model.backbone.name} trains at about "
-                f"{demand:.0f} images/s on one {ctx.gpu_name} ({s.train.precision}): the GPU would wait about "
+                f"{demand:.0f} images/s on one {ctx.gpu.name} ({s.train.precision}): the GPU would wait about "
                 f"{1 - supply / demand:.0%} of the time",
                 f"set `transform: {{backend: device}}` (workers only decode; the views are made on the GPU), "
                 f"or raise data.num_workers to about {needed} if the machine has that many free cores")
@@ -110,7 +110,7 @@ def device_decode_without_device_backend(ctx) -> Iterator[Issue]:
     torchvision.io.decode_jpeg.
     """
     s = ctx.setup
-    if not s.has_dino_transform or s.transform.decode != "device" or s.transform.backend != "cpu":
+    if ctx.dino_transform is None or s.transform.decode != "device" or s.transform.backend != "cpu":
         return
     yield Issue("transform.decode",
                 "transform.decode: device has no effect with transform.backend: cpu (lightly's DINOTransform "

@@ -29,7 +29,7 @@ def crop_not_divisible_by_patch(ctx) -> Iterator[Issue]:
     References: timm PatchEmbed (`strict_img_size`, `dynamic_img_pad`).
     """
     patch = ctx.patch_size
-    if not ctx.setup.has_dino_transform or not patch:
+    if ctx.dino_transform is None or not patch:
         return
     for field, size in _crop_sizes(ctx.setup.transform):
         if size % patch:
@@ -53,7 +53,7 @@ def crops_on_fixed_size_vit(ctx) -> Iterator[Issue]:
     References: facebookresearch/dino issue #246; timm VisionTransformer(dynamic_img_size=...).
     """
     info, backbone = ctx.backbone, ctx.setup.model.backbone
-    if not ctx.setup.has_dino_transform or info is None or info.input_size != "dynamic_img_size":
+    if ctx.dino_transform is None or info is None or info.input_size != "dynamic_img_size":
         return
     if backbone.dynamic_img_size:
         return
@@ -81,7 +81,7 @@ def backbone_fixed_input_size(ctx) -> Iterator[Issue]:
     References: torchvision.models.VisionTransformer (`image_size`); Caron et al. 2021, multi-crop.
     """
     info = ctx.backbone
-    if not ctx.setup.has_dino_transform or info is None or info.input_size != "fixed":
+    if ctx.dino_transform is None or info is None or info.input_size != "fixed":
         return
     for field, size in _crop_sizes(ctx.setup.transform):
         if size != info.img_size:
@@ -102,8 +102,8 @@ def local_scale_overlaps_global(ctx) -> Iterator[Issue]:
     Use instead: `global_crop_scale: [0.4, 1.0]`, `local_crop_scale: [0.05, 0.4]`.
     References: facebookresearch/dino main_dino.py (`global_crops_scale`, `local_crops_scale`).
     """
-    t = ctx.setup.transform
-    if not ctx.setup.has_dino_transform or t.n_local_views == 0:
+    t = ctx.dino_transform
+    if t is None or t.n_local_views == 0:
         return
     if t.local_crop_scale[1] > t.global_crop_scale[0]:
         yield Issue("transform.local_crop_scale", f"local crops reach {t.local_crop_scale[1]} of the image, more than "
@@ -123,7 +123,7 @@ def local_crop_not_smaller(ctx) -> Iterator[Issue]:
     Use instead: `global_crop_size: 224`, `local_crop_size: 96`.
     References: Caron et al. 2020 (SwAV), multi-crop.
     """
-    t = ctx.setup.transform
-    if ctx.setup.has_dino_transform and t.n_local_views > 0 and t.local_crop_size >= t.global_crop_size:
+    t = ctx.dino_transform
+    if t is not None and t.n_local_views > 0 and t.local_crop_size >= t.global_crop_size:
         yield Issue("transform.local_crop_size", f"local_crop_size={t.local_crop_size} is not smaller than "
                     f"global_crop_size={t.global_crop_size}", "local crops are small views: e.g. 96 with 224 global crops")

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator
 
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import Issue, rule
-
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"})
-MAX_FILES_COUNTED = 2_000_000  # a pre-commit hook must stay fast: stop counting there
 
 
 @rule("DG101", "missing-transform", Severity.ERROR, needs=("transform",))
@@ -28,43 +23,12 @@ def missing_transform(ctx) -> Iterator[Issue]:
     (lightly's DINOTransform arguments).
     References: lightly issue #1701; lightly.transforms.DINOTransform.
     """
-    if ctx.setup.has_dino_transform:
+    if ctx.dino_transform is not None:
         return
     yield Issue("transform", "the data set has no DINO transform: the DataLoader will yield PIL images "
                 "(`default_collate: ... found <class 'PIL.Image.Image'>`) instead of 2 global + N local views",
                 "add `transform: {global_crop_size: 224, local_crop_size: 96, n_local_views: 6}` "
                 "(lightly's DINOTransform)")
-
-
-def dataset_size(data, setup_path: str, count_files: bool) -> Optional[int]:
-    """Images in the training set: stated, synthetic, or counted under data.path."""
-    if data.dataset_size:
-        return data.dataset_size
-    if data.synthetic:
-        return data.size
-    if data.path and count_files:
-        return count_images(resolve_data_path(data.path, setup_path))
-    return None
-
-
-def resolve_data_path(path: str, setup_path: str) -> Path:
-    """Relative paths are relative to the working directory, else to the setup file."""
-    candidate = Path(path).expanduser()
-    if candidate.is_absolute() or candidate.exists():
-        return candidate
-    return Path(setup_path).parent / candidate
-
-
-def count_images(folder: Path) -> Optional[int]:
-    if not folder.is_dir():
-        return None
-    count = 0
-    for _, _, files in os.walk(folder):
-        # hidden files are skipped, as the trainer skips them
-        count += sum(1 for name in files if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES)
-        if count > MAX_FILES_COUNTED:
-            break
-    return count
 
 
 def suggested_output_dim(images: int) -> int:

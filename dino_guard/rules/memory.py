@@ -8,36 +8,15 @@ the full picture (and a traced estimate for any backbone).
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Iterator
 
 from dino_guard import gpus
 from dino_guard.findings import Severity
-from dino_guard.memory import analytic, fit
-from dino_guard.memory.spec import spec_from_setup
+from dino_guard.memory import fit
 from dino_guard.rules.registry import Issue, rule
 
 NEAR_LIMIT = 0.90  # share of usable memory above which DG602 warns
 GIB = 2**30
-
-
-def _gpu(ctx) -> Optional[gpus.GPU]:
-    try:
-        return gpus.for_setup(ctx.setup, ctx.options.gpu)
-    except gpus.GpuError:
-        return None  # DG603 reports it
-
-
-def _estimate(ctx):
-    """(gpu, spec, peak function) or None when there is nothing to compare."""
-    gpu, info = _gpu(ctx), ctx.backbone
-    if gpu is None or info is None or not ctx.setup.has_dino_transform:
-        return None
-    spec = spec_from_setup(ctx.setup)
-    try:
-        analytic.estimate(spec, info)
-    except analytic.AnalyticUnavailable:
-        return None
-    return gpu, spec, lambda batch: analytic.estimate(spec.with_batch(batch), info).peak_allocated_bytes
 
 
 def _where(gpu: gpus.GPU, peak: int) -> str:
@@ -62,10 +41,10 @@ def batch_exceeds_gpu_memory(ctx) -> Iterator[Issue]:
     References: tests/memory/h100_dino_memory.csv (measured H100 steps);
     `dino-guard estimate --help`.
     """
-    found = _estimate(ctx)
-    if found is None:
+    memory = ctx.memory_estimate
+    if memory is None:
         return
-    gpu, spec, peak_of = found
+    gpu, spec, peak_of = memory.gpu, memory.spec, memory.peak_of
     peak = peak_of(spec.batch_size)
     if peak <= gpu.usable_bytes:
         return
@@ -95,10 +74,10 @@ def batch_near_gpu_memory(ctx) -> Iterator[Issue]:
     or measure one step first.
     References: PyTorch CUDA caching allocator notes (memory fragmentation).
     """
-    found = _estimate(ctx)
-    if found is None:
+    memory = ctx.memory_estimate
+    if memory is None:
         return
-    gpu, spec, peak_of = found
+    gpu, spec, peak_of = memory.gpu, memory.spec, memory.peak_of
     peak = peak_of(spec.batch_size)
     if NEAR_LIMIT * gpu.usable_bytes < peak <= gpu.usable_bytes:
         share = peak / gpu.usable_bytes

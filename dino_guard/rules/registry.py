@@ -1,10 +1,11 @@
-"""The one registry of finding codes.
+"""The rule registry: documentation and check functions for the code table.
 
-Every code dino-guard can print is registered here exactly once, with a
-kebab-case name, a severity and its documentation (the docstring of the rule
+A code's identity (name, severity, origin) lives in dino_guard/codes.py. Here
+every code gets its documentation exactly once (the docstring of the rule
 function, or of the documented entry for codes raised by the loader, the
-Python source reader or the trainer's monitor). Codes are permanent: a rule
-that is removed moves to RETIRED and its code is never reused.
+Python source reader or the trainer's monitor), and setup rules get their
+check function. A code missing from the table, or registered with another
+name or severity than the table's, is refused.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional
 
-from dino_guard.findings import Finding, Severity
+from dino_guard import codes
+from dino_guard.findings import Severity
 
 DOC_SECTIONS = ("What it checks", "Why it matters", "Example", "Use instead", "References")
 _CODE = re.compile(r"^DG\d{3}$")
@@ -46,8 +48,7 @@ class Rule:
 
 
 RULES: dict[str, Rule] = {}
-# Codes that once existed. Never reuse one: users have them in --ignore lists.
-RETIRED: dict[str, str] = {}
+RETIRED = codes.RETIRED  # codes that once existed; never reused
 
 
 class RegistryError(Exception):
@@ -63,6 +64,10 @@ def _register(entry: Rule) -> None:
         raise RegistryError(f"{entry.code} is registered twice")
     if any(r.name == entry.name for r in RULES.values()):
         raise RegistryError(f"rule name {entry.name!r} is registered twice")
+    table = codes.CODES.get(entry.code)
+    if table is None or (table.name, table.severity, table.origin) != (entry.name, entry.severity, entry.origin):
+        raise RegistryError(f"{entry.code} {entry.name} ({entry.severity.value}, {entry.origin}) "
+                            f"does not match the code table in dino_guard/codes.py: {table}")
     RULES[entry.code] = entry
 
 
@@ -79,12 +84,6 @@ def rule(code: str, name: str, severity: Severity, needs: Iterable[str] = ()):
 def documented(code: str, name: str, severity: Severity, doc: str, origin: str) -> None:
     """Register a code that is raised outside the rule engine."""
     _register(Rule(code, name, severity, inspect.cleandoc(doc), None, (), origin))
-
-
-def make_finding(code: str, path: str, position: tuple, field: str, message: str, help: str) -> Finding:
-    entry = get(code)
-    return Finding(path=path, line=position[0], column=position[1], code=code, name=entry.name,
-                   severity=entry.severity, message=message, help=help, field=field)
 
 
 def get(code: str) -> Rule:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from dino_guard.findings import Finding
-from dino_guard.rules.registry import make_finding
+from dino_guard.codes import make_finding
 from dino_guard.sources import lightly_index
 from dino_guard.sources.facts import Built
 from dino_guard.sources.interp import descendants

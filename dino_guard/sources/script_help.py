@@ -12,7 +12,7 @@ import dataclasses
 import re
 
 from dino_guard.findings import Finding
-from dino_guard.rules.registry import get
+from dino_guard.codes import get
 
 _FIXED = {
     "DG101": "pass the transform to the data set: LightlyDataset(path, transform=DINOTransform()) "

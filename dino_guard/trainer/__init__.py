@@ -9,6 +9,5 @@ Modules, in the order a step needs them:
 - checkpoint.py  atomic save, weights_only load, RNG state
 - monitor.py     loss-trend checks (DG5xx, documented in rules/monitor.py)
 - knn.py         kNN top-1 of a backbone on a labeled held-out split
-- loop.py        the training loop
-- cli_train.py   the `dino-guard train` click command
+- loop.py        the training loop (`dino-guard train` is dino_guard/commands/train.py)
 """

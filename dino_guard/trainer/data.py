@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from dino_guard.rules.data import IMAGE_SUFFIXES  # one list of image suffixes for check and train
+from dino_guard.datafiles import IMAGE_SUFFIXES  # one list of image suffixes for check and train
 from dino_guard.trainer.synthetic import CLASSES, shape_image
 
 

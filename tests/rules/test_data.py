@@ -7,7 +7,8 @@ import sys
 
 from dino_guard.engine import check_loaded
 from dino_guard.loader import load_setup
-from dino_guard.rules.data import count_images, suggested_output_dim
+from dino_guard.datafiles import count_images
+from dino_guard.rules.data import suggested_output_dim
 
 
 def test_images_are_counted_recursively_by_suffix(tmp_path):

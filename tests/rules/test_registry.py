@@ -52,3 +52,34 @@ def test_malformed_codes_and_names_are_refused(scratch_registry, code, name):
 def test_retired_code_is_explained_by_the_cli(scratch_registry, cli):
     result = cli("rule", "DG999")
     assert result.exit_code == 0 and "retired: merged into DG201" in result.output
+
+
+def test_code_missing_from_the_code_table_is_refused(scratch_registry):
+    with pytest.raises(registry.RegistryError, match="code table"):
+        _doc_rule("DG998", "brand-new-rule")
+
+
+def test_name_or_severity_other_than_the_code_tables_is_refused(scratch_registry):
+    del scratch_registry.RULES["DG203"]
+    with pytest.raises(registry.RegistryError, match="code table"):
+        _doc_rule("DG203", "batch-norm-on-a-vit")
+    with pytest.raises(registry.RegistryError, match="code table"):
+        registry.documented("DG203", "batch-norm-with-vit", Severity.ERROR, "Summary.", "setup")
+
+
+def test_every_code_in_the_table_is_documented_by_a_rule():
+    from dino_guard import codes
+
+    registry.all_rules()
+    assert sorted(codes.CODES) == sorted(registry.RULES)
+
+
+def test_findings_are_made_without_loading_any_rule():
+    import subprocess
+    import sys
+
+    probe = ("import sys; from dino_guard.loader import load_setup; from dino_guard.codes import make_finding; "
+             "make_finding('DG201', 'x', (1, 1), '', 'm', 'h'); "
+             "print(sorted(m for m in sys.modules if m.startswith('dino_guard.rules')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

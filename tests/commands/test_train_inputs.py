@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dino_guard.trainer.cli_train import with_resolved_data_path
+from dino_guard.commands.train import with_resolved_data_path
 from tests.trainer.conftest import TINY, cli, merge, tiny_setup, write_yaml
 
 

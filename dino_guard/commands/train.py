@@ -42,7 +42,7 @@ def preflight(setup_path: str):
 def event_printer(loaded):
     """Print a DG5xx event as a finding pointing at the setup field to change."""
     from dino_guard.report import format_text
-    from dino_guard.rules.registry import make_finding
+    from dino_guard.codes import make_finding
 
     def show(event) -> None:
         finding = make_finding(event.code, loaded.path, loaded.locations.of(event.field), event.field,
@@ -54,7 +54,7 @@ def event_printer(loaded):
 
 def with_resolved_data_path(setup, setup_path: str):
     """data.path as `check` reads it: from the working directory, else next to the setup file."""
-    from dino_guard.rules.data import resolve_data_path
+    from dino_guard.datafiles import resolve_data_path
 
     if not setup.data.path:
         return setup

@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from dino_guard.memory.cli_estimate import estimate
+from dino_guard.commands.estimate import estimate
 
 VIT_B = """\
 transform: {global_crop_size: 224, local_crop_size: 96, n_local_views: 10}

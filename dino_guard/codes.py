@@ -1,0 +1,108 @@
+"""The code table: every DGnnn dino-guard can print, its name, severity and origin.
+
+This is the one place a code's identity lives. It sits at the bottom of the
+package (stdlib + findings only), so the loader, the script reader and the
+trainer can make findings without loading a single rule. The rules package
+attaches each code's documentation and check function, and refuses a code or
+a name/severity that is not in this table (rules/registry.py).
+
+Codes are permanent: a rule that is removed moves to RETIRED and its code is
+never reused (users have codes in their --ignore lists).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dino_guard.findings import Finding, Severity
+
+ORIGINS = ("loader", "setup", "script", "trainer")
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    name: str
+    severity: Severity
+    origin: str  # loader | setup | script | trainer: who raises it
+
+
+CODES: dict[str, Code] = {c.code: c for c in (
+    Code("DG001", "invalid-syntax", Severity.ERROR, "loader"),
+    Code("DG002", "unknown-key", Severity.ERROR, "loader"),
+    Code("DG003", "invalid-value", Severity.ERROR, "loader"),
+    Code("DG004", "missing-field", Severity.ERROR, "loader"),
+    Code("DG005", "duplicate-key", Severity.ERROR, "loader"),
+    Code("DG006", "not-a-setup", Severity.ERROR, "loader"),
+    Code("DG007", "too-complex", Severity.ERROR, "loader"),
+    Code("DG101", "missing-transform", Severity.ERROR, "setup"),
+    Code("DG102", "output-dim-too-large", Severity.WARNING, "setup"),
+    Code("DG103", "conflicting-data-source", Severity.ERROR, "setup"),
+    Code("DG104", "cpu-augmentation-starves-gpu", Severity.WARNING, "setup"),
+    Code("DG105", "device-decode-without-device-backend", Severity.WARNING, "setup"),
+    Code("DG201", "head-input-dim-mismatch", Severity.ERROR, "setup"),
+    Code("DG202", "unknown-backbone", Severity.ERROR, "setup"),
+    Code("DG203", "batch-norm-with-vit", Severity.WARNING, "setup"),
+    Code("DG301", "crop-not-divisible-by-patch", Severity.ERROR, "setup"),
+    Code("DG302", "crops-on-fixed-size-vit", Severity.ERROR, "setup"),
+    Code("DG303", "backbone-fixed-input-size", Severity.ERROR, "setup"),
+    Code("DG304", "local-scale-overlaps-global", Severity.WARNING, "setup"),
+    Code("DG305", "local-crop-not-smaller", Severity.WARNING, "setup"),
+    Code("DG401", "loss-output-dim-mismatch", Severity.ERROR, "setup"),
+    Code("DG402", "teacher-temp-too-high", Severity.WARNING, "setup"),
+    Code("DG403", "warmup-teacher-temp-above-final", Severity.WARNING, "setup"),
+    Code("DG404", "teacher-temp-warmup-too-long", Severity.WARNING, "setup"),
+    Code("DG410", "teacher-momentum-invalid", Severity.WARNING, "setup"),
+    Code("DG411", "momentum-small-batch", Severity.INFO, "setup"),
+    Code("DG412", "lr-used", Severity.INFO, "setup"),
+    Code("DG413", "lr-out-of-range", Severity.WARNING, "setup"),
+    Code("DG414", "warmup-longer-than-training", Severity.WARNING, "setup"),
+    Code("DG415", "fp16-small-patch", Severity.WARNING, "setup"),
+    Code("DG416", "teacher-too-slow-for-run", Severity.WARNING, "setup"),
+    Code("DG501", "non-finite-loss", Severity.ERROR, "trainer"),
+    Code("DG502", "uniform-collapse", Severity.ERROR, "trainer"),
+    Code("DG503", "dimensional-collapse", Severity.ERROR, "trainer"),
+    Code("DG504", "loss-rising", Severity.WARNING, "trainer"),
+    Code("DG505", "loss-divergence", Severity.ERROR, "trainer"),
+    Code("DG506", "no-progress", Severity.WARNING, "trainer"),
+    Code("DG507", "teacher-temp-warmup-rise", Severity.INFO, "trainer"),
+    Code("DG601", "batch-exceeds-gpu-memory", Severity.ERROR, "setup"),
+    Code("DG602", "batch-near-gpu-memory", Severity.WARNING, "setup"),
+    Code("DG603", "unknown-gpu", Severity.ERROR, "setup"),
+    Code("DG700", "script-syntax-error", Severity.ERROR, "script"),
+    Code("DG701", "teacher-is-student", Severity.ERROR, "script"),
+    Code("DG702", "update-momentum-swapped", Severity.ERROR, "script"),
+    Code("DG703", "trainable-teacher-in-optimizer", Severity.ERROR, "script"),
+    Code("DG704", "last-layer-freeze-on-teacher", Severity.WARNING, "script"),
+    Code("DG705", "too-few-views", Severity.ERROR, "script"),
+    Code("DG706", "teacher-temp-warmup-never-ends", Severity.WARNING, "script"),
+    Code("DG707", "lightly-api-missing", Severity.ERROR, "script"),
+    Code("DG708", "lightly-api-removed", Severity.WARNING, "script"),
+    Code("DG709", "script-not-analysed", Severity.INFO, "script"),
+)}
+
+# Codes that once existed, with what replaced them. Never reuse one.
+RETIRED: dict[str, str] = {}
+
+
+class UnknownCode(KeyError):
+    pass
+
+
+def get(code: str) -> Code:
+    try:
+        return CODES[code]
+    except KeyError:
+        raise UnknownCode(code) from None
+
+
+def make_finding(code: str, path: str, position: tuple, field: str, message: str, help: str) -> Finding:
+    """A Finding for a registered code at (line, column) of path."""
+    entry = get(code)
+    return Finding(path=path, line=position[0], column=position[1], code=code, name=entry.name,
+                   severity=entry.severity, message=message, help=help, field=field)
+
+
+def known_prefix(prefix: str) -> bool:
+    """True when some code (live or retired) starts with prefix: `DG2`, `DG201`."""
+    return any(code.startswith(prefix) for code in (*CODES, *RETIRED))

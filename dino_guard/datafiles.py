@@ -1,0 +1,45 @@
+"""The training images on disk: which files count, where data.path points, how many.
+
+Shared by `check` (DG102 and the other rules that need the data set's size)
+and the trainer, so both agree on what an image is. Stdlib only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"})
+MAX_FILES_COUNTED = 2_000_000  # a pre-commit hook must stay fast: stop counting there
+
+
+def dataset_size(data, setup_path: str, count_files: bool) -> Optional[int]:
+    """Images in the training set: stated, synthetic, or counted under data.path."""
+    if data.dataset_size:
+        return data.dataset_size
+    if data.synthetic:
+        return data.size
+    if data.path and count_files:
+        return count_images(resolve_data_path(data.path, setup_path))
+    return None
+
+
+def resolve_data_path(path: str, setup_path: str) -> Path:
+    """Relative paths are relative to the working directory, else to the setup file."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    return Path(setup_path).parent / candidate
+
+
+def count_images(folder: Path) -> Optional[int]:
+    if not folder.is_dir():
+        return None
+    count = 0
+    for _, _, files in os.walk(folder):
+        # hidden files are skipped, as the trainer skips them
+        count += sum(1 for name in files if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES)
+        if count > MAX_FILES_COUNTED:
+            break
+    return count
