@@ -36,7 +36,7 @@ def head_input_dim_mismatch(ctx) -> Iterator[Issue]:
                 f"set model.head.input_dim: {width} (or leave it out to use the backbone's width)")
 
 
-@rule("DG202", "unknown-backbone", Severity.ERROR, needs=("model.backbone",))
+@rule("DG202", "unknown-backbone", Severity.ERROR, needs=("model.backbone", "model.backbone.name"))
 def unknown_backbone(ctx) -> Iterator[Issue]:
     """A backbone dino-guard has no facts about, without a stated feature_dim.
 

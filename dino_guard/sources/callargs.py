@@ -57,5 +57,6 @@ class Builtin:
 
 def record(it, obj: Obj) -> Obj:
     """Remember a library object the script created."""
+    obj.scope = it.scope()
     it.trace.objects.append(obj)
     return obj

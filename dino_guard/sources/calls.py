@@ -128,6 +128,8 @@ SELF_METHODS = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double
 def method_call(it, bound: Bound, call: Call) -> Any:
     """A library method on an object: model.to(device), head.cancel_last_layer_gradients(...)."""
     obj, name = bound.obj, bound.name
+    if name in ("backward", "manual_backward") or (name == "step" and obj.kind in ("optimizer", "scaler", "opaque", "fabric")):
+        it.train_steps += 1  # this loop trains (an evaluation loop has neither)
     if name == "requires_grad_" and call.arg(0, "requires_grad", True) is False:
         it.freeze(obj.parts if obj.kind == "param" else [obj])  # p.requires_grad_(False) freezes p's owner
     if name == "half":

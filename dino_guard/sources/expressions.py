@@ -77,6 +77,8 @@ class ExpressionsMixin:
 
     def expr_Call(self, node: ast.Call, frame) -> Any:
         callee = self.eval(node.func, frame)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS:
+            self._forget_contents(node.func.value, frame)  # views.append(v) in a loop: the length depends on data
         args, kwargs, star = [], {}, False
         arg_nodes, kw_nodes = [], {}
         for arg in node.args:
@@ -100,6 +102,8 @@ class ExpressionsMixin:
         plain_args = [a for a in call.args if not isinstance(a, library.Starred)]
         if not _followed(callee):
             self._maybe_frozen(plain_args + list(call.kwargs.values()))
+            for node in call.arg_nodes + list(call.kw_nodes.values()):
+                self._forget_contents(node, frame, only_empty=True)  # fill(views): a helper may fill the list it gets
         if isinstance(callee, Func):
             return self.call_func(callee, plain_args, call.kwargs, unknown_args=call.star)
         if isinstance(callee, Cls):
@@ -115,6 +119,24 @@ class ExpressionsMixin:
         if isinstance(callee, Obj):
             return library.object_call(self, callee, call)
         return opaque(call.pos)
+
+    def _forget_contents(self, target: ast.AST, frame, only_empty: bool = False) -> None:
+        """A list or dict changed in place: its contents are no longer what its literal said.
+
+        only_empty: a constant tuple handed to a helper may be a real tuple (a crop scale);
+        only an empty one is surely a list about to be filled.
+        """
+        if not isinstance(target, (ast.Name, ast.Attribute)):
+            return
+        value = self.eval(target, frame)
+        if only_empty and isinstance(value, tuple) and value:
+            return
+        if isinstance(value, DictVal):
+            value.items.clear()
+        elif isinstance(value, Seq):
+            _forget_length(value)
+        elif isinstance(value, tuple):
+            self.assign(target, Seq(), frame)  # `[]` is evaluated as the constant (); the list it was is now unknown
 
     def _maybe_frozen(self, values: list) -> None:
         """A call dino-guard cannot follow (a helper from another module) may freeze what it gets."""
@@ -277,7 +299,8 @@ class ExpressionsMixin:
         return Seq(None, count)
 
 
-_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "__setitem__"})
+_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "__setitem__", "update",
+                       "setdefault", "add", "popitem", "sort", "reverse"})
 
 
 def _forget_length(seq: Seq) -> None:

@@ -15,7 +15,7 @@ from dino_guard.sources.roles import Roles
 from dino_guard.sources.trace import Trace
 from dino_guard.sources.values import Obj, is_const
 
-UNKNOWN_BACKBONE = "the script's backbone"
+UNKNOWN_BACKBONE = "the backbone"  # schema filler when the name is not certain; reads as plain words in a message
 _NOT_AGREED = object()
 _FP32_UNSURE = frozenset({"accelerate", "deepspeed", "lightning_fabric", "apex", "composer"})
 
@@ -53,7 +53,8 @@ def agreed(values: list) -> Any:
 
 def build(trace: Trace, roles: Roles) -> Built:
     built = Built()
-    _backbone(built, _used(trace, trace.of_kind("backbone")))
+    pair = DinoPair(trace)
+    _backbone(built, _used(trace, pair.only(trace.of_kind("backbone"))))
     _section(built, "model.head", _students(_used(trace, trace.of_kind("head")), roles), api.HEAD_FIELDS)
     called_losses = {id(c.loss) for c in trace.loss_calls}
     losses = [o for o in trace.of_kind("loss") if id(o) in called_losses] or trace.of_kind("loss")
@@ -61,10 +62,27 @@ def build(trace: Trace, roles: Roles) -> Built:
     loaders = _training_loaders(trace)
     _transform(built, trace, loaders)
     _loader_facts(built, loaders)
-    _train_facts(built, trace)
-    _momentum(built, trace)
+    _train_facts(built, trace, pair)
+    _momentum(built, pair.only(trace.momentum_calls))
     _train_section(built, trace)
     return built
+
+
+class DinoPair:
+    """The script classes that build DINO's head or loss.
+
+    Benchmark modules define DINO next to MSN, BYOL or MoCo, each with its own
+    backbone, optimizer and update_momentum: only the DINO classes' values (and
+    those made outside any class) describe the DINO run.
+    """
+
+    def __init__(self, trace: Trace):
+        self.scopes = {id(o.scope) for o in trace.of_kind("head") + trace.of_kind("loss") if o.scope is not None}
+
+    def only(self, items: list) -> list:
+        if not self.scopes:
+            return items
+        return [i for i in items if i.scope is None or id(i.scope) in self.scopes]
 
 
 def _used(trace: Trace, objs: list) -> list:
@@ -103,7 +121,7 @@ def _backbone(built: Built, objs: list) -> None:
     built.place("model.backbone", first.pos)
     if isinstance(name, str):
         built.put("model.backbone.name", name, first.facts["name"][1])
-    if isinstance(width, int) and not in_table:
+    if isinstance(width, int) and (not in_table or not isinstance(name, str)):  # resnet50 or wide_resnet50_2: 2048 either way
         built.put("model.backbone.feature_dim", width, first.facts["feature_dim"][1])
         if isinstance(patch, int):
             built.put("model.backbone.patch_size", patch, first.facts["patch_size"][1])
@@ -177,7 +195,7 @@ def _loader_facts(built: Built, loaders: list) -> None:
             built.put(dotted, value, loaders[0].facts[key][1])
 
 
-def _train_facts(built: Built, trace: Trace) -> None:
+def _train_facts(built: Built, trace: Trace, pair: DinoPair) -> None:
     epochs = agreed([e for e, _ in trace.epochs])
     if isinstance(epochs, int) and not isinstance(epochs, bool):
         built.put("train.epochs", epochs, trace.epochs[0][1])
@@ -188,9 +206,10 @@ def _train_facts(built: Built, trace: Trace) -> None:
             value = trainer.fact(key)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 built.put(f"train.{key}", value, trainer.facts[key][1])
-    names = agreed([o.fact("name") for o in trace.of_kind("optimizer")])
+    optimizers = pair.only(trace.of_kind("optimizer"))
+    names = agreed([o.fact("name") for o in optimizers])
     if isinstance(names, str):
-        built.put("optimizer.name", names, trace.of_kind("optimizer")[0].pos)
+        built.put("optimizer.name", names, optimizers[0].pos)
 
 
 def _precision(built: Built, trace: Trace) -> None:
@@ -204,9 +223,9 @@ def _precision(built: Built, trace: Trace) -> None:
         built.put("train.precision", "fp32", loaders[0].pos if loaders else (1, 1))
 
 
-def _momentum(built: Built, trace: Trace) -> None:
+def _momentum(built: Built, calls: list) -> None:
     starts, ends, pos = [], [], None
-    for call in trace.momentum_calls:
+    for call in calls:
         m = call.m
         if isinstance(m, Obj) and m.kind == "schedule":
             starts.append(m.fact("start"))

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from dino_guard.sources.expressions import ExpressionsMixin
 from dino_guard.sources.trace import Trace
-from dino_guard.sources.values import Cls, Func, Obj, Params, Range, Ref, Seq, is_const, opaque
+from dino_guard.sources.values import Cls, DictVal, Func, Obj, Params, Range, Ref, Seq, is_const, opaque
 
 MAX_STEPS = 200_000
 MAX_DEPTH = 12  # nested script calls
@@ -60,6 +60,8 @@ class Interpreter(ExpressionsMixin):
         self.ranges: list = []  # enclosing `for _ in range(N)` loops: (N, position)
         self.instances: list = []  # objects of script classes, for the end pass
         self.funcs: list = []  # every Func defined, for the end pass
+        self.scopes: list = []  # the script class of each running method (None outside classes)
+        self.train_steps = 0  # backward() and optimizer.step() calls seen: tells a training loop from an evaluation one
 
     # --- driver ----------------------------------------------------------------------------
 
@@ -88,6 +90,10 @@ class Interpreter(ExpressionsMixin):
                         self.call_func(func, [], {}, self_obj=obj, unknown_args=True)
             if self.steps == before:
                 break
+
+    def scope(self):
+        """The script class whose method runs now (what a created object belongs to), or None."""
+        return self.scopes[-1] if self.scopes else None
 
     def tick(self) -> None:
         self.steps += 1
@@ -232,12 +238,23 @@ class Interpreter(ExpressionsMixin):
         if pushed:
             self.ranges.append((iterable.stop, self.pos(node.iter)))
         self.assign(node.target, self.iterate(iterable, node), frame)
+        steps_before = self.train_steps
         try:
             self.exec_block(node.body, frame)
         finally:
             if pushed:
                 self.ranges.pop()
+        loader = _loader_of(iterable)
+        if loader is not None and self.train_steps > steps_before:
+            self._training_loop(loader)
         self.exec_block(node.orelse, frame)
+
+    def _training_loop(self, loader: Obj) -> None:
+        """A loop over a DataLoader that steps an optimizer trains; an evaluation loop does not."""
+        self.trace.training_loop = True
+        self.trace.train_loaders.append(loader)
+        if self.ranges and is_const(self.ranges[-1][0]):
+            self.trace.epochs.append(self.ranges[-1])
 
     stmt_AsyncFor = stmt_For
 
@@ -251,10 +268,6 @@ class Interpreter(ExpressionsMixin):
     def iterate(self, iterable: Any, node: ast.AST) -> Any:
         """The value a for-loop target gets from one pass over `iterable`."""
         if isinstance(iterable, Obj) and iterable.kind == "dataloader":
-            self.trace.training_loop = True
-            self.trace.train_loaders.append(iterable)
-            if self.ranges and is_const(self.ranges[-1][0]):
-                self.trace.epochs.append(self.ranges[-1])
             return Obj("batch", self.pos(node), attrs={"loader": iterable})
         if isinstance(iterable, Obj) and iterable.kind == "enumerate":
             return Seq([0, self.iterate(iterable.attrs.get("of"), node)])
@@ -297,7 +310,16 @@ class Interpreter(ExpressionsMixin):
         elif isinstance(target, ast.Starred):
             self.assign(target.value, Seq(), frame)
         elif isinstance(target, ast.Subscript):
-            self.eval(target.value, frame)
+            self._assign_item(target, value, frame)
+
+    def _assign_item(self, target: ast.Subscript, value: Any, frame: Frame) -> None:
+        """config["lr"] = 0.1 updates a known key; any other item assignment makes the contents unknown."""
+        base = self.eval(target.value, frame)
+        key = self.eval(target.slice, frame) if not isinstance(target.slice, ast.Slice) else None
+        if isinstance(base, DictVal) and is_const(key) and key is not None:
+            base.items[key] = value
+        else:
+            self._forget_contents(target.value, frame)
 
     def _assign_attribute(self, target: ast.Attribute, value: Any, frame: Frame) -> None:
         base = self.eval(target.value, frame)
@@ -349,11 +371,13 @@ class Interpreter(ExpressionsMixin):
         self._bind_params(func.node.args, args, kwargs, frame, self_obj, unknown_args)
         self.depth += 1
         self.no_grad += func.no_grad
+        self.scopes.append(func.owner or self.scope())
         try:
             self.exec_block(func.node.body, frame)
         finally:
             self.depth -= 1
             self.no_grad -= func.no_grad
+            self.scopes.pop()
         if _is_generator(func.node):
             return opaque(self.pos(func.node))
         return _merge_returns(frame.returns, self.pos(func.node))
@@ -396,6 +420,13 @@ class Interpreter(ExpressionsMixin):
         if init is not None:
             self.call_func(init, args, kwargs, self_obj=obj, unknown_args=unknown_args)
         return obj
+
+
+def _loader_of(iterable: Any) -> Optional[Obj]:
+    """The DataLoader a for-loop walks, through enumerate(loader)."""
+    while isinstance(iterable, Obj) and iterable.kind == "enumerate":
+        iterable = iterable.attrs.get("of")
+    return iterable if isinstance(iterable, Obj) and iterable.kind == "dataloader" else None
 
 
 def _binding(target: ast.AST, value: Obj, pos: tuple, scope: Any):

@@ -95,7 +95,7 @@ def deepcopy(value: Any, memo: dict, frozen: set) -> Any:
         return value
     if id(value) in memo:
         return memo[id(value)]
-    copy = Obj(value.kind, value.pos, facts=dict(value.facts), cls=value.cls)
+    copy = Obj(value.kind, value.pos, facts=dict(value.facts), cls=value.cls, scope=value.scope)
     memo[id(value)] = copy
     copy.attrs = {k: deepcopy(v, memo, frozen) for k, v in value.attrs.items()}
     copy.parts = [deepcopy(p, memo, frozen) for p in value.parts]

@@ -18,7 +18,7 @@ def update_momentum(it, call: Call) -> None:
             nodes[index] = call.arg_nodes[index]
     texts = tuple(ast.unparse(n) if n is not None else "" for n in nodes)
     objs = (call.arg(0, "model"), call.arg(1, "model_ema"))
-    it.trace.momentum_calls.append(MomentumCall(texts, objs, call.arg(2, "m"), call.pos))
+    it.trace.momentum_calls.append(MomentumCall(texts, objs, call.arg(2, "m"), call.pos, it.scope()))
     return None
 
 
@@ -71,9 +71,29 @@ def trainer(it, call: Call) -> Obj:
     precision = obj.fact("precision", 32) if not call.star else None
     it.trace.precisions.append((api.LIGHTNING_PRECISION.get(precision) if is_const(precision) else None,
                                 obj.facts.get("precision", (None, call.pos))[1]))
-    if is_const(obj.fact("max_epochs")) and obj.fact("max_epochs") is not None:
-        it.trace.epochs.append(obj.facts["max_epochs"])
+    epochs = _lightning_epochs(call)
+    if epochs is not None:
+        it.trace.epochs.append((epochs, obj.facts["max_epochs"][1]))
+    devices = obj.fact("devices")
+    if isinstance(devices, tuple) and devices and all(isinstance(d, int) for d in devices):
+        obj.facts["devices"] = (len(devices), obj.facts["devices"][1])  # devices=[0, 1]: two GPUs
     return record(it, obj)
+
+
+def _lightning_epochs(call: Call) -> Optional[int]:
+    """The epochs a Lightning Trainer runs, per its documentation, or None when not certain.
+
+    max_epochs=-1 means no epoch limit (max_steps or max_time stops the run); max_epochs=None
+    or left out defaults to 1000 unless max_steps is set: neither is a length the script chose.
+    """
+    if call.star:
+        return None
+    if call.kwargs.get("max_steps", -1) != -1 or call.kwargs.get("max_time") is not None:
+        return None  # whichever limit comes first stops the run: the epochs are only an upper bound
+    value = call.kwargs.get("max_epochs")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return None
+    return value
 
 
 def fit(it, trainer: Obj, call: Call) -> None:

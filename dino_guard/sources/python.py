@@ -5,6 +5,16 @@ imports torch, timm or lightly. What the script determines becomes Setup
 fields (with the line:col of the call or argument) and their dotted names in
 `known`; the engine then runs the same rules as on setup files, skipping
 those whose fields the script leaves open.
+
+The principle every script finding follows: an error only when every value
+it uses is certain; a warning when the mistake is likely; silence when a
+value is unknown. Unknown is the reader's answer for anything the script
+does not pin down: a list filled by a loop or by a helper, a value chosen by
+try/except or by an `if` on a configuration value whose branches disagree,
+a name looked up with getattr. Epochs come only from a loop that steps an
+optimizer or from Lightning's Trainer; a file with several models (DINO next
+to MSN or BYOL) is read per model class. A finding is reported once per
+source location, and a message never shows a value the script did not write.
 """
 
 from __future__ import annotations
@@ -70,7 +80,19 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
     built = facts.build(trace, roles)
     setup, invalid = _validate(path, built)
     findings += invalid + script_checks.check(path, trace, roles, built)
-    return Loaded(path, setup, Locations(built.positions), findings, frozenset(built.known))
+    return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known))
+
+
+def once_per_location(findings: list) -> list:
+    """One finding per code and source location: a function reached through several call paths
+    (called twice, then again by the end pass) reports its mistake once."""
+    seen, out = set(), []
+    for finding in findings:
+        key = (finding.code, finding.line, finding.column)
+        if key not in seen:
+            seen.add(key)
+            out.append(finding)
+    return out
 
 
 def _read(path: Path) -> bytes:

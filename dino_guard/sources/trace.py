@@ -30,6 +30,7 @@ class MomentumCall:
     objs: tuple
     m: Any
     pos: Position
+    scope: Any = None  # the script class whose method calls it
 
 
 @dataclass
