@@ -79,6 +79,14 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG707", "lightly-api-missing", Severity.ERROR, "script"),
     Code("DG708", "lightly-api-removed", Severity.WARNING, "script"),
     Code("DG709", "script-not-analysed", Severity.INFO, "script"),
+    Code("DG710", "loss-args-swapped", Severity.ERROR, "script"),
+    Code("DG711", "teacher-updated-in-eval", Severity.ERROR, "script"),
+    Code("DG712", "momentum-schedule-shorter-than-run", Severity.WARNING, "script"),
+    Code("DG713", "lr-scaled-too-high", Severity.WARNING, "script"),
+    Code("DG714", "tiny-batch-large-momentum", Severity.WARNING, "script"),
+    Code("DG715", "backbone-output-not-flat", Severity.ERROR, "script"),
+    Code("DG716", "imagefolder-without-classes", Severity.ERROR, "script"),
+    Code("DG717", "teacher-never-updated", Severity.ERROR, "script"),
 )}
 
 # Codes that once existed, with what replaced them. Never reuse one.

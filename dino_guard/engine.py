@@ -108,13 +108,26 @@ class Context:
 def run_rules(ctx: Context, rules: Optional[Iterable[Rule]] = None) -> list[Finding]:
     findings = []
     for entry in rules if rules is not None else all_rules():
-        if entry.check is None or not ctx.options.wants(entry.code):
+        if entry.check is None or entry.origin != "setup" or not ctx.options.wants(entry.code):
             continue
         if not all(ctx.is_known(need) for need in entry.needs):
             continue
         for issue in entry.check(ctx):
             position = ctx.locations.of(issue.field) if issue.field else (1, 1)
             findings.append(make_finding(entry.code, ctx.path, position, issue.field, issue.message, issue.help))
+    return findings
+
+
+def run_script_rules(loaded: Loaded, options: Options) -> list[Finding]:
+    """The rules only a script can break, over what the script reader saw; once per code and location."""
+    findings, seen = [], set()
+    for entry in all_rules():
+        if entry.origin != "script" or entry.check is None or not options.wants(entry.code):
+            continue
+        for issue in entry.check(loaded.evidence):
+            if (entry.code, issue.position) not in seen:
+                seen.add((entry.code, issue.position))
+                findings.append(make_finding(entry.code, loaded.path, issue.position, issue.field, issue.message, issue.help))
     return findings
 
 
@@ -125,4 +138,6 @@ def check_loaded(loaded: Loaded, options: Optional[Options] = None) -> list[Find
     if loaded.setup is not None:
         ctx = Context(loaded.path, loaded.setup, loaded.locations, loaded.known, options)
         findings.extend(run_rules(ctx))
+    if loaded.evidence is not None:
+        findings.extend(run_script_rules(loaded, options))
     return sorted(findings, key=lambda f: f.sort_key)

@@ -52,6 +52,7 @@ class Loaded:
     locations: Locations
     findings: list[Finding]
     known: Optional[frozenset] = None  # dotted fields a partial source determined; None = all
+    evidence: Any = None  # what a script reader saw, for the rules that only scripts can break (DG7xx)
 
 
 def read_text(path: Path) -> str:

@@ -33,6 +33,16 @@ class Issue:
 
 
 @dataclass(frozen=True)
+class ScriptIssue:
+    """What a script rule yields: it knows the (line, column) in the script itself."""
+
+    position: tuple
+    field: str
+    message: str
+    help: str
+
+
+@dataclass(frozen=True)
 class Rule:
     code: str
     name: str
@@ -76,6 +86,16 @@ def rule(code: str, name: str, severity: Severity, needs: Iterable[str] = ()):
 
     def decorate(func: Callable[..., Iterator[Issue]]):
         _register(Rule(code, name, severity, inspect.getdoc(func) or "", func, tuple(needs), "setup"))
+        return func
+
+    return decorate
+
+
+def script_rule(code: str, name: str, severity: Severity):
+    """Decorator: register a rule over what the script reader saw (sources.evidence.ScriptEvidence)."""
+
+    def decorate(func: Callable[..., Iterator[ScriptIssue]]):
+        _register(Rule(code, name, severity, inspect.getdoc(func) or "", func, (), "script"))
         return func
 
     return decorate

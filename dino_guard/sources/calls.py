@@ -20,7 +20,7 @@ from dino_guard.sources.callargs import ABSENT, Builtin, Call, Starred, record  
 from dino_guard.sources.lib_data import view_count  # noqa: F401  (re-exported)
 from dino_guard.sources.pybuiltins import BUILTINS  # noqa: F401  (re-exported)
 from dino_guard.sources.trace import LossCall
-from dino_guard.sources.values import Bound, Children, Obj, Params, Ref, opaque
+from dino_guard.sources.values import Bound, Children, Obj, Params, Ref, Scaled, opaque
 
 
 # --- lightly ---------------------------------------------------------------------------------
@@ -49,7 +49,7 @@ def _lightly_call(it, qual: str, call: Call) -> Any:
     if last == "update_momentum":
         return training.update_momentum(it, call)
     if last == "cosine_schedule":
-        return Obj("schedule", call.pos, facts={"start": (call.arg(2, "start_value"), call.pos), "end": (call.arg(3, "end_value"), call.pos)})
+        return training.cosine_schedule(it, call)
     if last == "MultiViewCollate":
         return Obj("multiview_collate", call.pos)
     if last == "LARS":
@@ -112,10 +112,18 @@ def ref_call(it, qual: str, call: Call, frame) -> Any:
         return training.trainer(it, call)
     if qual == "torch.nn.Identity":
         return Obj("identity", call.pos)
+    if last in _EMA_HELPERS or last.startswith("_foreach_"):
+        it.trace.ema_by_hand = True  # timm's ModelEmaV2, torch's AveragedModel, torch._foreach_lerp_: an EMA lightly does not see
+        return opaque(call.pos)
+    if qual == "math.sqrt":
+        return _sqrt(call.arg(0, "x"), call.pos)
     if qual in ("itertools.chain",):
         return Params([o for a in call.args if isinstance(a, Params) for o in a.owners])
     return opaque(call.pos)
 
+
+_EMA_HELPERS = frozenset({"ModelEma", "ModelEmaV2", "ModelEmaV3", "AveragedModel", "ExponentialMovingAverage", "EMA"})
+_EMA_METHODS = frozenset({"lerp_", "mul_", "copy_", "update_parameters"})
 
 KNOWN_METHODS = frozenset({"parameters", "named_parameters", "children", "modules", "cancel_last_layer_gradients",
                            "detach", "forward", "__call__", "fit", "add_module", "state_dict", "load_state_dict",
@@ -137,6 +145,8 @@ def method_call(it, bound: Bound, call: Call) -> Any:
     if name in ("to", "type") and any(_dtype(a) for a in call.args + list(call.kwargs.values())):
         dtype = next(_dtype(a) for a in call.args + list(call.kwargs.values()) if _dtype(a))
         it.trace.precisions.append((api.TORCH_DTYPES.get(dtype), call.pos))  # model.to(torch.bfloat16)
+    if name in _EMA_METHODS:
+        it.trace.ema_by_hand = True  # param_t.data.mul_(m).add_((1 - m) * param_s.data)
     if name in SELF_METHODS:
         return obj if name != "zero_grad" else None
     if name in ("parameters", "named_parameters"):
@@ -163,23 +173,67 @@ def method_call(it, bound: Bound, call: Call) -> Any:
     return opaque(call.pos)
 
 
+def instance_attribute(it, obj: Obj, name: str, pos: tuple) -> Any:
+    """Attributes libraries give objects: a LightningModule's current_epoch, a torchvision VGG's features."""
+    if name == "current_epoch" and obj.fact("lightning"):
+        return Obj("epoch", pos, facts={"lightning": (True, pos)})
+    if name == "features" and isinstance(obj.fact("torchvision"), str) and obj.fact("torchvision").startswith(models.MAP_FAMILIES):
+        return Obj("module", pos, facts={"spatial": (f"torchvision's {obj.fact('torchvision')}().features (a feature map)", pos)})
+    return None
+
+
 def object_call(it, obj: Obj, call: Call) -> Any:
     """Calling an object: a loss, or a module's forward."""
     if obj.kind == "loss":
-        teacher, student = call.arg(0, "teacher_out"), call.arg(1, "student_out")
-        epoch = call.arg(3, "epoch") is not None
-        it.trace.loss_calls.append(LossCall(obj, teacher, student, epoch, call.pos))
-        return Obj("tensor", call.pos, facts={"from_loss": (True, call.pos)})
+        return _loss_forward(it, obj, call)
     if obj.kind in ("backbone", "head", "instance", "module", "opaque"):
         it.trace.calls.append((obj, it.no_grad > 0))
+        if obj.kind == "head":
+            it.trace.head_inputs.append((obj, call.arg(0, "x"), call.pos))
+        result = None
         if obj.cls is not None:
             from dino_guard.sources.interp import find_method
 
             forward = find_method(obj.cls, "forward")
             if forward is not None:
-                it.call_func(forward, [a for a in call.args if not isinstance(a, Starred)], call.kwargs, self_obj=obj)
-        return Obj("tensor", call.pos)
+                result = it.call_func(forward, [a for a in call.args if not isinstance(a, Starred)], call.kwargs, self_obj=obj)
+        if isinstance(result, Obj) and result.kind == "tensor" and "module" in result.facts:
+            return result  # the tensor the script's forward returns: it remembers which module made it
+        if obj.cls is not None or obj.kind == "opaque":
+            return Obj("tensor", call.pos)  # a forward with branches or unknown code: which module answered is unknown
+        return tensor_from(obj, call.pos)
     return opaque(call.pos)
+
+
+def tensor_from(module: Obj, pos: tuple) -> Obj:
+    """The output of calling module: remembers the module (who computed the teacher's outputs)
+    and whether it is a feature map rather than a flat feature vector."""
+    facts = {"module": (module, pos)}
+    if module.fact("spatial"):
+        facts["spatial"] = module.facts["spatial"]  # where the map is made: one finding per backbone
+    return Obj("tensor", pos, facts=facts)
+
+
+def _loss_forward(it, loss: Obj, call: Call) -> Obj:
+    """DINOLoss(teacher_out, student_out, teacher_temp=None, epoch=None): the warmup runs only on epoch=."""
+    teacher, student = call.arg(0, "teacher_out"), call.arg(1, "student_out")
+    epoch = call.arg(3, "epoch") is not None and call.arg(2, "teacher_temp") is None
+    nodes = [call.kw_nodes.get("teacher_out"), call.kw_nodes.get("student_out")]
+    for index in (0, 1):
+        if nodes[index] is None and index < len(call.arg_nodes):
+            nodes[index] = call.arg_nodes[index]
+    texts = tuple(ast.unparse(n) if n is not None else "" for n in nodes)
+    record_ = LossCall(loss, teacher, student, epoch, call.pos, texts, it.scope(), it.evaluation_method())
+    it.trace.loss_calls.append(record_)
+    it.note_teacher_update(record_)
+    return Obj("tensor", call.pos, facts={"from_loss": (True, call.pos)})
+
+
+def _sqrt(value: Any, pos: tuple) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        root = value ** 0.5
+        return Scaled(root) if isinstance(value, Scaled) else root
+    return opaque(pos)
 
 
 def _dtype(value: Any) -> Optional[str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from dino_guard.sources import calls as library
 from dino_guard.sources.lightly_api import WIDTH_ATTRS
-from dino_guard.sources.values import (Bound, Children, Cls, DictVal, Func, Obj, Params, Range, Ref, Seq,
+from dino_guard.sources.values import (Bound, Children, Cls, DictVal, Func, Obj, Params, Range, Ref, Scaled, Seq,
                                        is_const, opaque)
 
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -71,6 +71,9 @@ class ExpressionsMixin:
                 return Obj("fc", self.pos(node), facts={"in_features": base.facts["feature_dim"]})
         if base.kind == "fc" and name == "in_features":
             return base.fact("in_features")
+        given = library.instance_attribute(self, base, name, self.pos(node))
+        if given is not None:
+            return given
         if base.kind == "opaque":
             return base.attrs.setdefault(name, opaque(self.pos(node)))  # same unknown on every read
         return Bound(base, name)
@@ -156,7 +159,11 @@ class ExpressionsMixin:
                 result = op(left, right)
             except (ArithmeticError, ValueError):
                 return opaque(self.pos(node))
-            return result if abs(result) < _MAX_CONST else opaque(self.pos(node))
+            if abs(result) >= _MAX_CONST:
+                return opaque(self.pos(node))
+            if isinstance(result, float) and (_scaled(left, node.left) or _scaled(right, node.right)):
+                return Scaled(result)
+            return result
         if isinstance(node.op, ast.Add):
             if isinstance(left, Params) and isinstance(right, Params):
                 return Params(left.owners + right.owners)
@@ -274,8 +281,7 @@ class ExpressionsMixin:
             self.eval(node.key, inner)
             self.eval(node.value, inner)
             return DictVal()
-        self.eval(node.elt, inner)
-        return Seq(None, bound)
+        return Seq(None, bound, sample=self.eval(node.elt, inner))
 
     expr_GeneratorExp = expr_SetComp = expr_DictComp = expr_ListComp
 
@@ -329,6 +335,14 @@ def _find(cls: Cls, name: str):
     from dino_guard.sources.interp import find_method
 
     return find_method(cls, name)
+
+
+def _scaled(value: Any, node: ast.AST) -> bool:
+    """A value that is, or is read from a name that is, a batch size (or computed from one)."""
+    if isinstance(value, Scaled):
+        return True
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    return "batch" in name.lower()
 
 
 def _number(value: Any) -> bool:

@@ -23,6 +23,8 @@ MAX_CALLS_PER_FUNC = 6
 MAX_LOOP_ITEMS = 8
 _CLASSIFIERS = frozenset({"fc", "head", "heads", "classifier", "last_linear"})  # `for m in [teacher_backbone, teacher_head]` runs per item up to this
 _MISSING = object()
+_EVALUATION_METHODS = frozenset({"validation_step", "test_step", "predict_step", "on_validation_epoch_end",
+                                 "on_test_epoch_end", "validation_epoch_end", "test_epoch_end"})
 
 
 class OutOfBudget(Exception):
@@ -61,6 +63,8 @@ class Interpreter(ExpressionsMixin):
         self.instances: list = []  # objects of script classes, for the end pass
         self.funcs: list = []  # every Func defined, for the end pass
         self.scopes: list = []  # the script class of each running method (None outside classes)
+        self.func_names: list = []  # names of the script functions running now, outermost first
+        self.loader_loops: list = []  # per enclosing loop over a DataLoader: the teacher updates seen in it
         self.train_steps = 0  # backward() and optimizer.step() calls seen: tells a training loop from an evaluation one
 
     # --- driver ----------------------------------------------------------------------------
@@ -238,16 +242,31 @@ class Interpreter(ExpressionsMixin):
         if pushed:
             self.ranges.append((iterable.stop, self.pos(node.iter)))
         self.assign(node.target, self.iterate(iterable, node), frame)
-        steps_before = self.train_steps
+        steps_before, no_grad_before = self.train_steps, self.no_grad
+        loader = _loader_of(iterable)
+        if loader is not None:
+            self.loader_loops.append([])
         try:
             self.exec_block(node.body, frame)
         finally:
             if pushed:
                 self.ranges.pop()
-        loader = _loader_of(iterable)
+            updates = self.loader_loops.pop() if loader is not None else []
         if loader is not None and self.train_steps > steps_before:
             self._training_loop(loader)
+        elif loader is not None and no_grad_before:
+            for update in updates:  # the whole loop runs without gradients: it cannot be the training loop
+                update.evaluation = update.evaluation or "a loop under torch.no_grad() that never steps an optimizer"
         self.exec_block(node.orelse, frame)
+
+    def note_teacher_update(self, update) -> None:
+        """An update of the teacher or the loss center: judged by the loop it runs in."""
+        if self.loader_loops:
+            self.loader_loops[-1].append(update)
+
+    def evaluation_method(self) -> Optional[str]:
+        """The evaluation hook running now (validation_step, ...), if any."""
+        return next((n for n in reversed(self.func_names) if n in _EVALUATION_METHODS), None)
 
     def _training_loop(self, loader: Obj) -> None:
         """A loop over a DataLoader that steps an optimizer trains; an evaluation loop does not."""
@@ -274,7 +293,8 @@ class Interpreter(ExpressionsMixin):
         if isinstance(iterable, Params):
             return Obj("param", self.pos(node), parts=list(iterable.owners))
         if isinstance(iterable, Range):
-            return Obj("epoch", self.pos(node))
+            where = self.pos(getattr(node, "iter", node))
+            return Obj("epoch", self.pos(node), facts={"range": (where, where)})  # which loop: training or not
         return opaque(self.pos(node))
 
     def stmt_With(self, node: ast.With, frame: Frame) -> None:
@@ -372,12 +392,14 @@ class Interpreter(ExpressionsMixin):
         self.depth += 1
         self.no_grad += func.no_grad
         self.scopes.append(func.owner or self.scope())
+        self.func_names.append(func.node.name)
         try:
             self.exec_block(func.node.body, frame)
         finally:
             self.depth -= 1
             self.no_grad -= func.no_grad
             self.scopes.pop()
+            self.func_names.pop()
         if _is_generator(func.node):
             return opaque(self.pos(func.node))
         return _merge_returns(frame.returns, self.pos(func.node))

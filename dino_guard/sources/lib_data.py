@@ -32,6 +32,10 @@ def torchvision_dataset(it, name: str, call: Call) -> Any:
     if name not in api.TORCHVISION_TRANSFORM_INDEX:
         return opaque(call.pos)
     index = api.TORCHVISION_TRANSFORM_INDEX[name]
+    root = call.arg(0, "root")
+    if name == "ImageFolder" and isinstance(root, str):
+        node = call.kw_nodes.get("root") or (call.arg_nodes[0] if call.arg_nodes else call.node)
+        it.trace.image_folders.append((root, it.pos(node)))
     plain = [a for a in call.args if not isinstance(a, Starred)]
     if "transform" in call.kwargs or (index is not None and index < len(plain)):
         return dataset(it, call, call.arg(index, "transform"), None)

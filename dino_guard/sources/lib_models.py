@@ -39,7 +39,22 @@ def timm_model(it, call: Call) -> Obj:
         obj.facts.pop("in_table", None)
     if call.star:
         obj.facts.pop("dynamic_img_size", None)
+    elif "pretrained" not in obj.facts:
+        obj.facts["pretrained"] = (False, call.pos)  # timm's default: random weights
+    _unpooled(it, obj, call)
     return record(it, obj)
+
+
+def _unpooled(it, obj: Obj, call: Call) -> None:
+    """timm's features_only=True (a list of maps) and global_pool='' (an unpooled map): not a feature vector."""
+    if call.kwargs.get("features_only") is True:
+        what = "a list of feature maps (features_only=True)"
+    elif call.kwargs.get("global_pool") == "":
+        what = "an unpooled feature map (global_pool='')"
+    else:
+        return
+    obj.kind = "module"  # the table's pooled width no longer describes the output
+    obj.facts["spatial"] = (what, it.pos(call.node))
 
 
 def timm_function(it, name: str, call: Call) -> Obj:
@@ -49,11 +64,17 @@ def timm_function(it, name: str, call: Call) -> Obj:
     return timm_model(it, shifted)
 
 
+# torchvision families whose `.features` is the convolutional trunk: a feature map, not a vector.
+MAP_FAMILIES = ("vgg", "alexnet", "densenet", "mobilenet", "efficientnet", "convnext", "squeezenet", "mnasnet")
+
+
 def torchvision_model(it, name: str, call: Call) -> Any:
     full = backbones.TORCHVISION_PREFIX + name
     if backbones.lookup(full) is None and name not in api.TORCHVISION_WIDTHS:
+        if name.startswith(MAP_FAMILIES):
+            return Obj("module", call.pos, facts={"torchvision": (name, call.pos)})  # width unknown here; .features is a map
         return opaque(call.pos)
-    obj = backbone_obj(call.pos, full, call.pos)
+    obj = backbone_obj(call.pos, full, call.pos, torchvision=name)
     if "feature_dim" not in obj.facts:
         obj.facts["feature_dim"] = (api.TORCHVISION_WIDTHS[name], call.pos)
         obj.facts["patch_size"] = (None, call.pos)
@@ -86,8 +107,16 @@ def sequential(it, call: Call) -> Any:
         if isinstance(children, Children) and children.drop == 1 and is_backbone(children.owner) \
                 and children.owner.fact("patch_size") is None and "feature_dim" in children.owner.facts:
             return copy_backbone(children.owner, call.pos)  # a ResNet without its fc: pooled features
+        if isinstance(children, Children) and children.drop == 2 and _is_resnet(children.owner):
+            return Obj("module", call.pos, parts=[children.owner], facts={  # without avgpool and fc: the last map
+                "spatial": ("a ResNet without its average pooling (children()[:-2], a feature map)", call.pos)})
     return Obj("module", call.pos, parts=[a for a in call.args if isinstance(a, Obj)])
 
+
+
+def _is_resnet(value: Any) -> bool:
+    name = value.fact("name") if is_backbone(value) else None
+    return isinstance(name, str) and "resnet" in name and value.fact("patch_size") is None
 
 
 def deepcopy(value: Any, memo: dict, frozen: set) -> Any:

@@ -18,7 +18,9 @@ def update_momentum(it, call: Call) -> None:
             nodes[index] = call.arg_nodes[index]
     texts = tuple(ast.unparse(n) if n is not None else "" for n in nodes)
     objs = (call.arg(0, "model"), call.arg(1, "model_ema"))
-    it.trace.momentum_calls.append(MomentumCall(texts, objs, call.arg(2, "m"), call.pos, it.scope()))
+    update = MomentumCall(texts, objs, call.arg(2, "m"), call.pos, it.scope(), it.evaluation_method())
+    it.trace.momentum_calls.append(update)
+    it.note_teacher_update(update)
     return None
 
 
@@ -31,7 +33,23 @@ def optimizer(it, call: Call, name: Optional[str]) -> Obj:
     obj = Obj("optimizer", call.pos)
     if name:
         obj.facts["name"] = (name, call.pos)
+    lr = call.arg(1, "lr")  # torch.optim.* and lightly's LARS take lr second
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+        node = call.kw_nodes.get("lr") or (call.arg_nodes[1] if len(call.arg_nodes) > 1 else call.node)
+        obj.facts["lr"] = (lr, it.pos(node))
     return record(it, obj)
+
+
+def cosine_schedule(it, call: Call) -> Obj:
+    """lightly's cosine_schedule(step, max_steps, start_value, end_value, period=None)."""
+    node = call.kw_nodes.get("max_steps") or (call.arg_nodes[1] if len(call.arg_nodes) > 1 else call.node)
+    obj = Obj("schedule", call.pos, facts={
+        "start": (call.arg(2, "start_value"), call.pos), "end": (call.arg(3, "end_value"), call.pos),
+        "step": (call.arg(0, "step"), call.pos), "max_steps": (call.arg(1, "max_steps"), it.pos(node)),
+        "period": (call.arg(4, "period"), call.pos)})
+    it.trace.schedules.append(obj)
+    obj.scope = it.scope()
+    return obj
 
 
 def _param_owners(value: Any) -> list:

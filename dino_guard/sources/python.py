@@ -64,6 +64,7 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
         return _nothing(path)
     # imported here so that a hook run over files without lightly never loads the interpreter
     from dino_guard.sources import facts, script_checks
+    from dino_guard.sources.evidence import ScriptEvidence
     from dino_guard.sources.interp import Interpreter, OutOfBudget
     from dino_guard.sources.roles import Roles
 
@@ -80,7 +81,8 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
     built = facts.build(trace, roles)
     setup, invalid = _validate(path, built)
     findings += invalid + script_checks.check(path, trace, roles, built)
-    return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known))
+    evidence = ScriptEvidence(path, trace, roles, built, facts.DinoPair(trace), setup)
+    return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known), evidence)
 
 
 def once_per_location(findings: list) -> list:

@@ -31,6 +31,7 @@ class MomentumCall:
     m: Any
     pos: Position
     scope: Any = None  # the script class whose method calls it
+    evaluation: Optional[str] = None  # where it runs when that is not training: "validation_step", ...
 
 
 @dataclass
@@ -38,8 +39,11 @@ class LossCall:
     loss: Obj
     teacher: Any
     student: Any
-    epoch: bool  # epoch= given: the teacher-temperature warmup runs
+    epoch: bool  # epoch= given (and no teacher_temp=): the teacher-temperature warmup runs
     pos: Position
+    texts: tuple = ("", "")  # the teacher_out and student_out arguments as written
+    scope: Any = None
+    evaluation: Optional[str] = None
 
 
 @dataclass
@@ -68,6 +72,10 @@ class Trace:
     imported: set = field(default_factory=set)  # top-level packages the script imports
     distributed: bool = False  # torch.distributed / DDP / DistributedSampler seen
     training_loop: bool = False  # a loop over a DataLoader or a Lightning fit was seen
+    head_inputs: list = field(default_factory=list)  # (head Obj, the value fed to it, position)
+    schedules: list = field(default_factory=list)  # cosine_schedule(...) Objs
+    ema_by_hand: bool = False  # zip(student.parameters(), teacher.parameters()), .lerp_/.mul_: an EMA without lightly
+    image_folders: list = field(default_factory=list)  # (root path, position) of torchvision ImageFolder calls
 
     def of_kind(self, kind: str) -> list:
         return [o for o in self.objects if o.kind == kind]

@@ -48,6 +48,12 @@ class Obj:
         return [v for v in self.attrs.values() if isinstance(v, Obj)] + [p for p in self.parts if isinstance(p, Obj)]
 
 
+class Scaled(float):
+    """A float computed from a batch size (`base_lr * batch_size / 256`): a script's own scaling rule."""
+
+    __slots__ = ()
+
+
 def opaque(pos: Position = (1, 1)) -> Obj:
     return Obj("opaque", pos)
 
@@ -58,10 +64,17 @@ class Seq:
 
     items: Optional[list] = None
     max_len: Optional[int] = None
+    sample: Any = None  # what one element is, for a comprehension: [teacher(v) for v in views]
 
     @property
     def length(self) -> Optional[int]:
         return len(self.items) if self.items is not None else None
+
+    def elements(self) -> list:
+        """The element values known: the items, or the one sample of a comprehension."""
+        if self.items is not None:
+            return list(self.items)
+        return [self.sample] if self.sample is not None else []
 
 
 @dataclass(eq=False)
