@@ -161,7 +161,7 @@ def backbone_output_not_flat(evidence) -> Iterator[ScriptIssue]:
             if where in reported:
                 continue
             reported.add(where)
-            yield ScriptIssue(pos, "model.head.input_dim", f"the DINO head gets {value.fact('spatial')}, not a flat "
+            yield ScriptIssue(where, "model.head.input_dim", f"the DINO head gets {value.fact('spatial')}, not a flat "
                               "feature vector: the first step fails with `mat1 and mat2 shapes cannot be multiplied`",
                               "pool and flatten first: backbone(x).flatten(start_dim=1) after an average pooling, "
                               "or timm.create_model(name, num_classes=0)")

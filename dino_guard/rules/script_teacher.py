@@ -25,13 +25,16 @@ def modules_of(value: Any) -> list:
     return modules if modules and all(isinstance(m, Obj) for m in modules) else []
 
 
-def side(module: Obj, roles) -> str:
-    """'teacher', 'student' or '' by the roles the script gives its modules."""
-    if roles.is_teacher(module):
-        return "teacher"
-    if id(module) in roles.students and id(module) not in roles.teachers:
-        return "student"
-    return ""
+class Sides:
+    """Which modules are the teacher's and which the student's: the named ones and everything inside them."""
+
+    def __init__(self, roles):
+        self.teacher = {id(o) for t in roles.teachers.values() for o in descendants(t)}
+        self.student = {id(o) for s in roles.students.values() for o in descendants(s)}
+
+    def of(self, module: Obj) -> str:
+        teacher, student = id(module) in self.teacher, id(module) in self.student
+        return "teacher" if teacher and not student else "student" if student and not teacher else ""
 
 
 def _named(text: str, word: re.Pattern, other: re.Pattern) -> bool:
@@ -53,13 +56,13 @@ def loss_args_swapped(evidence) -> Iterator[ScriptIssue]:
     Use instead: `loss = criterion(teacher_out, student_out, epoch=epoch)`.
     References: lightly.loss.DINOLoss.forward; lightly examples/pytorch/dino.py.
     """
+    sides_of = Sides(evidence.roles)
     for call in evidence.trace.loss_calls:
         first, second = call.texts
         by_name = _named(first, _STUDENT_WORD, _TEACHER_WORD) and _named(second, _TEACHER_WORD, _STUDENT_WORD)
-        sides = ({side(m, evidence.roles) for m in modules_of(call.teacher)},
-                 {side(m, evidence.roles) for m in modules_of(call.student)})
+        sides = ({sides_of.of(m) for m in modules_of(call.teacher)}, {sides_of.of(m) for m in modules_of(call.student)})
         if by_name or sides == ({"student"}, {"teacher"}):
-            yield ScriptIssue(call.pos, "", f"criterion({first}, {second}, ...) passes the student's outputs as the "
+            yield ScriptIssue(call.arg_positions[0] if call.arg_positions else call.pos, "", f"criterion({first}, {second}, ...) passes the student's outputs as the "
                               "teacher's: lightly's DINOLoss takes (teacher_out, student_out)",
                               f"swap them: criterion({second}, {first}, ...)")
 
@@ -82,12 +85,12 @@ def teacher_updated_in_eval(evidence) -> Iterator[ScriptIssue]:
     """
     for call in evidence.trace.momentum_calls:
         if call.evaluation:
-            yield ScriptIssue(call.pos, "teacher_momentum", f"update_momentum({', '.join(call.texts)}, ...) runs in "
+            yield ScriptIssue(call.evaluation_pos or call.pos, "teacher_momentum", f"update_momentum({', '.join(call.texts)}, ...) runs in "
                               f"{call.evaluation}: every evaluation moves the teacher",
                               "call update_momentum only in the training step, once per optimizer step")
     for call in evidence.trace.loss_calls:
         if call.evaluation:
-            yield ScriptIssue(call.pos, "loss", f"the DINOLoss forward in {call.evaluation} updates the loss centre "
+            yield ScriptIssue(call.evaluation_pos or call.pos, "loss", f"the DINOLoss forward in {call.evaluation} updates the loss centre "
                               "with evaluation data", "drop the DINO loss from evaluation, or compute it with a "
                               "separate DINOLoss instance that is not used for training")
 
@@ -110,19 +113,31 @@ def teacher_never_updated(evidence) -> Iterator[ScriptIssue]:
     References: lightly.models.utils.update_momentum; Caron et al. 2021, section 3.1.
     """
     trace, roles = evidence.trace, evidence.roles
-    named = {id(o) for t in roles.teachers.values() for o in descendants(t)}  # teacher = student: DG701's finding
+    sides = Sides(roles)
     for call in trace.loss_calls:
         teachers, students = modules_of(call.teacher), modules_of(call.student)
-        if teachers and {id(m) for m in teachers} == {id(m) for m in students} and not {id(m) for m in teachers} & named:
-            yield ScriptIssue(call.pos, "", f"the teacher outputs ({call.texts[0]}) come from the same module as the "
+        same = {id(m) for m in teachers} == {id(m) for m in students}
+        if teachers and same and not {id(m) for m in teachers} & sides.teacher:  # teacher = student is DG701's finding
+            where = call.teacher.pos if isinstance(call.teacher, Seq) and call.teacher.pos else call.pos
+            yield ScriptIssue(where, "", f"the teacher outputs ({call.texts[0]}) come from the same module as the "
                               "student outputs: there is no teacher", "compute teacher_out with a frozen copy of the "
                               "student that update_momentum(student, teacher, m) updates after each step")
     if evidence.pair.only(trace.momentum_calls) or trace.ema_by_hand:
         return
     for call in trace.loss_calls:
         teachers = modules_of(call.teacher)
-        if teachers and all(side(m, roles) == "teacher" and id(m) not in trace.maybe_frozen for m in teachers):
-            yield ScriptIssue(call.pos, "teacher_momentum", f"the teacher that computes {call.texts[0]} is never "
-                              "updated: no update_momentum call and no EMA in the script", "after each optimizer "
-                              "step call update_momentum(student_backbone, teacher_backbone, m=momentum) and the "
-                              "same for the heads")
+        if not teachers or not all(sides.of(m) == "teacher" and id(m) not in trace.maybe_frozen for m in teachers):
+            continue
+        binding = _teacher_binding(roles, teachers[0])
+        yield ScriptIssue(binding.pos if binding else call.pos, "teacher_momentum",
+                          f"the teacher{f' ({binding.text})' if binding else ''} that computes {call.texts[0]} is never "
+                          "updated: no update_momentum call and no EMA in the script", "after each optimizer step call "
+                          "update_momentum(student_backbone, teacher_backbone, m=momentum) and the same for the heads")
+        return  # one teacher, one finding
+
+
+def _teacher_binding(roles, module: Obj):
+    """The first-written name bound to the teacher that holds module."""
+    holders = [b for b in roles.final.values() if id(b.obj) in roles.teachers
+               and any(o is module for o in descendants(b.obj))]
+    return min(holders, key=lambda b: b.pos, default=None)

@@ -93,7 +93,7 @@ def ref_call(it, qual: str, call: Call, frame) -> Any:
         module = call.arg(0, "module")
         return Obj("module", call.pos, attrs={"module": module}) if isinstance(module, Obj) else opaque(call.pos)
     if qual in ("copy.deepcopy",):
-        return models.deepcopy(call.arg(0, "x"), {}, it.trace.frozen)
+        return models.deepcopy(it, call.arg(0, "x"), {})
     if qual.startswith(_TORCH_OPTIM) and last[:1].isupper() and "lr_scheduler" not in qual:
         return training.optimizer(it, call, api.OPTIMIZERS.get(last))
     if qual in _NO_GRAD:
@@ -223,7 +223,9 @@ def _loss_forward(it, loss: Obj, call: Call) -> Obj:
         if nodes[index] is None and index < len(call.arg_nodes):
             nodes[index] = call.arg_nodes[index]
     texts = tuple(ast.unparse(n) if n is not None else "" for n in nodes)
-    record_ = LossCall(loss, teacher, student, epoch, call.pos, texts, it.scope(), it.evaluation_method())
+    positions = tuple(it.pos(n) if n is not None else call.pos for n in nodes)
+    record_ = LossCall(loss, teacher, student, epoch, call.pos, texts, it.scope(), it.evaluation_method(),
+                       it.evaluation_site(), positions)
     it.trace.loss_calls.append(record_)
     it.note_teacher_update(record_)
     return Obj("tensor", call.pos, facts={"from_loss": (True, call.pos)})

@@ -99,6 +99,7 @@ class ExpressionsMixin:
                 kwargs[kw.arg] = value
                 kw_nodes[kw.arg] = kw.value
         call = library.Call(node, args, kwargs, star, arg_nodes, kw_nodes, self.pos(node))
+        self.call_site = call.pos
         return self.call(callee, call, frame)
 
     def call(self, callee: Any, call, frame) -> Any:
@@ -281,7 +282,7 @@ class ExpressionsMixin:
             self.eval(node.key, inner)
             self.eval(node.value, inner)
             return DictVal()
-        return Seq(None, bound, sample=self.eval(node.elt, inner))
+        return Seq(None, bound, sample=self.eval(node.elt, inner), pos=self.pos(node))
 
     expr_GeneratorExp = expr_SetComp = expr_DictComp = expr_ListComp
 

@@ -64,6 +64,8 @@ class Interpreter(ExpressionsMixin):
         self.funcs: list = []  # every Func defined, for the end pass
         self.scopes: list = []  # the script class of each running method (None outside classes)
         self.func_names: list = []  # names of the script functions running now, outermost first
+        self.call_sites: list = []  # where each of them was called from (None: the end pass)
+        self.call_site: Optional[tuple] = None  # the position of the call being made
         self.loader_loops: list = []  # per enclosing loop over a DataLoader: the teacher updates seen in it
         self.train_steps = 0  # backward() and optimizer.step() calls seen: tells a training loop from an evaluation one
 
@@ -268,6 +270,13 @@ class Interpreter(ExpressionsMixin):
         """The evaluation hook running now (validation_step, ...), if any."""
         return next((n for n in reversed(self.func_names) if n in _EVALUATION_METHODS), None)
 
+    def evaluation_site(self) -> Optional[tuple]:
+        """Inside an evaluation hook, the line of the hook that leads here (a shared helper's call), else None."""
+        for index in range(len(self.func_names) - 1, -1, -1):
+            if self.func_names[index] in _EVALUATION_METHODS:
+                return self.call_sites[index + 1] if index + 1 < len(self.call_sites) else None
+        return None
+
     def _training_loop(self, loader: Obj) -> None:
         """A loop over a DataLoader that steps an optimizer trains; an evaluation loop does not."""
         self.trace.training_loop = True
@@ -390,16 +399,19 @@ class Interpreter(ExpressionsMixin):
         frame = Frame(self.globals, {}, self_obj, func.owner)
         self._bind_params(func.node.args, args, kwargs, frame, self_obj, unknown_args)
         self.depth += 1
-        self.no_grad += func.no_grad
+        no_grad = func.no_grad or func.node.name in _EVALUATION_METHODS  # Lightning runs these under no_grad
+        self.no_grad += no_grad
         self.scopes.append(func.owner or self.scope())
         self.func_names.append(func.node.name)
+        self.call_sites.append(self.call_site)
         try:
             self.exec_block(func.node.body, frame)
         finally:
             self.depth -= 1
-            self.no_grad -= func.no_grad
+            self.no_grad -= no_grad
             self.scopes.pop()
             self.func_names.pop()
+            self.call_sites.pop()
         if _is_generator(func.node):
             return opaque(self.pos(func.node))
         return _merge_returns(frame.returns, self.pos(func.node))

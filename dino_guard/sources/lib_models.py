@@ -119,16 +119,18 @@ def _is_resnet(value: Any) -> bool:
     return isinstance(name, str) and "resnet" in name and value.fact("patch_size") is None
 
 
-def deepcopy(value: Any, memo: dict, frozen: set) -> Any:
+def deepcopy(it, value: Any, memo: dict) -> Any:
     if not isinstance(value, Obj):
         return value
     if id(value) in memo:
         return memo[id(value)]
     copy = Obj(value.kind, value.pos, facts=dict(value.facts), cls=value.cls, scope=value.scope)
     memo[id(value)] = copy
-    copy.attrs = {k: deepcopy(v, memo, frozen) for k, v in value.attrs.items()}
-    copy.parts = [deepcopy(p, memo, frozen) for p in value.parts]
-    if id(value) in frozen:
-        frozen.add(id(copy))  # deepcopy keeps requires_grad flags
+    copy.attrs = {k: deepcopy(it, v, memo) for k, v in value.attrs.items()}
+    copy.parts = [deepcopy(it, p, memo) for p in value.parts]
+    if id(value) in it.trace.frozen:
+        it.trace.frozen.add(id(copy))  # deepcopy keeps requires_grad flags
+    if any(o is value for o in it.trace.objects):
+        it.trace.objects.append(copy)  # a copied head is a head the script trains with (freeze_last_layer and all)
     return copy
 

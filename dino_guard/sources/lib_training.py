@@ -18,7 +18,7 @@ def update_momentum(it, call: Call) -> None:
             nodes[index] = call.arg_nodes[index]
     texts = tuple(ast.unparse(n) if n is not None else "" for n in nodes)
     objs = (call.arg(0, "model"), call.arg(1, "model_ema"))
-    update = MomentumCall(texts, objs, call.arg(2, "m"), call.pos, it.scope(), it.evaluation_method())
+    update = MomentumCall(texts, objs, call.arg(2, "m"), call.pos, it.scope(), it.evaluation_method(), it.evaluation_site())
     it.trace.momentum_calls.append(update)
     it.note_teacher_update(update)
     return None

@@ -32,6 +32,7 @@ class MomentumCall:
     pos: Position
     scope: Any = None  # the script class whose method calls it
     evaluation: Optional[str] = None  # where it runs when that is not training: "validation_step", ...
+    evaluation_pos: Optional[Position] = None  # the evaluation hook's line that leads to it
 
 
 @dataclass
@@ -44,6 +45,8 @@ class LossCall:
     texts: tuple = ("", "")  # the teacher_out and student_out arguments as written
     scope: Any = None
     evaluation: Optional[str] = None
+    evaluation_pos: Optional[Position] = None
+    arg_positions: tuple = ()  # positions of the teacher_out and student_out arguments
 
 
 @dataclass

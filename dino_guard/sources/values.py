@@ -65,6 +65,7 @@ class Seq:
     items: Optional[list] = None
     max_len: Optional[int] = None
     sample: Any = None  # what one element is, for a comprehension: [teacher(v) for v in views]
+    pos: Optional[tuple] = None  # where the comprehension is written
 
     @property
     def length(self) -> Optional[int]:

@@ -24,7 +24,7 @@ deactivate_requires_grad(teacher_head)
 loader = torch.utils.data.DataLoader(
     LightlyDataset("data/train", transform=DINOTransform()), batch_size=128, shuffle=True, drop_last=True, num_workers=8
 )
-criterion = DINOLoss(output_dim=2048, warmup_teacher_temp_epochs=30)  # expect: DG706
+criterion = DINOLoss(output_dim=2048, teacher_temp=0.07, warmup_teacher_temp_epochs=30)  # expect: DG706
 optimizer = torch.optim.Adam(list(backbone.parameters()) + list(head.parameters()), lr=0.001)
 
 epochs = 10
