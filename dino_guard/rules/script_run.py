@@ -55,7 +55,15 @@ def momentum_schedule_shorter_than_run(evidence) -> Iterator[ScriptIssue]:
     used = {id(c.m) for c in evidence.pair.only(evidence.trace.momentum_calls)}
     for schedule in evidence.trace.schedules:
         max_steps = schedule.fact("max_steps")
-        if id(schedule) not in used or not _int(max_steps) or schedule.fact("period") is not None:
+        if id(schedule) not in used or schedule.fact("period") is not None:
+            continue
+        if _one_epoch_of_steps(schedule, evidence.trace) and epochs > 1:
+            yield ScriptIssue(schedule.facts["max_steps"][1], "teacher_momentum",
+                              f"the teacher momentum schedule runs over len(loader), the steps of one epoch, but the "
+                              f"script trains {epochs} epochs: the teacher is frozen after the first",
+                              f"schedule over every step of the run: cosine_schedule(step, len(loader) * {epochs}, ...)")
+            continue
+        if not _int(max_steps):
             continue
         if _epoch_unit(schedule.fact("step"), loops) and 0 < max_steps < epochs:
             end = schedule.fact("end")
@@ -63,6 +71,15 @@ def momentum_schedule_shorter_than_run(evidence) -> Iterator[ScriptIssue]:
                               f"the teacher momentum schedule reaches its end ({end}) after {max_steps} epochs but the "
                               f"script trains {epochs}: the teacher is frozen for the last {epochs - max_steps}",
                               f"schedule over the whole run: cosine_schedule(epoch, {epochs}, ...)")
+
+
+def _one_epoch_of_steps(schedule: Obj, trace) -> bool:
+    """cosine_schedule(step, len(loader), ...) stepped once per batch of a training loader."""
+    length = schedule.fact("max_steps")
+    if not (isinstance(length, Obj) and length.kind == "length" and schedule.fact("per_batch")):
+        return False
+    loader = length.fact("of")
+    return any(loader is l for l in trace.train_loaders)
 
 
 def effective_batch(evidence) -> Optional[int]:

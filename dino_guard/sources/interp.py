@@ -227,13 +227,25 @@ class Interpreter(ExpressionsMixin):
         frame.locals.clear()
         frame.locals.update(merged)
 
+    def _loop_carried(self, node: ast.AST, frame: Frame) -> None:
+        """`step += 1` in a loop body: the name holds a different value on every pass, so it is unknown inside."""
+        names = getattr(node, "_dg_carried", None)
+        if names is None:
+            names = {n.target.id for n in _own_nodes(node) if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
+            node._dg_carried = names  # the tree lives as long as this analysis
+        for name in names:
+            if is_const(frame.lookup(name)):
+                frame.locals[name] = opaque(self.pos(node))
+
     def stmt_While(self, node: ast.While, frame: Frame) -> None:
+        self._loop_carried(node, frame)
         self.eval(node.test, frame)
         self.exec_block(node.body, frame)
         self.exec_block(node.orelse, frame)
 
     def stmt_For(self, node: ast.For, frame: Frame) -> None:
         iterable = self.eval(node.iter, frame)
+        self._loop_carried(node, frame)
         items = self._loop_items(iterable)
         if items is not None:
             for item in items:
@@ -487,7 +499,7 @@ def _is_generator(func: ast.AST) -> bool:
 
 
 def _own_nodes(func: ast.AST):
-    """Nodes of a function body, not descending into nested functions or classes."""
+    """Nodes of a function's (or a loop's) body, not descending into nested functions or classes."""
     stack = list(func.body)
     while stack:
         node = stack.pop()

@@ -46,7 +46,7 @@ def cosine_schedule(it, call: Call) -> Obj:
     obj = Obj("schedule", call.pos, facts={
         "start": (call.arg(2, "start_value"), call.pos), "end": (call.arg(3, "end_value"), call.pos),
         "step": (call.arg(0, "step"), call.pos), "max_steps": (call.arg(1, "max_steps"), it.pos(node)),
-        "period": (call.arg(4, "period"), call.pos)})
+        "period": (call.arg(4, "period"), call.pos), "per_batch": (bool(it.loader_loops), call.pos)})
     it.trace.schedules.append(obj)
     obj.scope = it.scope()
     return obj

@@ -34,6 +34,8 @@ def _len(it, call: Call, frame) -> Any:
         return value.length
     if isinstance(value, (tuple, str)):
         return len(value)
+    if isinstance(value, Obj) and value.kind not in ("opaque", "tensor"):
+        return Obj("length", call.pos, facts={"of": (value, call.pos)})  # len(loader): batches per epoch, unknown here
     return opaque(call.pos)
 
 

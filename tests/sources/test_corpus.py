@@ -39,13 +39,11 @@ KNOWN_WRONG: dict[str, str] = {
     # class 2: alternatives read as one value / placeholder printed
     # class 3: library semantics
     # class 4: which loop trains
-    "bad_eval_loop_hides_short_run.py": "the 100-pass no-grad evaluation loop is taken as the training length: DG706 stays silent",
     # class 5: one mistake, one finding
     # class 6: several models in one file
     # LightlyTrain calls are not read yet
     "bad_lightly_train_crop_not_divisible.py": "lightly_train.train(transform_args=...) not read: no DG301",
     # new rules, not implemented yet
-    "bad_momentum_schedule_one_epoch_of_steps.py": "DG712 momentum-schedule-shorter-than-run not implemented",
 }
 
 
