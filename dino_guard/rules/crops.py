@@ -8,14 +8,15 @@ from dino_guard.findings import Severity
 from dino_guard.rules.registry import Issue, rule
 
 
-def _crop_sizes(transform) -> list[tuple[str, int]]:
+def _crop_sizes(transform, ctx=None) -> list[tuple[str, int]]:
+    """The crop sizes to check; with ctx, only those the source determines (a script may write one of them)."""
     sizes = [("transform.global_crop_size", transform.global_crop_size)]
     if transform.n_local_views > 0:
         sizes.append(("transform.local_crop_size", transform.local_crop_size))
-    return sizes
+    return [(field, size) for field, size in sizes if ctx is None or ctx.is_known(field)]
 
 
-@rule("DG301", "crop-not-divisible-by-patch", Severity.ERROR, needs=("transform", "model.backbone"))
+@rule("DG301", "crop-not-divisible-by-patch", Severity.ERROR, needs=("transform.global_crop_size", "model.backbone"))
 def crop_not_divisible_by_patch(ctx) -> Iterator[Issue]:
     """A crop size that is not a multiple of the ViT's patch size.
 
@@ -31,7 +32,7 @@ def crop_not_divisible_by_patch(ctx) -> Iterator[Issue]:
     patch = ctx.patch_size
     if ctx.dino_transform is None or not patch:
         return
-    for field, size in _crop_sizes(ctx.setup.transform):
+    for field, size in _crop_sizes(ctx.setup.transform, ctx):
         if size % patch:
             lower, upper = (size // patch) * patch, (size // patch + 1) * patch
             yield Issue(field, f"{field.split('.')[-1]}={size} is not a multiple of the patch size {patch} "

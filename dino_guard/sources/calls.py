@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 from dino_guard import backbones
 from dino_guard.sources import lib_data as data
+from dino_guard.sources import lib_lightly_train as lightly_train
 from dino_guard.sources import lib_models as models
 from dino_guard.sources import lib_training as training
 from dino_guard.sources import lightly_api as api
@@ -72,6 +73,8 @@ def ref_call(it, qual: str, call: Call, frame) -> Any:
     root, last = qual.split(".")[0], qual.rsplit(".", 1)[-1]
     if root == "lightly":
         return _lightly_call(it, qual, call)
+    if qual in lightly_train.TRAIN_FUNCTIONS:
+        return lightly_train.train(it, call)
     if qual in ("timm.create_model", "timm.models.create_model"):
         return models.timm_model(it, call)
     if qual.startswith("timm.models.") and backbones.lookup(last) is not None:

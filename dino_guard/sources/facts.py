@@ -176,6 +176,7 @@ def _transform_fields(built: Built, maker: Obj) -> None:
     resolved = True
     for name in api.TRANSFORM_FIELDS:
         if name not in maker.facts:
+            resolved = resolved and name not in api.TRANSFORM_CORE  # LightlyTrain's transform_args name only some
             continue
         value = maker.fact(name)
         value = list(value) if isinstance(value, tuple) else value

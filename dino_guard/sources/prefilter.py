@@ -9,7 +9,8 @@ from __future__ import annotations
 import ast
 import re
 
-_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+lightly\b|import[ \t][^\n#]*\blightly\b)", re.M)
+_IMPORT = re.compile(rb"^[ \t]*(?:from[ \t]+lightly(?:_train)?\b|import[ \t][^\n#]*\blightly(?:_train)?\b)", re.M)
+_ROOTS = ("lightly", "lightly_train")
 
 
 def may_import_lightly(raw: bytes) -> bool:
@@ -20,8 +21,8 @@ def may_import_lightly(raw: bytes) -> bool:
 
 def imports_lightly(tree: ast.Module) -> bool:
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "lightly" for a in node.names):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] in _ROOTS for a in node.names):
             return True
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == "lightly":
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in _ROOTS:
             return True
     return False

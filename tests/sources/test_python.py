@@ -51,6 +51,7 @@ def test_a_file_without_lightly_is_skipped(script):
     (b"import torch, lightly\n", True), (b"    from lightly.loss import DINOLoss\n", True),
     (b"import lightly.data as ld\n", True), (b"# see lightly's docs\nimport torch\n", False),
     (b"import lightly_extra\n", False), (b"x = 'lightly'\n", False),
+    (b"import lightly_train\n", True), (b"from lightly_train import train\n", True),
 ])
 def test_prefilter(line, expected):
     assert prefilter.may_import_lightly(line) is expected
