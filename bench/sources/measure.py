@@ -114,7 +114,9 @@ def measure_file(path: Path, options: Options) -> dict:
 def measure_scripts(folder: Path) -> dict:
     options = Options(count_images=False)
     files = sorted(folder.rglob("*.py"))
+    start = time.perf_counter()
     per_file = [measure_file(path, options) for path in files]
+    seconds = time.perf_counter() - start
     findings = [f for r in per_file for f in r["findings"]]
     coverage = {fact: sum(1 for r in per_file if r["determined"].get(fact, {}).get("known")) for fact in FACTS}
     return {
@@ -127,6 +129,9 @@ def measure_scripts(folder: Path) -> dict:
         "by_code": dict(sorted(Counter(f["code"] for f in findings).items())),
         "files_with_error": sum(1 for r in per_file if any(f["severity"] == "error" for f in r["findings"])),
         "coverage": coverage,
+        "seconds": round(seconds, 3),  # load_python + check_path per file, both timed
+        "files_per_s": _rate(len(files), seconds),
+        "lines_per_s": _rate(_lines(files), seconds),
         "per_file": per_file,
     }
 
@@ -215,7 +220,8 @@ def summary(results: dict) -> str:
         cov = scripts["coverage"]
         lines.append(f"{scripts['files']} files, {scripts['read_as_dino']} read as DINO scripts, "
                      f"{len(scripts['crashes'])} crashes, {scripts['findings']} findings {scripts['by_severity']}, "
-                     f"{scripts['files_with_error']} files with an error")
+                     f"{scripts['files_with_error']} files with an error; "
+                     f"{scripts['files_per_s']} files/s, {scripts['lines_per_s']} lines/s")
         lines.append("determined: " + ", ".join(f"{k} {v}/{scripts['files']}" for k, v in cov.items()))
         for record in scripts["per_file"]:
             for f in record["findings"]:
