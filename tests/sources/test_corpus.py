@@ -50,7 +50,6 @@ KNOWN_WRONG: dict[str, str] = {
     "bad_momentum_swapped_in_shared_helper.py": "DG702 reported three times on the helper's one line",
     # class 6: several models in one file
     "bad_benchmark_dino_momentum_decreasing.py": "MSN's fixed 0.996 merged into the DINO teacher's momentum: DG410 silent",
-    "good_views_cat_chunk_benchmark.py": "false DG704 warning: the student head is a copy.deepcopy of the head built with freeze_last_layer=1",
     # LightlyTrain calls are not read yet
     "bad_lightly_train_crop_not_divisible.py": "lightly_train.train(transform_args=...) not read: no DG301",
     # new rules, not implemented yet
