@@ -32,7 +32,6 @@ import platform
 import random
 import statistics
 import sys
-import sysconfig
 import time
 import traceback
 from collections import Counter
@@ -46,6 +45,7 @@ from dino_guard.engine import Options  # noqa: E402
 from dino_guard.findings import UnreadableInput  # noqa: E402
 from dino_guard.inputs import check_path  # noqa: E402
 from dino_guard.sources.python import analyse, load_python  # noqa: E402
+from tests.sources.test_robustness import _python_files as python_files  # noqa: E402
 
 # what "determined" means per reported fact: the dotted Setup fields the reader
 # marks as known (any one of them suffices) and how to show the value
@@ -136,20 +136,6 @@ def measure_scripts(folder: Path) -> dict:
     }
 
 
-def python_files() -> list[Path]:
-    """Every .py of the standard library and of the installed torch (found without importing it)."""
-    import importlib.util
-
-    roots = [Path(sysconfig.get_paths()["stdlib"])]
-    spec = importlib.util.find_spec("torch")
-    if spec and spec.submodule_search_locations:
-        roots.append(Path(list(spec.submodule_search_locations)[0]))
-    files = []
-    for root in roots:
-        files.extend(p for p in root.rglob("*.py") if "site-packages" not in p.relative_to(root).parts)
-    return sorted(files)
-
-
 def _lines(paths: list[Path]) -> int:
     total = 0
     for path in paths:
@@ -208,7 +194,7 @@ def pass_full_interpreter(files: list[Path], sample: int) -> dict:
 
 
 def measure_throughput(sample: int, repeats: int) -> dict:
-    files = python_files()
+    files = python_files()  # the same file list as the robustness test
     pass_load_python(files[:200], 1)  # warm the file cache and the lazy imports
     return {"load_python_all": pass_load_python(files, repeats), "full_interpreter": pass_full_interpreter(files, sample)}
 
