@@ -9,6 +9,14 @@ A corpus script may need a folder at check time (ImageFolder rules):
 The script is checked from a temporary copy next to that folder, with the
 working directory there too, so a relative path means the same either way.
 
+Where the new rules' findings are expected (the line that shows the mistake):
+DG710 the DINOLoss call (the `teacher_out=` line when keywords are used);
+DG711 the `validation_step` line that reaches the update, or the loss call in
+the no-grad loop; DG712 the `cosine_schedule` call; DG713 the optimizer's `lr=`;
+DG714 the first `update_momentum` (where DG410/DG411 are reported); DG715 the
+backbone's definition; DG716 the `ImageFolder(...)` call; DG717 the line that
+computes the teacher outputs from the student, or the teacher's creation.
+
 Scripts the current reader gets wrong are listed in KNOWN_WRONG with the
 reason; they run as strict xfails, so fixing the reader turns them into
 failures until their entry is deleted.
