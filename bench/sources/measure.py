@@ -32,7 +32,6 @@ import platform
 import random
 import statistics
 import sys
-import sysconfig
 import time
 import traceback
 from collections import Counter
@@ -46,6 +45,7 @@ from dino_guard.engine import Options  # noqa: E402
 from dino_guard.findings import UnreadableInput  # noqa: E402
 from dino_guard.inputs import check_path  # noqa: E402
 from dino_guard.sources.python import analyse, load_python  # noqa: E402
+from tests.sources.test_robustness import _python_files as python_files  # noqa: E402
 
 # what "determined" means per reported fact: the dotted Setup fields the reader
 # marks as known (any one of them suffices) and how to show the value
@@ -114,7 +114,9 @@ def measure_file(path: Path, options: Options) -> dict:
 def measure_scripts(folder: Path) -> dict:
     options = Options(count_images=False)
     files = sorted(folder.rglob("*.py"))
+    start = time.perf_counter()
     per_file = [measure_file(path, options) for path in files]
+    seconds = time.perf_counter() - start
     findings = [f for r in per_file for f in r["findings"]]
     coverage = {fact: sum(1 for r in per_file if r["determined"].get(fact, {}).get("known")) for fact in FACTS}
     return {
@@ -127,22 +129,11 @@ def measure_scripts(folder: Path) -> dict:
         "by_code": dict(sorted(Counter(f["code"] for f in findings).items())),
         "files_with_error": sum(1 for r in per_file if any(f["severity"] == "error" for f in r["findings"])),
         "coverage": coverage,
+        "seconds": round(seconds, 3),  # load_python + check_path per file, both timed
+        "files_per_s": _rate(len(files), seconds),
+        "lines_per_s": _rate(_lines(files), seconds),
         "per_file": per_file,
     }
-
-
-def python_files() -> list[Path]:
-    """Every .py of the standard library and of the installed torch (found without importing it)."""
-    import importlib.util
-
-    roots = [Path(sysconfig.get_paths()["stdlib"])]
-    spec = importlib.util.find_spec("torch")
-    if spec and spec.submodule_search_locations:
-        roots.append(Path(list(spec.submodule_search_locations)[0]))
-    files = []
-    for root in roots:
-        files.extend(p for p in root.rglob("*.py") if "site-packages" not in p.relative_to(root).parts)
-    return sorted(files)
 
 
 def _lines(paths: list[Path]) -> int:
@@ -203,7 +194,7 @@ def pass_full_interpreter(files: list[Path], sample: int) -> dict:
 
 
 def measure_throughput(sample: int, repeats: int) -> dict:
-    files = python_files()
+    files = python_files()  # the same file list as the robustness test
     pass_load_python(files[:200], 1)  # warm the file cache and the lazy imports
     return {"load_python_all": pass_load_python(files, repeats), "full_interpreter": pass_full_interpreter(files, sample)}
 
@@ -215,7 +206,8 @@ def summary(results: dict) -> str:
         cov = scripts["coverage"]
         lines.append(f"{scripts['files']} files, {scripts['read_as_dino']} read as DINO scripts, "
                      f"{len(scripts['crashes'])} crashes, {scripts['findings']} findings {scripts['by_severity']}, "
-                     f"{scripts['files_with_error']} files with an error")
+                     f"{scripts['files_with_error']} files with an error; "
+                     f"{scripts['files_per_s']} files/s, {scripts['lines_per_s']} lines/s")
         lines.append("determined: " + ", ".join(f"{k} {v}/{scripts['files']}" for k, v in cov.items()))
         for record in scripts["per_file"]:
             for f in record["findings"]:

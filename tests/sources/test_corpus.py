@@ -9,6 +9,14 @@ A corpus script may need a folder at check time (ImageFolder rules):
 The script is checked from a temporary copy next to that folder, with the
 working directory there too, so a relative path means the same either way.
 
+Where the new rules' findings are expected (the line that shows the mistake):
+DG710 the DINOLoss call (the `teacher_out=` line when keywords are used);
+DG711 the `validation_step` line that reaches the update, or the loss call in
+the no-grad loop; DG712 the `cosine_schedule` call; DG713 the optimizer's `lr=`;
+DG714 the first `update_momentum` (where DG410/DG411 are reported); DG715 the
+backbone's definition; DG716 the `ImageFolder(...)` call; DG717 the line that
+computes the teacher outputs from the student, or the teacher's creation.
+
 Scripts the current reader gets wrong are listed in KNOWN_WRONG with the
 reason; they run as strict xfails, so fixing the reader turns them into
 failures until their entry is deleted.
@@ -34,16 +42,7 @@ FOLDER = re.compile(r"#\s*corpus-folder:\s*(\S+)\s+(flat|classes)\s*$")
 # the JPEG bytes do not matter: nothing decodes them at check time
 IMAGE_BYTES = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 
-KNOWN_WRONG: dict[str, str] = {
-    # class 1: a container filled by a loop is read as empty
-    # class 2: alternatives read as one value / placeholder printed
-    # class 3: library semantics
-    # class 4: which loop trains
-    # class 5: one mistake, one finding
-    # class 6: several models in one file
-    # LightlyTrain calls are not read yet
-    # new rules, not implemented yet
-}
+KNOWN_WRONG: dict[str, str] = {}  # every corpus case passes (issue 11); add "name.py": "reason" for a new gap
 
 
 def make_folders(script: Path, root: Path) -> None:

@@ -1,7 +1,5 @@
 # Mistake: the head expects ViT-B's 768 features, the Fabric loop trains a ViT-S
 # (384 features).
-import copy
-
 import lightning as L
 import timm
 import torch
@@ -28,7 +26,8 @@ def main():
     fabric = L.Fabric(accelerator="cuda", devices=2, strategy="ddp", precision="bf16-mixed")
     fabric.launch()
     student = Student()
-    teacher = copy.deepcopy(student)
+    teacher = Student()
+    teacher.load_state_dict(student.state_dict())
     deactivate_requires_grad(teacher)
     criterion = DINOLoss(output_dim=65536)
     optimizer = torch.optim.AdamW(student.parameters(), lr=0.0005 * 2 * 128 / 256, weight_decay=0.04)

@@ -1,8 +1,6 @@
-# Mistake (DG717): the teacher is a frozen copy of the student and produces the
+# Mistake (DG717): the teacher starts as a frozen copy of the student and produces the
 # targets, but update_momentum is never called on it: the targets come from the
 # random initial network for the whole run.
-import copy
-
 import timm
 import torch
 from torch import nn
@@ -25,7 +23,8 @@ class Network(nn.Module):
 
 
 student = Network().cuda()
-teacher = copy.deepcopy(student)  # expect: DG717
+teacher = Network().cuda()  # expect: DG717
+teacher.load_state_dict(student.state_dict())
 deactivate_requires_grad(teacher)
 
 loader = torch.utils.data.DataLoader(

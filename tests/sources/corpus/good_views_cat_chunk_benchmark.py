@@ -22,9 +22,10 @@ class DINO(LightningModule):
         resnet = resnet50()
         resnet.fc = Identity()
         self.backbone = resnet
-        self.projection_head = DINOProjectionHead(freeze_last_layer=1)
+        self.projection_head = DINOProjectionHead()
         self.student_backbone = copy.deepcopy(self.backbone)
-        self.student_projection_head = copy.deepcopy(self.projection_head)
+        # weight norm: a DINOProjectionHead cannot be deep-copied, so build the student's own
+        self.student_projection_head = DINOProjectionHead(freeze_last_layer=1)
         deactivate_requires_grad(self.backbone)
         deactivate_requires_grad(self.projection_head)
         self.criterion = DINOLoss()
