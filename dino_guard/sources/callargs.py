@@ -59,4 +59,5 @@ def record(it, obj: Obj) -> Obj:
     """Remember a library object the script created."""
     obj.scope = it.scope()
     it.trace.objects.append(obj)
+    it.trace.object_ids.add(id(obj))
     return obj

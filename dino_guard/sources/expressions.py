@@ -80,8 +80,8 @@ class ExpressionsMixin:
 
     def expr_Call(self, node: ast.Call, frame) -> Any:
         callee = self.eval(node.func, frame)
-        if isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS:
-            self._forget_contents(node.func.value, frame)  # views.append(v) in a loop: the length depends on data
+        if isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS and isinstance(node.func.value, ast.Name):
+            self._forget_contents(node.func.value, frame.lookup(node.func.value.id), frame)  # views.append(v) in a loop
         args, kwargs, star = [], {}, False
         arg_nodes, kw_nodes = [], {}
         for arg in node.args:
@@ -106,8 +106,9 @@ class ExpressionsMixin:
         plain_args = [a for a in call.args if not isinstance(a, library.Starred)]
         if not _followed(callee):
             self._maybe_frozen(plain_args + list(call.kwargs.values()))
-            for node in call.arg_nodes + list(call.kw_nodes.values()):
-                self._forget_contents(node, frame, only_empty=True)  # fill(views): a helper may fill the list it gets
+            for value, node in zip(call.args, call.arg_nodes):
+                if isinstance(value, (tuple, Seq, DictVal)):
+                    self._forget_contents(node, value, frame, only_empty=True)  # fill(views): a helper may fill the list
         if isinstance(callee, Func):
             return self.call_func(callee, plain_args, call.kwargs, unknown_args=call.star)
         if isinstance(callee, Cls):
@@ -124,16 +125,14 @@ class ExpressionsMixin:
             return library.object_call(self, callee, call)
         return opaque(call.pos)
 
-    def _forget_contents(self, target: ast.AST, frame, only_empty: bool = False) -> None:
-        """A list or dict changed in place: its contents are no longer what its literal said.
+    def _forget_contents(self, target: ast.AST, value: Any, frame, only_empty: bool = False) -> None:
+        """A list or dict (the value of name `target`) changed in place: its contents are no longer
+        what its literal said.
 
         only_empty: a constant tuple handed to a helper may be a real tuple (a crop scale);
         only an empty one is surely a list about to be filled.
         """
-        if not isinstance(target, (ast.Name, ast.Attribute)):
-            return
-        value = self.eval(target, frame)
-        if only_empty and isinstance(value, tuple) and value:
+        if not isinstance(target, ast.Name) or (only_empty and isinstance(value, tuple) and value):
             return
         if isinstance(value, DictVal):
             value.items.clear()

@@ -359,8 +359,8 @@ class Interpreter(ExpressionsMixin):
         key = self.eval(target.slice, frame) if not isinstance(target.slice, ast.Slice) else None
         if isinstance(base, DictVal) and is_const(key) and key is not None:
             base.items[key] = value
-        else:
-            self._forget_contents(target.value, frame)
+        elif isinstance(target.value, ast.Name):
+            self._forget_contents(target.value, base, frame)
 
     def _assign_attribute(self, target: ast.Attribute, value: Any, frame: Frame) -> None:
         base = self.eval(target.value, frame)

@@ -130,7 +130,8 @@ def deepcopy(it, value: Any, memo: dict) -> Any:
     copy.parts = [deepcopy(it, p, memo) for p in value.parts]
     if id(value) in it.trace.frozen:
         it.trace.frozen.add(id(copy))  # deepcopy keeps requires_grad flags
-    if any(o is value for o in it.trace.objects):
+    if id(value) in it.trace.object_ids:
+        it.trace.object_ids.add(id(copy))
         it.trace.objects.append(copy)  # a copied head is a head the script trains with (freeze_last_layer and all)
     return copy
 

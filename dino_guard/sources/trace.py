@@ -58,6 +58,7 @@ class OptimizerCall:
 @dataclass
 class Trace:
     objects: list = field(default_factory=list)  # every library object created (Obj)
+    object_ids: set = field(default_factory=set)
     bindings: list = field(default_factory=list)
     momentum_calls: list = field(default_factory=list)
     loss_calls: list = field(default_factory=list)
