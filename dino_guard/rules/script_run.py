@@ -13,7 +13,7 @@ from typing import Iterator, Optional
 from dino_guard import backbones
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import ScriptIssue, script_rule
-from dino_guard.sources.values import Obj, Scaled
+from dino_guard.sources.interp.values import Obj, Scaled
 
 # DINO's learning rate per 256 images (facebookresearch/dino main_dino.py: lr * batch / 256).
 DINO_LR_PER_256 = {"adamw": 0.0005, "adam": 0.0005, "sgd": 0.03}
@@ -28,9 +28,9 @@ def _int(value) -> bool:
 
 def _epoch_unit(step, epoch_loops: set) -> bool:
     """The step argument counts epochs: Lightning's current_epoch, or the training loop's range(N) variable."""
-    if not (isinstance(step, Obj) and step.kind == "epoch"):
-        return False
-    return bool(step.fact("lightning")) or step.fact("range") in epoch_loops
+    if isinstance(step, Obj) and step.kind == "epoch":
+        return bool(step.fact("lightning"))
+    return isinstance(step, Obj) and step.kind == "range_index" and step.fact("range") in epoch_loops
 
 
 @script_rule("DG712", "momentum-schedule-shorter-than-run", Severity.WARNING)

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import ScriptIssue, script_rule
 from dino_guard.sources.interp import descendants
-from dino_guard.sources.values import Obj, Seq
+from dino_guard.sources.interp.values import Obj, Seq
 
 _TEACHER_WORD = re.compile(r"teacher|(^|[^a-z])ema([^a-z]|$)|momentum_", re.I)
 _STUDENT_WORD = re.compile(r"student|online", re.I)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from dino_guard.sources.facts import Built, DinoPair
+from dino_guard.sources.partial_setup import Built, DinoPair
 from dino_guard.sources.roles import Roles
-from dino_guard.sources.trace import Trace
+from dino_guard.sources.library.trace import DinoTrace as Trace
 
 
 @dataclass

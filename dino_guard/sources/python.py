@@ -33,7 +33,7 @@ from dino_guard.schemas import Setup
 from dino_guard.sources import prefilter
 
 if TYPE_CHECKING:
-    from dino_guard.sources.facts import Built
+    from dino_guard.sources.partial_setup import Built
 
 MAX_BYTES = 5_000_000  # a training script is a few KB; generated megabyte files are not scripts
 
@@ -63,13 +63,14 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
     if require_lightly and not prefilter.imports_lightly(tree):
         return _nothing(path)
     # imported here so that a hook run over files without lightly never loads the interpreter
-    from dino_guard.sources import facts, script_checks
+    from dino_guard.sources import partial_setup, script_checks
     from dino_guard.sources.evidence import ScriptEvidence
     from dino_guard.sources.interp import Interpreter, OutOfBudget
+    from dino_guard.sources.library import DinoLibrary
     from dino_guard.sources.roles import Roles
 
     try:
-        trace = Interpreter(tree, text.splitlines()).run()
+        trace = Interpreter(tree, text.splitlines(), DinoLibrary()).run()
     except (OutOfBudget, RecursionError):
         return Loaded(path, None, Locations(), [make_finding(
             "DG709", path, (1, 1), "", "the script is too large or too deeply nested to follow: it was not checked",
@@ -78,10 +79,10 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
     if not _uses_dino(trace):
         return Loaded(path, None, Locations(), findings, frozenset())
     roles = Roles(trace)
-    built = facts.build(trace, roles)
+    built = partial_setup.build(trace, roles)
     setup, invalid = _validate(path, built)
     findings += invalid + script_checks.check(path, trace, roles, built)
-    evidence = ScriptEvidence(path, trace, roles, built, facts.DinoPair(trace), setup)
+    evidence = ScriptEvidence(path, trace, roles, built, partial_setup.DinoPair(trace), setup)
     return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known), evidence)
 
 

@@ -7,11 +7,11 @@ from typing import Iterator
 from dino_guard.findings import Finding
 from dino_guard.codes import make_finding
 from dino_guard.sources import lightly_index
-from dino_guard.sources.facts import Built
+from dino_guard.sources.partial_setup import Built
 from dino_guard.sources.interp import descendants
 from dino_guard.sources.roles import Roles, student_name, teacher_name
-from dino_guard.sources.trace import Trace
-from dino_guard.sources.values import Obj, Seq
+from dino_guard.sources.library.trace import DinoTrace as Trace
+from dino_guard.sources.interp.values import Obj, Seq
 
 
 def check(path: str, trace: Trace, roles: Roles, built: Built) -> list[Finding]:

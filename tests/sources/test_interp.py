@@ -1,4 +1,4 @@
-"""The script interpreter: what it follows and where it gives up (values, identity, roles)."""
+"""The evaluator with the DINO library: what it follows and where it gives up (values, identity, roles)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import ast
 import textwrap
 
 from dino_guard.sources.interp import Interpreter
+from dino_guard.sources.interp.values import Obj, Seq
+from dino_guard.sources.library import DinoLibrary
 from dino_guard.sources.roles import Roles
-from dino_guard.sources.values import Obj, Seq
 
 
 def run(source: str):
     text = textwrap.dedent(source)
-    interpreter = Interpreter(ast.parse(text), text.splitlines())
+    interpreter = Interpreter(ast.parse(text), text.splitlines(), DinoLibrary())
     trace = interpreter.run()
     return interpreter.globals, trace
 

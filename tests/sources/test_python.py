@@ -11,7 +11,8 @@ import pytest
 
 from dino_guard.engine import Options, check_loaded
 from dino_guard.findings import UnreadableInput
-from dino_guard.sources import interp, lightly_index, prefilter
+from dino_guard.sources import lightly_index, prefilter
+from dino_guard.sources.interp import evaluator
 from dino_guard.sources.python import load_python
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -100,7 +101,7 @@ def test_a_value_the_schema_refuses_is_reported_and_dropped(script):
 
 
 def test_too_complex_scripts_say_so(script, monkeypatch):
-    monkeypatch.setattr(interp, "MAX_STEPS", 10)
+    monkeypatch.setattr(evaluator, "MAX_STEPS", 10)
     loaded = load_python(script(HEAD_SCRIPT))
     assert [f.code for f in loaded.findings] == ["DG709"] and loaded.setup is None
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dino_guard.sources.callargs import Builtin, Call, Starred
-from dino_guard.sources.values import Children, DictVal, Obj, Params, Range, Seq, opaque
+from dino_guard.sources.interp.callargs import Builtin, Call, Starred
+from dino_guard.sources.interp.values import Children, DictVal, Obj, Params, Range, Seq, opaque
 
 
 def _range(it, call: Call, frame) -> Any:
@@ -35,7 +35,7 @@ def _len(it, call: Call, frame) -> Any:
     if isinstance(value, (tuple, str)):
         return len(value)
     if isinstance(value, Obj) and value.kind not in ("opaque", "tensor"):
-        return Obj("length", call.pos, facts={"of": (value, call.pos)})  # len(loader): batches per epoch, unknown here
+        return Obj("length", call.pos, facts={"of": (value, call.pos)})  # len() of an object: a symbolic length
     return opaque(call.pos)
 
 
@@ -68,12 +68,6 @@ def _super(it, call: Call, frame) -> Any:
     return Obj("super", call.pos, attrs={"self": frame.self_obj, "owner": frame.owner})
 
 
-def _zip(it, call: Call, frame) -> Any:
-    if sum(isinstance(a, Params) for a in call.args) >= 2:
-        it.trace.ema_by_hand = True  # zip(student.parameters(), teacher.parameters()): an EMA written by hand
-    return opaque(call.pos)
-
-
 def _dict(it, call: Call, frame) -> Any:
     return DictVal(dict(call.kwargs)) if not call.star else DictVal()
 
@@ -82,5 +76,5 @@ BUILTINS = {
     "range": Builtin(_range), "list": Builtin(_list), "tuple": Builtin(_list), "len": Builtin(_len),
     "enumerate": Builtin(_enumerate), "filter": Builtin(_passthrough(1)), "tqdm": Builtin(_passthrough(0)),
     "int": Builtin(_number(int)), "float": Builtin(_number(float)), "super": Builtin(_super),
-    "dict": Builtin(_dict), "zip": Builtin(_zip), "print": Builtin(lambda it, call, frame: None),
+    "dict": Builtin(_dict), "print": Builtin(lambda it, call, frame: None),
 }

@@ -6,7 +6,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from dino_guard.sources.values import Obj, opaque
+from dino_guard.sources.interp.values import opaque
 
 ABSENT = object()  # an argument not written in the call
 
@@ -52,12 +52,3 @@ class Call:
 @dataclass
 class Builtin:
     fn: Callable
-
-
-
-def record(it, obj: Obj) -> Obj:
-    """Remember a library object the script created."""
-    obj.scope = it.scope()
-    it.trace.objects.append(obj)
-    it.trace.object_ids.add(id(obj))
-    return obj

@@ -1,4 +1,4 @@
-"""Expressions of the script interpreter: constants, names, attributes, calls."""
+"""Expressions of the evaluator: constants, names, attributes, calls, operators, comprehensions."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import ast
 import operator
 from typing import Any
 
-from dino_guard.sources import calls as library
-from dino_guard.sources.lightly_api import WIDTH_ATTRS
-from dino_guard.sources.values import (Bound, Children, Cls, DictVal, Func, Obj, Params, Range, Ref, Scaled, Seq,
-                                       is_const, opaque)
+from dino_guard.sources.interp.builtins import BUILTINS
+from dino_guard.sources.interp.callargs import Builtin, Call, Starred
+from dino_guard.sources.interp.frames import MISSING
+from dino_guard.sources.interp.scripts import find_method
+from dino_guard.sources.interp.values import (Bound, Children, Cls, DictVal, Func, Obj, Params, Range, Ref, Scaled, Seq,
+                                              is_const, opaque)
 
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
@@ -34,15 +36,16 @@ class ExpressionsMixin:
 
     def expr_Name(self, node: ast.Name, frame) -> Any:
         value = frame.lookup(node.id)
-        if value is not _missing():
+        if value is not MISSING:
             return value
-        return library.BUILTINS.get(node.id, opaque(self.pos(node)))
+        builtin = self.library.builtins.get(node.id) or BUILTINS.get(node.id)
+        return builtin if builtin is not None else opaque(self.pos(node))
 
     def expr_Attribute(self, node: ast.Attribute, frame) -> Any:
         base = self.eval(node.value, frame)
         if isinstance(base, Ref):
             qual = f"{base.qual}.{node.attr}"
-            self.note_ref(qual, self.pos(node))
+            self.library.on_import(self, qual, self.pos(node))
             return Ref(qual)
         if isinstance(base, Obj):
             return self.attribute(base, node.attr, node)
@@ -56,22 +59,15 @@ class ExpressionsMixin:
         if base.kind == "super":
             owner = base.attrs.get("owner")
             for parent in (b for b in (owner.bases if owner else []) if isinstance(b, Cls)):
-                method = _find(parent, name)
+                method = find_method(parent, name)
                 if method is not None:
                     return Bound(base.attrs["self"], name, method)
             return Bound(base.attrs["self"], "__super__" + name)
         if base.cls is not None:
-            method = _find(base.cls, name)
+            method = find_method(base.cls, name)
             if method is not None:
                 return Bound(base, name, method)
-        if base.kind == "backbone":
-            if name in WIDTH_ATTRS and is_const(base.fact("feature_dim")):
-                return base.fact("feature_dim")
-            if name == "fc" and is_const(base.fact("feature_dim")) and base.fact("patch_size") is None:
-                return Obj("fc", self.pos(node), facts={"in_features": base.facts["feature_dim"]})
-        if base.kind == "fc" and name == "in_features":
-            return base.fact("in_features")
-        given = library.instance_attribute(self, base, name, self.pos(node))
+        given = self.library.attribute(self, base, name, node)
         if given is not None:
             return given
         if base.kind == "opaque":
@@ -87,7 +83,7 @@ class ExpressionsMixin:
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 star = True
-                args.append(library.Starred(self.eval(arg.value, frame)))
+                args.append(Starred(self.eval(arg.value, frame)))
             else:
                 args.append(self.eval(arg, frame))
             arg_nodes.append(arg)
@@ -98,14 +94,18 @@ class ExpressionsMixin:
             else:
                 kwargs[kw.arg] = value
                 kw_nodes[kw.arg] = kw.value
-        call = library.Call(node, args, kwargs, star, arg_nodes, kw_nodes, self.pos(node))
+        call = Call(node, args, kwargs, star, arg_nodes, kw_nodes, self.pos(node))
         self.call_site = call.pos
         return self.call(callee, call, frame)
 
     def call(self, callee: Any, call, frame) -> Any:
-        plain_args = [a for a in call.args if not isinstance(a, library.Starred)]
-        if not _followed(callee):
-            self._maybe_frozen(plain_args + list(call.kwargs.values()))
+        plain_args = [a for a in call.args if not isinstance(a, Starred)]
+        if not self._followed(callee):
+            values = plain_args + list(call.kwargs.values())
+            self.library.on_unfollowed(self, values)
+            for value in values:
+                if isinstance(value, Seq):
+                    _forget_length(value)  # a helper may append to the list it gets
             for value, node in zip(call.args, call.arg_nodes):
                 if isinstance(value, (tuple, Seq, DictVal)):
                     self._forget_contents(node, value, frame, only_empty=True)  # fill(views): a helper may fill the list
@@ -116,14 +116,20 @@ class ExpressionsMixin:
         if isinstance(callee, Bound) and callee.func is not None:
             return self.call_func(callee.func, plain_args, call.kwargs, self_obj=callee.obj, unknown_args=call.star)
         if isinstance(callee, Bound):
-            return library.method_call(self, callee, call)
+            return self.library.call_method(self, callee, call)
         if isinstance(callee, Ref):
-            return library.ref_call(self, callee.qual, call, frame)
-        if isinstance(callee, library.Builtin):
+            return self.library.call_ref(self, callee.qual, call, frame)
+        if isinstance(callee, Builtin):
             return callee.fn(self, call, frame)
         if isinstance(callee, Obj):
-            return library.object_call(self, callee, call)
+            return self.library.call_object(self, callee, call)
         return opaque(call.pos)
+
+    def _followed(self, callee: Any) -> bool:
+        """Whether every effect of the call on its arguments is known (else they may be changed)."""
+        if isinstance(callee, (Func, Cls, Builtin)) or (isinstance(callee, Bound) and callee.func is not None):
+            return True
+        return self.library.follows(callee)
 
     def _forget_contents(self, target: ast.AST, value: Any, frame, only_empty: bool = False) -> None:
         """A list or dict (the value of name `target`) changed in place: its contents are no longer
@@ -140,16 +146,6 @@ class ExpressionsMixin:
             _forget_length(value)
         elif isinstance(value, tuple):
             self.assign(target, Seq(), frame)  # `[]` is evaluated as the constant (); the list it was is now unknown
-
-    def _maybe_frozen(self, values: list) -> None:
-        """A call dino-guard cannot follow (a helper from another module) may freeze what it gets."""
-        from dino_guard.sources.interp import descendants
-
-        for value in values:
-            if isinstance(value, Seq):
-                _forget_length(value)  # a helper may append to the list it gets
-            if isinstance(value, Obj) and value.kind not in ("opaque", "tensor", "batch", "epoch"):
-                self.trace.maybe_frozen.update(id(o) for o in descendants(value))
 
     def expr_BinOp(self, node: ast.BinOp, frame) -> Any:
         left, right = self.eval(node.left, frame), self.eval(node.right, frame)
@@ -242,8 +238,9 @@ class ExpressionsMixin:
         index = self.eval(node.slice, frame)
         if isinstance(base, DictVal) and is_const(index) and index in base.items:
             return base.items[index]
-        if isinstance(base, Obj) and base.kind == "batch" and index == 0:
-            return self.views_of(base)
+        given = self.library.subscript(self, base, index, node)
+        if given is not None:
+            return given
         if isinstance(base, (tuple, Seq)) and isinstance(index, int) and not isinstance(index, bool):
             items = base if isinstance(base, tuple) else base.items
             if items is not None and -len(items) <= index < len(items):
@@ -286,9 +283,8 @@ class ExpressionsMixin:
     expr_GeneratorExp = expr_SetComp = expr_DictComp = expr_ListComp
 
     def iterate_item(self, iterable: Any, gen: ast.comprehension) -> Any:
-        if isinstance(iterable, Params):
-            return Obj("param", self.pos(gen.target), parts=list(iterable.owners))
-        return opaque(self.pos(gen.target))
+        given = self.library.iterate(self, iterable, gen)
+        return given if given is not None else opaque(self.pos(gen.target))
 
     def expr_NamedExpr(self, node: ast.NamedExpr, frame) -> Any:
         value = self.eval(node.value, frame)
@@ -298,12 +294,6 @@ class ExpressionsMixin:
     def expr_Lambda(self, node, frame) -> Any:
         return opaque(self.pos(node))
 
-    def views_of(self, batch: Obj) -> Seq:
-        """The views a DataLoader batch holds: 2 global + n_local with DINOTransform."""
-        loader = batch.attrs.get("loader")
-        count = library.view_count(loader) if isinstance(loader, Obj) else None
-        return Seq(None, count)
-
 
 _MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "__setitem__", "update",
                        "setdefault", "add", "popitem", "sort", "reverse"})
@@ -312,29 +302,6 @@ _MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "
 def _forget_length(seq: Seq) -> None:
     seq.items = None
     seq.max_len = None
-
-
-def _followed(callee: Any) -> bool:
-    """Callees whose effect on requires_grad the interpreter knows."""
-    if isinstance(callee, (Func, Cls, library.Builtin)):
-        return True
-    if isinstance(callee, Bound):
-        return callee.func is not None or callee.name in library.KNOWN_METHODS or callee.name in library.SELF_METHODS
-    if isinstance(callee, Ref):
-        return callee.qual.split(".")[0] in ("torch", "torchvision", "timm", "lightly", "copy", "pytorch_lightning", "lightning")
-    return isinstance(callee, Obj) and callee.kind != "opaque"
-
-
-def _missing():
-    from dino_guard.sources.interp import _MISSING
-
-    return _MISSING
-
-
-def _find(cls: Cls, name: str):
-    from dino_guard.sources.interp import find_method
-
-    return find_method(cls, name)
 
 
 def _scaled(value: Any, node: ast.AST) -> bool:

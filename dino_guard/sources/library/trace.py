@@ -1,25 +1,12 @@
-"""What the interpreter saw while walking a script, for facts and script checks."""
+"""What the DINO library records while the evaluator walks a script: for the partial setup and the script rules."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from dino_guard.sources.values import Obj, Position
-
-
-@dataclass
-class Binding:
-    """An object bound to a name or attribute: `self.teacher_head = ...`."""
-
-    text: str  # the target as written, e.g. "self.teacher_head"
-    obj: Obj
-    pos: Position
-    scope: Any = None  # the frame or object the name lives in: the same text in two classes is two bindings
-
-    @property
-    def key(self) -> tuple:
-        return (id(self.scope), self.text.rsplit(".", 1)[-1])
+from dino_guard.sources.interp.trace import Trace
+from dino_guard.sources.interp.values import Obj, Position
 
 
 @dataclass
@@ -56,10 +43,7 @@ class OptimizerCall:
 
 
 @dataclass
-class Trace:
-    objects: list = field(default_factory=list)  # every library object created (Obj)
-    object_ids: set = field(default_factory=set)
-    bindings: list = field(default_factory=list)
+class DinoTrace(Trace):
     momentum_calls: list = field(default_factory=list)
     loss_calls: list = field(default_factory=list)
     optimizers: list = field(default_factory=list)
@@ -80,6 +64,3 @@ class Trace:
     schedules: list = field(default_factory=list)  # cosine_schedule(...) Objs
     ema_by_hand: bool = False  # zip(student.parameters(), teacher.parameters()), .lerp_/.mul_: an EMA without lightly
     image_folders: list = field(default_factory=list)  # (root path, position) of torchvision ImageFolder calls
-
-    def of_kind(self, kind: str) -> list:
-        return [o for o in self.objects if o.kind == kind]

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from dino_guard.sources import lightly_api as api
+from dino_guard.sources.interp import descendants
+from dino_guard.sources.interp.values import Obj, is_const
+from dino_guard.sources.library.data import loader_transform
+from dino_guard.sources.library.trace import DinoTrace as Trace
 from dino_guard.sources.roles import Roles
-from dino_guard.sources.trace import Trace
-from dino_guard.sources.values import Obj, is_const
 
 UNKNOWN_BACKBONE = "the backbone"  # schema filler when the name is not certain; reads as plain words in a message
 _NOT_AGREED = object()
@@ -87,8 +89,6 @@ class DinoPair:
 
 def _used(trace: Trace, objs: list) -> list:
     """The objects some forward call reaches (a backbone built but never run does not train)."""
-    from dino_guard.sources.interp import descendants
-
     reached = {id(o) for called, _ in trace.calls for o in descendants(called)}
     used = [o for o in objs if id(o) in reached]
     return used or objs
@@ -139,19 +139,6 @@ def _training_loaders(trace: Trace) -> list:
         every = trace.of_kind("dataloader")
         loaders = every if len(every) == 1 else []
     return loaders
-
-
-def loader_transform(loader: Obj) -> Any:
-    """What makes a loader's views: a DINOTransform (or old collate) Obj, None, or unknown."""
-    collate = loader.fact("collate_fn")
-    if isinstance(collate, Obj) and collate.kind == "dino_collate":
-        return collate
-    if "collate_fn" in loader.facts and collate is not None and not (isinstance(collate, Obj) and collate.kind == "multiview_collate"):
-        return _NOT_AGREED  # a custom collate may apply the transform itself
-    dataset = loader.fact("dataset")
-    if not (isinstance(dataset, Obj) and dataset.kind == "dataset"):
-        return _NOT_AGREED
-    return dataset.fact("transform", _NOT_AGREED)
 
 
 def _transform(built: Built, trace: Trace, loaders: list) -> None:

@@ -3,7 +3,7 @@
 A value is either a Python constant (int, float, str, bool, None, or a tuple
 of constants), or one of the records below. Whatever the analysis cannot
 determine becomes a fresh `Obj(kind="opaque")`: fresh so that two unknown
-things are never mistaken for the same object (teacher is student).
+things are never mistaken for the same object (`a is b`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ class Obj:
 
     `facts` holds constructor arguments as name -> (value, position of the
     argument or of the call when the default applies). `attrs` holds Python
-    attributes assigned on it (self.teacher_head = ...).
+    attributes assigned on it (self.head = ...). `kind` is the library's word
+    for what it is ("opaque" for unknown).
     """
 
     kind: str
@@ -64,7 +65,7 @@ class Seq:
 
     items: Optional[list] = None
     max_len: Optional[int] = None
-    sample: Any = None  # what one element is, for a comprehension: [teacher(v) for v in views]
+    sample: Any = None  # what one element is, for a comprehension: [f(v) for v in items]
     pos: Optional[tuple] = None  # where the comprehension is written
 
     @property
@@ -85,7 +86,7 @@ class DictVal:
 
 @dataclass(frozen=True)
 class Ref:
-    """A name imported from a module: 'torch.utils.data.DataLoader'."""
+    """A name imported from a module: 'os.path.join'."""
 
     qual: str
 
@@ -99,7 +100,7 @@ class Range:
 class Func:
     node: Any  # ast.FunctionDef
     owner: Any = None  # the Cls whose method this is
-    no_grad: bool = False  # decorated with @torch.no_grad() / @torch.inference_mode()
+    decorators: list = field(default_factory=list)  # evaluated decorators: contexts the body runs in
     calls: int = 0
 
 

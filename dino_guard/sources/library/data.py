@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from dino_guard.sources import lightly_api as api
-from dino_guard.sources.callargs import ABSENT, Call, Starred, record
-from dino_guard.sources.values import Obj, opaque
+from dino_guard.sources.interp.callargs import ABSENT, Call, Starred
+from dino_guard.sources.library.objects import record
+from dino_guard.sources.interp.values import Obj, opaque
 
 
 def dataset(it, call: Call, transform: Any, inner: Optional[Obj]) -> Obj:
@@ -56,10 +57,24 @@ def dataloader(it, call: Call) -> Obj:
     return record(it, obj)
 
 
+UNKNOWN = object()  # what makes a loader's views when the script does not say
+
+
+def loader_transform(loader: Obj) -> Any:
+    """What makes a loader's views: a DINOTransform (or old collate) Obj, None, or UNKNOWN."""
+    collate = loader.fact("collate_fn")
+    if isinstance(collate, Obj) and collate.kind == "dino_collate":
+        return collate
+    if "collate_fn" in loader.facts and collate is not None and not (isinstance(collate, Obj) and collate.kind == "multiview_collate"):
+        return UNKNOWN  # a custom collate may apply the transform itself
+    dataset = loader.fact("dataset")
+    if not (isinstance(dataset, Obj) and dataset.kind == "dataset"):
+        return UNKNOWN
+    return dataset.fact("transform", UNKNOWN)
+
+
 def view_count(loader: Obj) -> Optional[int]:
     """Views per sample: 2 global + n_local_views, when the transform is known."""
-    from dino_guard.sources.facts import loader_transform
-
     transform = loader_transform(loader)
     if isinstance(transform, Obj) and transform.kind in ("transform", "dino_collate"):
         n_local = transform.fact("n_local_views")

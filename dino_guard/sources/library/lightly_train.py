@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dino_guard.sources.callargs import Call, record
-from dino_guard.sources.lib_models import backbone_obj
-from dino_guard.sources.values import DictVal, Obj, opaque
+from dino_guard.sources.interp.callargs import Call
+from dino_guard.sources.library.objects import record
+from dino_guard.sources.library.models import backbone_obj
+from dino_guard.sources.interp.values import DictVal, Obj, opaque
 
 TRAIN_FUNCTIONS = ("lightly_train.train", "lightly_train.pretrain")
 _TIMM = "timm/"

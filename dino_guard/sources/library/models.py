@@ -6,8 +6,9 @@ from typing import Any
 
 from dino_guard import backbones
 from dino_guard.sources import lightly_api as api
-from dino_guard.sources.callargs import Call, Starred, record
-from dino_guard.sources.values import Children, Obj, is_const, opaque
+from dino_guard.sources.interp.callargs import Call, Starred
+from dino_guard.sources.library.objects import record
+from dino_guard.sources.interp.values import Children, Obj, is_const, opaque
 
 
 def backbone_obj(call_pos: tuple, name: Any, name_pos: tuple, **facts: Any) -> Obj:

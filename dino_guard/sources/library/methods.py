@@ -1,0 +1,141 @@
+"""Methods and attributes of library objects, and calling them: a table from method name to handler."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, Optional
+
+from dino_guard.sources import lightly_api as api
+from dino_guard.sources.interp.callargs import Call, Starred
+from dino_guard.sources.interp.scripts import find_method
+from dino_guard.sources.interp.values import Bound, Children, Obj, Params, Ref, is_const, opaque
+from dino_guard.sources.library import lightly, lightning, models
+
+# methods whose effect on their arguments is fully known (the rest may change what they get)
+KNOWN_METHODS = frozenset({"parameters", "named_parameters", "children", "modules", "cancel_last_layer_gradients",
+                           "detach", "forward", "__call__", "fit", "add_module", "state_dict", "load_state_dict",
+                           "step", "backward", "item", "flatten", "chunk", "view", "reshape", "mean", "sum",
+                           "log", "log_dict", "update", "scale", "unscale_", "zero_grad"})
+# methods that return the object itself (model.to(device))
+SELF_METHODS = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double", "bfloat16", "type",
+                          "share_memory", "apply", "requires_grad_", "half"})
+EMA_METHODS = frozenset({"lerp_", "mul_", "copy_", "update_parameters"})
+STEPPERS = ("optimizer", "scaler", "opaque", "fabric")  # objects whose .step() is an optimizer step
+
+
+def _parameters(it, obj: Obj, call: Call) -> Params:
+    return Params([obj])
+
+
+def _children(it, obj: Obj, call: Call) -> Children:
+    return Children(obj)
+
+
+def _cancel_last_layer_gradients(it, obj: Obj, call: Call) -> None:
+    it.trace.last_layer_calls.append((ast.unparse(call.node.func.value), obj, call.pos))
+
+
+def _detach(it, obj: Obj, call: Call) -> Obj:
+    if not obj.fact("from_loss"):  # loss.detach() for logging says nothing about the teacher
+        it.trace.detach_seen = True
+    return Obj("tensor", call.pos)
+
+
+def _fit(it, obj: Obj, call: Call) -> Any:
+    if obj.kind == "trainer":
+        lightning.fit(it, obj, call)
+        return None
+    return opaque(call.pos)
+
+
+def _add_module(it, obj: Obj, call: Call) -> Any:
+    if isinstance(call.arg(0, "name"), str):
+        obj.attrs[call.arg(0, "name")] = call.arg(1, "module")
+    return None
+
+
+METHODS = {
+    "parameters": _parameters, "named_parameters": _parameters, "children": _children, "modules": _children,
+    "cancel_last_layer_gradients": _cancel_last_layer_gradients, "detach": _detach,
+    "forward": lambda it, obj, call: call_object(it, obj, call), "__call__": lambda it, obj, call: call_object(it, obj, call),
+    "fit": _fit, "add_module": _add_module, "zero_grad": lambda it, obj, call: None,
+    **{name: (lambda it, obj, call: obj) for name in SELF_METHODS},
+}
+
+
+def call_method(it, bound: Bound, call: Call) -> Any:
+    """A library method on an object: model.to(device), head.cancel_last_layer_gradients(...)."""
+    obj, name = bound.obj, bound.name
+    _side_effects(it, obj, name, call)
+    if name.startswith("__super__"):
+        return None  # nn.Module.__init__ and friends
+    handler = METHODS.get(name)
+    return handler(it, obj, call) if handler is not None else opaque(call.pos)
+
+
+def _side_effects(it, obj: Obj, name: str, call: Call) -> None:
+    """What a method call tells about training: steps, frozen parameters, precision, an EMA by hand."""
+    if name in ("backward", "manual_backward") or (name == "step" and obj.kind in STEPPERS):
+        it.library.train_steps += 1  # this loop trains (an evaluation loop has neither)
+    if name == "requires_grad_" and call.arg(0, "requires_grad", True) is False:
+        it.library.freeze(it, obj.parts if obj.kind == "param" else [obj])  # p.requires_grad_(False) freezes p's owner
+    if name == "half":
+        it.trace.precisions.append(("fp16", call.pos))
+    dtype = next((d for d in map(_dtype, call.args + list(call.kwargs.values())) if d), None)
+    if name in ("to", "type") and dtype:
+        it.trace.precisions.append((api.TORCH_DTYPES.get(dtype), call.pos))  # model.to(torch.bfloat16)
+    if name in EMA_METHODS or (name == "update" and obj.kind == "opaque"):
+        it.trace.ema_by_hand = True  # param_t.data.mul_(m).add_((1 - m) * param_s.data); ema.update(model)
+
+
+def attribute(it, obj: Obj, name: str, node: ast.AST) -> Any:
+    """Attributes libraries give objects: a backbone's width, a LightningModule's current_epoch, VGG's features."""
+    pos = it.pos(node)
+    if obj.kind == "backbone":
+        if name in api.WIDTH_ATTRS and is_const(obj.fact("feature_dim")):
+            return obj.fact("feature_dim")
+        if name == "fc" and is_const(obj.fact("feature_dim")) and obj.fact("patch_size") is None:
+            return Obj("fc", pos, facts={"in_features": obj.facts["feature_dim"]})
+    if obj.kind == "fc" and name == "in_features":
+        return obj.fact("in_features")
+    family = obj.fact("torchvision")
+    if name == "features" and isinstance(family, str) and family.startswith(models.MAP_FAMILIES):
+        return Obj("module", pos, facts={"spatial": (f"torchvision's {family}().features (a feature map)", pos)})
+    return lightning.attribute(it, obj, name, pos)
+
+
+def call_object(it, obj: Obj, call: Call) -> Any:
+    """Calling an object: a loss, or a module's forward."""
+    if obj.kind == "loss":
+        return lightly.loss_forward(it, obj, call)
+    if obj.kind not in ("backbone", "head", "instance", "module", "opaque"):
+        return opaque(call.pos)
+    it.trace.calls.append((obj, it.library.gradient_off(it)))
+    if obj.kind == "head":
+        it.trace.head_inputs.append((obj, call.arg(0, "x"), call.pos))
+    forward = find_method(obj.cls, "forward") if obj.cls is not None else None
+    result = None
+    if forward is not None:
+        result = it.call_func(forward, [a for a in call.args if not isinstance(a, Starred)], call.kwargs, self_obj=obj)
+    if isinstance(result, Obj) and result.kind == "tensor" and "module" in result.facts:
+        return result  # the tensor the script's forward returns: it remembers which module made it
+    if obj.cls is not None or obj.kind == "opaque":
+        return Obj("tensor", call.pos)  # a forward with branches or unknown code: which module answered is unknown
+    return tensor_from(obj, call.pos)
+
+
+def tensor_from(module: Obj, pos: tuple) -> Obj:
+    """The output of calling module: remembers the module (who computed the teacher's outputs)
+    and whether it is a feature map rather than a flat feature vector."""
+    facts = {"module": (module, pos)}
+    if module.fact("spatial"):
+        facts["spatial"] = module.facts["spatial"]  # where the map is made: one finding per backbone
+    return Obj("tensor", pos, facts=facts)
+
+
+def _dtype(value: Any) -> Optional[str]:
+    """'bfloat16' for torch.bfloat16, else None."""
+    if isinstance(value, Ref) and value.qual.startswith("torch.") and value.qual.count(".") == 1:
+        last = value.qual.rsplit(".", 1)[-1]
+        return last if last in api.TORCH_DTYPES or last.startswith(("float", "bfloat")) else None
+    return None
