@@ -172,7 +172,7 @@ def backbone_output_not_flat(evidence) -> Iterator[ScriptIssue]:
     References: lightly examples/pytorch/dino.py; timm feature extraction docs.
     """
     reported = set()
-    for head, value, pos in evidence.trace.head_inputs:
+    for _, value, _ in evidence.trace.head_inputs:
         if isinstance(value, Obj) and value.kind == "tensor" and value.fact("spatial"):
             where = value.facts["spatial"][1]  # one finding per backbone (its deepcopy shares the position)
             if where in reported:

@@ -63,7 +63,7 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
     if require_lightly and not prefilter.imports_lightly(tree):
         return _nothing(path)
     # imported here so that a hook run over files without lightly never loads the interpreter
-    from dino_guard.sources import partial_setup, script_checks
+    from dino_guard.sources import lightly_refs, partial_setup
     from dino_guard.sources.evidence import ScriptEvidence
     from dino_guard.sources.interp import Interpreter, OutOfBudget
     from dino_guard.sources.library import DinoLibrary
@@ -75,13 +75,13 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
         return Loaded(path, None, Locations(), [make_finding(
             "DG709", path, (1, 1), "", "the script is too large or too deeply nested to follow: it was not checked",
             "keep the DINO setup in a short script, or describe it in a *.dino.yaml setup file")], frozenset())
-    findings = script_checks.api_findings(path, trace)
+    findings = lightly_refs.api_findings(path, trace)
     if not _uses_dino(trace):
         return Loaded(path, None, Locations(), findings, frozenset())
     roles = Roles(trace)
     built = partial_setup.build(trace, roles)
     setup, invalid = _validate(path, built)
-    findings += invalid + script_checks.check(path, trace, roles, built)
+    findings += invalid
     evidence = ScriptEvidence(path, trace, roles, built, partial_setup.DinoPair(trace), setup)
     return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known), evidence)
 

@@ -13,7 +13,7 @@ from typing import Any, Optional
 from dino_guard.sources.interp.callargs import Builtin, Call
 from dino_guard.sources.interp.hooks import PlainPython
 from dino_guard.sources.interp.scripts import descendants
-from dino_guard.sources.interp.values import Bound, Cls, Func, Obj, Params, Ref, Seq, is_const, opaque
+from dino_guard.sources.interp.values import Bound, Obj, Params, Ref, Seq, is_const, opaque
 from dino_guard.sources.library import data, lightning, methods, table
 from dino_guard.sources.library.trace import DinoTrace
 

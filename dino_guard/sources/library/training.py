@@ -10,7 +10,7 @@ from dino_guard.sources.interp.callargs import Call
 from dino_guard.sources.library.objects import record
 from dino_guard.sources.library import lightning
 from dino_guard.sources.library.trace import MomentumCall, OptimizerCall
-from dino_guard.sources.interp.values import DictVal, Obj, Params, Ref, Seq, is_const
+from dino_guard.sources.interp.values import DictVal, Obj, Params, Ref, Seq
 
 
 def update_momentum(it, call: Call) -> None:
