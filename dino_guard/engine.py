@@ -114,7 +114,8 @@ def run_rules(ctx: Context, rules: Optional[Iterable[Rule]] = None) -> list[Find
             continue
         for issue in entry.check(ctx):
             position = ctx.locations.of(issue.field) if issue.field else (1, 1)
-            findings.append(make_finding(entry.code, ctx.path, position, issue.field, issue.message, issue.help))
+            findings.append(make_finding(entry.code, ctx.path, position, issue.field, issue.message, issue.help,
+                                         issue.fix))
     return findings
 
 

@@ -90,7 +90,8 @@ def cpu_augmentation_starves_gpu(ctx) -> Iterator[Issue]:
                 f"{demand:.0f} images/s on one {ctx.gpu.name} ({s.train.precision}): the GPU would wait about "
                 f"{1 - supply / demand:.0%} of the time",
                 f"set `transform: {{backend: device}}` (workers only decode; the views are made on the GPU), "
-                f"or raise data.num_workers to about {needed} if the machine has that many free cores")
+                f"or raise data.num_workers to about {needed} if the machine has that many free cores",
+                fix={"data.num_workers": needed})
 
 
 @rule("DG105", "device-decode-without-device-backend", Severity.WARNING, needs=("transform",))
@@ -116,4 +117,4 @@ def device_decode_without_device_backend(ctx) -> Iterator[Issue]:
                 "transform.decode: device has no effect with transform.backend: cpu (lightly's DINOTransform "
                 "decodes every image with PIL in the DataLoader workers)",
                 "set `transform: {backend: device, decode: device}` to decode JPEGs on the training device, "
-                "or remove `decode`")
+                "or remove `decode`", fix={"transform.backend": "device"})

@@ -8,6 +8,19 @@ from dino_guard.findings import Severity
 from dino_guard.rules.registry import Issue, rule
 
 
+def _fixed_input_fix(field: str, img_size: int) -> dict:
+    """Global crops at the model's size; local crops cannot exist on a fixed-size model."""
+    if field == "transform.local_crop_size":
+        return {"transform.n_local_views": 0}
+    return {field: img_size}
+
+
+def _local_size_for(global_size: int, patch) -> int:
+    """DINO's local/global ratio (96/224), on the patch grid when the patch is known."""
+    grid = patch or 8
+    return max(grid, global_size * 96 // 224 // grid * grid) if global_size > grid else max(1, global_size // 2)
+
+
 def _crop_sizes(transform) -> list[tuple[str, int]]:
     sizes = [("transform.global_crop_size", transform.global_crop_size)]
     if transform.n_local_views > 0:
@@ -35,7 +48,7 @@ def crop_not_divisible_by_patch(ctx) -> Iterator[Issue]:
         if size % patch:
             lower, upper = (size // patch) * patch, (size // patch + 1) * patch
             yield Issue(field, f"{field.split('.')[-1]}={size} is not a multiple of the patch size {patch} "
-                        f"of {ctx.setup.model.backbone.name}", f"use {lower or upper} or {upper}")
+                        f"of {ctx.setup.model.backbone.name}", f"use {lower or upper} or {upper}", fix={field: upper})
 
 
 @rule("DG302", "crops-on-fixed-size-vit", Severity.ERROR, needs=("transform", "model.backbone"))
@@ -61,7 +74,7 @@ def crops_on_fixed_size_vit(ctx) -> Iterator[Issue]:
         if size != info.img_size:
             yield Issue(field, f"{size} px crops on {backbone.name}, which takes only {info.img_size} px input "
                         f"without dynamic_img_size: `Input height ({size}) doesn't match model ({info.img_size})`",
-                        "set model.backbone.dynamic_img_size: true")
+                        "set model.backbone.dynamic_img_size: true", fix={"model.backbone.dynamic_img_size": True})
 
 
 @rule("DG303", "backbone-fixed-input-size", Severity.ERROR, needs=("transform", "model.backbone"))
@@ -86,7 +99,8 @@ def backbone_fixed_input_size(ctx) -> Iterator[Issue]:
     for field, size in _crop_sizes(ctx.setup.transform):
         if size != info.img_size:
             yield Issue(field, f"{ctx.setup.model.backbone.name} takes only {info.img_size} px input; {size} px crops cannot work",
-                        "use a timm ViT with dynamic_img_size: true or a conv net, or n_local_views: 0")
+                        "use a timm ViT with dynamic_img_size: true or a conv net, or n_local_views: 0",
+                        fix=_fixed_input_fix(field, info.img_size))
 
 
 @rule("DG304", "local-scale-overlaps-global", Severity.WARNING, needs=("transform",))
@@ -106,9 +120,11 @@ def local_scale_overlaps_global(ctx) -> Iterator[Issue]:
     if t is None or t.n_local_views == 0:
         return
     if t.local_crop_scale[1] > t.global_crop_scale[0]:
+        low = min(t.local_crop_scale[0], t.global_crop_scale[0])
         yield Issue("transform.local_crop_scale", f"local crops reach {t.local_crop_scale[1]} of the image, more than "
                     f"the smallest global crop ({t.global_crop_scale[0]})",
-                    f"use local_crop_scale: [{t.local_crop_scale[0]}, {t.global_crop_scale[0]}] or lower")
+                    f"use local_crop_scale: [{low}, {t.global_crop_scale[0]}] or lower",
+                    fix={"transform.local_crop_scale": [low, t.global_crop_scale[0]]})
 
 
 @rule("DG305", "local-crop-not-smaller", Severity.WARNING, needs=("transform",))
@@ -125,5 +141,8 @@ def local_crop_not_smaller(ctx) -> Iterator[Issue]:
     """
     t = ctx.dino_transform
     if t is not None and t.n_local_views > 0 and t.local_crop_size >= t.global_crop_size:
+        smaller = _local_size_for(t.global_crop_size, ctx.patch_size)
         yield Issue("transform.local_crop_size", f"local_crop_size={t.local_crop_size} is not smaller than "
-                    f"global_crop_size={t.global_crop_size}", "local crops are small views: e.g. 96 with 224 global crops")
+                    f"global_crop_size={t.global_crop_size}",
+                    f"local crops are small views (96 with 224 global crops): e.g. local_crop_size: {smaller}",
+                    fix={"transform.local_crop_size": smaller})

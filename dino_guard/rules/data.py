@@ -28,7 +28,8 @@ def missing_transform(ctx) -> Iterator[Issue]:
     yield Issue("transform", "the data set has no DINO transform: the DataLoader will yield PIL images "
                 "(`default_collate: ... found <class 'PIL.Image.Image'>`) instead of 2 global + N local views",
                 "add `transform: {global_crop_size: 224, local_crop_size: 96, n_local_views: 6}` "
-                "(lightly's DINOTransform)")
+                "(lightly's DINOTransform)",
+                fix={"transform": {"global_crop_size": 224, "local_crop_size": 96, "n_local_views": 6}})
 
 
 def suggested_output_dim(images: int) -> int:
@@ -37,8 +38,8 @@ def suggested_output_dim(images: int) -> int:
     DINO's 65536 prototypes were tuned for ImageNet's 1.28 M images; far more
     prototypes than images leaves most of them unused and slows the head.
     """
-    if images < 1024:
-        return 256
+    if images < 1024:  # never more prototypes than images, or DG102 would fire on its own advice
+        return int(min(256, 2 ** math.floor(math.log2(images))))
     return int(min(65536, 2 ** math.floor(math.log2(images / 4))))
 
 
@@ -64,8 +65,9 @@ def output_dim_too_large(ctx) -> Iterator[Issue]:
     better = suggested_output_dim(images)
     yield Issue("model.head.output_dim", f"output_dim={output_dim} prototypes for a data set of {images} images: "
                 "most prototypes will never be used",
-                f"use output_dim: {better} (about a quarter of the image count, a power of two) "
-                "in model.head and loss")
+                f"use output_dim: {better} (about a quarter of the image count, a power of two, "
+                "at most the image count) in model.head and loss",
+                fix={"model.head.output_dim": better, "loss.output_dim": better})
 
 
 @rule("DG103", "conflicting-data-source", Severity.ERROR, needs=("data",))
@@ -82,4 +84,5 @@ def conflicting_data_source(ctx) -> Iterator[Issue]:
     data = ctx.setup.data
     if data.path and data.synthetic:
         yield Issue("data.synthetic", f"data gives both a folder (path: {data.path}) and synthetic: {data.synthetic}",
-                    "keep one: `path:` for your images, or `synthetic: shapes` for the built-in set")
+                    "keep one: `path:` for your images, or `synthetic: shapes` for the built-in set",
+                    fix={"data.synthetic": None})

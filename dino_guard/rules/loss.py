@@ -26,7 +26,7 @@ def loss_output_dim_mismatch(ctx) -> Iterator[Issue]:
     loss_dim, head_dim = ctx.setup.loss.output_dim, ctx.setup.model.head.output_dim
     if loss_dim is not None and loss_dim != head_dim:
         yield Issue("loss.output_dim", f"DINOLoss(output_dim={loss_dim}) must equal the head's output_dim ({head_dim})",
-                    f"set loss.output_dim: {head_dim} (or leave it out)")
+                    f"set loss.output_dim: {head_dim} (or leave it out)", fix={"loss.output_dim": head_dim})
 
 
 @rule("DG402", "teacher-temp-too-high", Severity.WARNING, needs=("loss.teacher_temp",))
@@ -45,7 +45,8 @@ def teacher_temp_too_high(ctx) -> Iterator[Issue]:
     temp = ctx.setup.loss.teacher_temp
     if temp > MAX_TEACHER_TEMP:
         yield Issue("loss.teacher_temp", f"teacher_temp={temp} is above {MAX_TEACHER_TEMP}: the teacher's targets are too flat",
-                    "use teacher_temp: 0.04 (at most 0.07, with warmup_teacher_temp 0.04)")
+                    "use teacher_temp: 0.04 (at most 0.07, with warmup_teacher_temp 0.04)",
+                    fix={"loss.teacher_temp": 0.04})
 
 
 @rule("DG403", "warmup-teacher-temp-above-final", Severity.WARNING, needs=("loss.teacher_temp", "loss.warmup_teacher_temp"))
@@ -63,7 +64,8 @@ def warmup_teacher_temp_above_final(ctx) -> Iterator[Issue]:
     loss = ctx.setup.loss
     if loss.warmup_teacher_temp > loss.teacher_temp:
         yield Issue("loss.warmup_teacher_temp", f"warmup_teacher_temp={loss.warmup_teacher_temp} is above teacher_temp={loss.teacher_temp}",
-                    f"swap them: warmup_teacher_temp: {loss.teacher_temp}, teacher_temp: {loss.warmup_teacher_temp}")
+                    f"swap them: warmup_teacher_temp: {loss.teacher_temp}, teacher_temp: {loss.warmup_teacher_temp}",
+                    fix={"loss.warmup_teacher_temp": loss.teacher_temp, "loss.teacher_temp": loss.warmup_teacher_temp})
 
 
 @rule("DG404", "teacher-temp-warmup-too-long", Severity.WARNING,
@@ -84,4 +86,5 @@ def teacher_temp_warmup_too_long(ctx) -> Iterator[Issue]:
     if loss.warmup_teacher_temp != loss.teacher_temp and loss.warmup_teacher_temp_epochs > epochs:
         yield Issue("loss.warmup_teacher_temp_epochs", f"the teacher temperature warms up over {loss.warmup_teacher_temp_epochs} "
                     f"epochs but training lasts {epochs}: teacher_temp={loss.teacher_temp} is never reached",
-                    f"use warmup_teacher_temp_epochs: {max(1, epochs // 3)}")
+                    f"use warmup_teacher_temp_epochs: {max(1, epochs // 3)}",
+                    fix={"loss.warmup_teacher_temp_epochs": max(1, epochs // 3)})

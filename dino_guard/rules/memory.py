@@ -53,10 +53,13 @@ def batch_exceeds_gpu_memory(ctx) -> Iterator[Issue]:
     suggestion = fit.plan(spec.batch_size, train.accumulate_grad_batches, largest)
     if suggestion is None:
         help_text = "not even batch 1 fits: use bf16, fewer or smaller crops, a smaller head or backbone, or a larger GPU"
+        fix = None
     else:
         help_text = (f"use batch_size: {suggestion.batch_size} with accumulate_grad_batches: "
                      f"{suggestion.accumulate_grad_batches} (the largest batch that fits is {largest})")
-    yield Issue("train.batch_size", f"batch_size={spec.batch_size} needs about {_where(gpu, peak)}", help_text)
+        fix = {"train.batch_size": suggestion.batch_size,
+               "train.accumulate_grad_batches": suggestion.accumulate_grad_batches}
+    yield Issue("train.batch_size", f"batch_size={spec.batch_size} needs about {_where(gpu, peak)}", help_text, fix)
 
 
 @rule("DG602", "batch-near-gpu-memory", Severity.WARNING, needs=("train", "model.backbone", "transform"))
@@ -81,8 +84,15 @@ def batch_near_gpu_memory(ctx) -> Iterator[Issue]:
     peak = peak_of(spec.batch_size)
     if NEAR_LIMIT * gpu.usable_bytes < peak <= gpu.usable_bytes:
         share = peak / gpu.usable_bytes
+        roomy = fit.max_batch_size(peak_of, int(NEAR_LIMIT * gpu.usable_bytes), (spec.batch_size, peak))
+        suggestion = fit.plan(spec.batch_size, ctx.setup.train.accumulate_grad_batches, roomy)
+        fix = None if suggestion is None else {"train.batch_size": suggestion.batch_size,
+                                               "train.accumulate_grad_batches": suggestion.accumulate_grad_batches}
+        advice = "" if fix is None else (f": batch_size: {suggestion.batch_size} with accumulate_grad_batches: "
+                                         f"{suggestion.accumulate_grad_batches}")
         yield Issue("train.batch_size", f"batch_size={spec.batch_size} needs about {_where(gpu, peak)} ({share:.0%})",
-                    "leave headroom: lower batch_size by about 10% and raise accumulate_grad_batches to keep the effective batch")
+                    "leave headroom: lower batch_size and raise accumulate_grad_batches to keep the effective batch"
+                    + advice, fix)
 
 
 @rule("DG603", "unknown-gpu", Severity.ERROR, needs=("hardware",))

@@ -33,7 +33,8 @@ def head_input_dim_mismatch(ctx) -> Iterator[Issue]:
     yield Issue("model.head.input_dim",
                 f"DINOProjectionHead(input_dim={head_dim}) does not match {name}'s feature width ({width}): "
                 f"the first step fails with `mat1 and mat2 shapes cannot be multiplied (Nx{width} and {head_dim}x...)`",
-                f"set model.head.input_dim: {width} (or leave it out to use the backbone's width)")
+                f"set model.head.input_dim: {width} (or leave it out to use the backbone's width)",
+                fix={"model.head.input_dim": width})
 
 
 @rule("DG202", "unknown-backbone", Severity.ERROR, needs=("model.backbone",))
@@ -57,7 +58,8 @@ def unknown_backbone(ctx) -> Iterator[Issue]:
     close = backbones.suggestions(backbone.name)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     yield Issue("model.backbone.name", f"unknown backbone '{backbone.name}': its feature width, patch size and memory are not known",
-                f"{hint}if the name is right, set model.backbone.feature_dim (and patch_size for a ViT)")
+                f"{hint}if the name is right, set model.backbone.feature_dim (and patch_size for a ViT)",
+                fix={"model.backbone.name": close[0]} if len(close) == 1 else None)
 
 
 @rule("DG203", "batch-norm-with-vit", Severity.WARNING, needs=("model.head.batch_norm", "model.backbone"))
@@ -75,4 +77,5 @@ def batch_norm_with_vit(ctx) -> Iterator[Issue]:
     """
     if ctx.setup.model.head.batch_norm and ctx.patch_size is not None:
         yield Issue("model.head.batch_norm", f"batch_norm in the DINO head of {ctx.setup.model.backbone.name} (a ViT): "
-                    "DINO's ViT recipe has none", "set model.head.batch_norm: false")
+                    "DINO's ViT recipe has none", "set model.head.batch_norm: false",
+                    fix={"model.head.batch_norm": False})

@@ -35,11 +35,13 @@ def teacher_momentum_invalid(ctx) -> Iterator[Issue]:
     start, end = ctx.setup.teacher_momentum.start, ctx.setup.teacher_momentum.end
     if start > end:
         yield Issue("teacher_momentum.start", f"teacher momentum decreases from {start} to {end}",
-                    f"swap them: start: {end}, end: {start}")
+                    f"swap them: start: {end}, end: {start}",
+                    fix={"teacher_momentum.start": end, "teacher_momentum.end": start})
     elif start >= 1.0 or (start < 0.9 and not short_run(ctx)):
         state = "freezes the teacher at its initialisation" if start >= 1.0 else "makes the teacher a noisy copy of the student"
         yield Issue("teacher_momentum.start", f"teacher momentum start={start} {state}",
-                    "use start: 0.996 (0.9995 for batches of 256 or less)")
+                    "use start: 0.996 (0.9995 for batches of 256 or less)",
+                    fix={"teacher_momentum.start": 0.996, "teacher_momentum.end": max(end, 0.996)})
 
 
 @rule("DG411", "momentum-small-batch", Severity.INFO, needs=("teacher_momentum.start", "train"))
@@ -61,7 +63,7 @@ def momentum_small_batch(ctx) -> Iterator[Issue]:
         return  # too short a run for 0.9995 (DG416 would fire); the advice is for long runs
     if batch < SMALL_BATCH and start < 0.999:
         yield Issue("teacher_momentum.start", f"effective batch {batch} with teacher momentum start={start} (tuned for batch 1024)",
-                    "for small batches DINO recommends start: 0.9995")
+                    "for small batches DINO recommends start: 0.9995", fix={"teacher_momentum.start": 0.9995})
 
 
 @rule("DG412", "lr-used", Severity.INFO, needs=("optimizer.lr", "train"))
@@ -98,7 +100,8 @@ def lr_out_of_range(ctx) -> Iterator[Issue]:
     low, high = LR_RANGES[opt.name]
     if not low <= opt.lr <= high:
         yield Issue("optimizer.lr", f"lr={opt.lr:g} for {opt.name} is outside the usual {low:g}..{high:g} (per 256 images)",
-                    f"use lr: {0.0005 if opt.name != 'sgd' else 0.03} for {opt.name}")
+                    f"use lr: {0.0005 if opt.name != 'sgd' else 0.03} for {opt.name}",
+                    fix={"optimizer.lr": 0.0005 if opt.name != "sgd" else 0.03})
 
 
 @rule("DG414", "warmup-longer-than-training", Severity.WARNING, needs=("optimizer.warmup_epochs", "train.epochs"))
@@ -115,7 +118,7 @@ def warmup_longer_than_training(ctx) -> Iterator[Issue]:
     warmup, epochs = ctx.setup.optimizer.warmup_epochs, ctx.setup.train.epochs
     if warmup >= epochs:
         yield Issue("optimizer.warmup_epochs", f"lr warmup of {warmup:g} epochs in a {epochs}-epoch run: the lr never decays",
-                    f"use warmup_epochs: {max(epochs / 10, 0.1):g}")
+                    f"use warmup_epochs: {max(epochs / 10, 0.1):g}", fix={"optimizer.warmup_epochs": max(epochs / 10, 0.1)})
 
 
 @rule("DG415", "fp16-small-patch", Severity.WARNING, needs=("train.precision", "model.backbone"))
@@ -133,7 +136,7 @@ def fp16_small_patch(ctx) -> Iterator[Issue]:
     patch = ctx.patch_size
     if ctx.setup.train.precision == "fp16" and patch is not None and patch < 16:
         yield Issue("train.precision", f"fp16 with patch size {patch} ({ctx.setup.model.backbone.name}): attention logits overflow, NaN risk",
-                    "use precision: bf16 (or fp32 on GPUs without bf16)")
+                    "use precision: bf16 (or fp32 on GPUs without bf16)", fix={"train.precision": "bf16"})
 
 
 def optimizer_steps(ctx) -> Optional[int]:
@@ -199,4 +202,5 @@ def teacher_too_slow_for_run(ctx) -> Iterator[Issue]:
                 f"after {steps} optimizer steps the EMA teacher still holds {share:.0%} of its random init "
                 f"(momentum {start} -> {end}): the teacher you evaluate and export is mostly untrained",
                 f"for a run this short use a faster teacher, e.g. teacher_momentum: {{start: {suggested}, "
-                f"end: {suggested}}}, or train for more steps")
+                f"end: {suggested}}}, or train for more steps",
+                fix={"teacher_momentum.start": suggested, "teacher_momentum.end": suggested})
