@@ -1,0 +1,43 @@
+# Mistake (DG710): DINOLoss is called as criterion(student_out, teacher_out);
+# lightly's order is (teacher_out, student_out). The student's many views are
+# then sharpened and centred as if they were the teacher's.
+import copy
+
+import torch
+import torchvision
+from torch import nn
+
+from lightly.data import LightlyDataset
+from lightly.loss import DINOLoss
+from lightly.models.modules import DINOProjectionHead
+from lightly.models.utils import deactivate_requires_grad, update_momentum
+from lightly.transforms import DINOTransform
+from lightly.utils.scheduler import cosine_schedule
+
+resnet = torchvision.models.resnet18()
+backbone = nn.Sequential(*list(resnet.children())[:-1])
+head = DINOProjectionHead(512, 512, 64, 2048, freeze_last_layer=1)
+teacher_backbone = copy.deepcopy(backbone)
+teacher_head = DINOProjectionHead(512, 512, 64, 2048)
+deactivate_requires_grad(teacher_backbone)
+deactivate_requires_grad(teacher_head)
+
+loader = torch.utils.data.DataLoader(
+    LightlyDataset("data/images", transform=DINOTransform()), batch_size=128, shuffle=True, drop_last=True, num_workers=8
+)
+criterion = DINOLoss(output_dim=2048, warmup_teacher_temp_epochs=5)
+optimizer = torch.optim.Adam(list(backbone.parameters()) + list(head.parameters()), lr=0.001)
+
+epochs = 100
+for epoch in range(epochs):
+    momentum = cosine_schedule(epoch, epochs, 0.996, 1)
+    for views, _, _ in loader:
+        update_momentum(backbone, teacher_backbone, m=momentum)
+        update_momentum(head, teacher_head, m=momentum)
+        teacher_out = [teacher_head(teacher_backbone(v).flatten(start_dim=1)) for v in views[:2]]
+        student_out = [head(backbone(v).flatten(start_dim=1)) for v in views]
+        loss = criterion(student_out, teacher_out, epoch=epoch)  # expect: DG710
+        loss.backward()
+        head.cancel_last_layer_gradients(current_epoch=epoch)
+        optimizer.step()
+        optimizer.zero_grad()
