@@ -72,3 +72,27 @@ documented("DG007", "too-complex", Severity.ERROR, """
     Use instead: write the setup out flat.
     References: https://en.wikipedia.org/wiki/Billion_laughs_attack
 """, "loader")
+
+documented("DG008", "unused-suppression", Severity.WARNING, """
+    A suppression comment that suppresses nothing (reported with --warn-unused-ignores).
+
+    What it checks:
+        Each code named by `# dino-guard: ignore[...]`, `# dino-guard:
+        ignore-file[...]` or (in Python) `# noqa: DG...` against the findings
+        of that line, section or file. Codes this run does not check
+        (--select/--ignore) are not judged.
+
+    Why it matters:
+        A suppression outlives the mistake it silenced: once the setup is
+        fixed, the stale comment would silently hide the same mistake when it
+        comes back. A misspelt code silences nothing at all.
+
+    Example:
+        head: {batch_norm: false}  # dino-guard: ignore[DG203] kept from the BN experiment
+
+    Use instead:
+        head: {batch_norm: false}
+
+    References:
+        ruff RUF100 (unused-noqa); flake8 `# noqa` comments.
+    """, "loader")
