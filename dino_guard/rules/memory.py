@@ -118,15 +118,24 @@ def batch_near_gpu_memory(ctx) -> Iterator[Issue]:
 def unknown_gpu(ctx) -> Iterator[Issue]:
     """A GPU name the catalog does not know, or one that fits several cards.
 
-    What it checks: `hardware.gpu` (or `--gpu`) against the GPU catalog
-    (H100, H200, A100 40/80GB, A10, A6000, L4, L40S, RTX 3090/4090, V100
-    16/32GB, T4). Case, spaces, dashes, an NVIDIA prefix and a memory
-    suffix do not matter.
-    Why it matters: without a known GPU the memory checks (DG601, DG602)
-    cannot run, so a typo silently turns them off.
-    Example: `hardware: {gpu: A100}` (40 or 80 GB?) or `gpu: H1000`.
-    Use instead: `gpu: A100-80GB`, or `gpu_memory_gb: 48` for a card not in the catalog.
-    References: `dino-guard estimate --gpu`.
+    What it checks:
+        `hardware.gpu` (or `--gpu`) against the GPU catalog (H100, H200, A100
+        40/80GB, A10, A6000, L4, L40S, RTX 3090/4090, V100 16/32GB, T4). Case,
+        spaces, dashes, an NVIDIA prefix and a memory suffix do not matter.
+
+    Why it matters:
+        without a known GPU the memory checks (DG601, DG602) cannot run, so a
+        typo silently turns them off.
+
+    Example:
+        `hardware: {gpu: A100}` (40 or 80 GB?) or `gpu: H1000`.
+
+    Use instead:
+        `gpu: A100-80GB`, or `gpu_memory_gb: 48` for a card not in the
+        catalog.
+
+    References:
+        `dino-guard estimate --gpu`.
     """
     name = ctx.options.gpu or ctx.setup.hardware.gpu
     if not name:
