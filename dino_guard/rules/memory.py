@@ -8,7 +8,7 @@ the full picture (and a traced estimate for any backbone).
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Optional
 
 from dino_guard import gpus
 from dino_guard.findings import Severity
@@ -19,15 +19,27 @@ GIB = 2**30
 EXPANDABLE = "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"
 
 
-def _smaller_batch(memory, accumulate: int) -> tuple[int, str]:
-    """The largest batch with the verdict `fits`, and the batch/accumulation pair that keeps the effective batch."""
+def _smaller_batch(memory, accumulate: int) -> str:
+    """Help: the batch/accumulation pair that keeps the effective batch with the verdict `fits`."""
     spec, usable = memory.spec, memory.gpu.usable_bytes
     largest = fit.max_batch_size(memory.peak_of, usable, (spec.batch_size, memory.peak_of(spec.batch_size)))
     suggestion = fit.plan(spec.batch_size, accumulate, largest)
     if suggestion is None:
-        return 0, "not even batch 1 fits: use bf16, fewer or smaller crops, a smaller head or backbone, or a larger GPU"
-    return largest, (f"use batch_size: {suggestion.batch_size} with accumulate_grad_batches: "
-                     f"{suggestion.accumulate_grad_batches} (the largest batch that fits with the margin is {largest})")
+        return "not even batch 1 fits: use bf16, fewer or smaller crops, a smaller head or backbone, or a larger GPU"
+    return (f"use batch_size: {suggestion.batch_size} with accumulate_grad_batches: "
+            f"{suggestion.accumulate_grad_batches} (the largest batch that fits with the margin is {largest})")
+
+
+def _at_verdict(ctx, verdict: str) -> Optional[tuple]:
+    """(GPU, batch, peak bytes, help) when the setup's batch has `verdict` on its GPU, else None."""
+    memory = ctx.memory_estimate
+    if memory is None:
+        return None
+    batch = memory.spec.batch_size
+    peak = memory.peak_of(batch)
+    if memory.gpu.verdict(peak) != verdict:
+        return None
+    return memory.gpu, batch, peak, _smaller_batch(memory, ctx.setup.train.accumulate_grad_batches)
 
 
 @rule("DG601", "batch-exceeds-gpu-memory", Severity.ERROR, needs=("train", "model.backbone", "transform"))
@@ -57,14 +69,10 @@ def batch_exceeds_gpu_memory(ctx) -> Iterator[Issue]:
         tests/memory/h100_dino_memory.csv (measured H100 steps);
         `dino-guard estimate --help`.
     """
-    memory = ctx.memory_estimate
-    if memory is None:
+    found = _at_verdict(ctx, gpus.DOES_NOT_FIT)
+    if found is None:
         return
-    gpu, batch = memory.gpu, memory.spec.batch_size
-    peak = memory.peak_of(batch)
-    if gpu.verdict(peak) != gpus.DOES_NOT_FIT:
-        return
-    _, help_text = _smaller_batch(memory, ctx.setup.train.accumulate_grad_batches)
+    gpu, batch, peak, help_text = found
     yield Issue("train.batch_size", f"batch_size={batch} needs about {peak / GIB:.1f} GiB allocated at the peak; "
                 f"{gpu.name} holds at most {gpu.capacity_bytes / GIB:.1f} GiB (total minus the CUDA context)", help_text)
 
@@ -100,18 +108,14 @@ def batch_near_gpu_memory(ctx) -> Iterator[Issue]:
         PyTorch CUDA semantics, "Optimizing memory usage with
         PYTORCH_CUDA_ALLOC_CONF" (expandable_segments).
     """
-    memory = ctx.memory_estimate
-    if memory is None:
+    found = _at_verdict(ctx, gpus.TIGHT)
+    if found is None:
         return
-    gpu, batch = memory.gpu, memory.spec.batch_size
-    peak = memory.peak_of(batch)
-    if gpu.verdict(peak) != gpus.TIGHT:
-        return
-    _, help_text = _smaller_batch(memory, ctx.setup.train.accumulate_grad_batches)
+    gpu, batch, peak, help_text = found
     yield Issue("train.batch_size", f"batch_size={batch} needs about {peak / GIB:.1f} GiB allocated at the peak: within "
                 f"the {gpu.capacity_bytes / GIB:.1f} GiB {gpu.name} holds, but not with the allocator's "
                 f"{gpus.EDGE_RESERVE:.1%} fragmentation margin ({gpu.usable_bytes / GIB:.1f} GiB)",
-                f"set {EXPANDABLE} in the job's environment, or {help_text[0].lower()}{help_text[1:]}")
+                f"set {EXPANDABLE} in the job's environment, or {help_text}")
 
 
 @rule("DG603", "unknown-gpu", Severity.ERROR, needs=("hardware",))
