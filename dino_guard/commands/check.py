@@ -38,11 +38,10 @@ def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_i
 
     select, ignore = cfg.split_codes(select), cfg.split_codes(ignore)
     _check_gpu_name(gpu)
-    if config_file is not None and not config_file.is_file():
-        raise click.UsageError(f"--config: {config_file}: no such file")
+    config_file = cfg.explicit_config(config_file) if config_file is not None else None
     plan = []  # (file, its settings), in the order the files are checked
     for path in inputs.expand(list(paths)):
-        source = config_file.resolve() if config_file else cfg.find_config(path)
+        source = config_file or cfg.find_config(path)
         plan.append((path, cfg.resolve(cfg.load_settings(source), select, ignore, gpu, warn_unused_ignores)))
     if show_settings:
         groups: dict[cfg.Settings, list[Path]] = {}

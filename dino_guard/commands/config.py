@@ -72,6 +72,15 @@ def _search(folder: Path) -> Optional[Path]:
     return None if folder.parent == folder else _search(folder.parent)
 
 
+def explicit_config(file: Path) -> Path:
+    """A --config FILE: it must exist and hold a [tool.dino-guard] table."""
+    if not file.is_file():
+        raise click.UsageError(f"--config: {file}: no such file")
+    if "dino-guard" not in _read(file.resolve()).get("tool", {}):
+        raise click.UsageError(f"--config: {file} has no [tool.dino-guard] table, e.g. [tool.dino-guard] ignore = [\"DG411\"]")
+    return file.resolve()
+
+
 @lru_cache(maxsize=64)
 def _read(file: Path) -> dict:
     from dino_guard.loader import tomllib

@@ -66,6 +66,9 @@ def test_config_option_overrides_the_search(cli, tmp_path):
     assert cli("check", setup).exit_code == 0
     assert cli("check", setup, "--config", other).exit_code == 1
     assert cli("check", setup, "--config", tmp_path / "none.toml").exit_code == 2
+    (tmp_path / "empty.toml").write_text('[tool.ruff]\nline-length = 100\n')
+    result = cli("check", setup, "--config", tmp_path / "empty.toml")
+    assert result.exit_code == 2 and "has no [tool.dino-guard] table" in result.output
 
 
 def test_show_settings_names_the_file_and_the_resolved_settings(cli, tmp_path):
