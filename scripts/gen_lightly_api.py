@@ -16,7 +16,7 @@ The published list ("Available versions: 1.6.0, 1.5.26, ...") tells which
 release `pip install "lightly>=1.4,<1.5"` resolves to; a pin that resolves
 to a release not described here is judged against its nearest neighbours.
 
-tests/sources/test_lightly_releases.py (slow) checks that the entry for the
+tests/test_lightly_releases.py (slow) checks that the entry for the
 installed lightly equals what this script reads from it.
 """
 
@@ -31,7 +31,11 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-OUT = Path(__file__).resolve().parent.parent / "dino_guard" / "data" / "lightly_api.json"
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from dino_guard.lightly_releases import version_key  # noqa: E402  (the repository's own package)
+
+OUT = REPO / "dino_guard" / "data" / "lightly_api.json"
 # Generated REST-client code: thousands of modules no training script imports. Any name may exist there.
 OPAQUE = ("lightly.openapi_generated",)
 SIGNATURES = ("DINOProjectionHead", "DINOLoss", "DINOTransform", "DINOCollateFunction")
@@ -170,10 +174,6 @@ def describe(files: dict[str, str]) -> dict:
     return {"modules": modules, "signatures": {cls: release.signature(cls) for cls in SIGNATURES}}
 
 
-def _version_key(version: str) -> tuple:
-    return tuple(int(p) for p in re.findall(r"\d+", version))
-
-
 def dumps(document: dict) -> str:
     """JSON with one line per module, so that a regenerated file diffs by module."""
     def one(value) -> str:
@@ -204,9 +204,9 @@ def main(argv: list[str]) -> int:
         else:
             version, files = wheel_sources(source)
         releases[version] = describe(files)
-    published = sorted(set(re.findall(r"\d+(?:\.\d+)+", args.published.read_text())) | set(releases), key=_version_key)
+    published = sorted(set(re.findall(r"\d+(?:\.\d+)+", args.published.read_text())) | set(releases), key=version_key)
     document = {"generated_by": "scripts/gen_lightly_api.py", "opaque": list(OPAQUE), "published": published,
-                "releases": {v: releases[v] for v in sorted(releases, key=_version_key)}}
+                "releases": {v: releases[v] for v in sorted(releases, key=version_key)}}
     args.output.write_text(dumps(document))
     print(f"wrote {args.output} ({len(releases)} releases: {', '.join(document['releases'])})")
     return 0
