@@ -24,7 +24,7 @@ from dino_guard.findings import Finding
 
 _DIRECTIVE = re.compile(r"#\s*dino-guard:\s*(?P<kind>ignore-file|ignore)\[(?P<codes>[^\]]*)\]")
 _NOQA = re.compile(r"#\s*noqa\s*:\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*)", re.I)
-_TOML_HEADER = re.compile(r"\s*\[")
+_TOML_HEADER = re.compile(r"\s*\[\[?\s*(?P<name>[^\]#]+?)\s*\]")
 WHOLE_FILE = 10**9
 
 
@@ -71,9 +71,12 @@ def _scope(path: Path, lines: list[str], number: int) -> tuple[int, int]:
     """The lines a line-level comment covers: its line, or the section it opens."""
     line = lines[number - 1]
     if path.suffix == ".toml":
-        if not _TOML_HEADER.match(line):
+        header = _TOML_HEADER.match(line)
+        if not header:
             return number, number
-        end = next((n for n in range(number + 1, len(lines) + 1) if _TOML_HEADER.match(lines[n - 1])), len(lines) + 1)
+        inside = header["name"] + "."  # [model] covers [model.head] and [model.backbone] too
+        end = next((n for n in range(number + 1, len(lines) + 1) if (h := _TOML_HEADER.match(lines[n - 1]))
+                    and not h["name"].startswith(inside)), len(lines) + 1)
         return number, end - 1
     if path.suffix == ".py":
         return number, number

@@ -50,6 +50,12 @@ def test_a_toml_table_comment_covers_the_table_up_to_the_next_header():
     assert (directive.first, directive.last) == (1, 3)
 
 
+def test_a_toml_table_comment_covers_its_subtables():
+    text = "[model]  # dino-guard: ignore[DG203]\n[model.head]\nbatch_norm = true\n[loss]\noutput_dim = 1\n"
+    [directive] = suppress.directives(Path("s.dino.toml"), text)
+    assert (directive.first, directive.last) == (1, 3)
+
+
 def test_noqa_keeps_only_dino_guard_codes_and_a_bare_noqa_is_no_directive():
     found = suppress.directives(Path("t.py"), "x = 1  # noqa: E501,DG201\ny = 2  # noqa\n")
     assert [(d.line, d.codes) for d in found] == [(1, ("DG201",))]
