@@ -108,12 +108,15 @@ def test_traced_json(tmp_path, torch_extra):
 MEASURED_TO_RUN = ["DG601_good_measured_resnet50_bf16_b512.dino.yaml", "DG601_good_measured_vit_s16_fp32_b384.dino.yaml"]
 
 
+@pytest.mark.parametrize("method", ["analytic", pytest.param("traced", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", MEASURED_TO_RUN)
-def test_setups_measured_to_run_on_an_h100_fit(name):
+def test_setups_measured_to_run_on_an_h100_fit(name, method):
     from tests.conftest import REPO
 
+    if method == "traced" and importlib.util.find_spec("torch") is None:
+        pytest.skip("the traced estimate needs the train extra")
     path = REPO / "tests" / "rules" / "fixtures" / name
-    result = CliRunner().invoke(estimate, [str(path), "--method", "analytic", "--format", "json"])
+    result = CliRunner().invoke(estimate, [str(path), "--method", method, "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["verdict"] == "fits" and data["fits"] is True
