@@ -36,6 +36,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG005", "duplicate-key", Severity.ERROR, "loader"),
     Code("DG006", "not-a-setup", Severity.ERROR, "loader"),
     Code("DG007", "too-complex", Severity.ERROR, "loader"),
+    Code("DG008", "unused-suppression", Severity.WARNING, "loader"),
     Code("DG101", "missing-transform", Severity.ERROR, "setup"),
     Code("DG102", "output-dim-too-large", Severity.WARNING, "setup"),
     Code("DG103", "conflicting-data-source", Severity.ERROR, "setup"),

@@ -23,6 +23,7 @@ class Options:
     ignore: tuple = ()  # code prefixes to drop
     gpu: Optional[str] = None  # overrides hardware.gpu
     count_images: bool = True  # rules may count files under data.path
+    warn_unused_ignores: bool = False  # DG008 for suppression comments that silence nothing
 
     def wants(self, code: str) -> bool:
         if self.select and not any(code.startswith(p) for p in self.select):

@@ -32,14 +32,23 @@ def _crop_sizes(transform) -> list[tuple[str, int]]:
 def crop_not_divisible_by_patch(ctx) -> Iterator[Issue]:
     """A crop size that is not a multiple of the ViT's patch size.
 
-    What it checks: global and local crop sizes against the patch size
-    (16 for ViT-S/16, 8 for ViT-S/8, 14 for DINOv2 models).
-    Why it matters: timm's patch embedding either refuses the input or
-    silently drops the border pixels that do not fill a patch; a 100 px
-    local crop on a /16 model loses 4 px rows and columns of every crop.
-    Example: `local_crop_size: 100` with `vit_small_patch16_224`.
-    Use instead: `local_crop_size: 96` (6 x 16).
-    References: timm PatchEmbed (`strict_img_size`, `dynamic_img_pad`).
+    What it checks:
+        global and local crop sizes against the patch size (16 for ViT-S/16, 8
+        for ViT-S/8, 14 for DINOv2 models).
+
+    Why it matters:
+        timm's patch embedding either refuses the input or silently drops the
+        border pixels that do not fill a patch; a 100 px local crop on a /16
+        model loses 4 px rows and columns of every crop.
+
+    Example:
+        `local_crop_size: 100` with `vit_small_patch16_224`.
+
+    Use instead:
+        `local_crop_size: 96` (6 x 16).
+
+    References:
+        timm PatchEmbed (`strict_img_size`, `dynamic_img_pad`).
     """
     patch = ctx.patch_size
     if ctx.dino_transform is None or not patch:
@@ -55,15 +64,26 @@ def crop_not_divisible_by_patch(ctx) -> Iterator[Issue]:
 def crops_on_fixed_size_vit(ctx) -> Iterator[Issue]:
     """Crops of another size fed to a timm ViT built for one input size.
 
-    What it checks: a ViT whose table entry accepts other sizes only through
-    `dynamic_img_size`, with crops (usually the 96 px local crops) that are
-    not its `img_size`, while `model.backbone.dynamic_img_size` is not true.
-    Why it matters: the first local-crop forward fails with
-    `AssertionError: Input height (96) doesn't match model (224)`.
-    Example: `backbone: {name: vit_small_patch16_224}` with `local_crop_size: 96`.
-    Use instead: `backbone: {name: vit_small_patch16_224, dynamic_img_size: true}`
-    (timm interpolates the position embeddings per input size).
-    References: facebookresearch/dino issue #246; timm VisionTransformer(dynamic_img_size=...).
+    What it checks:
+        a ViT whose table entry accepts other sizes only through
+        `dynamic_img_size`, with crops (usually the 96 px local crops) that
+        are not its `img_size`, while `model.backbone.dynamic_img_size` is not
+        true.
+
+    Why it matters:
+        the first local-crop forward fails with `AssertionError: Input height
+        (96) doesn't match model (224)`.
+
+    Example:
+        `backbone: {name: vit_small_patch16_224}` with `local_crop_size: 96`.
+
+    Use instead:
+        `backbone: {name: vit_small_patch16_224, dynamic_img_size: true}`
+        (timm interpolates the position embeddings per input size).
+
+    References:
+        facebookresearch/dino issue #246; timm
+        VisionTransformer(dynamic_img_size=...).
     """
     info, backbone = ctx.backbone, ctx.setup.model.backbone
     if ctx.dino_transform is None or info is None or info.input_size != "dynamic_img_size":
@@ -81,17 +101,28 @@ def crops_on_fixed_size_vit(ctx) -> Iterator[Issue]:
 def backbone_fixed_input_size(ctx) -> Iterator[Issue]:
     """A backbone that cannot take any input size but its own.
 
-    What it checks: backbones whose table entry says `fixed` (torchvision's
-    ViTs, built for one `image_size`) against crop sizes other than their
-    `img_size`. (timm's ViTs and Swins take other sizes with
-    `dynamic_img_size: true`; DG302 covers them.)
-    Why it matters: multi-crop needs small local crops; torchvision's
-    VisionTransformer fails on them (`Wrong image height! Expected 224 but
-    got 96!`) and no keyword makes it work.
-    Example: `backbone: {name: torchvision/vit_b_16}` with `local_crop_size: 96`.
-    Use instead: timm's `vit_base_patch16_224` with `dynamic_img_size: true`,
-    a conv net, or `n_local_views: 0` and `global_crop_size: 224` (no multi-crop).
-    References: torchvision.models.VisionTransformer (`image_size`); Caron et al. 2021, multi-crop.
+    What it checks:
+        backbones whose table entry says `fixed` (torchvision's ViTs, built
+        for one `image_size`) against crop sizes other than their `img_size`.
+        (timm's ViTs and Swins take other sizes with `dynamic_img_size: true`;
+        DG302 covers them.)
+
+    Why it matters:
+        multi-crop needs small local crops; torchvision's VisionTransformer
+        fails on them (`Wrong image height! Expected 224 but got 96!`) and no
+        keyword makes it work.
+
+    Example:
+        `backbone: {name: torchvision/vit_b_16}` with `local_crop_size: 96`.
+
+    Use instead:
+        timm's `vit_base_patch16_224` with `dynamic_img_size: true`, a conv
+        net, or `n_local_views: 0` and `global_crop_size: 224` (no
+        multi-crop).
+
+    References:
+        torchvision.models.VisionTransformer (`image_size`); Caron et al.
+        2021, multi-crop.
     """
     info = ctx.backbone
     if ctx.dino_transform is None or info is None or info.input_size != "fixed":
@@ -107,14 +138,24 @@ def backbone_fixed_input_size(ctx) -> Iterator[Issue]:
 def local_scale_overlaps_global(ctx) -> Iterator[Issue]:
     """Local crops may cover more of the image than global crops.
 
-    What it checks: `local_crop_scale` max <= `global_crop_scale` min.
-    Why it matters: DINO learns local-to-global correspondence: small crops
-    are matched to large ones. Overlapping ranges blur that split; DINO uses
-    local (0.05, 0.4) and global (0.4, 1.0) (and (0.05, 0.25)/(0.25, 1.0)
-    in some runs).
-    Example: `global_crop_scale: [0.3, 1.0]`, `local_crop_scale: [0.05, 0.5]`.
-    Use instead: `global_crop_scale: [0.4, 1.0]`, `local_crop_scale: [0.05, 0.4]`.
-    References: facebookresearch/dino main_dino.py (`global_crops_scale`, `local_crops_scale`).
+    What it checks:
+        `local_crop_scale` max <= `global_crop_scale` min.
+
+    Why it matters:
+        DINO learns local-to-global correspondence: small crops are matched to
+        large ones. Overlapping ranges blur that split; DINO uses local (0.05,
+        0.4) and global (0.4, 1.0) (and (0.05, 0.25)/(0.25, 1.0) in some
+        runs).
+
+    Example:
+        `global_crop_scale: [0.3, 1.0]`, `local_crop_scale: [0.05, 0.5]`.
+
+    Use instead:
+        `global_crop_scale: [0.4, 1.0]`, `local_crop_scale: [0.05, 0.4]`.
+
+    References:
+        facebookresearch/dino main_dino.py (`global_crops_scale`,
+        `local_crops_scale`).
     """
     t = ctx.dino_transform
     if t is None or t.n_local_views == 0:
@@ -131,13 +172,22 @@ def local_scale_overlaps_global(ctx) -> Iterator[Issue]:
 def local_crop_not_smaller(ctx) -> Iterator[Issue]:
     """Local crops as large as or larger than the global crops.
 
-    What it checks: `local_crop_size` < `global_crop_size` when local views are used.
-    Why it matters: multi-crop's saving comes from small local crops (96 vs
-    224 px: about 5x fewer pixels each); equal sizes multiply the cost of
-    every local view for no gain, and usually mean the two were swapped.
-    Example: `global_crop_size: 96`, `local_crop_size: 224`.
-    Use instead: `global_crop_size: 224`, `local_crop_size: 96`.
-    References: Caron et al. 2020 (SwAV), multi-crop.
+    What it checks:
+        `local_crop_size` < `global_crop_size` when local views are used.
+
+    Why it matters:
+        multi-crop's saving comes from small local crops (96 vs 224 px: about
+        5x fewer pixels each); equal sizes multiply the cost of every local
+        view for no gain, and usually mean the two were swapped.
+
+    Example:
+        `global_crop_size: 96`, `local_crop_size: 224`.
+
+    Use instead:
+        `global_crop_size: 224`, `local_crop_size: 96`.
+
+    References:
+        Caron et al. 2020 (SwAV), multi-crop.
     """
     t = ctx.dino_transform
     if t is not None and t.n_local_views > 0 and t.local_crop_size >= t.global_crop_size:
