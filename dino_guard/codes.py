@@ -13,6 +13,7 @@ never reused (users have codes in their --ignore lists).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from dino_guard.findings import Finding, Severity
 
@@ -35,6 +36,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG005", "duplicate-key", Severity.ERROR, "loader"),
     Code("DG006", "not-a-setup", Severity.ERROR, "loader"),
     Code("DG007", "too-complex", Severity.ERROR, "loader"),
+    Code("DG008", "unused-suppression", Severity.WARNING, "loader"),
     Code("DG101", "missing-transform", Severity.ERROR, "setup"),
     Code("DG102", "output-dim-too-large", Severity.WARNING, "setup"),
     Code("DG103", "conflicting-data-source", Severity.ERROR, "setup"),
@@ -104,11 +106,12 @@ def get(code: str) -> Code:
         raise UnknownCode(code) from None
 
 
-def make_finding(code: str, path: str, position: tuple, field: str, message: str, help: str) -> Finding:
+def make_finding(code: str, path: str, position: tuple, field: str, message: str, help: str,
+                 fix: Optional[dict] = None) -> Finding:
     """A Finding for a registered code at (line, column) of path."""
     entry = get(code)
     return Finding(path=path, line=position[0], column=position[1], code=code, name=entry.name,
-                   severity=entry.severity, message=message, help=help, field=field)
+                   severity=entry.severity, message=message, help=help, field=field, fix=fix)
 
 
 def known_prefix(prefix: str) -> bool:

@@ -23,6 +23,7 @@ class Options:
     ignore: tuple = ()  # code prefixes to drop
     gpu: Optional[str] = None  # overrides hardware.gpu
     count_images: bool = True  # rules may count files under data.path
+    warn_unused_ignores: bool = False  # DG008 for suppression comments that silence nothing
 
     def wants(self, code: str) -> bool:
         if self.select and not any(code.startswith(p) for p in self.select):
@@ -114,7 +115,8 @@ def run_rules(ctx: Context, rules: Optional[Iterable[Rule]] = None) -> list[Find
             continue
         for issue in entry.check(ctx):
             position = ctx.locations.of(issue.field) if issue.field else (1, 1)
-            findings.append(make_finding(entry.code, ctx.path, position, issue.field, issue.message, issue.help))
+            findings.append(make_finding(entry.code, ctx.path, position, issue.field, issue.message, issue.help,
+                                         issue.fix))
     return findings
 
 

@@ -6,7 +6,8 @@ Stdlib only: everything else in the package imports this module.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field as dataclass_field
+from typing import Any, Optional
 
 
 class Severity(str, enum.Enum):
@@ -28,10 +29,14 @@ class Finding:
     message: str
     help: str
     field: str = ""
+    # The change that silences the finding, as {dotted setup field: value} (None: remove the key);
+    # empty when no single value does. Each reader renders it in its own syntax (a YAML key, a keyword argument).
+    fix: Optional[dict[str, Any]] = dataclass_field(default=None, compare=False)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["severity"] = self.severity.value
+        data["fix"] = dict(self.fix) if self.fix else {}
         return data
 
     @property

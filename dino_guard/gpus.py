@@ -1,20 +1,34 @@
 """GPU catalog: a name as users write it -> the bytes a training step may use.
 
-usable = total - CUDA context - fragmentation reserve.
+Three figures per card, and three verdicts for a predicted peak of
+allocated bytes (`torch.cuda.max_memory_allocated()`):
 
 - total: what the CUDA driver reports (torch.cuda.mem_get_info()[1]); the
-  H100 figure is measured (../calibration), the others are the usual
-  nvidia-smi totals in MiB.
-- CUDA context: 650,969,088 bytes measured for an idle torch 2.11 / CUDA 13
-  context on the H100; other cards and versions differ by a few hundred MB,
-  which the reserve absorbs.
-- reserve: the caching allocator reserves more than it hands out. In the 41
-  measured DINO steps (tests/memory/h100_dino_memory.csv) reserved minus
-  allocated at the peak was a median 5.3% of reserved, above 10% for 10
-  rows (ResNets at large batches, up to 29%). We keep 10% of what is left
-  after the context: every measured `ok` row fits its H100 with this, the
-  `oom` row does not (tests/test_gpus.py), and rule DG602 warns at 90% of
-  usable for the setups that fragment more.
+  H100 figure is measured, the others are the usual nvidia-smi totals in MiB.
+- capacity = total - CUDA context: all the caching allocator can ever
+  reserve. The context is 650,969,088 bytes, measured for an idle torch 2.11
+  / CUDA 13 context on the H100 (other cards and versions differ by a few
+  hundred MB).
+- usable = capacity / (1 + EDGE_RESERVE): the peak allocation that still
+  leaves room for the allocator's own reserve (blocks it holds but has not
+  handed out: rounding and fragmentation).
+
+The reserve is modelled from measurement, not a flat share. Far from the
+edge the allocator keeps whatever it once cached (reserved over allocated
+at the peak: median 5%, up to 41% for ResNet-18 at batch 256 in the 41
+H100 steps of tests/memory/h100_dino_memory.csv), because nothing asks for
+it back. At the edge a failing cudaMalloc makes it free its unused cached
+blocks and retry, so only the fragmentation that survives that counts: in
+the H100 steps measured at the edge (ResNet-50 bf16 at batch 512, 72.2 GiB
+allocated; ViT-S/16 fp32 at batch 384, 71.4 GiB) it was 3.5% to 5.6%.
+EDGE_RESERVE is the top of that range. Verdicts:
+
+- fits: peak <= usable;
+- tight: usable < peak <= capacity: the allocations fit, the measured
+  fragmentation margin does not (DG602); `PYTORCH_CUDA_ALLOC_CONF=
+  expandable_segments:True` lets the allocator grow segments in place and
+  removes most of that fragmentation;
+- does-not-fit: peak > capacity: the allocations alone exceed the card (DG601).
 
 Names match leniently: case, spaces, dashes and underscores, an NVIDIA /
 GeForce / Tesla prefix, form-factor words (SXM4, PCIe, HBM3) and a memory
@@ -31,7 +45,8 @@ from typing import Optional
 
 MIB, GIB = 2**20, 2**30
 CUDA_CONTEXT_BYTES = 650_969_088
-FRAGMENTATION_RESERVE = 0.10
+EDGE_RESERVE = 0.056  # reserved over allocated at the peak, at the edge of an H100 (see above)
+FITS, TIGHT, DOES_NOT_FIT = "fits", "tight", "does-not-fit"
 NOISE_WORDS = frozenset({"nvidia", "geforce", "tesla", "sxm", "sxm2", "sxm4", "sxm5", "pcie", "hbm2", "hbm2e", "hbm3", "hbm3e", "nvl", "gpu"})
 
 
@@ -42,8 +57,20 @@ class GPU:
     aliases: tuple = ()  # other spellings of the model, without memory
 
     @property
+    def capacity_bytes(self) -> int:
+        """All the caching allocator can reserve: total minus the CUDA context."""
+        return self.total_bytes - CUDA_CONTEXT_BYTES
+
+    @property
     def usable_bytes(self) -> int:
-        return int((self.total_bytes - CUDA_CONTEXT_BYTES) * (1 - FRAGMENTATION_RESERVE))
+        """The largest peak allocation that leaves room for the allocator's measured reserve."""
+        return int(self.capacity_bytes / (1 + EDGE_RESERVE))
+
+    def verdict(self, peak_allocated_bytes: int) -> str:
+        """fits | tight | does-not-fit for a predicted peak of allocated bytes."""
+        if peak_allocated_bytes <= self.usable_bytes:
+            return FITS
+        return TIGHT if peak_allocated_bytes <= self.capacity_bytes else DOES_NOT_FIT
 
     @property
     def memory_gb(self) -> int:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from dino_guard import suppress
 from dino_guard.engine import Options, check_loaded
 from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.loader import Loaded, load_setup
@@ -43,10 +44,23 @@ def load(path: Path) -> Loaded:
 
 
 def check_path(path: Path, options: Options) -> list[Finding]:
-    """Findings for one file; on scripts, help is phrased as Python arguments."""
-    findings = check_loaded(load(path), options)
+    """Findings for one file, less those its own comments suppress; on scripts, help is phrased as Python arguments."""
+    findings = _unsuppressed(path, check_loaded(load(path), options), options)
     if path.suffix == ".py":
         from dino_guard.sources.script_help import rephrase
 
         findings = [rephrase(f) for f in findings]
     return findings
+
+
+def _unsuppressed(path: Path, findings: list[Finding], options: Options) -> list[Finding]:
+    """Drop what the file's `# dino-guard: ignore[...]` / `# noqa: DG...` comments silence."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return findings
+    found = suppress.directives(path, text)
+    kept = suppress.apply(findings, found)
+    if options.warn_unused_ignores and options.wants("DG008"):
+        kept = sorted(kept + suppress.unused(str(path), found, options.wants), key=lambda f: f.sort_key)
+    return kept

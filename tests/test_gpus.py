@@ -42,10 +42,31 @@ def test_every_catalog_name_resolves_to_itself():
         assert gpus.resolve(gpu.name) is gpu
 
 
-def test_usable_is_total_minus_context_and_reserve():
+def test_capacity_is_total_minus_context_and_usable_keeps_the_measured_edge_reserve():
     h100 = gpus.resolve("H100-80GB")
-    assert h100.total_bytes == 85_017_493_504  # measured, ../calibration/README.md
-    assert h100.usable_bytes == int((h100.total_bytes - gpus.CUDA_CONTEXT_BYTES) * 0.9)
+    assert h100.total_bytes == 85_017_493_504  # measured on an H100 80GB HBM3
+    assert h100.capacity_bytes == h100.total_bytes - gpus.CUDA_CONTEXT_BYTES
+    assert h100.usable_bytes == int(h100.capacity_bytes / (1 + gpus.EDGE_RESERVE))
+
+
+GIB = 2**30
+
+
+@pytest.mark.parametrize("allocated_gib, reserve", [(72.2, 0.035), (72.2, 0.056), (71.4, 0.035), (71.4, 0.056)])
+def test_the_steps_measured_at_the_edge_fit_with_their_measured_reserve(allocated_gib, reserve):
+    # ResNet-50 bf16 batch 512 (72.2 GiB) and ViT-S/16 fp32 batch 384 (71.4 GiB) ran on the H100,
+    # with reserved 3.5-5.6% above allocated: both are `fits`, and what they reserved fits the card.
+    h100 = gpus.resolve("H100-80GB")
+    assert h100.verdict(int(allocated_gib * GIB)) == gpus.FITS
+    assert allocated_gib * GIB * (1 + reserve) <= h100.capacity_bytes
+
+
+def test_three_verdicts_at_the_edges():
+    h100 = gpus.resolve("H100-80GB")
+    assert h100.verdict(h100.usable_bytes) == gpus.FITS
+    assert h100.verdict(h100.usable_bytes + 1) == gpus.TIGHT
+    assert h100.verdict(h100.capacity_bytes) == gpus.TIGHT
+    assert h100.verdict(h100.capacity_bytes + 1) == gpus.DOES_NOT_FIT
 
 
 def test_reserve_covers_every_measured_ok_row():

@@ -4,6 +4,7 @@ repository as a hook repo in a throwaway git repository, then runs it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -33,7 +34,8 @@ def user_repo(tmp_path_factory) -> Path:
 
 def try_repo(user_repo: Path, *files: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PRE_COMMIT_HOME": str(user_repo.parent / "pre-commit-home"), "PIP_QUIET": "1"}
-    command = [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "dino-guard", "--files", *files]
+    selection = list(files) if files == ("--all-files",) else ["--files", *files]
+    command = [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "dino-guard", *selection]
     return subprocess.run(command, cwd=user_repo, capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -47,3 +49,48 @@ def test_hook_fails_a_broken_setup_with_the_finding(user_repo):
     result = try_repo(user_repo, "broken.dino.yaml")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "broken.dino.yaml:5:10: DG201" in result.stdout
+
+
+HOOK_FILES = re.compile(r"(\.dino\.(ya?ml|json|toml)|\.py)$")
+FINDING = re.compile(r"^(?P<path>\S+?):\d+:\d+: (?P<code>DG\d{3}) ", re.M)
+UNREADABLE = re.compile(r"^dino-guard: error: (?P<path>\S+?):", re.M)
+PARITY_FOLDERS = ("examples", "tests/rules/fixtures", "tests/sources/fixtures", "tests/suppression/fixtures")
+
+
+@pytest.fixture(scope="module")
+def parity_repo(tmp_path_factory) -> Path:
+    """Every example and fixture (with the files next to them, e.g. a requirements.txt pin) in one git repository."""
+    repo = tmp_path_factory.mktemp("parity_repo")
+    git(repo, "init", "-q")
+    for folder in PARITY_FOLDERS:
+        shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    git(repo, "add", ".")
+    return repo
+
+
+def _hook_status(output: str, files: list[str]) -> dict[str, int]:
+    """Per file, the exit status `dino-guard check FILE` must have, read from the hook's output."""
+    from dino_guard.codes import CODES
+    from dino_guard.findings import Severity
+
+    errors = {m["path"] for m in FINDING.finditer(output) if CODES[m["code"]].severity == Severity.ERROR}
+    unreadable = {m["path"] for m in UNREADABLE.finditer(output)}
+    return {f: 2 if f in unreadable else 1 if f in errors else 0 for f in files}
+
+
+def test_the_hook_and_the_local_command_agree_on_every_example_and_fixture(parity_repo, monkeypatch):
+    """One verdict everywhere: the hook's environment has no lightly (nor torch), the local one has both."""
+    from click.testing import CliRunner
+
+    from dino_guard.cli import main
+
+    files = sorted(str(p.relative_to(parity_repo)) for p in parity_repo.rglob("*")
+                   if p.is_file() and HOOK_FILES.search(p.name) and ".git" not in p.parts)
+    assert len(files) > 100
+    result = try_repo(parity_repo, "--all-files")
+    hook = _hook_status(result.stdout + result.stderr, files)
+    monkeypatch.chdir(parity_repo)
+    runner = CliRunner()
+    local = {f: runner.invoke(main, ["check", f]).exit_code for f in files}
+    assert {f: s for f, s in local.items() if s != hook[f]} == {}, result.stdout[-3000:]
+    assert result.returncode == (1 if any(local.values()) else 0)

@@ -39,3 +39,39 @@ def test_every_rule_is_documented_with_the_five_sections():
 def test_the_two_commands_are_the_scripts_ci_runs():
     assert "bash scripts/demo.sh" in README and "bash scripts/test.sh" in README
     assert "bash scripts/test.sh" in (REPO / ".ci" / "run").read_text()
+
+
+def test_install_from_outside_is_a_valid_requirement_for_this_project():
+    """`pip install "dino-guard[train] @ git+https://..."`: a PEP 508 direct reference with a real extra."""
+    import re
+
+    from packaging.requirements import Requirement
+
+    from dino_guard.loader import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    lines = re.findall(r'pip install "([^"]+ @ git\+[^"]+)"', README)
+    assert lines
+    for line in lines:
+        requirement = Requirement(line.replace("<tag-or-commit>", "v0.1.0"))
+        assert requirement.name == project["name"] and requirement.url.startswith("git+https://")
+        assert requirement.extras <= set(project["optional-dependencies"])
+
+
+def test_precommit_rev_is_a_tag_or_commit_placeholder_and_the_hook_id_exists():
+    import yaml
+
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert "rev: <tag-or-commit>" in README and "rev: v0." not in README
+    assert f"- id: {hooks[0]['id']}" in README
+
+
+def test_editor_schema_advice_writes_the_file_the_modeline_names(tmp_path, cli):
+    import json
+    import re
+
+    command = re.search(r"dino-guard schema -o (\S+)", README)[1]
+    modeline = re.search(r"# yaml-language-server: \$schema=\./(\S+)", README)[1]
+    assert command == modeline
+    assert cli("schema", "-o", tmp_path / command).exit_code == 0
+    assert json.loads((tmp_path / command).read_text())["$schema"].startswith("http://json-schema.org/draft-07")

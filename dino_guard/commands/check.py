@@ -11,7 +11,7 @@ from typing import Optional
 
 import click
 
-from dino_guard.commands.config import config_codes, split_codes, project_config
+from dino_guard.commands import config as cfg
 from dino_guard.findings import Severity, UnreadableInput
 
 
@@ -22,22 +22,46 @@ from dino_guard.findings import Severity, UnreadableInput
 @click.option("--ignore", multiple=True, help="Skip these codes or prefixes (comma-separated).")
 @click.option("--gpu", help="GPU to check memory against, overriding hardware.gpu (e.g. H100-80GB).")
 @click.option("--show-info", is_flag=True, help="Also list info findings in text/github output (json and sarif always have them).")
-def check(paths, fmt, select, ignore, gpu, show_info) -> None:
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read [tool.dino-guard] from this TOML file instead of the nearest pyproject.toml.")
+@click.option("--warn-unused-ignores", is_flag=True, help="Report suppression comments that suppress nothing (DG008).")
+@click.option("--show-settings", is_flag=True, help="Print which settings file each path uses and the resolved settings, then exit.")
+def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_ignores, show_settings) -> None:
     """Check setup files (*.dino.yaml) and lightly scripts (*.py) for DINO mistakes.
 
-    Exit status: 0 no errors, 1 at least one error, 2 unreadable input.
+    Settings come from the nearest pyproject.toml with a [tool.dino-guard]
+    table above each file (or --config FILE); options override them.
+
+    Exit status: 0 no errors, 1 at least one error, 2 usage error or unreadable input.
     """
+    from dino_guard import inputs
+
+    select, ignore = cfg.split_codes(select), cfg.split_codes(ignore)
+    _check_gpu_name(gpu)
+    config_file = cfg.explicit_config(config_file) if config_file is not None else None
+    plan = []  # (file, its settings), in the order the files are checked
+    for path in inputs.expand(list(paths)):
+        source = config_file or cfg.find_config(path)
+        plan.append((path, cfg.resolve(cfg.load_settings(source), select, ignore, gpu, warn_unused_ignores)))
+    if show_settings:
+        groups: dict[cfg.Settings, list[Path]] = {}
+        for path, settings in plan:
+            groups.setdefault(settings, []).append(path)
+        click.echo("\n".join(cfg.describe(s, files) for s, files in groups.items()) or "no files to check")
+        return
+    _run(plan, paths, fmt, show_info)
+
+
+def _run(plan: list, paths: tuple, fmt: str, show_info: bool) -> None:
     from dino_guard import inputs
     from dino_guard.engine import Options
     from dino_guard.report import FORMATTERS
 
-    config = project_config(Path.cwd())
-    gpu = gpu or config.get("gpu")
-    _check_gpu_name(gpu)
-    options = Options(select=split_codes(select) or config_codes(config, "select"),
-                      ignore=split_codes(ignore) + config_codes(config, "ignore"), gpu=gpu)
     findings, unreadable, files = [], False, 0
-    for path in inputs.expand(list(paths)):
+    for path, settings in plan:
+        _check_gpu_name(settings.gpu, settings.source)
+        options = Options(select=settings.select, ignore=settings.ignore, gpu=settings.gpu,
+                          warn_unused_ignores=settings.warn_unused_ignores)
         try:
             findings.extend(inputs.check_path(path, options))
         except UnreadableInput as exc:
@@ -56,7 +80,7 @@ def check(paths, fmt, select, ignore, gpu, show_info) -> None:
     sys.exit(2 if unreadable else 1 if any(f.severity == Severity.ERROR for f in findings) else 0)
 
 
-def _check_gpu_name(name: Optional[str]) -> None:
+def _check_gpu_name(name: Optional[str], source: Optional[Path] = None) -> None:
     """A --gpu (or pyproject gpu) that names no known card is a usage error, not a finding."""
     if not name:
         return
@@ -65,4 +89,4 @@ def _check_gpu_name(name: Optional[str]) -> None:
     try:
         gpus.resolve(name)
     except gpus.GpuError as exc:
-        raise click.UsageError(f"--gpu: {exc}")
+        raise click.UsageError(f"{source}: [tool.dino-guard] gpu: {exc}" if source else f"--gpu: {exc}")

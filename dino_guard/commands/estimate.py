@@ -94,15 +94,24 @@ def format_text(result: Estimate, devices: int = 1) -> str:
     return "\n".join(lines)
 
 
+VERDICT_WORDS = {
+    gpus.FITS: "yes",
+    gpus.TIGHT: "tight: the allocations fit, the allocator's measured fragmentation margin does not; "
+                "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True removes most of it",
+    gpus.DOES_NOT_FIT: "NO",
+}
+
+
 def _verdict(result: Estimate, devices: int) -> list[str]:
     gpu = result.gpu
     if gpu is None:
         return ["no GPU given: set hardware.gpu, hardware.gpu_memory_gb or --gpu to check the fit"]
-    share = result.peak_allocated_bytes / gpu.usable_bytes
-    lines = [f"{gpu.name}: {gpu.usable_bytes / GIB:.1f} GiB usable of {gpu.total_bytes / GIB:.1f} GiB "
-             "(CUDA context and a 10% fragmentation reserve kept free)",
-             f"fits: {'yes' if result.fits else 'NO'} ({share:.0%} of usable memory)",
-             f"largest batch that fits: {result.max_batch_size} per device"]
+    share = result.peak_allocated_bytes / gpu.capacity_bytes
+    lines = [f"{gpu.name}: {gpu.capacity_bytes / GIB:.1f} GiB for the allocator of {gpu.total_bytes / GIB:.1f} GiB "
+             f"(CUDA context kept free); {gpu.usable_bytes / GIB:.1f} GiB usable with its measured "
+             f"{gpus.EDGE_RESERVE:.1%} fragmentation margin",
+             f"fits: {VERDICT_WORDS[result.verdict]} ({share:.0%} of the allocator's memory)",
+             f"largest batch that fits with the margin: {result.max_batch_size} per device"]
     plan, requested = result.plan, result.spec.batch_size * result.accumulate_grad_batches
     if plan is None:
         lines.append("not even batch 1 fits: use bf16, fewer or smaller crops, a smaller head or backbone")

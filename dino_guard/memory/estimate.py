@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from dino_guard import backbones
-from dino_guard.gpus import GPU
+from dino_guard.gpus import DOES_NOT_FIT, GPU
 from dino_guard.memory import analytic, fit
 from dino_guard.memory.breakdown import Breakdown
 from dino_guard.memory.spec import MemorySpec
@@ -70,8 +70,14 @@ class Estimate:
         return self.breakdown.peak_allocated_bytes
 
     @property
+    def verdict(self) -> Optional[str]:
+        """fits | tight | does-not-fit (gpus.GPU.verdict); None without a GPU."""
+        return None if self.gpu is None else self.gpu.verdict(self.peak_allocated_bytes)
+
+    @property
     def fits(self) -> Optional[bool]:
-        return None if self.gpu is None else self.peak_allocated_bytes <= self.gpu.usable_bytes
+        """True for `fits` and `tight` (the allocations fit the card); None without a GPU."""
+        return None if self.gpu is None else self.verdict != DOES_NOT_FIT
 
     def _pair(self) -> tuple:
         """The batch/accumulation to train with: the plan; the setup's own without a GPU; None if nothing fits."""
@@ -90,7 +96,9 @@ class Estimate:
             "gpu": self.gpu.name if self.gpu else None,
             "gpu_memory_bytes": self.gpu.usable_bytes if self.gpu else None,
             "gpu_total_bytes": self.gpu.total_bytes if self.gpu else None,
+            "gpu_capacity_bytes": self.gpu.capacity_bytes if self.gpu else None,
             "fits": self.fits,
+            "verdict": self.verdict,
             "max_batch_size": self.max_batch_size,
             "batch_size": self._pair()[0],
             "accumulate_grad_batches": self._pair()[1],

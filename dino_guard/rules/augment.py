@@ -1,6 +1,6 @@
 """Rules about where augmentation and decoding run (DG104, DG105): can CPU workers feed the GPU?
 
-The estimate, from measurements in ../calibration/README.md (an H100 host
+The estimate, from measurements in bench/calibration/README.md (an H100 host
 with 16 CPU cores), never imports torch:
 
 - supply: lightly's DINOTransform (2x224 + 6x96 from 500x375 JPEGs) ran
@@ -56,24 +56,31 @@ def gpu_images_per_s(gpu_name: str, params: int, precision: str, compiled: bool)
 def cpu_augmentation_starves_gpu(ctx) -> Iterator[Issue]:
     """DataLoader workers running DINOTransform are too few to keep the GPU busy.
 
-    What it checks: with `transform.backend: cpu` and a GPU named
-    (`hardware.gpu` or `--gpu`), the images/s that `data.num_workers` workers
-    make with lightly's DINOTransform (about 25 each, measured) against the
-    images/s the GPU trains the backbone at (928 for ViT-S/16 on an H100 in
-    bf16, measured; scaled by parameters, GPU TFLOPS, precision and compile).
-    It warns when the GPU would wait more than half the time.
-    Why it matters: DINO's 2 global + N local crops, colour jitter and blur
-    cost the CPU more than the step costs a modern GPU: on an H100 host, 15
-    workers fed 374 images/s to a step that runs 928, so the GPU idled 60% of
-    the run.
-    Example: `vit_small_patch16_224`, bf16, `num_workers: 10`,
-    `hardware: {gpu: H100-80GB}`: about 250 images/s for a GPU that trains
-    about 930.
-    Use instead: `transform: {backend: device}`: workers only decode and
-    resize, the crops are cut and augmented batched on the GPU; or more
-    workers, if the machine has the cores.
-    References: ../calibration/README.md (data pipeline and speed tables);
-    NVIDIA DALI and FFCV exist for the same reason.
+    What it checks:
+        with `transform.backend: cpu` and a GPU named (`hardware.gpu` or
+        `--gpu`), the images/s that `data.num_workers` workers make with
+        lightly's DINOTransform (about 25 each, measured) against the images/s
+        the GPU trains the backbone at (928 for ViT-S/16 on an H100 in bf16,
+        measured; scaled by parameters, GPU TFLOPS, precision and compile). It
+        warns when the GPU would wait more than half the time.
+
+    Why it matters:
+        DINO's 2 global + N local crops, colour jitter and blur cost the CPU
+        more than the step costs a modern GPU: on an H100 host, 15 workers fed
+        374 images/s to a step that runs 928, so the GPU idled 60% of the run.
+
+    Example:
+        `vit_small_patch16_224`, bf16, `num_workers: 10`, `hardware: {gpu:
+        H100-80GB}`: about 250 images/s for a GPU that trains about 930.
+
+    Use instead:
+        `transform: {backend: device}`: workers only decode and resize, the
+        crops are cut and augmented batched on the GPU; or more workers, if
+        the machine has the cores.
+
+    References:
+        bench/calibration/README.md (data pipeline and speed tables); NVIDIA DALI
+        and FFCV exist for the same reason.
     """
     s = ctx.setup
     if ctx.dino_transform is None or s.transform.backend != "cpu" or ctx.gpu is None or ctx.backbone is None:
@@ -90,24 +97,32 @@ def cpu_augmentation_starves_gpu(ctx) -> Iterator[Issue]:
                 f"{demand:.0f} images/s on one {ctx.gpu.name} ({s.train.precision}): the GPU would wait about "
                 f"{1 - supply / demand:.0%} of the time",
                 f"set `transform: {{backend: device}}` (workers only decode; the views are made on the GPU), "
-                f"or raise data.num_workers to about {needed} if the machine has that many free cores")
+                f"or raise data.num_workers to about {needed} if the machine has that many free cores",
+                fix={"data.num_workers": needed})
 
 
 @rule("DG105", "device-decode-without-device-backend", Severity.WARNING, needs=("transform",))
 def device_decode_without_device_backend(ctx) -> Iterator[Issue]:
     """JPEG decoding on the device is asked for, but augmentation runs in the workers.
 
-    What it checks: `transform.decode: device` together with
-    `transform.backend: cpu`.
-    Why it matters: only backend device hands the device a batch to decode;
-    with backend cpu lightly's DINOTransform needs decoded PIL images in the
-    workers, so the setting is ignored and the workers still decode every
-    JPEG with PIL.
-    Example: `transform: {backend: cpu, decode: device}`.
-    Use instead: `transform: {backend: device, decode: device}`, or drop
-    `decode`.
-    References: issue 6 (augmentation and decoding on the training device);
-    torchvision.io.decode_jpeg.
+    What it checks:
+        `transform.decode: device` together with `transform.backend: cpu`.
+
+    Why it matters:
+        only backend device hands the device a batch to decode; with backend
+        cpu lightly's DINOTransform needs decoded PIL images in the workers,
+        so the setting is ignored and the workers still decode every JPEG with
+        PIL.
+
+    Example:
+        `transform: {backend: cpu, decode: device}`.
+
+    Use instead:
+        `transform: {backend: device, decode: device}`, or drop `decode`.
+
+    References:
+        bench/augment/RESULTS.md (augmentation and decoding on the training device);
+        torchvision.io.decode_jpeg.
     """
     s = ctx.setup
     if ctx.dino_transform is None or s.transform.decode != "device" or s.transform.backend != "cpu":
@@ -116,4 +131,4 @@ def device_decode_without_device_backend(ctx) -> Iterator[Issue]:
                 "transform.decode: device has no effect with transform.backend: cpu (lightly's DINOTransform "
                 "decodes every image with PIL in the DataLoader workers)",
                 "set `transform: {backend: device, decode: device}` to decode JPEGs on the training device, "
-                "or remove `decode`")
+                "or remove `decode`", fix={"transform.backend": "device"})

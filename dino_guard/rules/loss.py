@@ -14,56 +14,84 @@ MAX_TEACHER_TEMP = 0.07  # DINO: "above 0.07 we observed training instability"
 def loss_output_dim_mismatch(ctx) -> Iterator[Issue]:
     """DINOLoss's output_dim is not the head's output_dim.
 
-    What it checks: `loss.output_dim` against `model.head.output_dim`.
-    Why it matters: DINOLoss keeps a center of shape (1, output_dim); a head
-    with another width fails on the first step with `The size of tensor a
-    (2048) must match the size of tensor b (65536)`. It happens when the head
-    is shrunk and the loss left at lightly's default 65536.
-    Example: `head: {output_dim: 2048}`, `loss: {output_dim: 65536}`.
-    Use instead: `loss: {output_dim: 2048}`, or leave loss.output_dim out.
-    References: lightly.loss.DINOLoss; lightly issue #1274.
+    What it checks:
+        `loss.output_dim` against `model.head.output_dim`.
+
+    Why it matters:
+        DINOLoss keeps a center of shape (1, output_dim); a head with another
+        width fails on the first step with `The size of tensor a (2048) must
+        match the size of tensor b (65536)`. It happens when the head is
+        shrunk and the loss left at lightly's default 65536.
+
+    Example:
+        `head: {output_dim: 2048}`, `loss: {output_dim: 65536}`.
+
+    Use instead:
+        `loss: {output_dim: 2048}`, or leave loss.output_dim out.
+
+    References:
+        lightly.loss.DINOLoss; lightly issue #1274.
     """
     loss_dim, head_dim = ctx.setup.loss.output_dim, ctx.setup.model.head.output_dim
     if loss_dim is not None and loss_dim != head_dim:
         yield Issue("loss.output_dim", f"DINOLoss(output_dim={loss_dim}) must equal the head's output_dim ({head_dim})",
-                    f"set loss.output_dim: {head_dim} (or leave it out)")
+                    f"set loss.output_dim: {head_dim} (or leave it out)", fix={"loss.output_dim": head_dim})
 
 
 @rule("DG402", "teacher-temp-too-high", Severity.WARNING, needs=("loss.teacher_temp",))
 def teacher_temp_too_high(ctx) -> Iterator[Issue]:
     """Teacher temperature above 0.07.
 
-    What it checks: `loss.teacher_temp` <= 0.07.
-    Why it matters: a high teacher temperature makes the teacher's targets
-    flat; DINO's authors saw training become unstable above 0.07, and a very
-    high value drives the run into uniform collapse (loss stuck at
-    ln(output_dim)).
-    Example: `loss: {teacher_temp: 0.2}`.
-    Use instead: `loss: {teacher_temp: 0.04}` (0.07 at most, reached after a warmup).
-    References: facebookresearch/dino main_dino.py (`--teacher_temp` help).
+    What it checks:
+        `loss.teacher_temp` <= 0.07.
+
+    Why it matters:
+        a high teacher temperature makes the teacher's targets flat; DINO's
+        authors saw training become unstable above 0.07, and a very high value
+        drives the run into uniform collapse (loss stuck at ln(output_dim)).
+
+    Example:
+        `loss: {teacher_temp: 0.2}`.
+
+    Use instead:
+        `loss: {teacher_temp: 0.04}` (0.07 at most, reached after a warmup).
+
+    References:
+        facebookresearch/dino main_dino.py (`--teacher_temp` help).
     """
     temp = ctx.setup.loss.teacher_temp
     if temp > MAX_TEACHER_TEMP:
         yield Issue("loss.teacher_temp", f"teacher_temp={temp} is above {MAX_TEACHER_TEMP}: the teacher's targets are too flat",
-                    "use teacher_temp: 0.04 (at most 0.07, with warmup_teacher_temp 0.04)")
+                    "use teacher_temp: 0.04 (at most 0.07, with warmup_teacher_temp 0.04)",
+                    fix={"loss.teacher_temp": 0.04})
 
 
 @rule("DG403", "warmup-teacher-temp-above-final", Severity.WARNING, needs=("loss.teacher_temp", "loss.warmup_teacher_temp"))
 def warmup_teacher_temp_above_final(ctx) -> Iterator[Issue]:
     """The teacher temperature warms up from above its final value.
 
-    What it checks: `loss.warmup_teacher_temp` <= `loss.teacher_temp`.
-    Why it matters: the warmup exists to start sharp-but-safe (0.04) and rise
-    to the final value; starting higher flattens the early targets, which is
-    when collapse is most likely. It is usually the two values swapped.
-    Example: `loss: {warmup_teacher_temp: 0.07, teacher_temp: 0.04}`.
-    Use instead: `loss: {warmup_teacher_temp: 0.04, teacher_temp: 0.07}`.
-    References: facebookresearch/dino main_dino.py (`--warmup_teacher_temp`).
+    What it checks:
+        `loss.warmup_teacher_temp` <= `loss.teacher_temp`.
+
+    Why it matters:
+        the warmup exists to start sharp-but-safe (0.04) and rise to the final
+        value; starting higher flattens the early targets, which is when
+        collapse is most likely. It is usually the two values swapped.
+
+    Example:
+        `loss: {warmup_teacher_temp: 0.07, teacher_temp: 0.04}`.
+
+    Use instead:
+        `loss: {warmup_teacher_temp: 0.04, teacher_temp: 0.07}`.
+
+    References:
+        facebookresearch/dino main_dino.py (`--warmup_teacher_temp`).
     """
     loss = ctx.setup.loss
     if loss.warmup_teacher_temp > loss.teacher_temp:
         yield Issue("loss.warmup_teacher_temp", f"warmup_teacher_temp={loss.warmup_teacher_temp} is above teacher_temp={loss.teacher_temp}",
-                    f"swap them: warmup_teacher_temp: {loss.teacher_temp}, teacher_temp: {loss.warmup_teacher_temp}")
+                    f"swap them: warmup_teacher_temp: {loss.teacher_temp}, teacher_temp: {loss.warmup_teacher_temp}",
+                    fix={"loss.warmup_teacher_temp": loss.teacher_temp, "loss.teacher_temp": loss.warmup_teacher_temp})
 
 
 @rule("DG404", "teacher-temp-warmup-too-long", Severity.WARNING,
@@ -71,17 +99,29 @@ def warmup_teacher_temp_above_final(ctx) -> Iterator[Issue]:
 def teacher_temp_warmup_too_long(ctx) -> Iterator[Issue]:
     """The teacher-temperature warmup lasts longer than the training.
 
-    What it checks: `loss.warmup_teacher_temp_epochs` <= `train.epochs`
-    (when the two temperatures differ).
-    Why it matters: lightly's default warmup is 30 epochs; a 10-epoch run
-    never reaches teacher_temp, so the run trains with another temperature
-    than the one in the file.
-    Example: `train: {epochs: 10}` with the default `warmup_teacher_temp_epochs: 30`.
-    Use instead: `loss: {warmup_teacher_temp_epochs: 3}` (about a third of the run at most).
-    References: lightly.loss.DINOLoss (`warmup_teacher_temp_epochs`).
+    What it checks:
+        `loss.warmup_teacher_temp_epochs` <= `train.epochs` (when the two
+        temperatures differ).
+
+    Why it matters:
+        lightly's default warmup is 30 epochs; a 10-epoch run never reaches
+        teacher_temp, so the run trains with another temperature than the one
+        in the file.
+
+    Example:
+        `train: {epochs: 10}` with the default `warmup_teacher_temp_epochs:
+        30`.
+
+    Use instead:
+        `loss: {warmup_teacher_temp_epochs: 3}` (about a third of the run at
+        most).
+
+    References:
+        lightly.loss.DINOLoss (`warmup_teacher_temp_epochs`).
     """
     loss, epochs = ctx.setup.loss, ctx.setup.train.epochs
     if loss.warmup_teacher_temp != loss.teacher_temp and loss.warmup_teacher_temp_epochs > epochs:
         yield Issue("loss.warmup_teacher_temp_epochs", f"the teacher temperature warms up over {loss.warmup_teacher_temp_epochs} "
                     f"epochs but training lasts {epochs}: teacher_temp={loss.teacher_temp} is never reached",
-                    f"use warmup_teacher_temp_epochs: {max(1, epochs // 3)}")
+                    f"use warmup_teacher_temp_epochs: {max(1, epochs // 3)}",
+                    fix={"loss.warmup_teacher_temp_epochs": max(1, epochs // 3)})

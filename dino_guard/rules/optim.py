@@ -23,37 +23,59 @@ def used_lr(setup) -> float:
 def teacher_momentum_invalid(ctx) -> Iterator[Issue]:
     """Teacher EMA momentum outside DINO's range or decreasing.
 
-    What it checks: `teacher_momentum.start` in [0.9, 1) and start <= end.
-    Why it matters: the teacher is an exponential moving average of the
-    student; a momentum of 1.0 from the start freezes the teacher at its
-    random init, a low one makes it a noisy copy of the student (collapse),
-    and a schedule that decreases is a swapped pair.
-    Example: `teacher_momentum: {start: 1.0, end: 0.996}`.
-    Use instead: `teacher_momentum: {start: 0.996, end: 1.0}`.
-    References: facebookresearch/dino main_dino.py (`--momentum_teacher`); lightly.utils.scheduler.cosine_schedule.
+    What it checks:
+        `teacher_momentum.start` in [0.9, 1) and start <= end.
+
+    Why it matters:
+        the teacher is an exponential moving average of the student; a
+        momentum of 1.0 from the start freezes the teacher at its random init,
+        a low one makes it a noisy copy of the student (collapse), and a
+        schedule that decreases is a swapped pair.
+
+    Example:
+        `teacher_momentum: {start: 1.0, end: 0.996}`.
+
+    Use instead:
+        `teacher_momentum: {start: 0.996, end: 1.0}`.
+
+    References:
+        facebookresearch/dino main_dino.py (`--momentum_teacher`);
+        lightly.utils.scheduler.cosine_schedule.
     """
     start, end = ctx.setup.teacher_momentum.start, ctx.setup.teacher_momentum.end
     if start > end:
         yield Issue("teacher_momentum.start", f"teacher momentum decreases from {start} to {end}",
-                    f"swap them: start: {end}, end: {start}")
+                    f"swap them: start: {end}, end: {start}",
+                    fix={"teacher_momentum.start": end, "teacher_momentum.end": start})
     elif start >= 1.0 or (start < 0.9 and not short_run(ctx)):
         state = "freezes the teacher at its initialisation" if start >= 1.0 else "makes the teacher a noisy copy of the student"
         yield Issue("teacher_momentum.start", f"teacher momentum start={start} {state}",
-                    "use start: 0.996 (0.9995 for batches of 256 or less)")
+                    "use start: 0.996 (0.9995 for batches of 256 or less)",
+                    fix={"teacher_momentum.start": 0.996, "teacher_momentum.end": max(end, 0.996)})
 
 
 @rule("DG411", "momentum-small-batch", Severity.INFO, needs=("teacher_momentum.start", "train"))
 def momentum_small_batch(ctx) -> Iterator[Issue]:
     """A small effective batch with the large-batch teacher momentum.
 
-    What it checks: effective batch (batch_size x accumulate x devices x
-    nodes) below 512 with `teacher_momentum.start` below 0.999, in a run
-    long enough for 0.9995 (else DG416 would report the slow teacher).
-    Why it matters: 0.996 was tuned for batch 1024; with small batches the
-    teacher moves too fast and DINO's authors recommend 0.9995 at 256.
-    Example: `train: {batch_size: 64}` on one GPU, `teacher_momentum: {start: 0.996}`.
-    Use instead: `teacher_momentum: {start: 0.9995}`.
-    References: facebookresearch/dino main_dino.py (`--momentum_teacher` help).
+    What it checks:
+        effective batch (batch_size x accumulate x devices x nodes) below 512
+        with `teacher_momentum.start` below 0.999, in a run long enough for
+        0.9995 (else DG416 would report the slow teacher).
+
+    Why it matters:
+        0.996 was tuned for batch 1024; with small batches the teacher moves
+        too fast and DINO's authors recommend 0.9995 at 256.
+
+    Example:
+        `train: {batch_size: 64}` on one GPU, `teacher_momentum: {start:
+        0.996}`.
+
+    Use instead:
+        `teacher_momentum: {start: 0.9995}`.
+
+    References:
+        facebookresearch/dino main_dino.py (`--momentum_teacher` help).
     """
     batch, start = ctx.setup.effective_batch_size, ctx.setup.teacher_momentum.start
     steps = optimizer_steps(ctx)
@@ -61,20 +83,31 @@ def momentum_small_batch(ctx) -> Iterator[Issue]:
         return  # too short a run for 0.9995 (DG416 would fire); the advice is for long runs
     if batch < SMALL_BATCH and start < 0.999:
         yield Issue("teacher_momentum.start", f"effective batch {batch} with teacher momentum start={start} (tuned for batch 1024)",
-                    "for small batches DINO recommends start: 0.9995")
+                    "for small batches DINO recommends start: 0.9995", fix={"teacher_momentum.start": 0.9995})
 
 
 @rule("DG412", "lr-used", Severity.INFO, needs=("optimizer.lr", "train"))
 def lr_used(ctx) -> Iterator[Issue]:
     """The learning rate the trainer will actually use.
 
-    What it checks: nothing can be wrong here; it shows `optimizer.lr` x
-    effective batch / 256, DINO's linear scaling rule.
-    Why it matters: `lr` in the setup is the rate for 256 images, as in
-    main_dino.py; the rate at your batch is what the optimizer sees.
-    Example: `optimizer: {lr: 0.0005}`, `train: {batch_size: 64, devices: 8}` -> 0.001.
-    Use instead: nothing; raise or lower `optimizer.lr`, not the scaled value.
-    References: facebookresearch/dino main_dino.py (`args.lr * batch_size / 256`); Goyal et al. 2017.
+    What it checks:
+        nothing can be wrong here; it shows `optimizer.lr` x effective batch /
+        256, DINO's linear scaling rule.
+
+    Why it matters:
+        `lr` in the setup is the rate for 256 images, as in main_dino.py; the
+        rate at your batch is what the optimizer sees.
+
+    Example:
+        `optimizer: {lr: 0.0005}`, `train: {batch_size: 64, devices: 8}` ->
+        0.001.
+
+    Use instead:
+        nothing; raise or lower `optimizer.lr`, not the scaled value.
+
+    References:
+        facebookresearch/dino main_dino.py (`args.lr * batch_size / 256`);
+        Goyal et al. 2017.
     """
     setup = ctx.setup
     yield Issue("optimizer.lr", f"lr used = {setup.optimizer.lr:g} x {setup.effective_batch_size} / 256 = {used_lr(setup):.4g} "
@@ -85,55 +118,84 @@ def lr_used(ctx) -> Iterator[Issue]:
 def lr_out_of_range(ctx) -> Iterator[Issue]:
     """A base learning rate far outside what DINO recipes use.
 
-    What it checks: `optimizer.lr` (per 256 images) within 1e-5..5e-3 for
-    AdamW/Adam and 1e-3..1.0 for SGD.
-    Why it matters: DINO uses 5e-4 (AdamW, ViTs) and 0.03-0.3 (SGD/LARS,
-    ResNets); an lr 100x off either never learns or diverges, often into
-    NaNs after hours. A common cause is entering the already-scaled rate.
-    Example: `optimizer: {name: adamw, lr: 0.1}`.
-    Use instead: `optimizer: {name: adamw, lr: 0.0005}`.
-    References: facebookresearch/dino main_dino.py (`--lr`); solo-learn DINO configs.
+    What it checks:
+        `optimizer.lr` (per 256 images) within 1e-5..5e-3 for AdamW/Adam and
+        1e-3..1.0 for SGD.
+
+    Why it matters:
+        DINO uses 5e-4 (AdamW, ViTs) and 0.03-0.3 (SGD/LARS, ResNets); an lr
+        100x off either never learns or diverges, often into NaNs after hours.
+        A common cause is entering the already-scaled rate.
+
+    Example:
+        `optimizer: {name: adamw, lr: 0.1}`.
+
+    Use instead:
+        `optimizer: {name: adamw, lr: 0.0005}`.
+
+    References:
+        facebookresearch/dino main_dino.py (`--lr`); solo-learn DINO configs.
     """
     opt = ctx.setup.optimizer
     low, high = LR_RANGES[opt.name]
     if not low <= opt.lr <= high:
         yield Issue("optimizer.lr", f"lr={opt.lr:g} for {opt.name} is outside the usual {low:g}..{high:g} (per 256 images)",
-                    f"use lr: {0.0005 if opt.name != 'sgd' else 0.03} for {opt.name}")
+                    f"use lr: {0.0005 if opt.name != 'sgd' else 0.03} for {opt.name}",
+                    fix={"optimizer.lr": 0.0005 if opt.name != "sgd" else 0.03})
 
 
 @rule("DG414", "warmup-longer-than-training", Severity.WARNING, needs=("optimizer.warmup_epochs", "train.epochs"))
 def warmup_longer_than_training(ctx) -> Iterator[Issue]:
     """The learning-rate warmup lasts the whole run.
 
-    What it checks: `optimizer.warmup_epochs` < `train.epochs`.
-    Why it matters: DINO's default warmup is 10 epochs; in a 10-epoch run the
-    lr only rises and the cosine decay never happens.
-    Example: `train: {epochs: 5}` with the default `warmup_epochs: 10`.
-    Use instead: `optimizer: {warmup_epochs: 1}` (about a tenth of the run).
-    References: facebookresearch/dino main_dino.py (`--warmup_epochs`).
+    What it checks:
+        `optimizer.warmup_epochs` < `train.epochs`.
+
+    Why it matters:
+        DINO's default warmup is 10 epochs; in a 10-epoch run the lr only
+        rises and the cosine decay never happens.
+
+    Example:
+        `train: {epochs: 5}` with the default `warmup_epochs: 10`.
+
+    Use instead:
+        `optimizer: {warmup_epochs: 1}` (about a tenth of the run).
+
+    References:
+        facebookresearch/dino main_dino.py (`--warmup_epochs`).
     """
     warmup, epochs = ctx.setup.optimizer.warmup_epochs, ctx.setup.train.epochs
     if warmup >= epochs:
         yield Issue("optimizer.warmup_epochs", f"lr warmup of {warmup:g} epochs in a {epochs}-epoch run: the lr never decays",
-                    f"use warmup_epochs: {max(epochs / 10, 0.1):g}")
+                    f"use warmup_epochs: {max(epochs / 10, 0.1):g}", fix={"optimizer.warmup_epochs": max(epochs / 10, 0.1)})
 
 
 @rule("DG415", "fp16-small-patch", Severity.WARNING, needs=("train.precision", "model.backbone"))
 def fp16_small_patch(ctx) -> Iterator[Issue]:
     """fp16 with a ViT whose patches are smaller than 16 px.
 
-    What it checks: `train.precision: fp16` with patch size below 16.
-    Why it matters: small patches mean long token sequences whose attention
-    logits overflow fp16's range; DINO's authors report NaNs for ViT-S/8 in
-    fp16 and train it without. bf16 has fp32's range.
-    Example: `backbone: {name: vit_small_patch8_224}`, `train: {precision: fp16}`.
-    Use instead: `train: {precision: bf16}` (Ampere or newer), or fp32.
-    References: facebookresearch/dino README (ViT-S/8 trained without fp16); issue #246 thread.
+    What it checks:
+        `train.precision: fp16` with patch size below 16.
+
+    Why it matters:
+        small patches mean long token sequences whose attention logits
+        overflow fp16's range; DINO's authors report NaNs for ViT-S/8 in fp16
+        and train it without. bf16 has fp32's range.
+
+    Example:
+        `backbone: {name: vit_small_patch8_224}`, `train: {precision: fp16}`.
+
+    Use instead:
+        `train: {precision: bf16}` (Ampere or newer), or fp32.
+
+    References:
+        facebookresearch/dino README (ViT-S/8 trained without fp16); issue
+        #246 thread.
     """
     patch = ctx.patch_size
     if ctx.setup.train.precision == "fp16" and patch is not None and patch < 16:
         yield Issue("train.precision", f"fp16 with patch size {patch} ({ctx.setup.model.backbone.name}): attention logits overflow, NaN risk",
-                    "use precision: bf16 (or fp32 on GPUs without bf16)")
+                    "use precision: bf16 (or fp32 on GPUs without bf16)", fix={"train.precision": "bf16"})
 
 
 def optimizer_steps(ctx) -> Optional[int]:
@@ -172,19 +234,32 @@ def init_share(start: float, end: float, steps: int) -> float:
 def teacher_too_slow_for_run(ctx) -> Iterator[Issue]:
     """The run is too short for the teacher's momentum: it ends close to its random init.
 
-    What it checks: the product of the teacher momenta over the run's
-    optimizer steps (data set size, effective batch, epochs; lightly's cosine
-    schedule from `teacher_momentum.start` to `end`), which is the share of
-    its random initialisation the EMA teacher still holds at the end; more
-    than 10% is reported.
-    Why it matters: DINO evaluates and exports the teacher. Momenta tuned for
-    hundreds of epochs (0.996 -> 1.0) average over hundreds of steps; in a run
-    of 150 steps (0.98 -> 1.0) the teacher still holds 22% of its random init
-    and little of the second half of training, and its kNN accuracy fell below
-    the random init's (measured: 47.5% -> 38.3%; with 0.85 -> 0.95, 64.6%).
-    Example: `teacher_momentum: {start: 0.996, end: 1.0}` for 10 epochs of 1,200 images at batch 64.
-    Use instead: `teacher_momentum: {start: 0.9, end: 0.95}` for such a short run, or train longer.
-    References: Caron et al. 2021 (DINO), section 3.1 (momentum encoder); bench/train/RESULTS.md.
+    What it checks:
+        the product of the teacher momenta over the run's optimizer steps
+        (data set size, effective batch, epochs; lightly's cosine schedule
+        from `teacher_momentum.start` to `end`), which is the share of its
+        random initialisation the EMA teacher still holds at the end; more
+        than 10% is reported.
+
+    Why it matters:
+        DINO evaluates and exports the teacher. Momenta tuned for hundreds of
+        epochs (0.996 -> 1.0) average over hundreds of steps; in a run of 150
+        steps (0.98 -> 1.0) the teacher still holds 22% of its random init and
+        little of the second half of training, and its kNN accuracy fell below
+        the random init's (measured: 47.5% -> 38.3%; with 0.85 -> 0.95,
+        64.6%).
+
+    Example:
+        `teacher_momentum: {start: 0.996, end: 1.0}` for 10 epochs of 1,200
+        images at batch 64.
+
+    Use instead:
+        `teacher_momentum: {start: 0.9, end: 0.95}` for such a short run, or
+        train longer.
+
+    References:
+        Caron et al. 2021 (DINO), section 3.1 (momentum encoder);
+        bench/train/RESULTS.md.
     """
     steps = optimizer_steps(ctx)
     start, end = ctx.setup.teacher_momentum.start, ctx.setup.teacher_momentum.end
@@ -199,4 +274,5 @@ def teacher_too_slow_for_run(ctx) -> Iterator[Issue]:
                 f"after {steps} optimizer steps the EMA teacher still holds {share:.0%} of its random init "
                 f"(momentum {start} -> {end}): the teacher you evaluate and export is mostly untrained",
                 f"for a run this short use a faster teacher, e.g. teacher_momentum: {{start: {suggested}, "
-                f"end: {suggested}}}, or train for more steps")
+                f"end: {suggested}}}, or train for more steps",
+                fix={"teacher_momentum.start": suggested, "teacher_momentum.end": suggested})

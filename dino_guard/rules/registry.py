@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Optional
 
 from dino_guard import codes
@@ -25,11 +25,17 @@ _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 @dataclass(frozen=True)
 class Issue:
-    """What a rule function yields: the engine adds code, name and position."""
+    """What a rule function yields: the engine adds code, name and position.
+
+    `fix` is the change that makes the rule silent, {dotted field: value}
+    (None removes the key). A test applies every rule's fix to its bad fixture
+    and checks the rule goes quiet, so the advice is a fixed point.
+    """
 
     field: str
     message: str
     help: str
+    fix: Optional[dict] = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)

@@ -6,45 +6,94 @@ from dino_guard.rules.registry import documented
 documented("DG700", "script-syntax-error", Severity.ERROR, """
     The training script is not valid Python.
 
-    What it checks: that `ast.parse` reads the script; the finding points at the parser's line and column.
-    Why it matters: nothing else in the script can be checked, and the job would fail at its first line.
-    Example: `criterion = DINOLoss(output_dim=2048` (an unclosed parenthesis).
-    Use instead: `criterion = DINOLoss(output_dim=2048)`.
-    References: https://docs.python.org/3/library/ast.html#ast.parse
+    What it checks:
+        that `ast.parse` reads the script; the finding points at the parser's
+        line and column.
+
+    Why it matters:
+        nothing else in the script can be checked, and the job would fail at
+        its first line.
+
+    Example:
+        `criterion = DINOLoss(output_dim=2048` (an unclosed parenthesis).
+
+    Use instead:
+        `criterion = DINOLoss(output_dim=2048)`.
+
+    References:
+        https://docs.python.org/3/library/ast.html#ast.parse
 """, "script")
 
 documented("DG707", "lightly-api-missing", Severity.ERROR, """
-    The script uses a lightly name the installed lightly does not have.
+    The script uses a lightly name that its project's lightly release does not have.
 
-    What it checks: every `lightly.*` import and attribute against the installed lightly's
-    source (read with `ast`, never imported), and says what replaced a removed API.
-    Why it matters: the job dies with an ImportError or AttributeError after waiting for a
-    GPU; the old collate functions (`DINOCollateFunction`) were removed in favour of
-    transforms.
-    Example: `from lightly.data import DINOCollateFunction`.
-    Use instead: `from lightly.transforms import DINOTransform` and
-    `LightlyDataset(path, transform=DINOTransform())` with the default collate.
-    References: lightly pull request #1079 (collate functions deprecated); lightly examples.
-""", "script")
+    What it checks:
+        Every `lightly.*` import and attribute against what the lightly
+        release the project pins defines (the nearest uv.lock, poetry.lock,
+        requirements*.txt or pyproject.toml that names lightly; the newest
+        described release without a pin), from the per-release data shipped
+        with dino-guard, never from the installed lightly. The message names
+        the release and where its version came from, and the help says what
+        replaced a removed API.
+
+    Why it matters:
+        The job dies with an ImportError or AttributeError after waiting for
+        a GPU; the old collate functions (`DINOCollateFunction`) were
+        removed in lightly 1.6 in favour of transforms.
+
+    Example:
+        from lightly.data import DINOCollateFunction   # with lightly>=1.6
+
+    Use instead:
+        from lightly.transforms import DINOTransform
+        dataset = LightlyDataset(path, transform=DINOTransform())   # default collate
+
+    References:
+        lightly pull request #1079 (collate functions deprecated); lightly's
+        DINO examples.
+    """, "script")
 
 documented("DG708", "lightly-api-removed", Severity.WARNING, """
-    The script uses a lightly API that current lightly releases removed (lightly is not installed here).
+    The script uses a lightly name that may not exist in the release its project pins.
 
-    What it checks: where lightly is not installed (pre-commit's own environment), the
-    script's `lightly.*` names against a table of removed APIs and their replacements.
-    Why it matters: with a current lightly the job fails at import time; ignore it only if
-    the project pins an old lightly on purpose.
-    Example: `from lightly.data import DINOCollateFunction`.
-    Use instead: `lightly.transforms.DINOTransform` as the data set's `transform=`.
-    References: lightly pull request #1079; lightly 1.6.0 (no lightly.data.collate).
-""", "script")
+    What it checks:
+        Like DG707, when the pinned version is not one dino-guard describes
+        (or no published release meets the pin): the name is checked against
+        the described releases around it, and only one of them lacks it.
+
+    Why it matters:
+        The name was added or removed close to the pinned version: the job
+        may fail at import time.
+
+    Example:
+        from lightly.models.modules import MaskedVisionTransformerTIMM   # lightly==1.5.10
+
+    Use instead:
+        Pin a release that has the name (the message names the one that
+        lacks it), or import what that release offers.
+
+    References:
+        lightly's changelog (GitHub releases).
+    """, "script")
 
 documented("DG709", "script-not-analysed", Severity.INFO, """
     The script is too large or too deeply nested to follow; it was not checked.
 
-    What it checks: nothing: the analysis stopped at its step budget or Python's recursion limit.
-    Why it matters: a clean result would be misleading, so dino-guard says it did not look.
-    Example: a generated file of tens of thousands of lines that imports lightly.
-    Use instead: keep the DINO setup in a short script, or describe it in a `*.dino.yaml` setup file.
-    References: README, "Checking lightly training scripts" (how scripts are read).
+    What it checks:
+        nothing: the analysis stopped at its step budget or Python's recursion
+        limit.
+
+    Why it matters:
+        a clean result would be misleading, so dino-guard says it did not
+        look.
+
+    Example:
+        a generated file of tens of thousands of lines that imports lightly.
+
+    Use instead:
+        keep the DINO setup in a short script, or describe it in a
+        `*.dino.yaml` setup file.
+
+    References:
+        README, "Checking lightly training scripts" (how scripts are read).
 """, "script")

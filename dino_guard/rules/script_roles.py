@@ -19,17 +19,27 @@ from dino_guard.sources.roles import student_name, teacher_name
 def teacher_is_student(evidence) -> Iterator[ScriptIssue]:
     """The teacher is the same module object as the student.
 
-    What it checks: a teacher (a `teacher_*`/`ema` name, or the second argument of
-    `update_momentum`) bound to the very object the student uses, by plain
-    assignment instead of `copy.deepcopy`.
-    Why it matters: the EMA update averages the network with itself, the teacher
-    receives the student's gradients, and DINO collapses to a constant output
-    (loss frozen at ln(output_dim)).
-    Example: `self.teacher_backbone = backbone` after `self.student_backbone = backbone`.
-    Use instead: `self.teacher_backbone = copy.deepcopy(backbone)`; build the teacher head
-    as a second `DINOProjectionHead(...)` and load the student's state (weight norm
-    cannot be deep-copied).
-    References: lightly examples/pytorch/dino.py; Caron et al. 2021, section 3.1.
+    What it checks:
+        a teacher (a `teacher_*`/`ema` name, or the second argument of
+        `update_momentum`) bound to the very object the student uses, by plain
+        assignment instead of `copy.deepcopy`.
+
+    Why it matters:
+        the EMA update averages the network with itself, the teacher receives
+        the student's gradients, and DINO collapses to a constant output (loss
+        frozen at ln(output_dim)).
+
+    Example:
+        `self.teacher_backbone = backbone` after `self.student_backbone =
+        backbone`.
+
+    Use instead:
+        `self.teacher_backbone = copy.deepcopy(backbone)`; build the teacher
+        head as a second `DINOProjectionHead(...)` and load the student's
+        state (weight norm cannot be deep-copied).
+
+    References:
+        lightly examples/pytorch/dino.py; Caron et al. 2021, section 3.1.
     """
     trace, roles = evidence.trace, evidence.roles
     reported = set()
@@ -53,14 +63,25 @@ def teacher_is_student(evidence) -> Iterator[ScriptIssue]:
 def update_momentum_swapped(evidence) -> Iterator[ScriptIssue]:
     """`update_momentum` is called with the teacher first.
 
-    What it checks: `update_momentum(a, b, m)` where `a` is the teacher (by its name, or
-    because it is frozen while `b` is trained).
-    Why it matters: lightly's signature is `update_momentum(model, model_ema, m)`: the
-    second argument becomes the moving average. Swapped, the student is overwritten by
-    the frozen teacher every step and never learns.
-    Example: `update_momentum(model.teacher_backbone, model.student_backbone, m=0.996)`.
-    Use instead: `update_momentum(model.student_backbone, model.teacher_backbone, m=0.996)`.
-    References: lightly.models.utils.update_momentum.
+    What it checks:
+        `update_momentum(a, b, m)` where `a` is the teacher (by its name, or
+        because it is frozen while `b` is trained).
+
+    Why it matters:
+        lightly's signature is `update_momentum(model, model_ema, m)`: the
+        second argument becomes the moving average. Swapped, the student is
+        overwritten by the frozen teacher every step and never learns.
+
+    Example:
+        `update_momentum(model.teacher_backbone, model.student_backbone,
+        m=0.996)`.
+
+    Use instead:
+        `update_momentum(model.student_backbone, model.teacher_backbone,
+        m=0.996)`.
+
+    References:
+        lightly.models.utils.update_momentum.
     """
     roles = evidence.roles
     for call in roles.swapped:
@@ -74,19 +95,31 @@ def update_momentum_swapped(evidence) -> Iterator[ScriptIssue]:
 def trainable_teacher_in_optimizer(evidence) -> Iterator[ScriptIssue]:
     """The optimizer trains the teacher: its parameters are never frozen.
 
-    What it checks: an optimizer that receives the teacher's parameters (directly or
-    through `model.parameters()`), while the teacher is never passed through
-    `deactivate_requires_grad`, `requires_grad_(False)` or `p.requires_grad = False`,
-    and is called outside `torch.no_grad()` with no `.detach()` in the script.
-    Why it matters: lightly's DINOLoss does not detach the teacher output, so gradients
-    reach the teacher and the optimizer moves it: the teacher is no longer an average of
-    the student and training collapses or diverges. Handing a frozen teacher to the
-    optimizer, as lightly's example does, is harmless and not reported.
-    Example: `optimizer = torch.optim.AdamW(model.parameters())` without
-    `deactivate_requires_grad(model.teacher_backbone)`.
-    Use instead: `deactivate_requires_grad(teacher_backbone)` and
-    `deactivate_requires_grad(teacher_head)` right after building them.
-    References: lightly.models.utils.deactivate_requires_grad; lightly examples/pytorch/dino.py.
+    What it checks:
+        an optimizer that receives the teacher's parameters (directly or
+        through `model.parameters()`), while the teacher is never passed
+        through `deactivate_requires_grad`, `requires_grad_(False)` or
+        `p.requires_grad = False`, and is called outside `torch.no_grad()`
+        with no `.detach()` in the script.
+
+    Why it matters:
+        lightly's DINOLoss does not detach the teacher output, so gradients
+        reach the teacher and the optimizer moves it: the teacher is no longer
+        an average of the student and training collapses or diverges. Handing
+        a frozen teacher to the optimizer, as lightly's example does, is
+        harmless and not reported.
+
+    Example:
+        `optimizer = torch.optim.AdamW(model.parameters())` without
+        `deactivate_requires_grad(model.teacher_backbone)`.
+
+    Use instead:
+        `deactivate_requires_grad(teacher_backbone)` and
+        `deactivate_requires_grad(teacher_head)` right after building them.
+
+    References:
+        lightly.models.utils.deactivate_requires_grad; lightly
+        examples/pytorch/dino.py.
     """
     trace, roles = evidence.trace, evidence.roles
     if trace.detach_seen:
@@ -109,15 +142,28 @@ def trainable_teacher_in_optimizer(evidence) -> Iterator[ScriptIssue]:
 def last_layer_freeze_on_teacher(evidence) -> Iterator[ScriptIssue]:
     """The last-layer freeze is applied to the teacher head, where it does nothing.
 
-    What it checks: `cancel_last_layer_gradients(...)` called on the teacher head, or
-    `freeze_last_layer=N` given only to the teacher's `DINOProjectionHead`.
-    Why it matters: the teacher gets no gradients, so cancelling them is a no-op, and the
-    student's last layer is never frozen during the first epochs, the stabiliser DINO
-    relies on (the loss can spike or collapse early).
-    Example: `model.teacher_head.cancel_last_layer_gradients(current_epoch=epoch)`.
-    Use instead: `DINOProjectionHead(..., freeze_last_layer=1)` for the student head and
-    `model.student_head.cancel_last_layer_gradients(current_epoch=epoch)` after `backward()`.
-    References: lightly.models.modules.DINOProjectionHead; facebookresearch/dino `--freeze_last_layer`.
+    What it checks:
+        `cancel_last_layer_gradients(...)` called on the teacher head, or
+        `freeze_last_layer=N` given only to the teacher's
+        `DINOProjectionHead`.
+
+    Why it matters:
+        the teacher gets no gradients, so cancelling them is a no-op, and the
+        student's last layer is never frozen during the first epochs, the
+        stabiliser DINO relies on (the loss can spike or collapse early).
+
+    Example:
+        `model.teacher_head.cancel_last_layer_gradients(current_epoch=epoch)`.
+
+    Use instead:
+        `DINOProjectionHead(..., freeze_last_layer=1)` for the student head
+        and
+        `model.student_head.cancel_last_layer_gradients(current_epoch=epoch)`
+        after `backward()`.
+
+    References:
+        lightly.models.modules.DINOProjectionHead; facebookresearch/dino
+        `--freeze_last_layer`.
     """
     trace, roles = evidence.trace, evidence.roles
     for text, obj, pos in trace.last_layer_calls:

@@ -37,16 +37,30 @@ def _epoch_unit(step, epoch_loops: set) -> bool:
 def momentum_schedule_shorter_than_run(evidence) -> Iterator[ScriptIssue]:
     """The teacher-momentum cosine schedule ends before the run does.
 
-    What it checks: `cosine_schedule(epoch, N, start, end)` used as the `m` of
-    `update_momentum`, stepped by epochs (the training loop's `range` variable or
-    Lightning's `self.current_epoch`), with N smaller than the epochs the script trains.
-    Why it matters: after N epochs lightly's cosine_schedule returns `end_value` (1.0):
-    the teacher stops following the student for the rest of the run and training
-    stalls. Seen in several public repositories that copied `cosine_schedule(self.current_epoch, 10, 0.996, 1)`
-    from lightly's 10-epoch example into longer runs.
-    Example: `cosine_schedule(self.current_epoch, 10, 0.996, 1)` with `Trainer(max_epochs=100)`.
-    Use instead: `cosine_schedule(self.current_epoch, self.trainer.max_epochs, 0.996, 1)`.
-    References: lightly.utils.scheduler.cosine_schedule; lightly examples/pytorch_lightning/dino.py.
+    What it checks:
+        `cosine_schedule(epoch, N, start, end)` used as the `m` of
+        `update_momentum`, stepped by epochs (the training loop's `range`
+        variable or Lightning's `self.current_epoch`), with N smaller than the
+        epochs the script trains.
+
+    Why it matters:
+        after N epochs lightly's cosine_schedule returns `end_value` (1.0): the
+        teacher stops following the student for the rest of the run and training
+        stalls. Seen in several public repositories that copied
+        `cosine_schedule(self.current_epoch, 10, 0.996, 1)` from lightly's
+        10-epoch example into longer runs.
+
+    Example:
+        `cosine_schedule(self.current_epoch, 10, 0.996, 1)` with
+        `Trainer(max_epochs=100)`.
+
+    Use instead:
+        `cosine_schedule(self.current_epoch, self.trainer.max_epochs, 0.996,
+        1)`.
+
+    References:
+        lightly.utils.scheduler.cosine_schedule; lightly
+        examples/pytorch_lightning/dino.py.
     """
     epochs = evidence.built.epochs
     if not _int(epochs):
@@ -95,17 +109,28 @@ def effective_batch(evidence) -> Optional[int]:
 def lr_scaled_too_high(evidence) -> Iterator[ScriptIssue]:
     """The script's own learning-rate scaling gives far more than DINO's for its batch.
 
-    What it checks: an optimizer lr the script computes from a batch size (a linear
-    `base_lr * batch_size / 256` or square-root rule) against DINO's linear rule
-    `0.0005 * batch / 256` (AdamW; 0.03 for SGD) at the effective batch the script
-    determines (batch per device x devices x nodes x accumulation).
-    Why it matters: a base lr meant for another reference batch, a batch counted
-    twice (per device and total), or a square-root rule on top of a linear one give
-    an lr several times DINO's: the loss spikes in the first epochs and the
-    features collapse.
-    Example: `lr = 0.0005 * batch_size * world_size / 256 * 8` with batch_size 64 on one GPU.
-    Use instead: `lr = 0.0005 * total_batch / 256` for AdamW.
-    References: facebookresearch/dino main_dino.py (`args.lr * batch_size_per_gpu * world_size / 256`); Goyal et al. 2017.
+    What it checks:
+        an optimizer lr the script computes from a batch size (a linear `base_lr
+        * batch_size / 256` or square-root rule) against DINO's linear rule
+        `0.0005 * batch / 256` (AdamW; 0.03 for SGD) at the effective batch the
+        script determines (batch per device x devices x nodes x accumulation).
+
+    Why it matters:
+        a base lr meant for another reference batch, a batch counted twice (per
+        device and total), or a square-root rule on top of a linear one give an
+        lr several times DINO's: the loss spikes in the first epochs and the
+        features collapse.
+
+    Example:
+        `lr = 0.0005 * batch_size * world_size / 256 * 8` with batch_size 64 on
+        one GPU.
+
+    Use instead:
+        `lr = 0.0005 * total_batch / 256` for AdamW.
+
+    References:
+        facebookresearch/dino main_dino.py (`args.lr * batch_size_per_gpu *
+        world_size / 256`); Goyal et al. 2017.
     """
     batch = effective_batch(evidence)
     if batch is None:
@@ -126,18 +151,30 @@ def lr_scaled_too_high(evidence) -> Iterator[ScriptIssue]:
 def tiny_batch_large_momentum(evidence) -> Iterator[ScriptIssue]:
     """A ViT trained from scratch on a tiny batch with DINO's large-batch teacher momentum.
 
-    What it checks: an effective batch under 64 images, a ViT backbone (a patch size)
-    created without pretrained weights, and a teacher momentum that starts at 0.996.
-    Why it matters: 0.996 was tuned for batches of 1024; with a few dozen images per
-    step the teacher averages over too few updates, its targets are noisy, and ViTs
-    from scratch collapse or stall (DINO's paper and follow-ups raise the momentum
-    towards 0.9995 for small batches). DG411 notes the momentum for any small batch;
-    this is the case that usually fails.
-    Example: `DataLoader(batch_size=32)` with `timm.create_model("vit_small_patch16_224")`
-    and `cosine_schedule(epoch, epochs, 0.996, 1)`.
-    Use instead: a larger batch (gradient accumulation does not help the teacher), or
-    `cosine_schedule(epoch, epochs, 0.9995, 1)`, or start from pretrained weights.
-    References: Caron et al. 2021, appendix (batch size ablation); lightly issue #1274.
+    What it checks:
+        an effective batch under 64 images, a ViT backbone (a patch size)
+        created without pretrained weights, and a teacher momentum that starts
+        at 0.996.
+
+    Why it matters:
+        0.996 was tuned for batches of 1024; with a few dozen images per step
+        the teacher averages over too few updates, its targets are noisy, and
+        ViTs from scratch collapse or stall (DINO's paper and follow-ups raise
+        the momentum towards 0.9995 for small batches). DG411 notes the momentum
+        for any small batch; this is the case that usually fails.
+
+    Example:
+        `DataLoader(batch_size=32)` with
+        `timm.create_model("vit_small_patch16_224")` and `cosine_schedule(epoch,
+        epochs, 0.996, 1)`.
+
+    Use instead:
+        a larger batch (gradient accumulation does not help the teacher), or
+        `cosine_schedule(epoch, epochs, 0.9995, 1)`, or start from pretrained
+        weights.
+
+    References:
+        Caron et al. 2021, appendix (batch size ablation); lightly issue #1274.
     """
     batch = effective_batch(evidence)
     start = evidence.value("teacher_momentum.start")
@@ -159,17 +196,29 @@ def tiny_batch_large_momentum(evidence) -> Iterator[ScriptIssue]:
 def backbone_output_not_flat(evidence) -> Iterator[ScriptIssue]:
     """A feature map, not a feature vector, is fed to the DINO head.
 
-    What it checks: the input of a `DINOProjectionHead` call when it is the direct
-    output of a module known to return a feature map: a ResNet without its average
-    pooling (`children()[:-2]`), torchvision's `vgg16().features` (and the other
-    `.features` trunks), timm's `features_only=True` or `global_pool=""`.
-    Why it matters: the head's first Linear acts on the last axis of a
-    (batch, channels, height, width) map: the first step fails with `mat1 and mat2
-    shapes cannot be multiplied`, or with a list of maps, with a type error.
-    Example: `backbone = nn.Sequential(*list(resnet.children())[:-2])`; `head(backbone(x))`.
-    Use instead: keep the pooling (`children()[:-1]`) and flatten
-    (`backbone(x).flatten(start_dim=1)`), or `timm.create_model(name, num_classes=0)`.
-    References: lightly examples/pytorch/dino.py; timm feature extraction docs.
+    What it checks:
+        the input of a `DINOProjectionHead` call when it is the direct output of
+        a module known to return a feature map: a ResNet without its average
+        pooling (`children()[:-2]`), torchvision's `vgg16().features` (and the
+        other `.features` trunks), timm's `features_only=True` or
+        `global_pool=""`.
+
+    Why it matters:
+        the head's first Linear acts on the last axis of a (batch, channels,
+        height, width) map: the first step fails with `mat1 and mat2 shapes
+        cannot be multiplied`, or with a list of maps, with a type error.
+
+    Example:
+        `backbone = nn.Sequential(*list(resnet.children())[:-2])`;
+        `head(backbone(x))`.
+
+    Use instead:
+        keep the pooling (`children()[:-1]`) and flatten
+        (`backbone(x).flatten(start_dim=1)`), or `timm.create_model(name,
+        num_classes=0)`.
+
+    References:
+        lightly examples/pytorch/dino.py; timm feature extraction docs.
     """
     reported = set()
     for _, value, _ in evidence.trace.head_inputs:
@@ -188,16 +237,28 @@ def backbone_output_not_flat(evidence) -> Iterator[ScriptIssue]:
 def imagefolder_without_classes(evidence) -> Iterator[ScriptIssue]:
     """torchvision's ImageFolder on a folder that has no class subfolders.
 
-    What it checks: `ImageFolder(root)` with a root written in the script that exists
-    where dino-guard runs (relative to the current folder or to the script) and holds
-    no subfolder.
-    Why it matters: ImageFolder takes each subfolder as a class and raises
-    `FileNotFoundError: Couldn't find any class folder` on a flat folder of images,
-    when the job starts. Self-supervised data usually is a flat folder.
-    Example: `ImageFolder("data/unlabeled", transform=DINOTransform())` on a folder of .jpg files.
-    Use instead: `LightlyDataset("data/unlabeled", transform=DINOTransform())`, which
-    reads a flat folder, or move the images into one subfolder.
-    References: torchvision.datasets.ImageFolder (find_classes); lightly.data.LightlyDataset.
+    What it checks:
+        `ImageFolder(root)` with a root written in the script that exists where
+        dino-guard runs (relative to the current folder or to the script) and
+        holds no subfolder.
+
+    Why it matters:
+        ImageFolder takes each subfolder as a class and raises
+        `FileNotFoundError: Couldn't find any class folder` on a flat folder of
+        images, when the job starts. Self-supervised data usually is a flat
+        folder.
+
+    Example:
+        `ImageFolder("data/unlabeled", transform=DINOTransform())` on a folder
+        of .jpg files.
+
+    Use instead:
+        `LightlyDataset("data/unlabeled", transform=DINOTransform())`, which
+        reads a flat folder, or move the images into one subfolder.
+
+    References:
+        torchvision.datasets.ImageFolder (find_classes);
+        lightly.data.LightlyDataset.
     """
     script_dir = Path(evidence.path).parent
     for root, pos in evidence.trace.image_folders:

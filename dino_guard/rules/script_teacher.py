@@ -45,16 +45,27 @@ def _named(text: str, word: re.Pattern, other: re.Pattern) -> bool:
 def loss_args_swapped(evidence) -> Iterator[ScriptIssue]:
     """DINOLoss gets the student's outputs first and the teacher's second.
 
-    What it checks: `criterion(a, b)` for a `DINOLoss` where `a` is the student's output
-    and `b` the teacher's: by the names written (`student_out`, `teacher_out`), or because
-    the modules that computed them are the student's and the teacher's.
-    Why it matters: lightly's signature is `DINOLoss.forward(teacher_out, student_out)`.
-    Swapped, the student's outputs are sharpened and centred as targets and the centre
-    is updated from the student: the loss still falls, but the student learns to match
-    itself and the features collapse. It is the loss-side twin of DG702.
-    Example: `loss = criterion(student_out, teacher_out, epoch=epoch)`.
-    Use instead: `loss = criterion(teacher_out, student_out, epoch=epoch)`.
-    References: lightly.loss.DINOLoss.forward; lightly examples/pytorch/dino.py.
+    What it checks:
+        `criterion(a, b)` for a `DINOLoss` where `a` is the student's output and
+        `b` the teacher's: by the names written (`student_out`, `teacher_out`),
+        or because the modules that computed them are the student's and the
+        teacher's.
+
+    Why it matters:
+        lightly's signature is `DINOLoss.forward(teacher_out, student_out)`.
+        Swapped, the student's outputs are sharpened and centred as targets and
+        the centre is updated from the student: the loss still falls, but the
+        student learns to match itself and the features collapse. It is the
+        loss-side twin of DG702.
+
+    Example:
+        `loss = criterion(student_out, teacher_out, epoch=epoch)`.
+
+    Use instead:
+        `loss = criterion(teacher_out, student_out, epoch=epoch)`.
+
+    References:
+        lightly.loss.DINOLoss.forward; lightly examples/pytorch/dino.py.
     """
     sides_of = Sides(evidence.roles)
     for call in evidence.trace.loss_calls:
@@ -71,17 +82,28 @@ def loss_args_swapped(evidence) -> Iterator[ScriptIssue]:
 def teacher_updated_in_eval(evidence) -> Iterator[ScriptIssue]:
     """The teacher or the DINOLoss centre is updated during evaluation.
 
-    What it checks: `update_momentum(...)` or a `DINOLoss` forward inside
-    `validation_step`, `test_step` or `predict_step`, or inside a loop over a DataLoader
-    that runs entirely under `torch.no_grad()` and never steps an optimizer.
-    Why it matters: `update_momentum` moves the teacher towards the student and every
-    `DINOLoss` forward moves the centre (lightly updates it even in eval mode), so each
-    validation pass changes the model being trained, and the teacher and centre depend
-    on how often you validate.
-    Example: `def validation_step(self, batch, i): loss = self.criterion(t, s)`.
-    Use instead: evaluate with kNN or a linear probe on the backbone's features; if you
-    want a validation loss, compute it with a copy of the loss or without the centre update.
-    References: lightly.loss.DINOLoss.update_center; lightly.models.utils.update_momentum.
+    What it checks:
+        `update_momentum(...)` or a `DINOLoss` forward inside `validation_step`,
+        `test_step` or `predict_step`, or inside a loop over a DataLoader that
+        runs entirely under `torch.no_grad()` and never steps an optimizer.
+
+    Why it matters:
+        `update_momentum` moves the teacher towards the student and every
+        `DINOLoss` forward moves the centre (lightly updates it even in eval
+        mode), so each validation pass changes the model being trained, and the
+        teacher and centre depend on how often you validate.
+
+    Example:
+        `def validation_step(self, batch, i): loss = self.criterion(t, s)`.
+
+    Use instead:
+        evaluate with kNN or a linear probe on the backbone's features; if you
+        want a validation loss, compute it with a copy of the loss or without
+        the centre update.
+
+    References:
+        lightly.loss.DINOLoss.update_center;
+        lightly.models.utils.update_momentum.
     """
     for call in evidence.trace.momentum_calls:
         if call.evaluation:
@@ -99,18 +121,29 @@ def teacher_updated_in_eval(evidence) -> Iterator[ScriptIssue]:
 def teacher_never_updated(evidence) -> Iterator[ScriptIssue]:
     """DINO without a teacher that ever changes.
 
-    What it checks: a `DINOLoss` whose teacher outputs are computed by the very module
-    that computes the student outputs; or a teacher that gives the loss its targets
-    while nothing in the script updates it: no `update_momentum` call, no EMA written
-    by hand (`zip(student.parameters(), teacher.parameters())`, `lerp_`, timm's
-    `ModelEmaV2`), and the teacher is never handed to code dino-guard cannot read.
-    Why it matters: with the student as its own teacher there is no target to
-    distil and DINO collapses; a teacher that is never updated stays at its random
-    initialisation and the student learns to imitate noise.
-    Example: `criterion([student(v) for v in views[:2]], [student(v) for v in views])`.
-    Use instead: `teacher = copy.deepcopy(student)`, frozen, and after every optimizer
-    step `update_momentum(student, teacher, m=momentum)`.
-    References: lightly.models.utils.update_momentum; Caron et al. 2021, section 3.1.
+    What it checks:
+        a `DINOLoss` whose teacher outputs are computed by the very module that
+        computes the student outputs; or a teacher that gives the loss its
+        targets while nothing in the script updates it: no `update_momentum`
+        call, no EMA written by hand (`zip(student.parameters(),
+        teacher.parameters())`, `lerp_`, timm's `ModelEmaV2`), and the teacher
+        is never handed to code dino-guard cannot read.
+
+    Why it matters:
+        with the student as its own teacher there is no target to distil and
+        DINO collapses; a teacher that is never updated stays at its random
+        initialisation and the student learns to imitate noise.
+
+    Example:
+        `criterion([student(v) for v in views[:2]], [student(v) for v in
+        views])`.
+
+    Use instead:
+        `teacher = copy.deepcopy(student)`, frozen, and after every optimizer
+        step `update_momentum(student, teacher, m=momentum)`.
+
+    References:
+        lightly.models.utils.update_momentum; Caron et al. 2021, section 3.1.
     """
     trace, roles = evidence.trace, evidence.roles
     sides = Sides(roles)

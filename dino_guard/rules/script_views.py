@@ -17,13 +17,25 @@ from dino_guard.sources.interp.values import Seq
 def too_few_views(evidence) -> Iterator[ScriptIssue]:
     """DINOLoss receives one view for the teacher and one for the student.
 
-    What it checks: the lists given to `DINOLoss(teacher_out, student_out)` when their
-    lengths are known: at most one teacher view and at most one student view.
-    Why it matters: DINOLoss skips pairs of the same view, so nothing is left to compare:
-    lightly 1.6 raises `DINOLoss requires at least two views`, older versions return NaN.
-    Example: `criterion([teacher(views[0])], [student(views[0])])`.
-    Use instead: `criterion([teacher(v) for v in views[:2]], [student(v) for v in views])`.
-    References: lightly.loss.DINOLoss.forward; Caron et al. 2021, multi-crop.
+    What it checks:
+        the lists given to `DINOLoss(teacher_out, student_out)` when their
+        lengths are known: at most one teacher view and at most one student
+        view.
+
+    Why it matters:
+        DINOLoss skips pairs of the same view, so nothing is left to compare:
+        lightly 1.6 raises `DINOLoss requires at least two views`, older
+        versions return NaN.
+
+    Example:
+        `criterion([teacher(views[0])], [student(views[0])])`.
+
+    Use instead:
+        `criterion([teacher(v) for v in views[:2]], [student(v) for v in
+        views])`.
+
+    References:
+        lightly.loss.DINOLoss.forward; Caron et al. 2021, multi-crop.
     """
     trace = evidence.trace
     for call in trace.loss_calls:
@@ -41,16 +53,27 @@ def too_few_views(evidence) -> Iterator[ScriptIssue]:
 def teacher_temp_warmup_never_ends(evidence) -> Iterator[ScriptIssue]:
     """DINOLoss warms its teacher temperature up for longer than the script trains.
 
-    What it checks: `DINOLoss(warmup_teacher_temp_epochs=W)` with `warmup_teacher_temp`
-    different from `teacher_temp`, called with `epoch=` (the warmup only runs then),
-    in a script that trains fewer than W epochs (`range(N)` around the loader loop or
-    Lightning's `max_epochs`).
-    Why it matters: the run never reaches `teacher_temp`; it trains with a temperature
-    nobody chose. lightly's default warmup is 30 epochs.
-    Example: `DINOLoss(warmup_teacher_temp=0.04, teacher_temp=0.07)` (30 warmup epochs by
-    default) with `for epoch in range(10)`.
-    Use instead: `DINOLoss(..., warmup_teacher_temp_epochs=3)`, about a third of the run at most.
-    References: lightly.loss.DINOLoss; facebookresearch/dino `--warmup_teacher_temp_epochs`.
+    What it checks:
+        `DINOLoss(warmup_teacher_temp_epochs=W)` with `warmup_teacher_temp`
+        different from `teacher_temp`, called with `epoch=` (the warmup only
+        runs then), in a script that trains fewer than W epochs (`range(N)`
+        around the loader loop or Lightning's `max_epochs`).
+
+    Why it matters:
+        the run never reaches `teacher_temp`; it trains with a temperature
+        nobody chose. lightly's default warmup is 30 epochs.
+
+    Example:
+        `DINOLoss(warmup_teacher_temp=0.04, teacher_temp=0.07)` (30 warmup
+        epochs by default) with `for epoch in range(10)`.
+
+    Use instead:
+        `DINOLoss(..., warmup_teacher_temp_epochs=3)`, about a third of the
+        run at most.
+
+    References:
+        lightly.loss.DINOLoss; facebookresearch/dino
+        `--warmup_teacher_temp_epochs`.
     """
     trace, built = evidence.trace, evidence.built
     if built.epochs is None:

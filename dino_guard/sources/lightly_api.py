@@ -1,30 +1,18 @@
 """What dino-guard knows about the libraries a DINO script calls.
 
-Signatures are lightly 1.6.0's (a test compares them with the installed
-lightly's source, read with `ast`). The Setup field each argument fills is
-named after lightly's own argument, so most map one to one.
+The Setup field each argument fills is named after lightly's own argument,
+so most map one to one.
 """
 
 from __future__ import annotations
 
-# Positional order and defaults of the lightly constructors the rules read.
-DINO_HEAD = (
-    ("input_dim", 2048), ("hidden_dim", 2048), ("bottleneck_dim", 256), ("output_dim", 65536),
-    ("batch_norm", False), ("freeze_last_layer", -1), ("norm_last_layer", True),
-)
-DINO_LOSS = (
-    ("output_dim", 65536), ("warmup_teacher_temp", 0.04), ("teacher_temp", 0.04),
-    ("warmup_teacher_temp_epochs", 30), ("student_temp", 0.1), ("center_momentum", 0.9),
-    ("center_mode", "mean"),
-)
-DINO_TRANSFORM = (
-    ("global_crop_size", 224), ("global_crop_scale", (0.4, 1.0)), ("local_crop_size", 96),
-    ("local_crop_scale", (0.05, 0.4)), ("n_local_views", 6), ("hf_prob", 0.5), ("vf_prob", 0),
-    ("rr_prob", 0), ("rr_degrees", None), ("cj_prob", 0.8), ("cj_strength", 0.5), ("cj_bright", 0.8),
-    ("cj_contrast", 0.8), ("cj_sat", 0.4), ("cj_hue", 0.2), ("random_gray_scale", 0.2),
-    ("gaussian_blur", (1.0, 0.1, 0.5)), ("sigmas", (0.1, 2)), ("solarization_prob", 0.2),
-    ("normalize", None),
-)
+from dino_guard import lightly_releases
+
+# Positional order and defaults of the lightly constructors the rules read: the newest release's, from the
+# shipped data file (scripts/gen_lightly_api.py; checked against the installed lightly by a slow test).
+DINO_HEAD = lightly_releases.signature(lightly_releases.newest(), "DINOProjectionHead")
+DINO_LOSS = lightly_releases.signature(lightly_releases.newest(), "DINOLoss")
+DINO_TRANSFORM = lightly_releases.signature(lightly_releases.newest(), "DINOTransform")
 # lightly < 1.4 put the DINO augmentations in a collate function with the same crop arguments.
 DINO_COLLATE = DINO_TRANSFORM[:5]
 

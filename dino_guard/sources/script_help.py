@@ -1,52 +1,86 @@
 """Help texts in script terms for findings on *.py files.
 
-The setup rules phrase their help as setup-file keys (`set loss.output_dim:
-2048`); on a script the fix is a keyword argument (`DINOLoss(output_dim=2048)`).
-`rephrase` rewrites a finding's help for a script; the check path applies it
-to findings of files read by load_python.
+A setup rule states its help as setup-file keys (`set loss.output_dim: 2048`)
+and its fix as data ({"loss.output_dim": 2048}). On a script the same fix is
+written as the lightly call's keyword argument (`DINOLoss(output_dim=2048)`):
+`rephrase` renders a finding's structured fix in Python. A setup finding with
+no fix, or a field with no Python spelling, keeps its original help.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
+from typing import Callable, Optional
 
-from dino_guard.findings import Finding
 from dino_guard.codes import get
+from dino_guard.findings import Finding
 
+# Setup sections that are one lightly constructor's keyword arguments.
+_CALLS = {"model.head": "DINOProjectionHead", "loss": "DINOLoss", "transform": "DINOTransform"}
+
+# Whole-sentence help for findings whose fix is no single keyword argument in a script.
 _FIXED = {
     "DG101": "pass the transform to the data set: LightlyDataset(path, transform=DINOTransform()) "
              "or ImageFolder(path, transform=DINOTransform())",
-    "DG302": "create the ViT with timm.create_model(..., dynamic_img_size=True) (timm interpolates the position "
-             "embeddings per crop size)",
 }
-_PATTERNS = {
-    "DG201": (re.compile(r"set model\.head\.input_dim: (\d+).*"),
-              r"write DINOProjectionHead(input_dim=\1, ...), e.g. input_dim=backbone.embed_dim"),
-    "DG401": (re.compile(r"set loss\.output_dim: (\d+).*"), r"write DINOLoss(output_dim=\1, ...), the head's output_dim"),
-    "DG104": (re.compile(r".*raise data\.num_workers to about (\d+).*"),
-              r"raise DataLoader(num_workers=\1) if the machine has that many free cores, or run the augmentations "
-              r"on the GPU (dino-guard's trainer does: `dino-guard train` with transform.backend: device)"),
-    "DG601": (re.compile(r"use batch_size: (\d+) with accumulate_grad_batches: (\d+)"),
-              r"use DataLoader(batch_size=\1) and step the optimizer every \2 batches "
-              r"(Lightning: Trainer(accumulate_grad_batches=\2))"),
+
+
+def _batch(fix: dict) -> str:
+    batch, steps = fix["train.batch_size"], fix.get("train.accumulate_grad_batches", 1)
+    return (f"use DataLoader(batch_size={batch}) and step the optimizer every {steps} batches "
+            f"(Lightning: Trainer(accumulate_grad_batches={steps}))")
+
+
+def _momentum(fix: dict) -> str:
+    start = fix.get("teacher_momentum.start", "start")
+    end = fix.get("teacher_momentum.end", "end")
+    return f"update the teacher with momentum = cosine_schedule(step, total_steps, {start!r}, {end!r})"
+
+
+# Fields spelled as a statement rather than a constructor argument; each renders its whole group.
+_STATEMENTS: dict[str, Callable[[dict], str]] = {
+    "train.batch_size": _batch,
+    "train.accumulate_grad_batches": _batch,
+    "teacher_momentum.start": _momentum,
+    "teacher_momentum.end": _momentum,
+    "train.precision": lambda fix: (f"train in {fix['train.precision']}: torch.autocast(device_type='cuda', "
+                                    "dtype=torch.bfloat16) (Lightning: Trainer(precision='bf16-mixed'))"),
+    "optimizer.lr": lambda fix: f"create the optimizer with lr={fix['optimizer.lr']!r} (per 256 images, scaled to your batch)",
+    "optimizer.warmup_epochs": lambda fix: f"warm the learning rate up over {fix['optimizer.warmup_epochs']:g} epochs",
+    "data.num_workers": lambda fix: (f"raise DataLoader(num_workers={fix['data.num_workers']}) if the machine has that "
+                                     "many free cores, or run the augmentations on the GPU (dino-guard's trainer does: "
+                                     "`dino-guard train` with transform.backend: device)"),
+    "model.backbone.dynamic_img_size": lambda fix: ("create the ViT with timm.create_model(..., dynamic_img_size=True) "
+                                                    "(timm interpolates the position embeddings per crop size)"),
+    "model.backbone.name": lambda fix: f"timm.create_model({fix['model.backbone.name']!r}, num_classes=0)",
 }
-_YAML_KEY = re.compile(r"\b([a-z_]+(?:\.[a-z_]+)*): (\[[^\]]*\]|-?[\w.]+)")
+
+
+def python_fix(fix: dict) -> Optional[str]:
+    """The fix as Python, or None when a field has no Python spelling."""
+    calls: dict[str, list[str]] = {}
+    sentences: list[str] = []
+    for dotted, value in fix.items():
+        section, _, leaf = dotted.rpartition(".")
+        if dotted in _STATEMENTS:
+            sentence = _STATEMENTS[dotted](fix)
+            if sentence not in sentences:
+                sentences.append(sentence)
+        elif section in _CALLS and value is not None:
+            calls.setdefault(_CALLS[section], []).append(f"{leaf}={value!r}")
+        else:
+            return None
+    written = [f"{name}({', '.join(args)}, ...)" for name, args in calls.items()]
+    return "; ".join(([f"write {' and '.join(written)}"] if written else []) + sentences)
 
 
 def rephrase(finding: Finding) -> Finding:
-    """The same finding with its help written as Python keyword arguments."""
+    """The same finding with its help written for a Python script."""
     try:
         origin = get(finding.code).origin
     except KeyError:
         return finding
     if origin != "setup":
         return finding  # script and loader codes already speak Python
-    if finding.code in _FIXED:
-        text = _FIXED[finding.code]
-    elif finding.code in _PATTERNS:
-        pattern, replacement = _PATTERNS[finding.code]
-        text = pattern.sub(replacement, finding.help)
-    else:
-        text = _YAML_KEY.sub(lambda m: f"{m.group(1).rsplit('.', 1)[-1]}={m.group(2)}", finding.help)
-    return dataclasses.replace(finding, help=text)
+    text = _FIXED.get(finding.code) or (python_fix(finding.fix) if finding.fix else None)
+    return dataclasses.replace(finding, help=text) if text else finding

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import EXAMPLES
 
-FINDING_KEYS = {"path", "line", "column", "code", "name", "severity", "message", "help", "field"}
+FINDING_KEYS = {"path", "line", "column", "code", "name", "severity", "message", "help", "field", "fix"}
 
 
 def test_good_setup_passes(cli, good_setup):
@@ -36,6 +36,7 @@ def test_json_output_has_the_contract_fields(cli):
     (error,) = [f for f in findings if f["severity"] == "error"]
     assert error["code"] == "DG401" and error["field"] == "loss.output_dim" and error["line"] == 6
     assert "65536" in error["message"] and "4096" in error["message"]
+    assert error["fix"] == {"loss.output_dim": 4096}
 
 
 def test_info_findings_show_only_on_request_in_text(cli, good_setup):

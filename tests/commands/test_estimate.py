@@ -103,3 +103,33 @@ def test_traced_json(tmp_path, torch_extra):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["method"] == "traced" and data["fits"] is True and data["max_batch_size"] > 8
+
+
+MEASURED_TO_RUN = ["DG601_good_measured_resnet50_bf16_b512.dino.yaml", "DG601_good_measured_vit_s16_fp32_b384.dino.yaml"]
+
+
+@pytest.mark.parametrize("method", ["analytic", pytest.param("traced", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", MEASURED_TO_RUN)
+def test_setups_measured_to_run_on_an_h100_fit(name, method):
+    from tests.conftest import REPO
+
+    if method == "traced" and importlib.util.find_spec("torch") is None:
+        pytest.skip("the traced estimate needs the train extra")
+    path = REPO / "tests" / "rules" / "fixtures" / name
+    result = CliRunner().invoke(estimate, [str(path), "--method", method, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["verdict"] == "fits" and data["fits"] is True
+    assert data["peak_allocated_bytes"] <= data["gpu_memory_bytes"] < data["gpu_capacity_bytes"]
+
+
+@pytest.mark.parametrize("batch, verdict, fits, words", [
+    (100, "fits", True, "fits: yes"),
+    (170, "tight", True, "expandable_segments:True"),
+    (512, "does-not-fit", False, "fits: NO"),
+])
+def test_three_verdicts_in_json_and_text(tmp_path, batch, verdict, fits, words):
+    args = ["--method", "analytic", "--batch-size", str(batch)]
+    data = json.loads(invoke(tmp_path, [*args, "--format", "json"]).output)
+    assert (data["verdict"], data["fits"]) == (verdict, fits)
+    assert words in invoke(tmp_path, args).output

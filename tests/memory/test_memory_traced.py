@@ -74,8 +74,9 @@ def test_vit_b16_with_ten_local_crops_in_under_ten_seconds(torch_extra):
     torch.set_num_threads(1)
     try:
         traced.estimate(MemorySpec("vit_tiny_patch16_224", 8))  # imports and first-call setup
-        start = time.perf_counter()
+        # CPU time of this process, not wall time: the bound holds on a shared, loaded machine too
+        start = time.process_time()
         traced.estimate(MemorySpec("vit_base_patch16_224", 128, "bf16", n_local_views=10))
-        assert time.perf_counter() - start < 10
+        assert time.process_time() - start < 10
     finally:
         torch.set_num_threads(threads)

@@ -40,3 +40,11 @@ def test_suggested_output_dim_is_a_power_of_two_in_range():
 def test_python_dash_m_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "dino_guard", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and "dino-guard, version" in result.stdout
+
+
+def test_dg102_advice_on_a_data_set_under_256_images_is_not_repeated_once_applied(write_setup):
+    # it used to suggest 256 prototypes for 100 images, and then warn again about 256
+    assert suggested_output_dim(100) == 64
+    setup = write_setup("data: {dataset_size: 100}\ntransform: {}\nmodel:\n  backbone: {name: resnet18}\n"
+                        "  head: {output_dim: 64}\nloss: {output_dim: 64}\n")
+    assert not [f for f in check_loaded(load_setup(setup)) if f.code == "DG102"]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dino_guard.engine import Options, check_loaded
+from dino_guard.engine import Options
 from dino_guard.findings import Severity
-from dino_guard.loader import load_setup
+from dino_guard.inputs import check_path
 from dino_guard.rules.registry import all_rules
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -30,7 +30,8 @@ def expectations(path: Path) -> set[tuple[int, str]]:
 
 
 def reported(path: Path, expected_codes: set[str]) -> tuple[set[tuple[int, str]], set[str]]:
-    findings = check_loaded(load_setup(path), Options(count_images=False))
+    # as `check --warn-unused-ignores` sees it: inline suppressions apply
+    findings = check_path(path, Options(count_images=False, warn_unused_ignores=True))
     shown = {(f.line, f.code) for f in findings if f.severity != Severity.INFO or f.code in expected_codes}
     return shown, {f.code for f in findings}
 

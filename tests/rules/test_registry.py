@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from dino_guard.findings import Severity
@@ -83,3 +85,35 @@ def test_findings_are_made_without_loading_any_rule():
              "print(sorted(m for m in sys.modules if m.startswith('dino_guard.rules')))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_every_rule_doc_uses_the_headed_format():
+    """One format for every code (the DG5xx layout): `Section:` alone on its line, the text indented below."""
+    import re
+
+    from dino_guard.rules.registry import DOC_SECTIONS, all_rules
+
+    for entry in all_rules():
+        lines = entry.doc.splitlines()
+        for section in DOC_SECTIONS:
+            heads = [i for i, line in enumerate(lines) if line.startswith(f"{section}:")]
+            assert heads, f"{entry.code} lacks '{section}:'"
+            assert lines[heads[0]] == f"{section}:", f"{entry.code}: '{section}:' must stand alone on its line"
+            assert re.match(r" {4}\S", lines[heads[0] + 1]), f"{entry.code}: '{section}:' text must follow, indented"
+
+
+OUTSIDE_REFERENCES = re.compile(r"\.\./|design\.md|(?<![\w#/])issue \d")
+
+
+def test_rule_docs_and_help_never_point_outside_the_repository():
+    from click.testing import CliRunner
+
+    from dino_guard.cli import main
+    from dino_guard.rules.registry import all_rules
+
+    for entry in all_rules():
+        assert not OUTSIDE_REFERENCES.search(entry.doc), f"{entry.code}: {OUTSIDE_REFERENCES.search(entry.doc)[0]!r}"
+    runner = CliRunner()
+    for command in ([], ["check"], ["estimate"], ["train"], ["rules"], ["rule"], ["schema"]):
+        text = runner.invoke(main, [*command, "--help"]).output
+        assert not OUTSIDE_REFERENCES.search(text), (command, text)

@@ -11,7 +11,7 @@ import pytest
 
 from dino_guard.engine import Options, check_loaded
 from dino_guard.findings import UnreadableInput
-from dino_guard.sources import lightly_index, prefilter
+from dino_guard.sources import prefilter
 from dino_guard.sources.interp import evaluator
 from dino_guard.sources.python import load_python
 
@@ -106,10 +106,45 @@ def test_too_complex_scripts_say_so(script, monkeypatch):
     assert [f.code for f in loaded.findings] == ["DG709"] and loaded.setup is None
 
 
-def test_removed_api_without_lightly_installed(script, monkeypatch):
-    monkeypatch.setattr(lightly_index, "installed", lambda: None)
+def test_removed_api_gets_the_same_verdict_without_lightly_installed(script, monkeypatch):
+    """The pre-commit hook's environment has no lightly: the verdict must not change (DG707, an error)."""
+    import importlib.metadata
+    import importlib.util
+
+    real_find_spec, real_version = importlib.util.find_spec, importlib.metadata.version
+
+    def no_lightly(name, *args, **kwargs):
+        if name.split(".")[0] == "lightly":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real_version(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name.startswith("lightly") else real_find_spec(name, *a))
+    monkeypatch.setattr(importlib.metadata, "version", no_lightly)
     loaded = load_python(script("from lightly.data import DINOCollateFunction\n"))
-    assert [(f.code, f.line) for f in loaded.findings] == [("DG708", 1)]
+    assert [(f.code, f.line) for f in loaded.findings] == [("DG707", 1)]
+    assert "lightly 1.6.0" in loaded.findings[0].message
+
+
+def test_a_pinned_old_lightly_is_judged_against_its_own_release():
+    folder = Path(__file__).parent / "fixtures" / "pinned_lightly_1_4"
+    assert load_python(folder / "train_old_collate.py").findings == []
+
+
+def test_an_unpinned_old_api_names_the_release_it_was_judged_against(tmp_path):
+    path = tmp_path / "train.py"
+    path.write_text("from lightly.data import DINOCollateFunction\n")
+    [finding] = load_python(path).findings
+    assert finding.code == "DG707"
+    assert finding.message == ("lightly.data.DINOCollateFunction does not exist in lightly 1.6.0 (the newest release "
+                               "dino-guard knows; no lightly pin next to or above the script)")
+
+
+def test_a_pin_between_described_releases_warns_only_when_they_disagree(tmp_path):
+    (tmp_path / "requirements.txt").write_text("lightly==1.5.10\n")
+    path = tmp_path / "train.py"
+    path.write_text("from lightly.models.modules import MaskedVisionTransformerTIMM\n")  # added between 1.5.0 and 1.5.22
+    [finding] = load_python(path).findings
+    assert finding.code == "DG708" and "absent from lightly 1.5.0" in finding.message
 
 
 def test_a_folder_is_unreadable(tmp_path):

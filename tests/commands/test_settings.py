@@ -1,0 +1,90 @@
+"""`check` is strict about its own settings and finds them as ruff does."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+LOSS_MISMATCH = EXAMPLES / "broken" / "loss_output_dim_not_head.dino.yaml"  # DG401
+
+
+@pytest.mark.parametrize("option, value, suggestion", [
+    ("--select", "XYZ", "unknown code or prefix 'XYZ'"),
+    ("--ignore", "DG2O1", "Did you mean DG201?"),
+    ("--select", "DG9", "unknown code or prefix 'DG9'"),
+    ("--ignore", "DG4011", "Did you mean DG4"),
+])
+def test_unknown_codes_on_the_command_line_are_usage_errors(cli, good_setup, option, value, suggestion):
+    result = cli("check", good_setup, option, value)
+    assert result.exit_code == 2 and suggestion in result.output
+
+
+@pytest.mark.parametrize("config, message", [
+    ('[tool.dino-guard]\nignor = ["DG401"]\n', "unknown key 'ignor'. Did you mean ignore?"),
+    ('[tool.dino-guard]\nselect = ["DG2O1"]\n', "[tool.dino-guard] select: unknown code or prefix 'DG2O1'. Did you mean DG201?"),
+    ('[tool.dino-guard]\ngpu = "H100-8OGB"\n', "[tool.dino-guard] gpu: unknown GPU"),
+    ('[tool.dino-guard]\nwarn-unused-ignores = "yes"\n', "warn-unused-ignores must be true or false"),
+])
+def test_unknown_config_keys_and_codes_are_usage_errors(cli, tmp_path, good_setup, config, message):
+    (tmp_path / "pyproject.toml").write_text(config)
+    result = cli("check", good_setup)
+    assert result.exit_code == 2 and message in result.output
+
+
+def _project(root, config: str):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(config)
+    setup = root / "sub" / "s.dino.yaml"
+    setup.parent.mkdir(exist_ok=True)
+    shutil.copy(LOSS_MISMATCH, setup)
+    return setup
+
+
+def test_the_nearest_pyproject_above_each_file_wins(cli, tmp_path, monkeypatch):
+    quiet = _project(tmp_path / "quiet", '[tool.dino-guard]\nignore = ["DG401"]\n')
+    loud = _project(tmp_path / "loud", '[tool.dino-guard]\nselect = ["DG4"]\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.dino-guard]\nignore = ["DG4"]\n')  # farther away: loses
+    monkeypatch.chdir(tmp_path)
+    found = json.loads(cli("check", quiet, loud, "--format", "json").output)
+    assert {(f["path"], f["code"]) for f in found if f["severity"] == "error"} == {(str(loud), "DG401")}
+
+
+def test_a_pyproject_without_the_table_is_skipped(cli, tmp_path):
+    setup = _project(tmp_path / "p", '[project]\nname = "x"\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.dino-guard]\nignore = ["DG401"]\n')
+    assert cli("check", setup).exit_code == 0
+
+
+def test_config_option_overrides_the_search(cli, tmp_path):
+    setup = _project(tmp_path / "p", '[tool.dino-guard]\nignore = ["DG401"]\n')
+    other = tmp_path / "strict.toml"
+    other.write_text('[tool.dino-guard]\nselect = ["DG4"]\n')
+    assert cli("check", setup).exit_code == 0
+    assert cli("check", setup, "--config", other).exit_code == 1
+    assert cli("check", setup, "--config", tmp_path / "none.toml").exit_code == 2
+    (tmp_path / "empty.toml").write_text('[tool.ruff]\nline-length = 100\n')
+    result = cli("check", setup, "--config", tmp_path / "empty.toml")
+    assert result.exit_code == 2 and "has no [tool.dino-guard] table" in result.output
+
+
+def test_show_settings_names_the_file_and_the_resolved_settings(cli, tmp_path):
+    setup = _project(tmp_path / "p", '[tool.dino-guard]\nignore = ["DG411"]\ngpu = "H100-80GB"\n')
+    result = cli("check", setup, "--show-settings", "--ignore", "DG2")
+    assert result.exit_code == 0
+    assert f"Settings file: {tmp_path / 'p' / 'pyproject.toml'}" in result.output
+    assert "ignore = ['DG411', 'DG2']" in result.output and "gpu = 'H100-80GB'" in result.output
+    assert str(setup) in result.output and "DG401" not in result.output  # nothing is checked
+
+
+def test_show_settings_without_a_file_says_defaults(cli, good_setup):
+    assert "Settings file: (none: defaults)" in cli("check", good_setup, "--show-settings").output
+
+
+def test_warn_unused_ignores_from_the_config(cli, tmp_path):
+    setup = _project(tmp_path / "p", '[tool.dino-guard]\nwarn-unused-ignores = true\n')
+    setup.write_text(setup.read_text() + "# dino-guard: ignore-file[DG203]\n")
+    assert "DG008" in cli("check", setup).output

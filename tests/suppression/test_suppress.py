@@ -1,0 +1,73 @@
+"""Inline suppression: every fixture states with `# expect:` what still shows
+once its own comments are applied (with --warn-unused-ignores: DG008)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dino_guard import suppress
+from dino_guard.engine import Options
+from dino_guard.findings import Severity
+from dino_guard.inputs import check_path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")
+
+
+def expectations(path: Path) -> set[tuple[int, str]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return {(n, code.strip()) for n, line in enumerate(lines, start=1) if (m := EXPECT.search(line))
+            for code in m.group(1).split(",") if code.strip()}
+
+
+def shown(path: Path, **options) -> set[tuple[int, str]]:
+    findings = check_path(path, Options(count_images=False, **options))
+    return {(f.line, f.code) for f in findings if f.severity != Severity.INFO}
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.iterdir()), ids=lambda p: p.name)
+def test_fixture_shows_exactly_what_it_expects(path):
+    assert shown(path, warn_unused_ignores=True) == expectations(path)
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.iterdir()), ids=lambda p: p.name)
+def test_unused_ignores_are_reported_only_on_request(path):
+    assert shown(path) == {e for e in expectations(path) if e[1] != "DG008"}
+
+
+def test_a_yaml_section_comment_covers_its_indented_lines_only():
+    text = "model:  # dino-guard: ignore[DG203]\n  backbone: {}\n\n  head: {}\nloss: {}\n"
+    [directive] = suppress.directives(Path("s.dino.yaml"), text)
+    assert (directive.first, directive.last, directive.codes) == (1, 4, ("DG203",))
+
+
+def test_a_toml_table_comment_covers_the_table_up_to_the_next_header():
+    text = "[model.head]  # dino-guard: ignore[DG203]\nbatch_norm = true\n\n[loss]\noutput_dim = 1\n"
+    [directive] = suppress.directives(Path("s.dino.toml"), text)
+    assert (directive.first, directive.last) == (1, 3)
+
+
+def test_a_toml_table_comment_covers_its_subtables():
+    text = "[model]  # dino-guard: ignore[DG203]\n[model.head]\nbatch_norm = true\n[loss]\noutput_dim = 1\n"
+    [directive] = suppress.directives(Path("s.dino.toml"), text)
+    assert (directive.first, directive.last) == (1, 3)
+
+
+def test_noqa_keeps_only_dino_guard_codes_and_a_bare_noqa_is_no_directive():
+    found = suppress.directives(Path("t.py"), "x = 1  # noqa: E501,DG201\ny = 2  # noqa\n")
+    assert [(d.line, d.codes) for d in found] == [(1, ("DG201",))]
+
+
+def test_unused_ignores_skip_codes_this_run_does_not_check():
+    path = FIXTURES / "section_and_line.dino.yaml"
+    assert ("DG008" not in {code for _, code in shown(path, warn_unused_ignores=True, ignore=("DG4",))})
+
+
+def test_the_readme_example_is_quiet():
+    """examples/synthetic_small.dino.yaml keeps its deliberate batch-norm head, silenced with a reason."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "synthetic_small.dino.yaml"
+    assert "# dino-guard: ignore[DG203] deliberate" in example.read_text()
+    assert shown(example, warn_unused_ignores=True) == set()
