@@ -88,10 +88,21 @@ class DinoPair:
 
 
 def _used(trace: Trace, objs: list) -> list:
-    """The objects some forward call reaches (a backbone built but never run does not train)."""
+    """The objects some forward call reaches (a backbone built but never run does not train).
+
+    None when one of them is only an alternative (if/else, try/except) to something of
+    another kind: which one the script uses is not certain.
+    """
     reached = {id(o) for called, _ in trace.calls for o in descendants(called)}
-    used = [o for o in objs if id(o) in reached]
-    return used or objs
+    used = [o for o in objs if id(o) in reached] or objs
+    if any(not _certain(o) for o in used):
+        return []
+    return used
+
+
+def _certain(obj: Obj) -> bool:
+    """Not an alternative, or every alternative is the same kind of object (the facts then decide)."""
+    return obj.alternatives is None or all(isinstance(v, Obj) and v.kind == obj.kind for v in obj.alternatives)
 
 
 def _students(heads: list, roles: Roles) -> list:

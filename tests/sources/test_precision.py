@@ -268,3 +268,29 @@ class MSNModel(pl.LightningModule):
     assert loaded.setup.teacher_momentum.start == 0.9 and loaded.setup.teacher_momentum.end == 1.0
     assert loaded.setup.optimizer.name == "adamw" and loaded.setup.model.backbone.name == "torchvision/resnet18"
     assert "teacher_momentum" in loaded.known and not errors(findings)
+
+
+def test_attribute_assigned_in_if_else_branches_is_unknown():
+    """self.backbone = hub ViT in one branch, a torchvision ResNet chosen by getattr in the other."""
+    text = HEADER + """
+import pytorch_lightning as pl
+
+class DINOModel(pl.LightningModule):
+    def __init__(self, name="resnet18"):
+        super().__init__()
+        if name == CONFIG_NAME:
+            self.student_backbone = torch.hub.load("facebookresearch/dino:main", "dino_vits16")
+            input_dim = 384
+        else:
+            resnet = getattr(torchvision.models, name)()
+            self.student_backbone = nn.Sequential(*list(resnet.children())[:-1])
+            input_dim = 512
+        self.student_head = DINOProjectionHead(input_dim, 512, 64, 2048)
+        self.criterion = DINOLoss(output_dim=2048)
+
+    def training_step(self, batch, batch_idx):
+        return self.criterion([], [])
+"""
+    loaded, findings = run("CONFIG_NAME = input()\n" + text)
+    assert "model.backbone" not in loaded.known and "model.head.input_dim" not in loaded.known
+    assert errors(findings) == []

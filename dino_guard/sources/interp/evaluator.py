@@ -40,6 +40,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, ScriptCallsMixin):
         self.func_names: list = []  # names of the functions running now, outermost first
         self.call_sites: list = []  # where each of them was called from
         self.call_site: Optional[tuple] = None  # the position of the call being made
+        self.attribute_logs: list = []  # per enclosing branch: attributes it assigned, with their old values
 
     def run(self) -> Trace:
         frame = Frame(self.globals)

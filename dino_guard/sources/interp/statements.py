@@ -17,6 +17,19 @@ from dino_guard.sources.interp.trace import Binding
 from dino_guard.sources.interp.values import Cls, DictVal, Func, Obj, Range, Ref, Seq, is_const, opaque
 
 MAX_LOOP_ITEMS = 8  # `for m in [encoder, head]` runs per item up to this
+_UNBOUND = object()  # a name or attribute one branch does not bind
+
+
+def _merge(values: list):
+    """One value when every branch agrees; else a fresh unknown, and each candidate learns its alternatives."""
+    first = values[0]
+    same = all(v is first or (is_const(v) and is_const(first) and type(v) is type(first) and v == first) for v in values)
+    if same:
+        return first
+    for value in values:
+        if isinstance(value, Obj):
+            value.alternatives = values  # one of several things the name may hold
+    return opaque()
 
 
 class StatementsMixin:
@@ -107,22 +120,37 @@ class StatementsMixin:
     stmt_TryStar = stmt_Try
 
     def branches(self, frame: Frame, blocks: list) -> None:
-        """Run each block from the same start and merge what they bind."""
+        """Run each block from the same start and merge what they bind, names and attributes alike."""
         before = dict(frame.locals)
-        outcomes = []
+        outcomes, writes = [], []
         for block in blocks:
             frame.locals.clear()
             frame.locals.update(before)
-            self.exec_block(block, frame)
+            self.attribute_logs.append({})
+            try:
+                self.exec_block(block, frame)
+            finally:
+                writes.append(self._undo_attributes(self.attribute_logs.pop()))
             outcomes.append(dict(frame.locals))
-        merged = {}
-        for name in set().union(*outcomes):
-            values = [o[name] for o in outcomes if name in o]
-            first = values[0]
-            same = all(v is first or (is_const(v) and is_const(first) and type(v) is type(first) and v == first) for v in values)
-            merged[name] = first if same else opaque()
         frame.locals.clear()
-        frame.locals.update(merged)
+        # a branch that does not bind a name either leaves it as it was or exits (raise, return)
+        frame.locals.update({name: _merge([o[name] for o in outcomes if name in o]) for name in set().union(*outcomes)})
+        for key in set().union(*writes):
+            obj, attr = key
+            old = obj.attrs.get(attr, _UNBOUND)
+            values = [w[key] if key in w else old for w in writes]
+            obj.attrs[attr] = _merge([v for v in values if v is not _UNBOUND])
+
+    def _undo_attributes(self, log: dict) -> dict:
+        """Put back the attributes a branch assigned; what it assigned, by (object, name)."""
+        assigned = {}
+        for (obj, attr), old in log.items():
+            assigned[(obj, attr)] = obj.attrs.get(attr, _UNBOUND)
+            if old is _UNBOUND:
+                obj.attrs.pop(attr, None)
+            else:
+                obj.attrs[attr] = old
+        return assigned
 
     def _loop_carried(self, node: ast.AST, frame: Frame) -> None:
         """`step += 1` in a loop body: the name holds a different value on every pass, so it is unknown inside."""
@@ -225,6 +253,8 @@ class StatementsMixin:
         base = self.eval(target.value, frame)
         if not isinstance(base, Obj) or self.library.set_attribute(self, base, target.attr, value, self.pos(target)):
             return
+        if self.attribute_logs:  # inside a branch: remember what to put back before the next one runs
+            self.attribute_logs[-1].setdefault((base, target.attr), base.attrs.get(target.attr, _UNBOUND))
         base.attrs[target.attr] = value
         self._note_binding(target, value, base)
 

@@ -38,6 +38,7 @@ class Obj:
     attrs: dict = field(default_factory=dict)
     cls: Any = None  # a Cls for instances of a class defined in the script
     parts: list = field(default_factory=list)  # child modules (nn.Sequential(a, b), DDP(m))
+    alternatives: Optional[list] = None  # the values branches disagree between (try/except, if/else), itself included
     scope: Any = None  # the script class whose method created it: one file may define several models
 
     def fact(self, name: str, default: Any = None) -> Any:

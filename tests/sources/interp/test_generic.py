@@ -81,3 +81,20 @@ def test_a_counter_incremented_in_a_loop_is_unknown_inside_it():
             step += 1
     """)
     assert isinstance(env["seen"], Obj)
+
+
+def test_attributes_assigned_differently_in_branches_are_unknown_and_agreeing_ones_kept():
+    env = run("""
+        import os
+        class Box:
+            pass
+        box = Box()
+        box.kept = 1
+        if os.environ.get("X"):
+            box.size = 1
+            box.kept = 1
+        else:
+            box.size = 2
+        size, kept = box.size, box.kept
+    """)
+    assert isinstance(env["size"], Obj) and env["size"].kind == "opaque" and env["kept"] == 1
