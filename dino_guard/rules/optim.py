@@ -172,15 +172,16 @@ def warmup_longer_than_training(ctx) -> Iterator[Issue]:
 
 @rule("DG415", "fp16-small-patch", Severity.WARNING, needs=("train.precision", "model.backbone"))
 def fp16_small_patch(ctx) -> Iterator[Issue]:
-    """fp16 with a ViT whose patches are smaller than 16 px.
+    """fp16 with a ViT whose patches are 8 px or smaller.
 
     What it checks:
-        `train.precision: fp16` with patch size below 16.
+        `train.precision: fp16` with patch size below 14 (the /8 models).
 
     Why it matters:
         small patches mean long token sequences whose attention logits
         overflow fp16's range; DINO's authors report NaNs for ViT-S/8 in fp16
-        and train it without. bf16 has fp32's range.
+        and train it without. bf16 has fp32's range. DINOv2's /14 models are
+        trained in fp16 with a grad scaler, so patch 14 is not reported.
 
     Example:
         `backbone: {name: vit_small_patch8_224}`, `train: {precision: fp16}`.
@@ -193,7 +194,7 @@ def fp16_small_patch(ctx) -> Iterator[Issue]:
         #246 thread.
     """
     patch = ctx.patch_size
-    if ctx.setup.train.precision == "fp16" and patch is not None and patch < 16:
+    if ctx.setup.train.precision == "fp16" and patch is not None and patch < 14:
         yield Issue("train.precision", f"fp16 with patch size {patch} ({ctx.setup.model.backbone.name}): attention logits overflow, NaN risk",
                     "use precision: bf16 (or fp32 on GPUs without bf16)", fix={"train.precision": "bf16"})
 

@@ -294,3 +294,17 @@ class DINOModel(pl.LightningModule):
     loaded, findings = run("CONFIG_NAME = input()\n" + text)
     assert "model.backbone" not in loaded.known and "model.head.input_dim" not in loaded.known
     assert errors(findings) == []
+
+
+def test_fp16_on_a_dinov2_patch14_vit_is_not_reported():
+    """DINOv2's /14 models train in fp16 with a grad scaler; DG415 is about the /8 models (public dinov2_finetune)."""
+    text = HEADER + """
+backbone = torch.hub.load("facebookresearch/dinov2", "dinov2_vits14")
+head = DINOProjectionHead(384, 512, 64, 2048)
+criterion = DINOLoss(output_dim=2048)
+with torch.autocast("cuda", dtype=torch.float16):
+    criterion([head(backbone(x))], [head(backbone(x))])
+"""
+    loaded, findings = run(text)
+    assert loaded.setup.train.precision == "fp16" and loaded.setup.model.backbone.name == "vit_small_patch14_dinov2"
+    assert "DG415" not in {f.code for f in findings}
