@@ -41,7 +41,8 @@ def momentum_schedule_shorter_than_run(evidence) -> Iterator[ScriptIssue]:
         `cosine_schedule(epoch, N, start, end)` used as the `m` of
         `update_momentum`, stepped by epochs (the training loop's `range`
         variable or Lightning's `self.current_epoch`), with N smaller than the
-        epochs the script trains.
+        epochs the script trains; or `cosine_schedule(step, len(loader), ...)`
+        stepped once per batch in a run of more than one epoch.
 
     Why it matters:
         after N epochs lightly's cosine_schedule returns `end_value` (1.0): the

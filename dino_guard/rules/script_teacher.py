@@ -110,8 +110,9 @@ def teacher_updated_in_eval(evidence) -> Iterator[ScriptIssue]:
             yield ScriptIssue(call.evaluation_pos or call.pos, "teacher_momentum", f"update_momentum({', '.join(call.texts)}, ...) runs in "
                               f"{call.evaluation}: every evaluation moves the teacher",
                               "call update_momentum only in the training step, once per optimizer step")
+    training_losses = {id(c.loss) for c in evidence.trace.loss_calls if not c.evaluation}
     for call in evidence.trace.loss_calls:
-        if call.evaluation:
+        if call.evaluation and id(call.loss) in training_losses:  # a separate DINOLoss for validation is fine
             yield ScriptIssue(call.evaluation_pos or call.pos, "loss", f"the DINOLoss forward in {call.evaluation} updates the loss centre "
                               "with evaluation data", "drop the DINO loss from evaluation, or compute it with a "
                               "separate DINOLoss instance that is not used for training")

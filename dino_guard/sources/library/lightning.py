@@ -13,7 +13,7 @@ from typing import Any, Optional
 from dino_guard.sources import lightly_api as api
 from dino_guard.sources.interp.callargs import Call
 from dino_guard.sources.interp.scripts import all_bases, find_method
-from dino_guard.sources.interp.values import Obj, Ref, is_const
+from dino_guard.sources.interp.values import Obj, Ref, Seq, is_const
 from dino_guard.sources.library.objects import record
 
 TRAINERS = api.LIGHTNING_TRAINERS
@@ -57,10 +57,19 @@ def trainer(it, call: Call) -> Obj:
     epochs = _lightning_epochs(call)
     if epochs is not None:
         it.trace.epochs.append((epochs, obj.facts["max_epochs"][1]))
+    callbacks = call.kwargs.get("callbacks")
+    if callbacks is not None and not _script_objects(callbacks):
+        it.trace.ema_by_hand = True  # a callback from elsewhere may update the teacher (an EMA callback)
     devices = obj.fact("devices")
     if isinstance(devices, tuple) and devices and all(isinstance(d, int) for d in devices):
         obj.facts["devices"] = (len(devices), obj.facts["devices"][1])  # devices=[0, 1]: two GPUs
     return record(it, obj)
+
+
+def _script_objects(value: Any) -> bool:
+    """Callbacks the script defines itself (their methods are read); anything else is not followed."""
+    items = value.elements() if isinstance(value, Seq) else list(value) if isinstance(value, tuple) else [value]
+    return all(isinstance(v, Obj) and v.cls is not None for v in items)
 
 
 def _lightning_epochs(call: Call) -> Optional[int]:
