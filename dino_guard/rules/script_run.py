@@ -20,6 +20,7 @@ DINO_LR_PER_256 = {"adamw": 0.0005, "adam": 0.0005, "sgd": 0.03}
 LR_TOO_HIGH = 4.0  # how far above DINO's scaled lr a script's scaled lr must be to warn
 TINY_BATCH = 64
 MAX_FOLDER_ENTRIES = 50_000  # a flat folder larger than this is not scanned to the end
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")  # torchvision's IMG_EXTENSIONS
 
 
 def _int(value) -> bool:
@@ -241,7 +242,8 @@ def imagefolder_without_classes(evidence) -> Iterator[ScriptIssue]:
     What it checks:
         `ImageFolder(root)` with a root written in the script that exists where
         dino-guard runs (relative to the current folder or to the script) and
-        holds no subfolder.
+        holds image files but no subfolder (an empty folder, data not fetched
+        yet, says nothing).
 
     Why it matters:
         ImageFolder takes each subfolder as a class and raises
@@ -264,7 +266,7 @@ def imagefolder_without_classes(evidence) -> Iterator[ScriptIssue]:
     script_dir = Path(evidence.path).parent
     for root, pos in evidence.trace.image_folders:
         folder = _existing(root, script_dir)
-        if folder is not None and _has_no_subfolder(folder):
+        if folder is not None and _flat_image_folder(folder):
             yield ScriptIssue(pos, "data.path", f"ImageFolder({root!r}): {folder} has no class subfolders, so "
                               "torchvision raises `Couldn't find any class folder` when the job starts",
                               f"use LightlyDataset({root!r}, transform=...) for a flat folder of images")
@@ -278,13 +280,16 @@ def _existing(root: str, script_dir: Path) -> Optional[Path]:
     return None
 
 
-def _has_no_subfolder(folder: Path) -> bool:
-    """True when the folder surely holds no subfolder (a huge folder is not scanned to the end)."""
+def _flat_image_folder(folder: Path) -> bool:
+    """True when the folder holds images and surely no subfolder. An empty folder (data not
+    fetched yet, a .gitkeep) says nothing; a huge one is not scanned to the end."""
+    images = 0
     try:
         with os.scandir(folder) as entries:
             for count, entry in enumerate(entries):
                 if count >= MAX_FOLDER_ENTRIES or entry.is_dir():
                     return False
+                images += entry.name.lower().endswith(IMAGE_SUFFIXES)
     except OSError:
         return False
-    return True
+    return images > 0

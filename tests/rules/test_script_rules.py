@@ -64,9 +64,12 @@ def test_dg717_silent_when_a_callback_from_elsewhere_may_update_the_teacher():
     assert "DG717" not in codes(script(training=training, extra=extra))
 
 
-def test_dg716_silent_for_a_folder_with_class_subfolders(tmp_path):
-    (tmp_path / "cats").mkdir()
+def test_dg716_silent_for_class_subfolders_and_for_an_empty_folder(tmp_path):
     model = MODEL + f"from torchvision.datasets import ImageFolder\ndata = ImageFolder({str(tmp_path)!r})\n"
+    (tmp_path / ".gitkeep").write_text("")
+    assert "DG716" not in codes(script(model=model))  # the data is not there yet
+    (tmp_path / "cats").mkdir()
+    (tmp_path / "img_0.jpg").write_bytes(b"\xff\xd8")
     assert "DG716" not in codes(script(model=model))
     (tmp_path / "cats").rmdir()
     assert "DG716" in codes(script(model=model))
