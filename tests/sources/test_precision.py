@@ -308,3 +308,21 @@ with torch.autocast("cuda", dtype=torch.float16):
     loaded, findings = run(text)
     assert loaded.setup.train.precision == "fp16" and loaded.setup.model.backbone.name == "vit_small_patch14_dinov2"
     assert "DG415" not in {f.code for f in findings}
+
+
+def test_fabric_setup_returns_what_it_got_and_fabric_gives_devices_and_precision():
+    text = HEADER + MODEL + """
+import lightning as L
+fabric = L.Fabric(accelerator="cuda", devices=2, precision="bf16-mixed")
+optimizer = torch.optim.AdamW(head.parameters(), lr=1e-4)
+head, optimizer = fabric.setup(head, optimizer)
+loader = fabric.setup_dataloaders(torch.utils.data.DataLoader(LightlyDataset("x", transform=DINOTransform()), batch_size=32))
+criterion = DINOLoss(output_dim=2048)
+for batch in loader:
+    fabric.backward(criterion([head(backbone(v).flatten(1)) for v in batch[0][:2]], [head(backbone(v).flatten(1)) for v in batch[0]]))
+    optimizer.step()
+"""
+    loaded, _ = run(text)
+    train = loaded.setup.train
+    assert (train.devices, train.precision, train.batch_size) == (2, "bf16", 32)
+    assert loaded.setup.model.head.input_dim == 512

@@ -11,12 +11,14 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from dino_guard.sources import lightly_api as api
-from dino_guard.sources.interp.callargs import Call
+from dino_guard.sources.interp.callargs import Call, Starred
 from dino_guard.sources.interp.scripts import all_bases, find_method
-from dino_guard.sources.interp.values import Obj, Ref, Seq, is_const
+from dino_guard.sources.interp.values import Obj, Ref, Seq, is_const, opaque
 from dino_guard.sources.library.objects import record
 
 TRAINERS = api.LIGHTNING_TRAINERS
+# Fabric(accelerator, strategy, devices, num_nodes, precision, ...): the Trainer's devices and precision
+FABRICS = ("lightning.Fabric", "lightning.fabric.Fabric", "lightning_fabric.Fabric", "lightning.pytorch.Fabric")
 EVALUATION_METHODS = frozenset({"validation_step", "test_step", "predict_step", "on_validation_epoch_end",
                                 "on_test_epoch_end", "validation_epoch_end", "test_epoch_end"})
 
@@ -64,6 +66,14 @@ def trainer(it, call: Call) -> Obj:
     if isinstance(devices, tuple) and devices and all(isinstance(d, int) for d in devices):
         obj.facts["devices"] = (len(devices), obj.facts["devices"][1])  # devices=[0, 1]: two GPUs
     return record(it, obj)
+
+
+def wrapped(it, obj: Obj, call: Call) -> Any:
+    """Fabric's setup(module, *optimizers), setup_dataloaders(*loaders), to_device(x): what it got, wrapped."""
+    plain = [a for a in call.args if not isinstance(a, Starred)]
+    if call.star or not plain:
+        return opaque(call.pos)
+    return plain[0] if len(plain) == 1 else Seq(plain, len(plain))
 
 
 def _script_objects(value: Any) -> bool:

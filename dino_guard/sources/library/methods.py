@@ -20,7 +20,7 @@ KNOWN_METHODS = frozenset({"parameters", "named_parameters", "children", "module
 SELF_METHODS = frozenset({"to", "cuda", "cpu", "train", "eval", "float", "double", "bfloat16", "type",
                           "share_memory", "apply", "requires_grad_", "half"})
 EMA_METHODS = frozenset({"lerp_", "mul_", "copy_", "update_parameters"})
-STEPPERS = ("optimizer", "scaler", "opaque", "fabric")  # objects whose .step() is an optimizer step
+STEPPERS = ("optimizer", "scaler", "opaque")  # objects whose .step() is an optimizer step
 
 
 def _parameters(it, obj: Obj, call: Call) -> Params:
@@ -48,6 +48,11 @@ def _fit(it, obj: Obj, call: Call) -> Any:
     return opaque(call.pos)
 
 
+def _wrapped(it, obj: Obj, call: Call) -> Any:
+    """Fabric's setup/setup_dataloaders/to_device: the objects it got; on anything else, unknown."""
+    return lightning.wrapped(it, obj, call) if obj.kind == "trainer" else opaque(call.pos)
+
+
 def _add_module(it, obj: Obj, call: Call) -> Any:
     if isinstance(call.arg(0, "name"), str):
         obj.attrs[call.arg(0, "name")] = call.arg(1, "module")
@@ -59,6 +64,7 @@ METHODS = {
     "cancel_last_layer_gradients": _cancel_last_layer_gradients, "detach": _detach,
     "forward": lambda it, obj, call: call_object(it, obj, call), "__call__": lambda it, obj, call: call_object(it, obj, call),
     "fit": _fit, "add_module": _add_module, "zero_grad": lambda it, obj, call: None,
+    **{name: _wrapped for name in ("setup", "setup_module", "setup_dataloaders", "to_device")},
     **{name: (lambda it, obj, call: obj) for name in SELF_METHODS},
 }
 

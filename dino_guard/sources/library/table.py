@@ -82,7 +82,7 @@ EXACT: dict = {
                                        "torch.utils.data.Subset", "tqdm.tqdm", "tqdm.auto.tqdm")},
     **{name: _no_grad for name in ("torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                                    "torch.autograd.grad_mode.no_grad")},
-    **{name: _named(lightning.trainer) for name in lightning.TRAINERS},
+    **{name: _named(lightning.trainer) for name in lightning.TRAINERS + lightning.FABRICS},
     **{name: _named(lightly_train.train) for name in lightly_train.TRAIN_FUNCTIONS},
 }
 
