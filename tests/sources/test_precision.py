@@ -326,3 +326,16 @@ for batch in loader:
     train = loaded.setup.train
     assert (train.devices, train.precision, train.batch_size) == (2, "bf16", 32)
     assert loaded.setup.model.head.input_dim == 512
+
+
+def test_lightly_train_batch_size_is_global_across_devices():
+    call = """
+import lightly_train
+lightly_train.train(out="out", data="data", model="timm/vit_small_patch16_224", method="dino", epochs=50,
+                    batch_size=256, DEVICES transform_args={"image_size": (224, 224)})
+"""
+    loaded, findings = run(call.replace("DEVICES", "devices=4,"))
+    assert (loaded.setup.train.batch_size, loaded.setup.train.devices, loaded.setup.train.epochs) == (64, 4, 50)
+    assert errors(findings) == []
+    loaded, _ = run(call.replace("DEVICES", ""))  # devices="auto": the per-device batch is unknown
+    assert "train.batch_size" not in loaded.known and "train.devices" not in loaded.known
