@@ -63,8 +63,11 @@ def project_config(start: Path) -> dict:
         if candidate.is_file():
             try:
                 data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                raise click.UsageError(f"{candidate}: cannot read [tool.dino-guard]: {exc}")
+            except RecursionError:
+                raise click.UsageError(f"{candidate}: cannot read [tool.dino-guard]: nested too deeply to read")
+            except (ValueError, OSError) as exc:  # bad TOML or UTF-8, a 5000-digit integer, no permission
+                reason = exc.strerror if isinstance(exc, OSError) else str(exc).split("; use sys.")[0]
+                raise click.UsageError(f"{candidate}: cannot read [tool.dino-guard]: {reason}")
             config = data.get("tool", {}).get("dino-guard", {}) if isinstance(data.get("tool"), dict) else {}
             if not isinstance(config, dict):
                 raise click.UsageError(f"{candidate}: [tool.dino-guard] must be a table, e.g. ignore = [\"DG411\"]")
@@ -98,6 +101,7 @@ def check(paths, fmt, select, ignore, gpu, show_info) -> None:
     from dino_guard import inputs
     from dino_guard.engine import Options
     from dino_guard.report import FORMATTERS
+    from dino_guard.terminal import printable
 
     config = project_config(Path.cwd())
     gpu = gpu or config.get("gpu")
@@ -109,12 +113,12 @@ def check(paths, fmt, select, ignore, gpu, show_info) -> None:
         try:
             findings.extend(inputs.check_path(path, options))
         except UnreadableInput as exc:
-            click.echo(f"dino-guard: error: {exc}", err=True)
+            click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
             unreadable = True
             continue
         files += 1
     if files == 0 and not unreadable:
-        click.echo(f"dino-guard: warning: no setup files (*.dino.yaml, *.py) found in {', '.join(paths)}", err=True)
+        click.echo(f"dino-guard: warning: no setup files (*.dino.yaml, *.py) found in {printable(', '.join(paths))}", err=True)
     if fmt in ("text", "github") and not show_info:
         findings = [f for f in findings if f.severity != Severity.INFO]
     # machine formats always print a document (an empty list); text says nothing about no files

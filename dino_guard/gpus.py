@@ -94,7 +94,7 @@ def resolve(name: str) -> GPU:
     base, memory = _parse(name)
     matches = [g for g in CATALOG if base in g.aliases and (memory is None or memory == g.memory_gb)]
     if memory is not None and not matches:  # 80 vs 79.2 GiB: accept the nominal size too
-        matches = [g for g in CATALOG if base in g.aliases and f"{memory}GB" in g.name]
+        matches = [g for g in CATALOG if base in g.aliases and g.name.endswith(f"-{memory}GB")]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -113,8 +113,8 @@ def _unknown_message(name: str, base: str) -> str:
 
 def from_memory_gb(gb: float) -> GPU:
     """A card known only by its memory (hardware.gpu_memory_gb, GiB as nvidia-smi shows)."""
-    if gb <= 0:
-        raise GpuError(f"gpu_memory_gb must be positive, got {gb}")
+    if not 0 < gb <= 1e5:  # also refuses nan and inf, which no byte count can hold
+        raise GpuError(f"gpu_memory_gb must be a positive number of at most 100000, got {gb}")
     return GPU(f"{gb:g} GB GPU", int(gb * GIB))
 
 

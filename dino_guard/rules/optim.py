@@ -188,7 +188,7 @@ def teacher_too_slow_for_run(ctx) -> Iterator[Issue]:
     """
     steps = optimizer_steps(ctx)
     start, end = ctx.setup.teacher_momentum.start, ctx.setup.teacher_momentum.end
-    if steps is None or start > end:
+    if not steps or start > end:  # 0 steps: fewer images than one batch, the teacher is not the problem
         return
     share = init_share(start, end, steps)
     if share <= INIT_LEFT_MAX:

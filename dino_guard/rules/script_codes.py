@@ -127,7 +127,7 @@ documented("DG708", "lightly-api-removed", Severity.WARNING, """
     References: lightly pull request #1079; lightly 1.6.0 (no lightly.data.collate).
 """, "script")
 
-documented("DG709", "script-not-analysed", Severity.INFO, """
+documented("DG709", "script-not-analysed", Severity.WARNING, """
     The script is too large or too deeply nested to follow; it was not checked.
 
     What it checks: nothing: the analysis stopped at its step budget or Python's recursion limit.

@@ -24,10 +24,16 @@ def preflight(setup_path: str):
     from dino_guard.loader import load_setup
     from dino_guard.report import format_text
 
+    if Path(setup_path).suffix == ".py":  # read as YAML it would be "a str at the top level"
+        click.echo(f"dino-guard: error: {setup_path}: train takes a setup file (*.dino.yaml), not a Python script; "
+                   f"`dino-guard check {setup_path}` checks a lightly script", err=True)
+        sys.exit(2)
     try:
         loaded = load_setup(setup_path)
     except UnreadableInput as exc:
-        click.echo(f"dino-guard: error: {exc}", err=True)
+        from dino_guard.terminal import printable
+
+        click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
         sys.exit(2)
     findings = check_loaded(loaded)
     shown = [f for f in findings if f.severity != Severity.INFO]
