@@ -182,7 +182,7 @@ CASES = [
     Case("seed-negative", _file("x.dino.yaml", setup_with(train="{seed: -1}")), exits=frozenset({1}), must_say="train.seed"),
     # --- structure ---
     Case("null-key", _file("x.dino.yaml", BASE + "null: 1\n"), exits=frozenset({1})),
-    Case("empty-key", _file("x.dino.yaml", BASE + "? : x\n"), exits=frozenset({1})),
+    Case("empty-key", _file("x.dino.yaml", BASE + "?\n: x\n"), exits=frozenset({1})),
     Case("key-Model", _file("x.dino.yaml", BASE.replace("model:", "Model:")), exits=frozenset({1}), must_say="'Model'"),
     Case("key-None", _file("x.dino.yaml", BASE + "None: 1\n"), exits=frozenset({1}), must_say="'None'"),
     Case("key-true", _file("x.dino.yaml", BASE + "true: 1\n"), exits=frozenset({1}), must_say="'true'"),
