@@ -115,12 +115,12 @@ def _file_kind(mode: int) -> str:
 
 def load_setup(path: Union[str, Path]) -> Loaded:
     path = Path(path)
-    text = read_text(path)
-    if path.suffix == ".toml":
-        doc = _parse_toml(text)
-    else:
-        doc = yamlpos.parse_yaml(text)
-    return validate_document(str(path), doc)
+    return validate_document(str(path), parse_text(read_text(path), path.suffix))
+
+
+def parse_text(text: str, suffix: str) -> yamlpos.Document:
+    """A setup file's text as data with positions: TOML for .toml, else YAML (JSON is YAML). Never raises."""
+    return _parse_toml(text) if suffix == ".toml" else yamlpos.parse_yaml(text)
 
 
 def validate_document(path: str, doc: yamlpos.Document) -> Loaded:
