@@ -265,6 +265,11 @@ CASES = [
     Case("train-script", _script_for_train, exits=frozenset({2}), must_say="setup file"),
     Case("train-seed-2pow64", _file("x.dino.yaml", setup_with(train="{seed: 18446744073709551616}"), "train"),
          exits=frozenset({1}), must_say="train.seed"),
+    Case("train-data-proc", _file("x.dino.yaml", setup_with(
+        data="{path: /proc, num_workers: 0}", transform="{global_crop_size: 32, local_crop_size: 16, n_local_views: 2}",
+        model="{backbone: {name: test_vit}, head: {output_dim: 256, hidden_dim: 64, bottleneck_dim: 32}}",
+        loss="{output_dim: 256}", hardware="{}", train="{epochs: 1, batch_size: 2, precision: fp32, output_dir: run}"),
+        "train", "--device", "cpu", "--max-steps", "1"), exits=frozenset({2}), must_say="data.path", needs="torch"),
     Case("train-fifo", lambda folder: (os.mkfifo(folder / "x.dino.yaml"), ["train", str(folder / "x.dino.yaml")])[-1], exits=frozenset({2})),
 ]
 

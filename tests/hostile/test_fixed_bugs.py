@@ -251,3 +251,13 @@ def test_markdown_reference_escapes_pipes_in_types():
     assert row == ("| `train.precision` | fp32 \\| bf16 \\| fp16 | `\"bf16\"` | "
                    "bf16/fp16: autocast mixed precision (fp16 with a GradScaler). |")
     assert row.replace("\\|", "").count("|") == 5  # four cells
+
+
+def test_unreadable_data_file_is_not_blamed_on_the_output_folder():
+    from dino_guard.trainer.cli_train import os_error_advice
+
+    in_data = PermissionError(13, "Permission denied", "/proc/1/cwd")
+    assert os_error_advice(in_data, Path("runs/x"), "/proc") == (
+        "/proc/1/cwd: Permission denied; data.path (/proc) must be a folder of images this user can read")
+    in_output = PermissionError(13, "Permission denied", "runs/x/metrics.jsonl")
+    assert os_error_advice(in_output, Path("runs/x"), "/proc").endswith("choose a writable train.output_dir (or --output-dir)")
