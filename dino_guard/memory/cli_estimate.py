@@ -19,6 +19,7 @@ from dino_guard.findings import Severity, UnreadableInput
 from dino_guard.memory.estimate import (METHODS, Estimate, MethodUnavailable, default_method, peak_function, run,
                                         traced_too_costly)
 from dino_guard.memory.spec import spec_from_setup
+from dino_guard.schemas.setup import INT64_MAX
 from dino_guard.terminal import printable
 
 GIB = 2**30
@@ -58,7 +59,8 @@ def _gpu(setup, name: Optional[str]) -> Optional[gpus.GPU]:
 @click.command("estimate")
 @click.argument("setup_path", metavar="SETUP", type=click.Path(dir_okay=True))
 @click.option("--gpu", help="GPU to fit (e.g. H100-80GB, A100-40GB, RTX-4090); overrides hardware.gpu.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Per-device batch to estimate instead of train.batch_size.")
+@click.option("--batch-size", type=click.IntRange(min=1, max=INT64_MAX),  # the schema's bound on every integer
+              help="Per-device batch to estimate instead of train.batch_size.")
 @click.option("--method", type=click.Choice(METHODS), default=None,
               help="traced: run the step on the meta device (needs the train extra); analytic: from the backbone "
                    "table, no torch. Default: traced when torch is installed.")

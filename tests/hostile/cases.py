@@ -251,6 +251,8 @@ CASES = [
     Case("script-surrogate-escape", _file("train.py", 'import lightly\nx = "\\ud800"\n')),
     # --- command line ---
     Case("gpu-H100-0GB", _file("x.dino.yaml", BASE, "check", "--gpu", "H100-0GB"), exits=frozenset({2}), must_say="H100-0GB"),
+    Case("estimate-batch-size-option-10-pow-400", _file("x.dino.yaml", BASE, "estimate", "--method", "analytic",
+                                                        "--batch-size", "1" + "0" * 400), exits=frozenset({2})),
     Case("gpu-H100-0GB-estimate", _file("x.dino.yaml", BASE, "estimate", "--method", "analytic", "--gpu", "H100-0GB"), exits=frozenset({2})),
     Case("gpu-newline", _file("x.dino.yaml", BASE, "check", "--gpu", "H100\n\x1b[2J"), exits=frozenset({2}), must_not_say="\x1b[2J"),
     Case("github-newline-path", _newline_path, exits=frozenset({1}), must_not_say="\n::stop-commands::"),
