@@ -157,7 +157,9 @@ def rule_command(code: str) -> None:
 
         close = difflib.get_close_matches(code, list(RULES) + [r.name.upper() for r in RULES.values()], n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise click.UsageError(f"no rule {code}.{hint} `dino-guard rules` lists them all.")
+        from dino_guard.terminal import printable
+
+        raise click.UsageError(f"no rule {printable(code)}.{hint} `dino-guard rules` lists them all.")
     click.echo(f"{entry.code} {entry.name} ({entry.severity.value})\n")
     click.echo(entry.doc)
 
@@ -194,7 +196,9 @@ def schema_command(output: Optional[str], fmt: str) -> None:
         try:
             Path(output).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
-            raise click.UsageError(f"cannot write {output}: {exc.strerror or exc}")
+            from dino_guard.terminal import printable
+
+            raise click.UsageError(f"cannot write {printable(output)}: {exc.strerror or exc}")
     else:
         click.echo(text)
 
