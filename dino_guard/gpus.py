@@ -32,6 +32,7 @@ from typing import Optional
 MIB, GIB = 2**20, 2**30
 CUDA_CONTEXT_BYTES = 650_969_088
 FRAGMENTATION_RESERVE = 0.10
+MAX_MEMORY_GB = 100_000.0  # 100 TB: far above any one device (the schema's bound on hardware.gpu_memory_gb)
 NOISE_WORDS = frozenset({"nvidia", "geforce", "tesla", "sxm", "sxm2", "sxm4", "sxm5", "pcie", "hbm2", "hbm2e", "hbm3", "hbm3e", "nvl", "gpu"})
 
 
@@ -113,8 +114,8 @@ def _unknown_message(name: str, base: str) -> str:
 
 def from_memory_gb(gb: float) -> GPU:
     """A card known only by its memory (hardware.gpu_memory_gb, GiB as nvidia-smi shows)."""
-    if not 0 < gb <= 1e5:  # also refuses nan and inf, which no byte count can hold
-        raise GpuError(f"gpu_memory_gb must be a positive number of at most 100000, got {gb}")
+    if not 0 < gb <= MAX_MEMORY_GB:  # also refuses nan and inf, which no byte count can hold
+        raise GpuError(f"gpu_memory_gb must be a positive number of at most {MAX_MEMORY_GB:g}, got {gb}")
     return GPU(f"{gb:g} GB GPU", int(gb * GIB))
 
 

@@ -267,3 +267,25 @@ def test_unreadable_data_file_is_not_blamed_on_the_output_folder():
 def test_estimate_batch_size_option_beyond_64_bits_is_a_usage_error_not_an_overflow(cli, write_setup):
     result = cli("estimate", "--method", "analytic", "--batch-size", 10**400, write_setup(BASE))
     assert result.exit_code == 2 and "is not in the range 1<=x<=9223372036854775807" in result.output
+
+
+def test_unreadable_pyproject_is_a_usage_error_not_a_permissionerror(cli, tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("[tool.dino-guard]\n")
+    (tmp_path / "x.dino.yaml").write_text(BASE)
+    monkeypatch.chdir(tmp_path)
+    real_read_text = Path.read_text
+
+    def deny(self, *args, **kwargs):  # tests run as root: chmod 000 would not stop the read
+        if self.name == "pyproject.toml":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", deny)
+    result = cli("check", "x.dino.yaml")
+    assert result.exit_code == 2 and "cannot read [tool.dino-guard]: Permission denied" in result.output
+
+
+@pytest.mark.parametrize("gb", [float("inf"), float("nan"), 1e300, 0.0])
+def test_gpu_from_memory_gb_refuses_non_finite_and_absurd_sizes_instead_of_overflowing(gb):
+    with pytest.raises(gpus.GpuError, match="at most 100000"):
+        gpus.from_memory_gb(gb)
