@@ -223,9 +223,13 @@ def no_optimizer_step(ctx) -> Iterator[Issue]:
         return
     s, images = ctx.setup, ctx.dataset_size
     t = s.train
-    per_device = max(1, images // (t.devices * t.num_nodes * t.accumulate_grad_batches))
+    micro_batches = t.devices * t.num_nodes * t.accumulate_grad_batches
+    if images >= micro_batches:
+        help_text = f"use batch_size: {images // micro_batches} or less, or train on more images"
+    else:
+        help_text = (f"{images} images cannot fill {micro_batches} micro-batches even at batch_size: 1: lower "
+                     "accumulate_grad_batches (and devices), or train on more images")
     yield Issue("train.batch_size",
                 f"{images} training images are fewer than one optimizer step's batch ({t.batch_size} per device x "
                 f"{t.accumulate_grad_batches} accumulation x {t.devices * t.num_nodes} devices = "
-                f"{s.effective_batch_size}): the run never takes an optimizer step",
-                f"use batch_size: {per_device} or less, or train on more images")
+                f"{s.effective_batch_size}): the run never takes an optimizer step", help_text)

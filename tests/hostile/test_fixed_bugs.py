@@ -289,3 +289,13 @@ def test_unreadable_pyproject_is_a_usage_error_not_a_permissionerror(cli, tmp_pa
 def test_gpu_from_memory_gb_refuses_non_finite_and_absurd_sizes_instead_of_overflowing(gb):
     with pytest.raises(gpus.GpuError, match="at most 100000"):
         gpus.from_memory_gb(gb)
+
+
+@pytest.mark.parametrize("train, says", [
+    ("{batch_size: 64, devices: 2}", "use batch_size: 1 or less"),
+    ("{batch_size: 64, accumulate_grad_batches: 8}", "cannot fill 8 micro-batches even at batch_size: 1"),
+])
+def test_dg417_suggests_a_batch_that_takes_a_step(write_setup, train, says):
+    loaded = load_setup(write_setup(setup_with(data="{dataset_size: 3}", train=train)))
+    (finding,) = [f for f in check_loaded(loaded) if f.code == "DG417"]
+    assert says in finding.help
