@@ -63,12 +63,23 @@ def _bytes(name: str, data: bytes, command: str = "check", *extra: str) -> Calla
     return make
 
 
-def _fifo(inside_folder: bool) -> Callable[[Path], list]:
+def _fifo(inside_folder: bool = False, name: str = "x.dino.yaml", command: str = "check") -> Callable[[Path], list]:
     def make(folder: Path) -> list:
-        os.mkfifo(folder / "x.dino.yaml")
-        return ["check", str(folder if inside_folder else folder / "x.dino.yaml")]
+        os.mkfifo(folder / name)
+        return [command, str(folder if inside_folder else folder / name)]
 
     return make
+
+
+def _pyproject_fifo(folder: Path) -> list:
+    os.mkfifo(folder / "pyproject.toml")
+    (folder / "x.dino.yaml").write_text(BASE)
+    return ["check", "x.dino.yaml"]
+
+
+def _undecodable_name(folder: Path) -> list:
+    Path(os.fsdecode(bytes(folder) + b"/\xff" + OSC.encode() + b".dino.yaml")).write_text(BASE)
+    return ["check", str(folder)]
 
 
 def _link(target: str, inside_folder: bool = False, command: str = "check") -> Callable[[Path], list]:
@@ -226,8 +237,8 @@ CASES = [
     Case("top-level-scalar", _file("x.dino.yaml", "42\n"), exits=frozenset({1})),
     Case("many-documents", _file("x.dino.yaml", BASE + "---\n" + BASE), exits=frozenset({1})),
     # --- files ---
-    Case("fifo-alone", _fifo(False), exits=frozenset({2})),
-    Case("fifo-in-folder", _fifo(True), exits=frozenset({2})),
+    Case("fifo-alone", _fifo(), exits=frozenset({2})),
+    Case("fifo-in-folder", _fifo(inside_folder=True), exits=frozenset({2})),
     Case("dev-zero", _link("/dev/zero"), exits=frozenset({2})),
     Case("dev-urandom", _link("/dev/urandom"), exits=frozenset({2})),
     Case("dev-zero-in-folder", _link("/dev/zero", inside_folder=True), exits=frozenset({2})),
@@ -238,19 +249,16 @@ CASES = [
     Case("unreadable-file-in-folder", _unreadable_file, exits=frozenset({2}), needs="not-root"),
     Case("unreadable-folder-in-folder", _unreadable_folder, exits=frozenset({2}), needs="not-root"),
     Case("unreadable-even-for-root", _link("/proc/self/mem"), exits=frozenset({2}), must_say="cannot be read"),
-    Case("undecodable-file-name", lambda folder: (
-        (Path(os.fsdecode(bytes(folder) + b"/\xff" + OSC.encode() + b".dino.yaml"))).write_text(BASE), ["check", str(folder)])[-1],
-         must_not_say="\x07"),
+    Case("undecodable-file-name", _undecodable_name, must_not_say="\x07"),
     Case("missing-file", lambda folder: ["check", str(folder / "nope.dino.yaml")], exits=frozenset({2})),
     Case("folder-as-setup-estimate", lambda folder: ["estimate", str(folder)], exits=frozenset({2})),
     Case("pyproject-deep", _pyproject("[tool.dino-guard]\nx = " + "[" * 100_000 + "]" * 100_000 + "\n"), exits=frozenset({2})),
     Case("pyproject-5000-digits", _pyproject(f"[tool.dino-guard]\nx = {BIG}\n"), exits=frozenset({2})),
     Case("pyproject-unreadable", _pyproject("[tool.dino-guard]\n", mode=0), exits=frozenset({2}), needs="not-root"),
     Case("pyproject-tool-not-table", _pyproject("tool = 3\n")),
-    Case("pyproject-fifo", lambda folder: (os.mkfifo(folder / "pyproject.toml"), (folder / "x.dino.yaml").write_text(BASE),
-                                           ["check", "x.dino.yaml"])[-1]),
+    Case("pyproject-fifo", _pyproject_fifo),
     Case("script-too-large", _big_script, must_say="DG709"),
-    Case("script-fifo", lambda folder: (os.mkfifo(folder / "train.py"), ["check", str(folder / "train.py")])[-1], exits=frozenset({2})),
+    Case("script-fifo", _fifo(name="train.py"), exits=frozenset({2})),
     Case("script-surrogate-escape", _file("train.py", 'import lightly\nx = "\\ud800"\n')),
     # --- command line ---
     Case("gpu-H100-0GB", _file("x.dino.yaml", BASE, "check", "--gpu", "H100-0GB"), exits=frozenset({2}), must_say="H100-0GB"),
@@ -279,7 +287,7 @@ CASES = [
         model="{backbone: {name: test_vit}, head: {output_dim: 256, hidden_dim: 64, bottleneck_dim: 32}}",
         loss="{output_dim: 256}", hardware="{}", train="{epochs: 1, batch_size: 2, precision: fp32, output_dir: run}"),
         "train", "--device", "cpu", "--max-steps", "1"), exits=frozenset({2}), must_say="data.path", needs="torch"),
-    Case("train-fifo", lambda folder: (os.mkfifo(folder / "x.dino.yaml"), ["train", str(folder / "x.dino.yaml")])[-1], exits=frozenset({2})),
+    Case("train-fifo", _fifo(command="train"), exits=frozenset({2})),
 ]
 
 

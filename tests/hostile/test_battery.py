@@ -34,9 +34,11 @@ def run_case(case: Case, folder) -> tuple:
 
 
 @pytest.fixture(scope="session")
-def quick_results(tmp_path_factory) -> dict:
-    """name -> (status, output) of every runnable case that needs no torch, run four at a time."""
-    cases = [c for c in CASES if c.needs != "torch" and not skip_reason(c)]
+def quick_results(request, tmp_path_factory) -> dict:
+    """name -> (status, output) of every selected case that needs no torch, run four at a time."""
+    selected = {item.callspec.params["case"].name for item in request.session.items
+                if hasattr(item, "callspec") and isinstance(item.callspec.params.get("case"), Case)}
+    cases = [c for c in CASES if c.name in selected and c.needs != "torch" and not skip_reason(c)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {c.name: pool.submit(run_case, c, tmp_path_factory.mktemp(c.name[:40])) for c in cases}
     return {name: future.result() for name, future in futures.items()}
