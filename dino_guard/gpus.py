@@ -47,6 +47,7 @@ MIB, GIB = 2**20, 2**30
 CUDA_CONTEXT_BYTES = 650_969_088
 EDGE_RESERVE = 0.056  # reserved over allocated at the peak, at the edge of an H100 (see above)
 FITS, TIGHT, DOES_NOT_FIT = "fits", "tight", "does-not-fit"
+MAX_MEMORY_GB = 100_000.0  # 100 TB: far above any one device (the schema's bound on hardware.gpu_memory_gb)
 NOISE_WORDS = frozenset({"nvidia", "geforce", "tesla", "sxm", "sxm2", "sxm4", "sxm5", "pcie", "hbm2", "hbm2e", "hbm3", "hbm3e", "nvl", "gpu"})
 
 
@@ -121,7 +122,7 @@ def resolve(name: str) -> GPU:
     base, memory = _parse(name)
     matches = [g for g in CATALOG if base in g.aliases and (memory is None or memory == g.memory_gb)]
     if memory is not None and not matches:  # 80 vs 79.2 GiB: accept the nominal size too
-        matches = [g for g in CATALOG if base in g.aliases and f"{memory}GB" in g.name]
+        matches = [g for g in CATALOG if base in g.aliases and g.name.endswith(f"-{memory}GB")]
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
@@ -140,8 +141,8 @@ def _unknown_message(name: str, base: str) -> str:
 
 def from_memory_gb(gb: float) -> GPU:
     """A card known only by its memory (hardware.gpu_memory_gb, GiB as nvidia-smi shows)."""
-    if gb <= 0:
-        raise GpuError(f"gpu_memory_gb must be positive, got {gb}")
+    if not 0 < gb <= MAX_MEMORY_GB:  # also refuses nan and inf, which no byte count can hold
+        raise GpuError(f"gpu_memory_gb must be a positive number of at most {MAX_MEMORY_GB:g}, got {gb}")
     return GPU(f"{gb:g} GB GPU", int(gb * GIB))
 
 

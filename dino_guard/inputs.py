@@ -25,22 +25,32 @@ def expand(paths: list[str]) -> Iterator[Path]:
         if not path.is_dir():
             yield path
             continue
-        for root, dirs, files in os.walk(path):
+        unlisted: list = []  # folders os.walk cannot read: yielded, so that reading them reports why
+        for root, dirs, files in os.walk(path, onerror=unlisted.append):
             dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
             for name in sorted(files):
                 if name.endswith(SETUP_PATTERNS) or name.endswith(".py"):
                     yield Path(root) / name
+        yield from (Path(error.filename) for error in unlisted)
 
 
 def load(path: Path) -> Loaded:
     """Read one file with the reader its suffix calls for."""
+    if path.is_dir():  # given as a file, or a folder os.walk could not list
+        raise UnreadableInput(f"{path}: {_folder_problem(path)}")
     if path.suffix == ".py":
-        if not path.is_file():
-            raise UnreadableInput(f"{path}: no such file")
         from dino_guard.sources.python import load_python  # only scripts pay for the ast analysis
 
         return load_python(path)
     return load_setup(path)
+
+
+def _folder_problem(path: Path) -> str:
+    try:
+        os.listdir(path)
+    except OSError as exc:
+        return f"folder cannot be read ({exc.strerror or exc})"
+    return "is a folder; give a setup file (*.dino.yaml) or a training script (*.py)"
 
 
 def check_path(path: Path, options: Options) -> list[Finding]:

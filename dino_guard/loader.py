@@ -8,7 +8,9 @@ wrong becomes DG0xx findings, never a traceback.
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,14 +58,7 @@ class Loaded:
 
 
 def read_text(path: Path) -> str:
-    if not path.exists():
-        raise UnreadableInput(f"{path}: no such file")
-    if path.is_dir():
-        raise UnreadableInput(f"{path}: is a folder; give a setup file (*.dino.yaml)")
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise UnreadableInput(f"{path}: {size / 1e6:.1f} MB is far too large for a setup file (limit {MAX_BYTES // 1000} KB); is this the right file?")
-    raw = path.read_bytes()
+    raw = read_bounded(path, MAX_BYTES, "a setup file (*.dino.yaml)", "is this the right file?")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -71,14 +66,62 @@ def read_text(path: Path) -> str:
         raise UnreadableInput(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8") from None
 
 
+def read_bounded(path: Path, limit: int, what: str, hint: str, head_only: bool = False) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, or UnreadableInput.
+
+    head_only: a larger file is not refused; its first limit + 1 bytes are returned.
+
+    Anything but a regular file (a FIFO would block forever, /dev/zero never
+    ends) is refused before it is opened; the limit is enforced while reading,
+    so a file that grows (or lies about its size) cannot exhaust memory.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise UnreadableInput(f"{path}: {_os_reason(exc)}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UnreadableInput(f"{path}: is a folder; give {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableInput(f"{path}: not a regular file ({_file_kind(info.st_mode)}); give {what}")
+
+    def too_large(size: str) -> UnreadableInput:
+        return UnreadableInput(f"{path}: {size} is far too large for {what} (limit {limit // 1000} KB); {hint}")
+
+    if info.st_size > limit and not head_only:
+        raise too_large(f"{info.st_size / 1e6:.1f} MB")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # never blocks, even if swapped for a FIFO
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise UnreadableInput(f"{path}: not a regular file; give {what}")
+            raw = handle.read(limit + 1)
+    except OSError as exc:
+        raise UnreadableInput(f"{path}: {_os_reason(exc)}") from None
+    if len(raw) > limit and not head_only:  # it grew while being read
+        raise too_large(f"more than {limit // 1000} KB")
+    return raw
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    return f"cannot be read ({exc.strerror or exc})"
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a plain file")
+
+
 def load_setup(path: Union[str, Path]) -> Loaded:
     path = Path(path)
-    text = read_text(path)
-    if path.suffix == ".toml":
-        doc = _parse_toml(text)
-    else:
-        doc = yamlpos.parse_yaml(text)
-    return validate_document(str(path), doc)
+    return validate_document(str(path), parse_text(read_text(path), path.suffix))
+
+
+def parse_text(text: str, suffix: str) -> yamlpos.Document:
+    """A setup file's text as data with positions: TOML for .toml, else YAML (JSON is YAML). Never raises."""
+    return _parse_toml(text) if suffix == ".toml" else yamlpos.parse_yaml(text)
 
 
 def validate_document(path: str, doc: yamlpos.Document) -> Loaded:
@@ -105,12 +148,14 @@ def validate_document(path: str, doc: yamlpos.Document) -> Loaded:
     return Loaded(path, setup, locations, findings)
 
 
-_PROBLEM_CODES = {"syntax": "DG001", "duplicate-key": "DG005", "too-complex": "DG007", "bad-key": "DG003"}
+_PROBLEM_CODES = {"syntax": "DG001", "duplicate-key": "DG005", "too-complex": "DG007", "bad-key": "DG003",
+                  "bad-value": "DG003"}
 _PROBLEM_HELP = {
     "syntax": "fix the YAML at that line (indentation, a missing ':' or an unclosed bracket are the usual causes)",
     "duplicate-key": "keep one of the two keys",
     "too-complex": "a setup file is a few flat sections; remove the anchors/aliases or the nesting",
     "bad-key": "write the key as a plain name",
+    "bad-value": "write a value of that type, or quote it to keep it as text (e.g. output_dir: \"2024-11-31\")",
 }
 
 
@@ -129,7 +174,9 @@ def _dotted(path: tuple) -> str:
 def _validation_findings(path: str, exc: ValidationError, locations: Locations, data: dict) -> list[Finding]:
     findings = []
     for error in exc.errors():
-        loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+        if error.get("input") is yamlpos.INVALID:
+            continue  # reported by the YAML reader as a bad value already
+        loc = _user_loc(error["loc"], data)
         dotted = _dotted(loc)
         position = locations.of(loc)
         kind = error["type"]
@@ -146,6 +193,23 @@ def _validation_findings(path: str, exc: ValidationError, locations: Locations, 
             findings.append(make_finding("DG003", path, position, dotted, f"{dotted}: {shown}",
                                          _type_help(loc)))
     return findings
+
+
+def _user_loc(loc: tuple, data: Any) -> tuple:
+    """pydantic's loc without the union member names it inserts.
+
+    A key the user wrote (`Model:`, `None:`, `x[y]:`, a nested `Dynamic_img_size`)
+    is never taken for one: only a part absent from the data can be a tag.
+    """
+    kept, node = [], data
+    for part in loc:
+        present = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node))
+        if not present and _is_union_tag(part):
+            continue
+        kept.append(part)
+        node = node[part] if present else None
+    return tuple(kept)
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -231,6 +295,12 @@ def _parse_toml(text: str) -> yamlpos.Document:
         match = re.search(r"line (\d+), column (\d+)", str(exc))
         where = (int(match.group(1)), int(match.group(2))) if match else (1, 1)
         doc.problems.append(yamlpos.Problem("syntax", f"invalid TOML: {exc}", where))
+        return doc
+    except RecursionError:  # tomllib recurses once per nesting level
+        doc.problems.append(yamlpos.Problem("too-complex", "the document is nested too deeply to read", (1, 1)))
+        return doc
+    except ValueError as exc:  # an integer of more digits than Python converts
+        doc.problems.append(yamlpos.Problem("syntax", f"invalid TOML: {str(exc).split(';')[0]}", (1, 1)))
         return doc
     table: tuple = ()
     for number, line in enumerate(text.splitlines(), start=1):

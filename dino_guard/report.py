@@ -11,6 +11,7 @@ import click
 from dino_guard import __version__
 from dino_guard.findings import Finding, Severity
 from dino_guard.rules.registry import all_rules
+from dino_guard.terminal import printable
 
 _COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -18,10 +19,10 @@ _COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "c
 def format_text(findings: list[Finding], files_checked: int) -> str:
     lines = []
     for f in findings:
-        where = click.style(f"{f.path}:{f.line}:{f.column}:", bold=True)
+        where = click.style(f"{printable(f.path)}:{f.line}:{f.column}:", bold=True)
         code = click.style(f.code, fg=_COLOURS[f.severity], bold=True)
-        lines.append(f"{where} {code} {f.message}")
-        lines.append(f"    help: {f.help}")
+        lines.append(f"{where} {code} {printable(f.message)}")
+        lines.append(f"    help: {printable(f.help)}")
     lines.append(summary(findings, files_checked))
     return "\n".join(lines)
 
@@ -44,16 +45,26 @@ def format_json(findings: list[Finding], files_checked: int) -> str:
     return json.dumps([f.to_dict() for f in findings], indent=2)
 
 
-def _github_escape(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+def github_data(text: str) -> str:
+    """A workflow command's message: % CR LF escaped (actions/toolkit escapeData), controls made visible."""
+    return printable(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
+
+
+def github_property(text: str) -> str:
+    """A workflow command's property value (file=, title=): also ':' and ',' (actions/toolkit escapeProperty)."""
+    return github_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def format_github(findings: list[Finding], files_checked: int) -> str:
-    """GitHub Actions workflow commands: annotations on the pull request diff."""
+    """GitHub Actions workflow commands: annotations on the pull request diff.
+
+    Every part is escaped: a file name holding a newline and `::stop-commands::`
+    must not inject commands into the CI log.
+    """
     level = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
     return "\n".join(
-        f"::{level[f.severity]} file={f.path},line={f.line},col={f.column},title={f.code} {f.name}::"
-        + _github_escape(f"{f.message} (help: {f.help})")
+        f"::{level[f.severity]} file={github_property(f.path)},line={f.line},col={f.column},"
+        f"title={github_property(f'{f.code} {f.name}')}::" + github_data(f"{f.message} (help: {f.help})")
         for f in findings
     )
 

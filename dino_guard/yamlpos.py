@@ -24,7 +24,7 @@ FieldPath = tuple  # ("model", "head", "input_dim") or ("transform", "sigmas", 0
 class Problem:
     """Something wrong with the document itself, at a position."""
 
-    kind: str  # "syntax" | "duplicate-key" | "too-complex" | "bad-key"
+    kind: str  # "syntax" | "duplicate-key" | "too-complex" | "bad-key" | "bad-value"
     message: str
     position: Position
     path: FieldPath = ()
@@ -35,6 +35,16 @@ class Document:
     data: Any = None
     positions: dict = field(default_factory=dict)  # FieldPath -> Position
     problems: list = field(default_factory=list)
+
+
+class _Invalid:
+    """Stands for a scalar its tag cannot hold (already a Problem): the schema does not report it again."""
+
+    def __repr__(self) -> str:
+        return "<invalid>"
+
+
+INVALID = _Invalid()
 
 
 class _Budget(Exception):
@@ -65,7 +75,24 @@ class _Converter:
                 self.doc.positions.setdefault(path + (index,), _pos(child))
                 items.append(self.convert(child, path + (index,), depth + 1))
             return items
-        return self.constructor.construct_object(node)
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: FieldPath) -> Any:
+        """The scalar's value; a value its tag cannot hold is a problem, not a crash.
+
+        PyYAML's constructors raise plain ValueError/KeyError for `!!float abc`,
+        `!!bool maybe`, `!!int 0x`, an impossible date (2024-11-31) or an integer
+        of more digits than Python converts.
+        """
+        try:
+            return self.constructor.construct_object(node)
+        except yaml.constructor.ConstructorError:
+            raise
+        except (ValueError, KeyError, TypeError, OverflowError, IndexError) as exc:
+            tag = node.tag.rsplit(":", 1)[-1]
+            shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+            self.doc.problems.append(Problem("bad-value", f"'{shown}' is not a valid {tag}: {_reason(exc)}", _pos(node), path))
+            return INVALID
 
     def _mapping(self, node: yaml.MappingNode, path: FieldPath, depth: int) -> dict:
         result: dict = {}
@@ -76,7 +103,10 @@ class _Converter:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.doc.problems.append(Problem("bad-key", "a key must be a plain name", _pos(key_node), path))
                 continue
-            key = str(self.constructor.construct_object(key_node))
+            key = key_node.value  # as written: `true:`, `null:` and `1:` are the names the user typed
+            if not key:
+                self.doc.problems.append(Problem("bad-key", "a key must be a plain name, not empty or null", _pos(key_node), path))
+                continue
             child = path + (key,)
             if key in result:
                 first = self.doc.positions.get(child, (0, 0))
@@ -88,6 +118,13 @@ class _Converter:
             self.doc.positions[child] = _pos(key_node)
             result[key] = self.convert(value_node, child, depth + 1)
         return result
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return "not one of the values this tag accepts"
+    text = str(exc)
+    return text.split(";")[0] if "integer string conversion" in text else text
 
 
 def parse_yaml(text: str) -> Document:

@@ -13,6 +13,7 @@ import click
 
 from dino_guard.commands import config as cfg
 from dino_guard.findings import Severity, UnreadableInput
+from dino_guard.terminal import printable
 
 
 @click.command()
@@ -65,12 +66,12 @@ def _run(plan: list, paths: tuple, fmt: str, show_info: bool) -> None:
         try:
             findings.extend(inputs.check_path(path, options))
         except UnreadableInput as exc:
-            click.echo(f"dino-guard: error: {exc}", err=True)
+            click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
             unreadable = True
             continue
         files += 1
     if files == 0 and not unreadable:
-        click.echo(f"dino-guard: warning: no setup files (*.dino.yaml, *.py) found in {', '.join(paths)}", err=True)
+        click.echo(f"dino-guard: warning: no setup files (*.dino.yaml, *.py) found in {printable(', '.join(paths))}", err=True)
     if fmt in ("text", "github") and not show_info:
         findings = [f for f in findings if f.severity != Severity.INFO]
     # machine formats always print a document (an empty list); text says nothing about no files

@@ -9,6 +9,7 @@ is a usage error with a did-you-mean, never silently ignored.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Optional
 
 import click
+
+from dino_guard.terminal import printable
 
 from dino_guard.codes import CODES, RETIRED, known_prefix
 
@@ -60,7 +63,10 @@ def _did_you_mean(word: str, choices) -> str:
 
 def find_config(path: Path) -> Optional[Path]:
     """The nearest pyproject.toml above `path` with a [tool.dino-guard] table, or None."""
-    start = path.resolve()
+    try:
+        start = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: search from where the link itself lies
+        start = Path(os.path.abspath(path))
     return _search(start if start.is_dir() else start.parent)
 
 
@@ -87,8 +93,11 @@ def _read(file: Path) -> dict:
 
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise click.UsageError(f"{file}: cannot read it as TOML: {exc}")
+    except RecursionError:
+        raise click.UsageError(f"{printable(str(file))}: cannot read it as TOML: nested too deeply to read")
+    except (ValueError, OSError) as exc:  # bad TOML or UTF-8, a 5000-digit integer, no permission
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).split("; use sys.")[0]
+        raise click.UsageError(f"{printable(str(file))}: cannot read it as TOML: {reason}")
     return data if isinstance(data.get("tool"), dict) else {}
 
 

@@ -16,14 +16,17 @@ import click
 
 from dino_guard import gpus
 from dino_guard.findings import Severity, UnreadableInput
-from dino_guard.memory.estimate import METHODS, Estimate, MethodUnavailable, default_method, run
+from dino_guard.memory.estimate import (METHODS, Estimate, MethodUnavailable, default_method, peak_function, run,
+                                        traced_too_costly)
 from dino_guard.memory.spec import spec_from_setup
+from dino_guard.schemas.setup import INT64_MAX
+from dino_guard.terminal import printable
 
 GIB = 2**30
 
 
 def _fail(message: str, code: int = 2) -> None:
-    click.echo(f"dino-guard: error: {message}", err=True)
+    click.echo(f"dino-guard: error: {printable(message)}", err=True)
     sys.exit(code)
 
 
@@ -56,7 +59,8 @@ def _gpu(setup, name: Optional[str]) -> Optional[gpus.GPU]:
 @click.command("estimate")
 @click.argument("setup_path", metavar="SETUP", type=click.Path(dir_okay=True))
 @click.option("--gpu", help="GPU to fit (e.g. H100-80GB, A100-40GB, RTX-4090); overrides hardware.gpu.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Per-device batch to estimate instead of train.batch_size.")
+@click.option("--batch-size", type=click.IntRange(min=1, max=INT64_MAX),  # the schema's bound on every integer
+              help="Per-device batch to estimate instead of train.batch_size.")
 @click.option("--method", type=click.Choice(METHODS), default=None,
               help="traced: run the step on the meta device (needs the train extra); analytic: from the backbone "
                    "table, no torch. Default: traced when torch is installed.")
@@ -72,7 +76,7 @@ def estimate(setup_path: str, gpu: Optional[str], batch_size: Optional[int], met
     setup = _load(setup_path, gpu, fmt)
     card = _gpu(setup, gpu)
     spec = spec_from_setup(setup, batch_size)
-    method = method or default_method()
+    method = _bounded_method(spec, method or default_method())
     try:
         result = run(spec, method, card, setup.train.accumulate_grad_batches)
     except MethodUnavailable as exc:
@@ -83,10 +87,23 @@ def estimate(setup_path: str, gpu: Optional[str], batch_size: Optional[int], met
     click.echo(json.dumps(result.to_json(), indent=2) if fmt == "json" else format_text(result, devices))
 
 
+def _bounded_method(spec, method: str) -> str:
+    """The method to run: a setup too costly to trace is estimated analytically, with a note (or refused)."""
+    reason = traced_too_costly(spec) if method == "traced" else None
+    if reason is None:
+        return method
+    try:
+        peak_function("analytic", spec)
+    except MethodUnavailable as exc:
+        _fail(f"{reason}, and the analytic method cannot estimate it either: {exc}")
+    click.echo(f"dino-guard: note: {reason}: estimated with the analytic method instead", err=True)
+    return "analytic"
+
+
 def format_text(result: Estimate, devices: int = 1) -> str:
     spec = result.spec
     crops = " + ".join(f"{n}x{size}" for n, size in spec.views)
-    lines = [f"{spec.backbone}, batch {spec.batch_size} per device, {spec.precision}, crops {crops} "
+    lines = [f"{printable(spec.backbone)}, batch {spec.batch_size} per device, {spec.precision}, crops {crops} "
              f"({result.breakdown.method} estimate)", ""]
     lines += [f"  {label:<36} {nbytes / GIB:8.2f} GiB" for label, nbytes in result.breakdown.rows()]
     lines += [f"  {'peak allocated':<36} {result.peak_allocated_bytes / GIB:8.2f} GiB", ""]

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from dino_guard.terminal import printable
+
 
 @click.command("rule")
 @click.argument("code")
@@ -24,7 +26,7 @@ def rule_command(code: str) -> None:
 
         close = difflib.get_close_matches(code, list(RULES) + [r.name.upper() for r in RULES.values()], n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise click.UsageError(f"no rule {code}.{hint} `dino-guard rules` lists them all.")
+        raise click.UsageError(f"no rule {printable(code)}.{hint} `dino-guard rules` lists them all.")
     click.echo(f"{entry.code} {entry.name} ({entry.severity.value})\n")
     click.echo(entry.doc)
 

@@ -7,6 +7,8 @@ from typing import Optional
 
 import click
 
+from dino_guard.terminal import printable
+
 
 @click.command("schema")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
@@ -21,6 +23,6 @@ def schema_command(output: Optional[str], fmt: str) -> None:
         try:
             Path(output).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
-            raise click.UsageError(f"cannot write {output}: {exc.strerror or exc}")
+            raise click.UsageError(f"cannot write {printable(output)}: {exc.strerror or exc}")
     else:
         click.echo(text)

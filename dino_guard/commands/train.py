@@ -24,10 +24,16 @@ def preflight(setup_path: str):
     from dino_guard.loader import load_setup
     from dino_guard.report import format_text
 
+    if Path(setup_path).suffix == ".py":  # read as YAML it would be "a str at the top level"
+        click.echo(f"dino-guard: error: {setup_path}: train takes a setup file (*.dino.yaml), not a Python script; "
+                   f"`dino-guard check {setup_path}` checks a lightly script", err=True)
+        sys.exit(2)
     try:
         loaded = load_setup(setup_path)
     except UnreadableInput as exc:
-        click.echo(f"dino-guard: error: {exc}", err=True)
+        from dino_guard.terminal import printable
+
+        click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
         sys.exit(2)
     findings = check_loaded(loaded)
     shown = [f for f in findings if f.severity != Severity.INFO]
@@ -60,6 +66,24 @@ def with_resolved_data_path(setup, setup_path: str):
         return setup
     resolved = str(resolve_data_path(setup.data.path, setup_path))
     return setup.model_copy(update={"data": setup.data.model_copy(update={"path": resolved})})
+
+
+def os_error_advice(exc: OSError, output_dir: Path, data_path: Optional[str]) -> str:
+    """The file, the reason and the setting to change: the output folder only when the file is in it."""
+    from dino_guard.terminal import printable
+
+    where = Path(exc.filename) if exc.filename else None
+    reason = f"{printable(str(where or output_dir))}: {exc.strerror or exc}"
+    if where is None or _inside(where, output_dir):
+        return f"{reason}; choose a writable train.output_dir (or --output-dir)"
+    if data_path and _inside(where, Path(data_path)):
+        return f"{reason}; data.path ({printable(data_path)}) must be a folder of images this user can read"
+    return reason
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.absolute(), folder.absolute()
+    return path == folder or folder in path.parents
 
 
 @click.command("train")
@@ -95,9 +119,8 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
     except (DataError, BuildError) as exc:
         click.echo(f"dino-guard train: error: {exc}", err=True)
         sys.exit(2)
-    except OSError as exc:  # an output_dir that cannot be written, a full disk
-        click.echo(f"dino-guard train: error: {exc.filename or out}: {exc.strerror or exc}; "
-                   "choose a writable train.output_dir (or --output-dir)", err=True)
+    except OSError as exc:  # an output_dir that cannot be written, a full disk, a data folder that cannot be read
+        click.echo(f"dino-guard train: error: {os_error_advice(exc, out, setup.data.path)}", err=True)
         sys.exit(2)
     s = result.summary
     if s["knn_top1"] is not None and s["knn_top1_init"] is not None:

@@ -24,6 +24,17 @@ class MethodUnavailable(RuntimeError):
     """The requested method cannot run here (no torch, or no table facts)."""
 
 
+MAX_TRACED_VIEWS = 66  # DINO uses 2 global + up to 10 local; the loss compares every pair, so work grows as views^2
+
+
+def traced_too_costly(spec: MemorySpec) -> Optional[str]:
+    """Why tracing `spec` would run for minutes, or None: the traced method refuses such setups."""
+    views = spec.n_global_views + spec.n_local_views
+    if views > MAX_TRACED_VIEWS:
+        return f"{views} views per image is beyond what the traced method runs (at most {MAX_TRACED_VIEWS})"
+    return None
+
+
 def traced_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in TRAIN_EXTRA)
 

@@ -79,10 +79,19 @@ def plan(batch_size: int, accumulate: int, max_batch: int) -> Optional[BatchPlan
     if batch_size <= max_batch:
         return BatchPlan(batch_size, accumulate, True)
     total = batch_size * accumulate
-    for steps in range(accumulate + 1, total + 1):
-        if total % steps == 0 and total // steps <= max_batch:
-            micro = total // steps
-            if micro >= max_batch / 2:  # a divisor far below the limit wastes the GPU
-                return BatchPlan(micro, steps, True)
-            break
+    micro = _largest_divisor(total, max_batch, low=math.ceil(max_batch / 2))
+    if micro is not None:  # a divisor far below the limit would waste the GPU
+        return BatchPlan(micro, total // micro, True)
     return BatchPlan(max_batch, math.ceil(total / max_batch), False)
+
+
+def _largest_divisor(total: int, high: int, low: int) -> Optional[int]:
+    """The largest divisor of `total` in [low, high], or None.
+
+    Walks the micro-batch sizes (at most MAX_BATCH / 2 of them), never the
+    accumulation steps: those run to total / max_batch, 10^15 for a batch of 10^18.
+    """
+    for micro in range(high, max(low, 1) - 1, -1):
+        if total % micro == 0:
+            return micro
+    return None

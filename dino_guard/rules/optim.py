@@ -264,7 +264,7 @@ def teacher_too_slow_for_run(ctx) -> Iterator[Issue]:
     """
     steps = optimizer_steps(ctx)
     start, end = ctx.setup.teacher_momentum.start, ctx.setup.teacher_momentum.end
-    if steps is None or start > end:
+    if not steps or start > end:  # 0 steps: fewer images than one batch, the teacher is not the problem
         return
     share = init_share(start, end, steps)
     if share <= INIT_LEFT_MAX:
@@ -277,3 +277,48 @@ def teacher_too_slow_for_run(ctx) -> Iterator[Issue]:
                 f"for a run this short use a faster teacher, e.g. teacher_momentum: {{start: {suggested}, "
                 f"end: {suggested}}}, or train for more steps",
                 fix={"teacher_momentum.start": suggested, "teacher_momentum.end": suggested})
+
+
+@rule("DG417", "no-optimizer-step", Severity.ERROR, needs=("train", "data"))
+def no_optimizer_step(ctx) -> Iterator[Issue]:
+    """The data set is smaller than one optimizer step's batch: the run never takes a step.
+
+    What it checks:
+        the training images (`data.dataset_size`, the synthetic set less its
+        kNN hold-out, or the images counted under `data.path`) against the
+        effective batch, `batch_size x accumulate_grad_batches x devices x
+        num_nodes`. Setup files only: the reference trainer drops the
+        incomplete last batch; a script's DataLoader may not.
+
+    Why it matters:
+        every epoch ends before its first optimizer step, so the run spends
+        its time loading data, never updates a weight, and exports a backbone
+        at its random initialisation.
+
+    Example:
+        `data: {dataset_size: 100}` with `train: {batch_size: 64, devices: 2}`.
+
+    Use instead:
+        a per-device batch of at most the images divided by the devices
+        (here `batch_size: 32`), or more images.
+
+    References:
+        torch.utils.data.DataLoader (`drop_last`); `dino-guard train` drops
+        the incomplete last batch.
+    """
+    if ctx.known is not None or optimizer_steps(ctx) != 0:
+        return
+    s, images = ctx.setup, ctx.dataset_size
+    t = s.train
+    micro_batches = t.devices * t.num_nodes * t.accumulate_grad_batches
+    fix = None
+    if images >= micro_batches:
+        fix = {"train.batch_size": images // micro_batches}
+        help_text = f"use batch_size: {images // micro_batches} or less, or train on more images"
+    else:
+        help_text = (f"{images} images cannot fill {micro_batches} micro-batches even at batch_size: 1: lower "
+                     "accumulate_grad_batches (and devices), or train on more images")
+    yield Issue("train.batch_size",
+                f"{images} training images are fewer than one optimizer step's batch ({t.batch_size} per device x "
+                f"{t.accumulate_grad_batches} accumulation x {t.devices * t.num_nodes} devices = "
+                f"{s.effective_batch_size}): the run never takes an optimizer step", help_text, fix)

@@ -76,7 +76,7 @@ documented("DG708", "lightly-api-removed", Severity.WARNING, """
         lightly's changelog (GitHub releases).
     """, "script")
 
-documented("DG709", "script-not-analysed", Severity.INFO, """
+documented("DG709", "script-not-analysed", Severity.WARNING, """
     The script is too large or too deeply nested to follow; it was not checked.
 
     What it checks:

@@ -64,12 +64,18 @@ def markdown_reference() -> str:
             if nested is not None:
                 sections.append((f"{dotted}.", nested))
                 continue
-            rows.append(f"| `{dotted}` | {describe_type(info.annotation)} | `{_default_text(info)}` | {info.description or ''} |")
+            cells = (f"`{dotted}`", describe_type(info.annotation), f"`{_default_text(info)}`", info.description or "")
+            rows.append("| " + " | ".join(_cell(text) for text in cells) + " |")
         if rows:
             title = prefix.rstrip(".") or "top level"
             doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
             lines += [f"**{title}**" + (f": {doc}" if doc else ""), "", "| field | type | default | meaning |", "|---|---|---|---|", *rows, ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _cell(text: str) -> str:
+    """A table cell: `|` (as in `adamw | adam | sgd`) would end the cell early, so it is escaped (GFM)."""
+    return text.replace("|", "\\|")
 
 
 def _section_model(annotation: Any):

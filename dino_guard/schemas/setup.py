@@ -14,10 +14,26 @@ from typing import Literal, Optional, Tuple
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class Section(BaseModel):
-    """Every section refuses unknown keys: a typo must not pass silently."""
+INT64_MAX = 2**63 - 1  # torch, numpy and every C API below the trainer take 64-bit integers
 
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+class Section(BaseModel):
+    """Every section refuses unknown keys: a typo must not pass silently.
+
+    Numbers must be finite (`.inf`, `1e400`) and integers fit in 64 bits: the
+    trainer hands them to torch, and the checks do arithmetic with them.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _fits_64_bits(cls, value):
+        if isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+            digits = len(str(abs(value)))
+            shown = str(value) if digits <= 30 else f"a {digits}-digit number"
+            raise ValueError(f"must fit in 64 bits (at most {INT64_MAX}), got {shown}")
+        return value
 
 
 def _ordered_scale(value: Tuple[float, float]) -> Tuple[float, float]:
@@ -154,7 +170,7 @@ class Train(Section):
     compile: bool = Field(False, description="Wrap the models in torch.compile.")
     devices: int = Field(1, gt=0, description="GPUs per node (torchrun --nproc_per_node).")
     num_nodes: int = Field(1, gt=0, description="Nodes (torchrun --nnodes).")
-    seed: int = Field(0, description="Seed of every random number generator.")
+    seed: int = Field(0, ge=0, le=INT64_MAX, description="Seed of every random number generator (0 to 2**63 - 1).")
     output_dir: str = Field("runs/dino", description="Where metrics, checkpoints and plots go.")
     max_steps: Optional[int] = Field(None, gt=0, description="Stop after this many optimizer steps.")
     checkpoint_every_epochs: int = Field(0, ge=0, description="Keep an extra checkpoint every N epochs; 0 keeps only last.pt.")
@@ -162,11 +178,14 @@ class Train(Section):
     checkpoint_every_steps: int = Field(0, ge=0, description="Also write checkpoints/last.pt every N optimizer steps; 0: at epoch ends only.")
 
 
+MAX_GPU_MEMORY_GB = 100_000.0  # 100 TB: far above any one device; keeps byte counts exact
+
+
 class Hardware(Section):
     """The GPU the run is meant for (memory checks)."""
 
     gpu: Optional[str] = Field(None, description="A GPU name from the catalog, e.g. H100-80GB.")
-    gpu_memory_gb: Optional[float] = Field(None, gt=0.0, description="Memory of a GPU not in the catalog.")
+    gpu_memory_gb: Optional[float] = Field(None, gt=0.0, le=MAX_GPU_MEMORY_GB, description="Memory of a GPU not in the catalog.")
 
 
 class Monitor(Section):
@@ -197,7 +216,7 @@ class Eval(Section):
 class Setup(Section):
     """A whole DINO training setup."""
 
-    model_config = ConfigDict(extra="forbid", validate_default=True, title="dino-guard setup")
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False, title="dino-guard setup")
 
     data: Data = Data()
     transform: Optional[Transform] = None

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Union
 
 from pydantic import ValidationError
 
-from dino_guard.findings import Finding, UnreadableInput
-from dino_guard.loader import Loaded, Locations
 from dino_guard.codes import make_finding
+from dino_guard.findings import Finding
+from dino_guard.loader import Loaded, Locations, read_bounded
 from dino_guard.schemas import Setup
 from dino_guard.sources import prefilter
 
@@ -40,9 +40,11 @@ MAX_BYTES = 5_000_000  # a training script is a few KB; generated megabyte files
 
 def load_python(path: Union[str, Path]) -> Loaded:
     path = Path(path)
-    raw = _read(path)
+    raw = read_bounded(path, MAX_BYTES, "a training script", "give the script itself", head_only=True)
     if not prefilter.may_import_lightly(raw):
         return _nothing(str(path))
+    if len(raw) > MAX_BYTES:  # a lightly script of megabytes: say it was not looked at, never "passed"
+        return _not_analysed(str(path), f"the script is larger than {MAX_BYTES // 1_000_000} MB: it was not checked")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -72,9 +74,7 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
     try:
         trace = Interpreter(tree, text.splitlines(), DinoLibrary()).run()
     except (OutOfBudget, RecursionError):
-        return Loaded(path, None, Locations(), [make_finding(
-            "DG709", path, (1, 1), "", "the script is too large or too deeply nested to follow: it was not checked",
-            "keep the DINO setup in a short script, or describe it in a *.dino.yaml setup file")], frozenset())
+        return _not_analysed(path, "the script is too large or too deeply nested to follow: it was not checked")
     findings = lightly_refs.api_findings(path, trace)
     if not _uses_dino(trace):
         return Loaded(path, None, Locations(), findings, frozenset())
@@ -98,17 +98,10 @@ def once_per_location(findings: list) -> list:
     return out
 
 
-def _read(path: Path) -> bytes:
-    if not path.exists():
-        raise UnreadableInput(f"{path}: no such file")
-    if path.is_dir():
-        raise UnreadableInput(f"{path}: is a folder")
-    if path.stat().st_size > MAX_BYTES:
-        return b""  # far too large to be a training script: skipped like a file without lightly
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UnreadableInput(f"{path}: cannot be read ({exc.strerror})") from None
+def _not_analysed(path: str, message: str) -> Loaded:
+    return Loaded(path, None, Locations(), [make_finding(
+        "DG709", path, (1, 1), "", message,
+        "keep the DINO setup in a short script, or describe it in a *.dino.yaml setup file")], frozenset())
 
 
 def _nothing(path: str) -> Loaded:

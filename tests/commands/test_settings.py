@@ -88,3 +88,13 @@ def test_warn_unused_ignores_from_the_config(cli, tmp_path):
     setup = _project(tmp_path / "p", '[tool.dino-guard]\nwarn-unused-ignores = true\n')
     setup.write_text(setup.read_text() + "# dino-guard: ignore-file[DG203]\n")
     assert "DG008" in cli("check", setup).output
+
+
+def test_settings_search_from_a_symlink_loop_does_not_crash(tmp_path):
+    from dino_guard.commands.config import find_config
+
+    loop = tmp_path / "a.dino.yaml"
+    loop.symlink_to(tmp_path / "b.dino.yaml")
+    (tmp_path / "b.dino.yaml").symlink_to(loop)
+    (tmp_path / "pyproject.toml").write_text("[tool.dino-guard]\nignore = [\"DG411\"]\n")
+    assert find_config(loop) == tmp_path / "pyproject.toml"
