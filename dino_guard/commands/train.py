@@ -53,13 +53,16 @@ def event_printer(loaded):
 
 
 def with_resolved_data_path(setup, setup_path: str):
-    """data.path as `check` reads it: from the working directory, else next to the setup file."""
+    """data.path and eval.path as `check` reads them: from the working directory, else next to the setup file."""
     from dino_guard.datafiles import resolve_data_path
 
-    if not setup.data.path:
-        return setup
-    resolved = str(resolve_data_path(setup.data.path, setup_path))
-    return setup.model_copy(update={"data": setup.data.model_copy(update={"path": resolved})})
+    if setup.data.path:
+        resolved = str(resolve_data_path(setup.data.path, setup_path))
+        setup = setup.model_copy(update={"data": setup.data.model_copy(update={"path": resolved})})
+    if setup.eval.path:
+        resolved = str(resolve_data_path(setup.eval.path, setup_path))
+        setup = setup.model_copy(update={"eval": setup.eval.model_copy(update={"path": resolved})})
+    return setup
 
 
 @click.command("train")

@@ -6,6 +6,7 @@ import math
 from typing import Iterator, Optional
 
 from dino_guard.findings import Severity
+from dino_guard.plan import LR_REFERENCE_BATCH, last_step
 from dino_guard.rules.registry import Issue, rule
 
 # Base learning rates (per 256 images) DINO recipes use, with a wide margin.
@@ -13,10 +14,6 @@ LR_RANGES = {"adamw": (1e-5, 5e-3), "adam": (1e-5, 5e-3), "sgd": (1e-3, 1.0)}
 SMALL_BATCH = 512  # DINO: "use 0.9995 with batch size of 256"
 SHORT_RUN = 1000  # optimizer steps; below, a fast teacher is what lets it learn at all (DG416)
 INIT_LEFT_MAX = 0.10  # share of its random init the EMA teacher may still hold at the end (DG416)
-
-
-def used_lr(setup) -> float:
-    return setup.optimizer.lr * setup.effective_batch_size / 256
 
 
 @rule("DG410", "teacher-momentum-invalid", Severity.WARNING, needs=("teacher_momentum",))
@@ -55,7 +52,7 @@ def momentum_small_batch(ctx) -> Iterator[Issue]:
     Use instead: `teacher_momentum: {start: 0.9995}`.
     References: facebookresearch/dino main_dino.py (`--momentum_teacher` help).
     """
-    batch, start = ctx.setup.effective_batch_size, ctx.setup.teacher_momentum.start
+    batch, start = ctx.run_plan.effective_batch, ctx.setup.teacher_momentum.start
     steps = optimizer_steps(ctx)
     if steps is not None and init_share(0.9995, ctx.setup.teacher_momentum.end, steps) > INIT_LEFT_MAX:
         return  # too short a run for 0.9995 (DG416 would fire); the advice is for long runs
@@ -76,9 +73,10 @@ def lr_used(ctx) -> Iterator[Issue]:
     Use instead: nothing; raise or lower `optimizer.lr`, not the scaled value.
     References: facebookresearch/dino main_dino.py (`args.lr * batch_size / 256`); Goyal et al. 2017.
     """
-    setup = ctx.setup
-    yield Issue("optimizer.lr", f"lr used = {setup.optimizer.lr:g} x {setup.effective_batch_size} / 256 = {used_lr(setup):.4g} "
-                f"(effective batch {setup.effective_batch_size})", "optimizer.lr is the rate for a batch of 256; it is scaled linearly")
+    plan = ctx.run_plan
+    yield Issue("optimizer.lr", f"lr used = {plan.base_lr:g} x {plan.effective_batch} / {LR_REFERENCE_BATCH} = {plan.lr:.4g} "
+                f"(effective batch {plan.effective_batch})",
+                f"optimizer.lr is the rate for a batch of {LR_REFERENCE_BATCH}; it is scaled linearly")
 
 
 @rule("DG413", "lr-out-of-range", Severity.WARNING, needs=("optimizer",))
@@ -138,14 +136,10 @@ def fp16_small_patch(ctx) -> Iterator[Issue]:
 
 def optimizer_steps(ctx) -> Optional[int]:
     """Optimizer steps of the whole run, when the data set's size is known."""
-    s = ctx.setup
-    images = ctx.dataset_size
-    if not images:
+    plan = ctx.run_plan
+    if not plan.total_steps:  # unknown, or no whole batch: nothing to judge a teacher by
         return None
-    if s.data.synthetic:  # labeled: the trainer holds out the kNN queries
-        images = int(images * (1 - s.eval.holdout_fraction))
-    steps = images // s.effective_batch_size * s.train.epochs
-    return min(steps, s.train.max_steps) if s.train.max_steps else steps
+    return last_step(plan, ctx.setup.train.max_steps)
 
 
 def short_run(ctx) -> bool:

@@ -190,7 +190,13 @@ class Eval(Section):
     knn_k: int = Field(20, gt=0, description="Neighbours of the kNN classifier.")
     knn_temperature: float = Field(0.07, gt=0.0, description="Temperature of the weighted kNN vote.")
     knn_every_epochs: int = Field(0, ge=0, description="kNN evaluation every N epochs; 0: only at the end.")
-    holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of labeled images held out for kNN evaluation.")
+    knn: bool = Field(True, description="Evaluate the teacher backbone with kNN (needs labelled images); false turns it off.")
+    path: Optional[str] = Field(None, description=(
+        "Labelled folder (one subfolder per class) of kNN query images, never trained on. When data.path has the "
+        "same class subfolders its images are the kNN bank, otherwise half of this folder is."))
+    holdout_fraction: Optional[float] = Field(None, ge=0.0, lt=1.0, description=(
+        "Share of a labelled training folder held out of training as kNN queries. Default: 0 for a folder "
+        "(training uses every image; give eval.path for kNN), 0.2 for the built-in synthetic set."))
     knn_max_images: int = Field(10000, gt=0, description="At most this many images (a seeded random subset) each in the kNN bank and in the queries; they are read again at every evaluation, never held in memory.")
 
 
@@ -213,11 +219,6 @@ class Setup(Section):
     @property
     def has_dino_transform(self) -> bool:
         return self.transform is not None and self.transform.name != "none"
-
-    @property
-    def effective_batch_size(self) -> int:
-        t = self.train
-        return t.batch_size * t.accumulate_grad_batches * t.devices * t.num_nodes
 
     @property
     def loss_output_dim(self) -> int:

@@ -96,8 +96,8 @@ def encoded_jpeg(data: bytes, name: str) -> Optional[EncodedJPEG]:
     return EncodedJPEG(data, height, width, name)
 
 
-def find_source(data) -> Source:
-    """The setup's `data` section -> Source; a clear DataError before training."""
+def find_source(data, field: str = "data.path") -> Source:
+    """The setup's `data` section (or eval.path as one) -> Source; a clear DataError before training."""
     if data.synthetic == "shapes":
         n = data.size
         return Source(list(range(n)), [i % len(CLASSES) for i in range(n)], list(CLASSES), 0,
@@ -106,13 +106,13 @@ def find_source(data) -> Source:
         raise DataError("data: give `path:` (a folder of images) or `synthetic: shapes`")
     root = Path(data.path).expanduser()
     if not root.exists():
-        raise DataError(f"data.path: {root} does not exist; fix the path or use `data: {{synthetic: shapes}}`")
+        raise DataError(f"{field}: {root} does not exist; fix the path or use `data: {{synthetic: shapes}}`")
     if not root.is_dir():
-        raise DataError(f"data.path: {root} is a file, not a folder of images")
+        raise DataError(f"{field}: {root} is a file, not a folder of images")
     files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     if not images:
-        raise DataError(f"data.path: {root} holds no images ({len(files)} other files); "
+        raise DataError(f"{field}: {root} holds no images ({len(files)} other files); "
                         f"expected {', '.join(sorted(IMAGE_SUFFIXES))} files, in class subfolders for kNN")
     classes = sorted({p.parent.relative_to(root).parts[0] for p in images if p.parent != root})
     labels = None
@@ -228,15 +228,14 @@ class EpochSampler(torch.utils.data.Sampler):
         return (self.batches_per_epoch() * self.epochs - self.start_batch) * self.b
 
 
-def split_indices(source: Source, holdout_fraction: float, seed: int = 0) -> tuple[list, list]:
-    """Train indices and held-out kNN query indices (every class represented)."""
+def split_indices(source: Source, held_out: int, seed: int = 0) -> tuple[list, list]:
+    """Train indices and `held_out` seeded random kNN query indices (the run plan says how many)."""
     n = len(source.items)
-    if source.labels is None:
+    if not held_out:
         return list(range(n)), []
     g = torch.Generator().manual_seed(1234 + seed)
     perm = torch.randperm(n, generator=g).tolist()
-    n_hold = max(1, int(n * holdout_fraction))
-    return sorted(perm[n_hold:]), sorted(perm[:n_hold])
+    return sorted(perm[held_out:]), sorted(perm[:held_out])
 
 
 # ---------------------------------------------------------------- collate and views
