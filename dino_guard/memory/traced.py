@@ -61,9 +61,17 @@ def estimate(spec: MemorySpec, steps: int = 2) -> Breakdown:
     return breakdown
 
 
+def _backbone(spec: MemorySpec) -> models.Backbone:
+    """The trainer's backbone on the meta device; dynamic_img_size only where the model takes it."""
+    try:
+        return models.build_backbone(spec.backbone, spec.dynamic_img_size, spec.drop_path_rate)
+    except models.BackboneArgsError:  # a conv net: any input size works without the keyword
+        return models.build_backbone(spec.backbone, None, spec.drop_path_rate)
+
+
 def _build(spec: MemorySpec, tracker: AllocationTracker) -> Step:
-    student, width = models.build_backbone(spec.backbone, spec.dynamic_img_size, spec.drop_path_rate)
-    teacher, _ = models.build_backbone(spec.backbone, spec.dynamic_img_size, spec.drop_path_rate)
+    built = _backbone(spec)
+    student, width, teacher = built.module, built.width, _backbone(spec).module
     head_args = (spec.feature_dim or width, spec.head_hidden_dim, spec.head_bottleneck_dim, spec.output_dim,
                  spec.head_batch_norm)
     student_head, teacher_head = models.build_head(*head_args), models.build_head(*head_args)
