@@ -38,6 +38,7 @@ from dino_guard.trainer.augment import PrefetchViews
 from dino_guard.trainer.build import build_loss, build_models, build_optimizer
 from dino_guard.plan import RunPlan, last_step, plan_run
 from dino_guard.trainer.data import DataError, EpochSampler, ImageDataset, build_pipeline, find_source, split_indices
+from dino_guard.trainer.export import write_backbone
 from dino_guard.trainer.knn import eval_sets, evaluate
 from dino_guard.trainer.metrics import append_metric, read_metrics, summarize, write_metrics
 from dino_guard.trainer.monitor import Event, Monitor
@@ -445,6 +446,8 @@ def finish(run: Run) -> Result:
     if run.d.main:
         (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         (run.out / "setup.resolved.json").write_text(json.dumps(run.setup.model_dump(mode="json"), indent=2) + "\n")
+        if run.history and not stopped_by_check:  # the backbone to take to the next step
+            write_backbone(run.setup, run.teacher.state_dict(), run.out / "backbone.pt", "teacher", run.step)
         if run.history:
             plot_loss([r["step"] for r in run.history], [r["loss"] for r in run.history], run.setup.loss_output_dim,
                       run.out / "loss.png", f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}")
