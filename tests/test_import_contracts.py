@@ -22,7 +22,7 @@ def _lint_imports() -> str:
     return str(beside) if beside.exists() else shutil.which("lint-imports") or ""
 
 
-@pytest.mark.parametrize("contract", ["layers", "check-is-torch-free", "acyclic"])
+@pytest.mark.parametrize("contract", ["layers", "check-is-torch-free", "acyclic", "trainer-data-path"])
 def test_import_contract_is_kept(contract):
     tool = _lint_imports()
     if not tool:

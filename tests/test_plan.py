@@ -78,7 +78,7 @@ def test_check_and_train_plan_the_same_run_for_every_example(path):
     from dino_guard.engine import check_loaded
     from dino_guard.loader import load_setup
     from dino_guard.trainer import distributed
-    from dino_guard.trainer.data import Source, find_source
+    from dino_guard.trainer.dataset import Source, find_source
     from dino_guard.trainer.loop import plan_for
     from dino_guard.trainer.schedules import Schedule
 

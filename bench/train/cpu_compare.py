@@ -33,7 +33,8 @@ import torch  # noqa: E402
 
 from dino_guard.loader import load_setup  # noqa: E402
 from dino_guard.trainer.build import create_backbone, output_width  # noqa: E402
-from dino_guard.trainer.data import build_pipeline, find_source  # noqa: E402
+from dino_guard.trainer.dataset import find_source  # noqa: E402
+from dino_guard.trainer.pipeline import build_pipeline  # noqa: E402
 from dino_guard.trainer.loop import Options, train  # noqa: E402
 
 

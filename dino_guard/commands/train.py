@@ -121,7 +121,7 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
     if wants_launch(setup):
         sys.exit(launch_workers(setup, device, nnodes, node_rank, rdzv_endpoint))
     from dino_guard.trainer.build import BuildError
-    from dino_guard.trainer.data import DataError
+    from dino_guard.trainer.images import DataError
     from dino_guard.trainer.loop import Options, train as run
 
     out = Path(output_dir or setup.train.output_dir)

@@ -15,7 +15,9 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from dino_guard.trainer.data import READ_ERRORS, DataError, eval_transform, find_source, split_indices
+from dino_guard.trainer.dataset import find_source, split_indices
+from dino_guard.trainer.images import READ_ERRORS, DataError
+from dino_guard.trainer.pipeline import eval_transform
 
 
 @dataclass

@@ -34,14 +34,15 @@ import torch
 import torch.nn.functional as F
 
 from dino_guard.trainer import checkpoint, distributed
-from dino_guard.trainer.augment import PrefetchViews
 from dino_guard.trainer.build import build_loss, build_models, build_optimizer
 from dino_guard.plan import RunPlan, last_step, plan_run
-from dino_guard.trainer.data import DataError, EpochSampler, ImageDataset, build_pipeline, find_source, split_indices
+from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source, split_indices
 from dino_guard.trainer.export import write_backbone
+from dino_guard.trainer.images import DataError
 from dino_guard.trainer.knn import eval_sets, evaluate
 from dino_guard.trainer.metrics import append_metric, read_metrics, summarize, write_metrics
 from dino_guard.trainer.monitor import Event, Monitor
+from dino_guard.trainer.pipeline import PrefetchViews, build_pipeline
 from dino_guard.trainer.plot import plot_loss
 from dino_guard.trainer.progress import ProgressBar, plan_text
 from dino_guard.trainer.schedules import Schedule

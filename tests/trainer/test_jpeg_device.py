@@ -15,9 +15,10 @@ from PIL import Image
 
 from tests.trainer.conftest import TINY, cli, merge, metrics, run, tiny_setup, write_yaml
 from dino_guard.schemas.setup import Data
-from dino_guard.trainer.augment import collate_images, decode_resize
-from dino_guard.trainer.data import READ_ERRORS, EncodedJPEG, ImageDataset, build_pipeline, find_source
-from dino_guard.trainer.jpeg_device import batch_squares, decode_all, resize_square
+from dino_guard.trainer.images import READ_ERRORS, EncodedJPEG, decode_resize
+from dino_guard.trainer.dataset import ImageDataset, find_source
+from dino_guard.trainer.pipeline import build_pipeline, collate_images
+from dino_guard.trainer.device_aug.jpeg import batch_squares, decode_all, resize_square
 
 CPU = torch.device("cpu")
 # Mean |device square - worker square| in 0..255 levels. Up to 2x the square's side
@@ -147,7 +148,7 @@ def test_mixed_batch_back_in_order_and_undecodable_rows_replaced(mixed_folder):
 def test_batch_of_only_jpegs_and_no_decodable_one(mixed_folder):
     batch = _mixed_batch(mixed_folder, ["a/rgb0.jpg", "a/gray.jpg"])
     assert batch["images"] is None and batch_squares(batch, 64, CPU)[0].shape == (2, 3, 64, 64)
-    from dino_guard.trainer.data import DataError
+    from dino_guard.trainer.images import DataError
 
     with pytest.raises(DataError, match="no image of a batch of 1"):
         batch_squares(_mixed_batch(mixed_folder, ["b/corrupt.jpg"]), 64, CPU)

@@ -8,7 +8,8 @@ from tests.trainer.conftest import metrics, run, tiny_setup
 
 torch = pytest.importorskip("torch")
 
-from dino_guard.trainer.data import Source, eval_transform  # noqa: E402
+from dino_guard.trainer.dataset import Source  # noqa: E402
+from dino_guard.trainer.pipeline import eval_transform  # noqa: E402
 from dino_guard.trainer.knn import EvalSet, capped, evaluate, knn_top1  # noqa: E402
 
 
@@ -80,7 +81,7 @@ def test_knn_every_epochs_is_written_to_metrics_jsonl(tmp_path):
 
 def test_eval_path_is_the_knn_query_set_and_training_keeps_every_image(tmp_path):
     """Issue 12: kNN evaluates on eval.path; the training folder is not split."""
-    from dino_guard.trainer.data import find_source
+    from dino_guard.trainer.dataset import find_source
     from dino_guard.trainer.knn import eval_sets
     from tests.trainer.conftest import tiny_setup
     from tests.trainer.test_plan import class_folder
@@ -101,7 +102,8 @@ def test_eval_path_is_the_knn_query_set_and_training_keeps_every_image(tmp_path)
 def test_eval_path_without_class_subfolders_is_refused(tmp_path):
     from PIL import Image
 
-    from dino_guard.trainer.data import DataError, find_source
+    from dino_guard.trainer.dataset import find_source
+    from dino_guard.trainer.images import DataError
     from dino_guard.trainer.knn import eval_sets
     from tests.trainer.conftest import tiny_setup
 

@@ -1,15 +1,10 @@
-"""The data path: images -> (Dataset) -> (collate) -> batch -> (views) -> crops.
+"""What to train on: sources (a folder, the synthetic set), the dataset, the sampler, the splits.
 
-Three replaceable steps, so augmentation can run in DataLoader workers
-(`transform.backend: cpu`, lightly's DINOTransform) or on the device
-(`transform.backend: device`, dino_guard.trainer.augment):
-
-1. `ImageDataset[(epoch, index)]` loads one image as RGB and applies the
-   per-image transform; its random numbers are seeded from (seed, epoch,
-   index), so a resumed run sees exactly the same crops.
-2. `collate` stacks samples into a batch.
-3. `views_from_batch` turns a batch on the device into the global crops
-   (one tensor) and the local crops (one tensor).
+`ImageDataset[(epoch, index)]` loads one image (images.py) and applies the
+pipeline's per-image transform (pipeline.py); its random numbers are seeded
+from (seed, epoch, index), so a resumed run sees exactly the same crops.
+`EpochSampler` shards and orders them; `split_indices` holds out the kNN
+queries the run plan asks for.
 
 Bad files never crash an epoch: an unreadable image is replaced by the
 next readable one, counted, and reported once.
@@ -18,7 +13,6 @@ next readable one, counted, and reported once.
 from __future__ import annotations
 
 import contextlib
-import io
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +20,11 @@ from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from dino_guard.datafiles import IMAGE_SUFFIXES  # one list of image suffixes for check and train
+from dino_guard.trainer.images import JPEG_START, READ_ERRORS, DataError, EncodedJPEG, encoded_jpeg, open_rgb
 from dino_guard.trainer.synthetic import CLASSES, shape_image
-
-
-class DataError(Exception):
-    """Data that cannot be trained on; the message names the path and the fix."""
 
 
 # ---------------------------------------------------------------- sources
@@ -66,36 +57,6 @@ class Source:
         return raw or open_rgb(item)  # by path: PIL's errors then name the file
 
 
-JPEG_START, JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"  # start-of-image + a marker; end-of-image
-
-
-@dataclass
-class EncodedJPEG:
-    """A JPEG file's bytes with the size its header states; decoded later, batched, on the device."""
-
-    data: bytes
-    height: int
-    width: int
-    name: str  # the file, for the bad-file report if the device cannot decode it
-
-
-def encoded_jpeg(data: bytes, name: str) -> Optional[EncodedJPEG]:
-    """The file as EncodedJPEG if the device decoder takes it, else None (the worker decodes it).
-
-    Only the header is parsed (PIL's open reads no pixels). CMYK/YCCK JPEGs
-    are left to PIL, which converts them as open_rgb does; so is a file
-    without an end-of-image marker near its end: most likely truncated, and
-    PIL's decode in the worker reports it as unreadable as for any format.
-    """
-    if not data.startswith(JPEG_START) or JPEG_END not in data[-64:]:
-        return None
-    with Image.open(io.BytesIO(data)) as img:
-        if img.format != "JPEG" or img.mode not in ("RGB", "L"):
-            return None
-        width, height = img.size
-    return EncodedJPEG(data, height, width, name)
-
-
 def find_source(data, field: str = "data.path") -> Source:
     """The setup's `data` section (or eval.path as one) -> Source; a clear DataError before training."""
     if data.synthetic == "shapes":
@@ -121,27 +82,6 @@ def find_source(data, field: str = "data.path") -> Source:
         labels = [index[p.relative_to(root).parts[0]] for p in images]
     what = f"{len(images)} images in {root}" + (f", {len(classes)} classes" if labels else ", unlabeled")
     return Source([str(p) for p in images], labels, classes if labels else [], len(files) - len(images), what)
-
-
-def open_rgb(path) -> Image.Image:
-    """Open any image PIL reads as 8-bit RGB (grayscale, RGBA, 16-bit, CMYK, palette)."""
-    with Image.open(path) as img:
-        img.load()
-        if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-            arr = np.asarray(img, dtype=np.float64)
-            lo, hi = float(arr.min()), float(arr.max())
-            arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
-            img = Image.fromarray(arr.astype(np.uint8), "L")
-        if img.mode in ("P", "LA", "PA"):
-            img = img.convert("RGBA")
-        if img.mode == "RGBA":
-            base = Image.new("RGB", img.size, (0, 0, 0))
-            base.paste(img, mask=img.getchannel("A"))
-            return base
-        return img.convert("RGB")
-
-
-READ_ERRORS = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 # ---------------------------------------------------------------- dataset
@@ -236,58 +176,3 @@ def split_indices(source: Source, held_out: int, seed: int = 0) -> tuple[list, l
     g = torch.Generator().manual_seed(1234 + seed)
     perm = torch.randperm(n, generator=g).tolist()
     return sorted(perm[held_out:]), sorted(perm[:held_out])
-
-
-# ---------------------------------------------------------------- collate and views
-
-
-def collate_views(samples: list) -> dict:
-    """[(list of view tensors, label, bad)] -> {"views": [B,C,H,W] per view, "labels", "bad"}."""
-    views = [torch.stack(v) for v in zip(*(s[0] for s in samples))]
-    labels = torch.tensor([s[1] for s in samples])
-    return {"views": views, "labels": labels, "bad": [s[2] for s in samples if s[2]]}
-
-
-def views_from_batch(batch: dict, device: torch.device, n_global: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    """The global crops as one tensor and the local crops as one tensor, on the device."""
-    views = [v.to(device, non_blocking=True) for v in batch["views"]]
-    global_crops = torch.cat(views[:n_global])
-    local_crops = torch.cat(views[n_global:]) if len(views) > n_global else None
-    return global_crops, local_crops
-
-
-@dataclass
-class Pipeline:
-    """The three replaceable steps of the data path."""
-
-    transform: Callable  # PIL image -> sample (in workers)
-    collate: Callable
-    views: Callable  # (batch, device) -> (global crops, local crops)
-
-
-def build_pipeline(setup) -> Pipeline:
-    t = setup.transform
-    if t.backend == "device":
-        try:
-            from dino_guard.trainer import augment  # issue 6
-        except ImportError:
-            raise DataError("transform.backend: device is not available in this version; use backend: cpu") from None
-        return augment.build_pipeline(setup)
-    from lightly.transforms import DINOTransform
-
-    transform = DINOTransform(
-        global_crop_size=t.global_crop_size, global_crop_scale=tuple(t.global_crop_scale),
-        local_crop_size=t.local_crop_size, local_crop_scale=tuple(t.local_crop_scale),
-        n_local_views=t.n_local_views, hf_prob=t.hf_prob, vf_prob=t.vf_prob, rr_prob=t.rr_prob,
-        cj_prob=t.cj_prob, cj_strength=t.cj_strength, cj_bright=t.cj_bright, cj_contrast=t.cj_contrast,
-        cj_sat=t.cj_sat, cj_hue=t.cj_hue, random_gray_scale=t.random_gray_scale,
-        gaussian_blur=tuple(t.gaussian_blur), sigmas=tuple(t.sigmas), solarization_prob=t.solarization_prob)
-    return Pipeline(transform, collate_views, views_from_batch)
-
-
-def eval_transform(size: int) -> Callable:
-    """Resize + center crop + ImageNet normalization, for kNN features."""
-    import torchvision.transforms as T
-
-    return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(),
-                      T.Normalize(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))])

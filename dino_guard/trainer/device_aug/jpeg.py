@@ -1,7 +1,7 @@
 """JPEG decoding on the training device (`transform.decode: device`, with backend device).
 
 DataLoader workers hand over a JPEG's bytes instead of its pixels
-(data.encoded_jpeg says which files qualify), so they skip PIL's decode and
+(images.encoded_jpeg says which files qualify), so they skip PIL's decode and
 resize and the batch crosses shared and pinned memory at ~0.1 MB an image
 instead of 0.6 MB. Here, in the main process on the views' side stream, one
 batched torchvision.io.decode_jpeg call decodes them on the device; each is
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.io import ImageReadMode, decode_jpeg
 
-from dino_guard.trainer.data import DataError
+from dino_guard.trainer.images import DataError
 
 
 def batch_squares(batch: dict, size: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
