@@ -46,15 +46,21 @@ class Source:
             return shape_image(item)[0]
         return open_rgb(item)
 
-    def load_raw(self, i: int) -> Union["EncodedJPEG", Image.Image]:
-        """Like load, but an 8-bit RGB or grayscale JPEG file comes back undecoded (`transform.decode: device`)."""
+    def load_path(self, i: int) -> Union[str, Image.Image]:
+        """A file's path, undecoded: the worker's transform decodes it at the size it needs
+        (PIL's JPEG draft mode; `transform.backend: device`). Synthetic images come as images."""
+        item = self.items[i]
+        return shape_image(item)[0] if isinstance(item, int) else item
+
+    def load_raw(self, i: int) -> Union[EncodedJPEG, str, Image.Image]:
+        """An 8-bit RGB or grayscale JPEG file as its bytes (`transform.decode: device`), else as load_path."""
         item = self.items[i]
         if isinstance(item, int):
             return shape_image(item)[0]
         with open(item, "rb") as f:
             head = f.read(len(JPEG_START))
             raw = encoded_jpeg(head + f.read(), item) if head == JPEG_START else None
-        return raw or open_rgb(item)  # by path: PIL's errors then name the file
+        return raw or item  # other files: the worker decodes them by path
 
 
 def find_source(data, field: str = "data.path") -> Source:
@@ -105,13 +111,21 @@ def seeded(seed: int):
 class ImageDataset(torch.utils.data.Dataset):
     """Indexed by (epoch, i); returns (transformed image, label, bad_path or "").
 
-    A transform with `takes_encoded = True` gets JPEG files undecoded
-    (Source.load_raw): it passes their bytes on to be decoded on the device.
+    What the transform gets: a decoded RGB image (Source.load), or with
+    `takes_path = True` the file's path (Source.load_path: it decodes at the
+    size it needs), or with `takes_encoded = True` a JPEG's bytes
+    (Source.load_raw: decoded later on the device). Reading and transforming
+    happen together, so a file that fails in either is replaced.
     """
 
     def __init__(self, source: Source, indices: list, transform: Callable, seed: int):
         self.source, self.indices, self.transform, self.seed = source, indices, transform, seed
-        self.load = source.load_raw if getattr(transform, "takes_encoded", False) else source.load
+        if getattr(transform, "takes_encoded", False):
+            self.load = source.load_raw
+        elif getattr(transform, "takes_path", False):
+            self.load = source.load_path
+        else:
+            self.load = source.load
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -122,15 +136,15 @@ class ImageDataset(torch.utils.data.Dataset):
         for attempt in range(len(self.indices)):
             j = self.indices[(i + attempt) % len(self.indices)]
             try:
-                img = self.load(j)
+                with seeded(hash((self.seed, epoch, i)) % 2**62):
+                    sample = self.transform(self.load(j))
                 break
             except READ_ERRORS as exc:
                 bad = bad or f"{self.source.items[j]}: {type(exc).__name__}: {exc}"
         else:
-            raise DataError("no image in the data set could be read")
+            raise DataError(f"none of the {len(self.indices)} training images could be read (first: {bad})")
         label = self.source.labels[j] if self.source.labels else -1
-        with seeded(hash((self.seed, epoch, i)) % 2**62):
-            return self.transform(img), label, bad
+        return sample, label, bad
 
 
 class EpochSampler(torch.utils.data.Sampler):

@@ -185,10 +185,12 @@ def prepare(setup, opts: Options) -> Run:
     plan = plan_for(setup, source, d)
     train_idx, query_idx = split_indices(source, plan.held_out)
     pipeline = build_pipeline(setup)
+    dataset = ImageDataset(source, train_idx, pipeline.transform, t.seed)
+    dataset[(0, 0)]  # one sample here: data no image of which reads is one DataError, not a worker's traceback
     sched = Schedule.from_setup(setup, plan)
     student, teacher, model, run_student, run_teacher = prepare_models(setup, device, d, opts.log)
     return Run(setup=setup, opts=opts, d=d, device=device, source=source, plan=plan,
-               dataset=ImageDataset(source, train_idx, pipeline.transform, t.seed), pipeline=pipeline,
+               dataset=dataset, pipeline=pipeline,
                sched=sched, last_step=last_step(plan, opts.max_steps, t.max_steps),
                student=student, teacher=teacher, model=model, run_student=run_student, run_teacher=run_teacher,
                loss_fn=build_loss(setup).to(device), optimizer=build_optimizer(setup, student, device),
@@ -203,9 +205,11 @@ def plan_for(setup, source, d: distributed.Dist) -> RunPlan:
     plan = plan_run(setup, len(source.items), source.labels is not None, processes=d.world)
     if plan.steps_per_epoch == 0:
         t = setup.train
+        fits = plan.train_images // (plan.effective_batch // t.batch_size)
+        fix = f"lower train.batch_size to {fits}" if fits else "add images or use fewer processes"
         raise DataError(f"train.batch_size {t.batch_size} x accumulate_grad_batches {t.accumulate_grad_batches} x "
-                        f"{d.world} process(es) = {plan.effective_batch} images per step, but only "
-                        f"{plan.train_images} training image(s) in {source.description}; lower train.batch_size")
+                        f"{d.world} process(es) = {plan.effective_batch} images per step, but the data has only "
+                        f"{plan.train_images} training image(s) ({source.description}); {fix}")
     return plan
 
 

@@ -81,17 +81,22 @@ def eval_transform(size: int) -> Callable:
 
 
 class WorkerDecode:
-    """Dataset transform of backend device (in workers): PIL image -> (uint8 square, original h/w, seed).
+    """Dataset transform of backend device (in workers): file path or PIL image -> (uint8 square, original h/w, seed).
+
+    Files arrive as paths (`takes_path`), so a large JPEG is decoded at the
+    square's size by PIL's draft mode, not in full and then shrunk.
 
     With `decode_on_device` (transform.decode: device) the dataset hands JPEG
     files over undecoded (`takes_encoded`); they leave the worker as their
     bytes (1-D uint8), original h/w, seed and file name.
     """
 
+    takes_path = True  # files come as paths: decode_resize opens them in JPEG draft mode (issue 12)
+
     def __init__(self, size: int, decode_on_device: bool = False):
         self.size, self.takes_encoded = size, decode_on_device
 
-    def __call__(self, image: Union[Image.Image, EncodedJPEG]) -> tuple:
+    def __call__(self, image: Union[str, Image.Image, EncodedJPEG]) -> tuple:
         # Drawn under the data set's per-sample seed (seed, epoch, index): the batch's
         # augmentation generator is seeded from these, so a resumed run sees the same crops.
         seed = int(torch.randint(0, 2**62, ()))

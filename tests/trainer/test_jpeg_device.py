@@ -78,23 +78,26 @@ def _bytes(data: bytes) -> torch.Tensor:
 # ---- worker side ----------------------------------------------------------------
 
 @pytest.mark.parametrize("name, kind", [("a/rgb0.jpg", EncodedJPEG), ("a/gray.jpg", EncodedJPEG),
-                                        ("a/cmyk.jpg", Image.Image), ("b/photo.png", Image.Image),
+                                        ("a/cmyk.jpg", str), ("b/photo.png", str),
                                         ("b/corrupt.jpg", EncodedJPEG), ("b/truncated.jpg", None),
                                         ("b/zero.jpg", None)])
 def test_load_raw_passes_only_rgb_and_gray_jpegs_undecoded(mixed_folder, name, kind):
+    """Other files go to the worker by path: decode_resize decodes them (in draft mode for JPEGs)."""
     source = find_source(Data(path=str(mixed_folder)))
     i = source.items.index(str(mixed_folder / name))
-    if kind is None:  # unreadable: the dataset's usual replacement takes over
-        with pytest.raises(READ_ERRORS):
-            source.load_raw(i)
-        return
     loaded = source.load_raw(i)
+    if kind is None:  # unreadable: the worker's decode fails and the dataset's usual replacement takes over
+        with pytest.raises(READ_ERRORS):
+            decode_resize(loaded, 32)
+        return
     assert isinstance(loaded, kind)
     if kind is EncodedJPEG:
         assert loaded.data == (mixed_folder / name).read_bytes() and loaded.name == str(mixed_folder / name)
         assert (loaded.height, loaded.width) == Image.open(mixed_folder / name).size[::-1]
     else:
-        assert loaded.mode == "RGB"
+        assert loaded == str(mixed_folder / name)
+        pixels, _ = decode_resize(loaded, 32)
+        assert pixels.shape == (3, 32, 32)
 
 
 def test_worker_samples_keep_the_seed_of_decode_worker(mixed_folder):
