@@ -47,7 +47,8 @@ class Transform(Section):
     decode: Literal["worker", "device"] = Field("worker", description=(
         "Where JPEGs are decoded with backend: device. worker: PIL in the DataLoader workers (decode and "
         "resize); device: workers read the file bytes, torchvision.io.decode_jpeg decodes the batch on the "
-        "training device (8-bit RGB and grayscale JPEGs; other files are still decoded in the workers). "
+        "training device (8-bit RGB and grayscale JPEGs up to 24 MP, in chunks of 32 MP that the memory "
+        "estimate counts; other files are still decoded in the workers). "
         "Ignored with backend: cpu."))
     global_crop_size: int = Field(224, gt=0, description="Side of the 2 global crops, px.")
     global_crop_scale: Tuple[float, float] = Field((0.4, 1.0), description="[min, max] fraction of the image a global crop covers.")

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from dino_guard.memory.spec import DECODE_MAX_PIXELS
+
 
 class DataError(Exception):
     """Data that cannot be trained on; the message names the path and the fix."""
@@ -77,6 +79,8 @@ def encoded_jpeg(data: bytes, name: str) -> Optional[EncodedJPEG]:
         if img.format != "JPEG" or img.mode not in ("RGB", "L"):
             return None
         width, height = img.size
+    if width * height > DECODE_MAX_PIXELS:  # bounded device memory: the worker decodes it in draft mode
+        return None
     return EncodedJPEG(data, height, width, name)
 
 

@@ -205,3 +205,48 @@ def test_cli_train_with_decode_device(tmp_path):
     proc = cli(["train", str(setup), "--max-steps", "2", "--output-dir", "out", "--device", "cpu"], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert [row["step"] for row in metrics(tmp_path / "out")] == [1, 2]
+
+
+# ---- bounded memory (issue 15) -------------------------------------------------------
+
+
+def test_decode_chunks_stay_within_the_pixel_budget():
+    from dino_guard.memory.spec import DECODE_CHUNK_PIXELS
+    from dino_guard.trainer.device_aug.jpeg import decode_chunks
+
+    big, small = 4000 * 3000, 500 * 375
+    sizes = torch.tensor([[3000, 4000]] * 6 + [[375, 500]] * 4 + [[8000, 8000]], dtype=torch.int32)
+    rows = list(range(len(sizes)))
+    chunks = decode_chunks(rows, sizes, 448)
+    assert sorted(k for c in chunks for k in c) == rows
+    for chunk in chunks:
+        cost = sum(int(sizes[k][0]) * int(sizes[k][1]) + 448 * 448 for k in chunk)
+        assert cost <= DECODE_CHUNK_PIXELS or len(chunk) == 1
+    assert len(chunks) >= 3 and big + small < DECODE_CHUNK_PIXELS
+
+
+def test_huge_jpegs_are_decoded_by_the_worker_in_draft_mode(tmp_path, monkeypatch):
+    """Issue 15: eight 8000x8000 JPEGs decoded on the device at once took 4.2 GB; above
+    DECODE_MAX_PIXELS a JPEG stays with the worker, which decodes it at the square's size."""
+    from dino_guard.trainer import images
+
+    Image.new("RGB", (400, 300), (10, 200, 30)).save(tmp_path / "big.jpg", quality=90)
+    data = (tmp_path / "big.jpg").read_bytes()
+    assert images.encoded_jpeg(data, "big.jpg") is not None
+    monkeypatch.setattr(images, "DECODE_MAX_PIXELS", 400 * 300 - 1)
+    assert images.encoded_jpeg(data, "big.jpg") is None
+
+
+def test_the_estimate_counts_device_decoding():
+    from dino_guard import backbones
+    from dino_guard.memory.analytic import estimate
+    from dino_guard.memory.spec import device_decode_bytes, spec_from_setup
+    from dino_guard.schemas import Setup
+
+    def peak(**transform):
+        setup = Setup.model_validate({"transform": transform, "model": {"backbone": {"name": "resnet50"}}})
+        return estimate(spec_from_setup(setup), backbones.lookup("resnet50"))
+
+    device, worker = peak(backend="device", decode="device"), peak(backend="device")
+    assert device.parts["decode"] == device_decode_bytes() and worker.parts["decode"] == 0
+    assert device.peak_allocated_bytes - worker.peak_allocated_bytes == device_decode_bytes()
