@@ -194,3 +194,28 @@ def teacher_too_slow_for_run(ctx) -> Iterator[Issue]:
                 f"(momentum {start} -> {end}): the teacher you evaluate and export is mostly untrained",
                 f"for a run this short use a faster teacher, e.g. teacher_momentum: {{start: {suggested}, "
                 f"end: {suggested}}}, or train for more steps")
+
+
+@rule("DG417", "no-whole-step", Severity.WARNING, needs=("train", "data"))
+def no_whole_step(ctx) -> Iterator[Issue]:
+    """The training images do not fill one optimizer step.
+
+    What it checks: training images (found under `data.path`, stated in
+    `data.dataset_size` or `data.size`, less the kNN hold-out) against the
+    effective batch (batch_size x accumulate x devices x nodes).
+    Why it matters: every epoch drops its incomplete last step, so a run
+    with fewer images than one step trains nothing; `train` refuses it
+    (exit 2). A warning: the count `check` sees (a stated
+    `data.dataset_size`, a folder that may change) is not the trainer's.
+    Example: a folder of 1 image with `train: {batch_size: 8}`.
+    Use instead: a batch size the data fills, or more images.
+    References: torch.utils.data.DataLoader(drop_last=True); dino_guard/plan.py.
+    """
+    plan = ctx.run_plan
+    if plan.images is None or plan.steps_per_epoch:
+        return
+    per_image = plan.effective_batch // plan.batch_size
+    fits = plan.train_images // per_image
+    fix = f"lower batch_size to {fits}" if fits else "add images, or lower accumulate_grad_batches or devices"
+    yield Issue("train.batch_size", f"an optimizer step takes {plan.effective_batch} images (effective batch) but "
+                f"the data set has {plan.train_images} training images: not one whole step", fix)
