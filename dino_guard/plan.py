@@ -21,6 +21,11 @@ def lr_used(base_lr: float, effective_batch: int) -> float:
     return base_lr * effective_batch / LR_REFERENCE_BATCH
 
 
+def setup_processes(setup) -> int:
+    """Processes the setup asks for: train.devices per node x train.num_nodes."""
+    return setup.train.devices * setup.train.num_nodes
+
+
 def holdout_fraction(setup, labelled: bool) -> float:
     """Share of the training images held out as kNN queries.
 
@@ -90,7 +95,7 @@ def plan_run(setup, images: Optional[int] = None, labelled: bool = False,
     t = setup.train
     held = None if images is None else held_out_count(images, holdout_fraction(setup, labelled))
     return RunPlan(batch_size=t.batch_size, accumulate=t.accumulate_grad_batches,
-                   processes=processes or t.devices * t.num_nodes, base_lr=setup.optimizer.lr, epochs=t.epochs,
+                   processes=processes or setup_processes(setup), base_lr=setup.optimizer.lr, epochs=t.epochs,
                    images=images, held_out=held)
 
 

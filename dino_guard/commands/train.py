@@ -104,9 +104,11 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
     """Check, then train the setup with the reference DINO trainer.
 
     Writes metrics.jsonl, summary.json, loss.png and checkpoints/last.pt to
-    train.output_dir. With train.devices x num_nodes above 1 it starts the
-    processes itself (torch.distributed.run); under torchrun it joins them. Exit status: 0 done, 1 setup errors, 2 bad input,
-    3 stopped by a loss-trend check (DG5xx), 130/143 interrupted (saved).
+    train.output_dir, and the trained backbone as backbone.pt + backbone.json.
+    With train.devices x num_nodes above 1 it starts the processes itself
+    (torch.distributed.run); under torchrun it joins them. Exit status: 0
+    done, 1 setup errors, 2 bad input, 3 stopped by a loss-trend check
+    (DG5xx), 130/143 interrupted (saved).
     """
     loaded = preflight(setup_path)
     setup = with_resolved_data_path(loaded.setup, loaded.path)

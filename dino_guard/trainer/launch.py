@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
+from dino_guard.plan import setup_processes
+
 
 class LaunchError(Exception):
     """The processes the setup asks for cannot be started here; the message says why and what to do."""
@@ -36,7 +38,7 @@ def under_launcher() -> bool:
 
 
 def wants_launch(setup) -> bool:
-    return setup.train.devices * setup.train.num_nodes > 1 and not under_launcher()
+    return setup_processes(setup) > 1 and not under_launcher()
 
 
 def visible(device: str) -> tuple[int, str]:

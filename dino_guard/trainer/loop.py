@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from dino_guard.trainer import checkpoint, distributed
 from dino_guard.trainer.build import build_loss, build_models, build_optimizer
-from dino_guard.plan import RunPlan, last_step, plan_run
+from dino_guard.plan import RunPlan, last_step, plan_run, setup_processes
 from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source, split_indices
 from dino_guard.trainer.export import write_backbone
 from dino_guard.trainer.images import DataError
@@ -174,9 +174,9 @@ def prepare(setup, opts: Options) -> Run:
     d = distributed.init(opts.device)
     device = pick_device(opts.device, d)
     t = setup.train
-    if d.enabled and d.world != t.devices * t.num_nodes and d.main:
+    if d.enabled and d.world != setup_processes(setup) and d.main:
         opts.log(f"note: torchrun started {d.world} processes, the setup says train.devices x num_nodes = "
-                 f"{t.devices * t.num_nodes}; the effective batch and lr use {d.world}")
+                 f"{setup_processes(setup)}; the effective batch and lr use {d.world}")
     torch.manual_seed(t.seed)
     if d.main:
         (opts.output_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
