@@ -19,6 +19,9 @@ import click
 from dino_guard.findings import Severity, UnreadableInput
 
 
+LAUNCHED = "DINO_GUARD_LAUNCHED"  # set for the workers `train` starts: it has checked the setup already
+
+
 def main_process() -> bool:
     """False in the workers of a distributed run other than rank 0 (they train, rank 0 speaks)."""
     return os.environ.get("RANK", "0") == "0"
@@ -37,7 +40,7 @@ def preflight(setup_path: str):
         sys.exit(2)
     findings = check_loaded(loaded)
     shown = [f for f in findings if f.severity != Severity.INFO]
-    if shown and main_process():  # workers of one run: the findings once
+    if shown and main_process() and LAUNCHED not in os.environ:  # once per run: not again in our workers
         click.echo(format_text(shown, 1), err=True)
     if loaded.setup is None or any(f.severity == Severity.ERROR for f in findings):
         click.echo("dino-guard train: the setup has errors (above); fix them, then train", err=True)
@@ -83,6 +86,7 @@ def launch_workers(setup, device: str, nnodes, node_rank: int, rdzv_endpoint) ->
         if name in launcher_only or value is None or value is False:
             continue
         worker_args += [option] if value is True else [option, str(value)]
+    os.environ[LAUNCHED] = "1"  # the workers inherit it
     try:
         return launch(setup, device, Nodes(nnodes, node_rank, rdzv_endpoint), worker_args)
     except LaunchError as exc:
@@ -131,8 +135,9 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
                    log=lambda s: click.echo(s), on_event=event_printer(loaded))
     try:
         result = run(setup, opts)
-    except (DataError, BuildError) as exc:
-        click.echo(f"dino-guard train: error: {exc}", err=True)
+    except (DataError, BuildError) as exc:  # the same setup and data on every rank: rank 0 says it
+        if main_process():
+            click.echo(f"dino-guard train: error: {exc}", err=True)
         sys.exit(2)
     except OSError as exc:  # an output_dir that cannot be written, a full disk
         click.echo(f"dino-guard train: error: {exc.filename or out}: {exc.strerror or exc}; "

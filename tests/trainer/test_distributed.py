@@ -40,6 +40,7 @@ def test_two_processes_match_one_process(tmp_path, launcher):
     assert p2.returncode == 0, p2.stdout + p2.stderr
     assert "x 2 process(es)" in p2.stdout
     assert p2.stdout.count("final loss") == 1  # rank 0 reports, once
+    assert p2.stderr.count("dino-guard check") + p2.stderr.count("Found ") <= 1  # the findings once, too
 
     m1, m2 = metrics(tmp_path / "one"), metrics(tmp_path / "two")
     assert len(m1) == len(m2) == 4
@@ -78,3 +79,19 @@ def test_multi_node_needs_the_rendezvous_endpoint():
     args = launcher_args(setup, Nodes(2, 1, "node0:29500"), ["s.yaml", "--device", "cuda"])
     assert args == ["--nproc-per-node", "2", "--nnodes", "2", "--node-rank", "1", "--rdzv-endpoint", "node0:29500",
                     "--module", "dino_guard", "train", "s.yaml", "--device", "cuda"]
+
+
+@pytest.mark.slow
+def test_a_workers_exit_status_is_the_launchers(tmp_path):
+    """devices: 2 on a one-image folder: the workers refuse the data (exit 2), and so does `dino-guard train`."""
+    from PIL import Image
+
+    from tests.trainer.conftest import cli
+
+    (tmp_path / "imgs").mkdir()
+    Image.new("RGB", (40, 40)).save(tmp_path / "imgs" / "x.png")
+    data = {"path": "imgs", "synthetic": None, "num_workers": 0}
+    setup = write_yaml(tmp_path / "s.dino.yaml", merge(TINY, {"data": data, "train": {"devices": 2}}))
+    p = cli(["train", str(setup), "--device", "cpu", "--output-dir", "out"], tmp_path)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "but the data has only 1 training image(s)" in p.stderr and "Traceback" not in p.stderr
