@@ -47,7 +47,7 @@ def default_decode_size(global_crop_size: int) -> int:
     smallest local crop sqrt(0.05) = 22%: at 2x the global size both are
     still downsampled into the view (283 px -> 224, 100 px -> 96), as lightly's
     crops of a 500x375 photograph are. 8/7 (256) would upsample them and
-    measurably soften the views (tests/trainer/test_augment.py).
+    measurably soften the views (tests/trainer/test_device_aug.py).
     """
     return 2 * global_crop_size
 
