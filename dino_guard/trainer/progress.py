@@ -12,7 +12,7 @@ def plan_text(setup, source, plan, sched, last_step, d, device, knn_sets) -> str
     t = setup.train
     return "\n".join([
         f"data: {source.description}",
-        data_split_line(plan, knn_sets),
+        data_split_line(plan, knn_sets, setup.eval.knn),
         f"device: {device} x {d.world} process(es), precision {t.precision}, compile {t.compile}",
         f"effective batch {plan.effective_batch} = {t.batch_size} per device x {t.accumulate_grad_batches} "
         f"accumulated x {d.world} processes",
@@ -23,9 +23,11 @@ def plan_text(setup, source, plan, sched, last_step, d, device, knn_sets) -> str
     ])
 
 
-def data_split_line(plan, knn_sets) -> str:
+def data_split_line(plan, knn_sets, knn_asked: bool = True) -> str:
     """How many images train, how many are held out, and what kNN evaluates on."""
     line = f"training on {plan.train_images} images, {plan.held_out} held out"
+    if knn_sets is None and not knn_asked:
+        return line + "; kNN evaluation off (eval.knn: false)"
     if knn_sets is None:
         return line + "; kNN evaluation off (give eval.path, a labelled folder, to turn it on)"
     bank, queries = knn_sets

@@ -67,3 +67,13 @@ def test_a_labelled_folder_trains_every_image_as_check_counted(tmp_path):
     assert checked.steps_per_epoch == 14
     assert "training on 28 images, 0 held out; kNN evaluation off" in text
     assert f"{checked.steps_per_epoch} steps per epoch" in text and f"lr used {checked.lr:.3g}" in text
+
+
+def test_the_plan_says_why_knn_is_off():
+    from dino_guard.plan import plan_run
+    from dino_guard.trainer.progress import data_split_line
+    from tests.trainer.conftest import tiny_setup
+
+    plan = plan_run(tiny_setup(eval={"knn": False}), images=96, labelled=True)
+    assert data_split_line(plan, None, knn_asked=False) == "training on 96 images, 0 held out; kNN evaluation off (eval.knn: false)"
+    assert "give eval.path" in data_split_line(plan, None)
