@@ -18,6 +18,8 @@ COMMANDS = {
               "Check setup files (*.dino.yaml) and lightly scripts (*.py) for DINO mistakes."),
     "estimate": ("dino_guard.commands.estimate:estimate",
                  "Predict peak GPU memory of a training step and fit the batch to a GPU."),
+    "export": ("dino_guard.commands.export:export",
+               "Write a run's trained backbone as backbone.pt + backbone.json (loads into timm or torchvision)."),
     "rule": ("dino_guard.commands.rules:rule_command", "Print the documentation of one rule, e.g. `dino-guard rule DG201`."),
     "rules": ("dino_guard.commands.rules:rules_command", "List every rule: code, name, severity, summary."),
     "schema": ("dino_guard.commands.schema:schema_command",

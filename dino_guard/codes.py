@@ -61,7 +61,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG414", "warmup-longer-than-training", Severity.WARNING, "setup"),
     Code("DG415", "fp16-small-patch", Severity.WARNING, "setup"),
     Code("DG416", "teacher-too-slow-for-run", Severity.WARNING, "setup"),
-    Code("DG417", "no-optimizer-step", Severity.ERROR, "setup"),
+    Code("DG417", "no-optimizer-step", Severity.WARNING, "setup"),
     Code("DG501", "non-finite-loss", Severity.ERROR, "trainer"),
     Code("DG502", "uniform-collapse", Severity.ERROR, "trainer"),
     Code("DG503", "dimensional-collapse", Severity.ERROR, "trainer"),

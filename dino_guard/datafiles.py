@@ -33,6 +33,23 @@ def resolve_data_path(path: str, setup_path: str) -> Path:
     return Path(setup_path).parent / candidate
 
 
+def labelled_folder(data, setup_path: str) -> Optional[bool]:
+    """True when the training images carry class labels (synthetic, or every image in a class
+    subfolder of data.path, as the trainer reads it); None when unknown (no folder to look at)."""
+    if data.synthetic:
+        return True
+    folder = resolve_data_path(data.path, setup_path) if data.path else None
+    if folder is None or not folder.is_dir():
+        return None
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return None
+    at_root = any(e.is_file() and not e.name.startswith(".") and os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES
+                  for e in entries)
+    return not at_root and any(e.is_dir() for e in entries)
+
+
 def count_images(folder: Path) -> Optional[int]:
     if not folder.is_dir():
         return None

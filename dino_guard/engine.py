@@ -7,11 +7,12 @@ from functools import cached_property
 from typing import Iterable, Optional
 
 from dino_guard import backbones, gpus
-from dino_guard.datafiles import dataset_size
+from dino_guard.datafiles import dataset_size, labelled_folder
 from dino_guard.findings import Finding
 from dino_guard.loader import Loaded, Locations
 from dino_guard.memory import analytic
 from dino_guard.memory.spec import MemorySpec, spec_from_setup
+from dino_guard.plan import RunPlan, plan_run
 from dino_guard.codes import make_finding
 from dino_guard.rules.registry import Rule, all_rules
 from dino_guard.schemas import Setup
@@ -61,6 +62,17 @@ class Context:
     def dataset_size(self) -> Optional[int]:
         """Training images (stated, synthetic, or counted under data.path): counted once per file checked."""
         return dataset_size(self.setup.data, self.path, self.options.count_images)
+
+    @cached_property
+    def run_plan(self) -> RunPlan:
+        """Effective batch, lr used, kNN hold-out and steps, as the trainer computes them.
+
+        A folder not looked at (no counting) is taken as labelled when the
+        setup asks for a hold-out: the trainer holds one out of labelled folders.
+        """
+        looked = self.options.count_images or self.setup.data.synthetic
+        labelled = labelled_folder(self.setup.data, self.path) if looked else None
+        return plan_run(self.setup, self.dataset_size, labelled if labelled is not None else bool(self.setup.data.path))
 
     @cached_property
     def dino_transform(self):

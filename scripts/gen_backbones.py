@@ -72,14 +72,12 @@ def local_size(patch: int | None) -> int:
 
 
 def timm_facts(name: str) -> tuple[dict, torch.nn.Module]:
-    import timm
-
-    with torch.device("meta"):
-        model = timm.create_model(name, pretrained=False, num_classes=0)
+    built = models.build_backbone(name)
+    model = built.module
     embed = getattr(model, "patch_embed", None)
     patch = int(embed.patch_size[0]) if embed is not None else None
     entry = {
-        "feature_dim": int(getattr(model, "head_hidden_size", None) or model.num_features),
+        "feature_dim": built.width,
         "patch_size": patch,
         "img_size": int(model.pretrained_cfg["input_size"][-1]),
         "params": sum(p.numel() for p in model.parameters()),
@@ -87,8 +85,11 @@ def timm_facts(name: str) -> tuple[dict, torch.nn.Module]:
     if accepts(model, local_size(patch)):
         entry["input_size"] = "any"
         return entry, model
-    dynamic, _ = models.build_backbone(name, dynamic_img_size=True)
-    if dynamic is not model and accepts(dynamic, local_size(patch)):
+    try:
+        dynamic = models.build_backbone(name, dynamic_img_size=True).module
+    except models.BackboneArgsError:
+        dynamic = None
+    if dynamic is not None and accepts(dynamic, local_size(patch)):
         entry["input_size"] = "dynamic_img_size"
         return entry, dynamic
     entry["input_size"] = "fixed"
@@ -96,7 +97,8 @@ def timm_facts(name: str) -> tuple[dict, torch.nn.Module]:
 
 
 def torchvision_facts(name: str) -> tuple[dict, torch.nn.Module]:
-    model, width = models.build_backbone(TORCHVISION_PREFIX + name)
+    built = models.build_backbone(TORCHVISION_PREFIX + name)
+    model, width = built.module, built.width
     patch = getattr(model, "patch_size", None)
     if name.startswith("swin"):
         patch = int(model.features[0][0].stride[0])  # the patch-embedding convolution

@@ -22,7 +22,8 @@ def _lint_imports() -> str:
     return str(beside) if beside.exists() else shutil.which("lint-imports") or ""
 
 
-@pytest.mark.parametrize("contract", ["layers", "check-is-torch-free", "acyclic", "interp-is-generic"])
+@pytest.mark.parametrize("contract", ["layers", "check-is-torch-free", "acyclic", "interp-is-generic",
+                                      "trainer-data-path"])
 def test_import_contract_is_kept(contract):
     tool = _lint_imports()
     if not tool:

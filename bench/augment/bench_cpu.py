@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_augment import photo_jpegs  # noqa: E402
 
 from dino_guard.schemas.setup import Transform  # noqa: E402
-from dino_guard.trainer.augment import DeviceDINOTransform, DeviceViews, WorkerDecode, collate_images  # noqa: E402
-from dino_guard.trainer.data import collate_views  # noqa: E402
+from dino_guard.trainer.device_aug.transform import DeviceDINOTransform  # noqa: E402
+from dino_guard.trainer.pipeline import DeviceViews, WorkerDecode, collate_images, collate_views  # noqa: E402
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -41,8 +41,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout without installing
 
 from dino_guard.schemas.setup import Transform  # noqa: E402
-from dino_guard.trainer import augment_ops as ops  # noqa: E402
-from dino_guard.trainer.augment import DeviceDINOTransform, DeviceViews, PrefetchViews, decode_resize  # noqa: E402
+from dino_guard.trainer.device_aug import ops  # noqa: E402
+from dino_guard.trainer.device_aug.transform import DeviceDINOTransform  # noqa: E402
+from dino_guard.trainer.images import decode_resize  # noqa: E402
+from dino_guard.trainer.pipeline import DeviceViews, PrefetchViews  # noqa: E402
 
 
 def sync(device: torch.device) -> None:

@@ -33,7 +33,8 @@ import torch  # noqa: E402
 
 from dino_guard.loader import load_setup  # noqa: E402
 from dino_guard.trainer.build import create_backbone, output_width  # noqa: E402
-from dino_guard.trainer.data import build_pipeline, find_source  # noqa: E402
+from dino_guard.trainer.dataset import find_source  # noqa: E402
+from dino_guard.trainer.pipeline import build_pipeline  # noqa: E402
 from dino_guard.trainer.loop import Options, train  # noqa: E402
 
 
@@ -86,7 +87,7 @@ def lightly_plain(setup, steps: int) -> list:
 
     torch.set_num_threads(PLAIN_THREADS)
     torch.manual_seed(setup.train.seed)
-    backbone = create_backbone(setup.model.backbone)
+    backbone = create_backbone(setup.model.backbone).module
     model = DINO(backbone, output_width(backbone, setup.transform.global_crop_size), setup.model.head)
     dataset = PlainDataset(find_source(setup.data), build_pipeline(setup).transform)
     loader = torch.utils.data.DataLoader(dataset, batch_size=setup.train.batch_size, shuffle=True, drop_last=True,

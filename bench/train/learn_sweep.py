@@ -27,7 +27,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from dino_guard.trainer import data as data_module  # noqa: E402
+from dino_guard.trainer import dataset as data_module  # noqa: E402
 from dino_guard.trainer import synthetic  # noqa: E402
 
 

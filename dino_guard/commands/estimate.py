@@ -19,6 +19,7 @@ from dino_guard.findings import Severity, UnreadableInput
 from dino_guard.memory.estimate import (METHODS, Estimate, MethodUnavailable, default_method, peak_function, run,
                                         traced_too_costly)
 from dino_guard.memory.spec import spec_from_setup
+from dino_guard.plan import setup_processes
 from dino_guard.schemas.setup import INT64_MAX
 from dino_guard.terminal import printable
 
@@ -83,7 +84,7 @@ def estimate(setup_path: str, gpu: Optional[str], batch_size: Optional[int], met
         _fail(str(exc))
     except Exception as exc:  # a model that cannot run this step (e.g. a fixed input size): say why, no traceback
         _fail(f"the {method} estimate of {spec.backbone} failed: {type(exc).__name__}: {exc}")
-    devices = setup.train.devices * setup.train.num_nodes
+    devices = setup_processes(setup)
     click.echo(json.dumps(result.to_json(), indent=2) if fmt == "json" else format_text(result, devices))
 
 

@@ -9,6 +9,7 @@ cheaply. Exit status: 0 trained, 1 the setup has error findings, 2 bad input
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -16,6 +17,14 @@ from typing import Optional
 import click
 
 from dino_guard.findings import Severity, UnreadableInput
+
+
+LAUNCHED = "DINO_GUARD_LAUNCHED"  # set for the workers `train` starts: it has checked the setup already
+
+
+def main_process() -> bool:
+    """False in the workers of a distributed run other than rank 0 (they train, rank 0 speaks)."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def preflight(setup_path: str):
@@ -37,7 +46,7 @@ def preflight(setup_path: str):
         sys.exit(2)
     findings = check_loaded(loaded)
     shown = [f for f in findings if f.severity != Severity.INFO]
-    if shown:
+    if shown and main_process() and LAUNCHED not in os.environ:  # once per run: not again in our workers
         click.echo(format_text(shown, 1), err=True)
     if loaded.setup is None or any(f.severity == Severity.ERROR for f in findings):
         click.echo("dino-guard train: the setup has errors (above); fix them, then train", err=True)
@@ -59,13 +68,36 @@ def event_printer(loaded):
 
 
 def with_resolved_data_path(setup, setup_path: str):
-    """data.path as `check` reads it: from the working directory, else next to the setup file."""
+    """data.path and eval.path as `check` reads them: from the working directory, else next to the setup file."""
     from dino_guard.datafiles import resolve_data_path
 
-    if not setup.data.path:
-        return setup
-    resolved = str(resolve_data_path(setup.data.path, setup_path))
-    return setup.model_copy(update={"data": setup.data.model_copy(update={"path": resolved})})
+    if setup.data.path:
+        resolved = str(resolve_data_path(setup.data.path, setup_path))
+        setup = setup.model_copy(update={"data": setup.data.model_copy(update={"path": resolved})})
+    if setup.eval.path:
+        resolved = str(resolve_data_path(setup.eval.path, setup_path))
+        setup = setup.model_copy(update={"eval": setup.eval.model_copy(update={"path": resolved})})
+    return setup
+
+
+def launch_workers(setup, device: str, nnodes, node_rank: int, rdzv_endpoint) -> int:
+    """Start train.devices workers on this node through torch.distributed.run; their exit status."""
+    from dino_guard.trainer.launch import LaunchError, Nodes, launch
+
+    params = click.get_current_context().params
+    launcher_only = {"nnodes", "node_rank", "rdzv_endpoint", "setup_path"}
+    worker_args = [params["setup_path"]]
+    for name, value in params.items():  # every other option, as given, for each worker
+        option = "--" + name.replace("_", "-")
+        if name in launcher_only or value is None or value is False:
+            continue
+        worker_args += [option] if value is True else [option, str(value)]
+    os.environ[LAUNCHED] = "1"  # the workers inherit it
+    try:
+        return launch(setup, device, Nodes(nnodes, node_rank, rdzv_endpoint), worker_args)
+    except LaunchError as exc:
+        click.echo(f"dino-guard train: error: {exc}", err=True)
+        return 2
 
 
 def os_error_advice(exc: OSError, output_dir: Path, data_path: Optional[str]) -> str:
@@ -92,12 +124,19 @@ def _inside(path: Path, folder: Path) -> bool:
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Overrides train.output_dir.")
 @click.option("--resume", is_flag=True, help="Continue from OUTPUT_DIR/checkpoints/last.pt (exactly).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], resume: bool, device: str) -> None:
+@click.option("--nnodes", type=click.IntRange(min=1), help="Nodes of a multi-node run (must equal train.num_nodes).")
+@click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True, help="This node's rank (0 on the node at --rdzv-endpoint).")
+@click.option("--rdzv-endpoint", metavar="HOST:PORT", help="Rendezvous address of node 0 (multi-node runs).")
+def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], resume: bool, device: str,
+          nnodes: Optional[int], node_rank: int, rdzv_endpoint: Optional[str]) -> None:
     """Check, then train the setup with the reference DINO trainer.
 
     Writes metrics.jsonl, summary.json, loss.png and checkpoints/last.pt to
-    train.output_dir. Exit status: 0 done, 1 setup errors, 2 bad input,
-    3 stopped by a loss-trend check (DG5xx), 130/143 interrupted (saved).
+    train.output_dir, and the trained backbone as backbone.pt + backbone.json.
+    With train.devices x num_nodes above 1 it starts the processes itself
+    (torch.distributed.run); under torchrun it joins them. Exit status: 0
+    done, 1 setup errors, 2 bad input, 3 stopped by a loss-trend check
+    (DG5xx), 130/143 interrupted (saved).
     """
     loaded = preflight(setup_path)
     setup = with_resolved_data_path(loaded.setup, loaded.path)
@@ -107,8 +146,12 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
         if not torch.cuda.is_available():
             click.echo("dino-guard train: --device cuda but no CUDA device is visible; use --device cpu", err=True)
             sys.exit(2)
+    from dino_guard.trainer.launch import wants_launch
+
+    if wants_launch(setup):
+        sys.exit(launch_workers(setup, device, nnodes, node_rank, rdzv_endpoint))
     from dino_guard.trainer.build import BuildError
-    from dino_guard.trainer.data import DataError
+    from dino_guard.trainer.images import DataError
     from dino_guard.trainer.loop import Options, train as run
 
     out = Path(output_dir or setup.train.output_dir)
@@ -116,12 +159,15 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
                    log=lambda s: click.echo(s), on_event=event_printer(loaded))
     try:
         result = run(setup, opts)
-    except (DataError, BuildError) as exc:
-        click.echo(f"dino-guard train: error: {exc}", err=True)
+    except (DataError, BuildError) as exc:  # the same setup and data on every rank: rank 0 says it
+        if main_process():
+            click.echo(f"dino-guard train: error: {exc}", err=True)
         sys.exit(2)
     except OSError as exc:  # an output_dir that cannot be written, a full disk, a data folder that cannot be read
         click.echo(f"dino-guard train: error: {os_error_advice(exc, out, setup.data.path)}", err=True)
         sys.exit(2)
+    if not main_process():
+        sys.exit(result.exit_code)
     s = result.summary
     if s["knn_top1"] is not None and s["knn_top1_init"] is not None:
         click.echo(f"kNN top-1 (teacher backbone, k={setup.eval.knn_k}): {s['knn_top1']:.1f}% after training, "

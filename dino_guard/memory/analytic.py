@@ -14,7 +14,7 @@ from __future__ import annotations
 from dino_guard.backbones import BackboneInfo
 from dino_guard.memory.breakdown import Breakdown
 from dino_guard.memory.physics import BYTES_PER, CUBLAS_WORKSPACE_BYTES, ddp_bucket_bytes
-from dino_guard.memory.spec import MemorySpec
+from dino_guard.memory.spec import MemorySpec, device_decode_bytes
 
 FP32 = 4
 
@@ -34,6 +34,8 @@ def estimate(spec: MemorySpec, info: BackboneInfo) -> Breakdown:
     b.add("optimizer_state", FP32 * spec.optimizer_states * student)
     b.add("inputs", FP32 * 3 * spec.batch_size * sum(n * size * size for n, size in spec.views))
     b.add("workspace", CUBLAS_WORKSPACE_BYTES)
+    if spec.device_decode:  # the next batch is decoded on a side stream while this step runs
+        b.add("decode", device_decode_bytes())
     if spec.ddp:
         b.add("gradients", ddp_bucket_bytes(student))
     acts = _activations(spec, info, facts)

@@ -15,6 +15,7 @@ PARTS = (
     ("activations_local", "activations, local crops"),
     ("head_and_loss", "head and loss"),
     ("workspace", "CUDA workspaces and temporaries"),
+    ("decode", "JPEG decoding on the device (transform.decode: device)"),
 )
 PART_NAMES = tuple(name for name, _ in PARTS)
 

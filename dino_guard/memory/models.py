@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
@@ -14,47 +17,80 @@ class UnknownBackbone(ValueError):
     pass
 
 
-def build_backbone(name: str, dynamic_img_size: bool = True, drop_path_rate: float = 0.0) -> tuple[nn.Module, int]:
-    """(backbone without classifier, pooled feature width), on the meta device."""
+class BackboneArgsError(ValueError):
+    """The library rejected an argument for this model (e.g. dynamic_img_size on a conv net)."""
+
+
+@dataclass
+class Backbone:
+    """A backbone without its classifier, its pooled width, and how to build it again.
+
+    `recipe` is what backbone.json stores: `library` (timm | torchvision),
+    `name`, `kwargs` for timm.create_model / torchvision.models.get_model,
+    and for torchvision the `classifier` submodule replaced by Identity.
+    """
+
+    module: nn.Module
+    width: int
+    recipe: dict
+
+
+def build_backbone(name: str, dynamic_img_size: Optional[bool] = None, drop_path_rate: float = 0.0,
+                   pretrained: bool = False, meta: bool = True) -> Backbone:
+    """The one backbone builder of the trainer, the traced estimator and scripts/gen_backbones.py.
+
+    timm: `create_model(name, num_classes=0)`, the pooled features
+    (`head_hidden_size`: after MobileNetV3's conv_head, 1280 wide). torchvision:
+    the model with its last Linear (the ImageNet classifier) replaced by
+    Identity, the same cut (mobilenet_v3_large: 1280, after the 960 -> 1280
+    layer). `meta`: on the meta device (no memory; for shapes and estimates).
+    """
+    device = torch.device("meta") if meta else contextlib.nullcontext()
     if name.startswith(TORCHVISION_PREFIX):
-        return _torchvision_backbone(name[len(TORCHVISION_PREFIX):])
-    with torch.device("meta"):
-        return _timm_backbone(canonical_name(name), dynamic_img_size, drop_path_rate)
+        return _torchvision_backbone(name[len(TORCHVISION_PREFIX):], pretrained, meta)
+    with device:
+        return _timm_backbone(name, dynamic_img_size, drop_path_rate, pretrained)
 
 
-def _timm_backbone(name: str, dynamic_img_size: bool, drop_path_rate: float) -> tuple[nn.Module, int]:
+def _timm_backbone(name: str, dynamic_img_size: Optional[bool], drop_path_rate: float, pretrained: bool) -> Backbone:
     import timm
 
-    if not timm.is_model(name):
-        raise UnknownBackbone(f"timm does not know the model {name!r}")
-    kwargs = {"pretrained": False, "num_classes": 0}
+    arch = canonical_name(name)
+    if not timm.is_model(arch):
+        raise UnknownBackbone(f"timm does not know the model {arch!r}")
+    kwargs = {"num_classes": 0}
+    if dynamic_img_size is not None:
+        kwargs["dynamic_img_size"] = dynamic_img_size
     if drop_path_rate:
         kwargs["drop_path_rate"] = drop_path_rate
-    try:  # only ViT-like models take the keyword; the others accept any size anyway
-        model = timm.create_model(name, dynamic_img_size=dynamic_img_size, **kwargs)
-    except TypeError:
-        model = timm.create_model(name, **kwargs)
+    try:  # a pretrained tag (vit_small_patch16_224.dino) picks the weights
+        model = timm.create_model(name.removeprefix("timm/") if pretrained else arch, pretrained=pretrained, **kwargs)
+    except TypeError as exc:
+        raise BackboneArgsError(f"timm rejected the arguments {kwargs} for {arch!r}: {exc}") from None
     width = getattr(model, "head_hidden_size", None) or model.num_features
-    return model, int(width)
+    return Backbone(model, int(width), {"library": "timm", "name": arch, "kwargs": kwargs})
 
 
-def _torchvision_backbone(name: str) -> tuple[nn.Module, int]:
+def _torchvision_backbone(name: str, pretrained: bool, meta: bool) -> Backbone:
     import torchvision
 
     if name not in torchvision.models.list_models(module=torchvision.models):
         raise UnknownBackbone(f"torchvision has no classification model {name!r}")
+    weights = "DEFAULT" if pretrained else None
     try:
-        with torch.device("meta"):
-            model = torchvision.models.get_model(name, weights=None)
+        with torch.device("meta") if meta else contextlib.nullcontext():
+            model = torchvision.models.get_model(name, weights=weights)
     except NotImplementedError:
         # a few constructors compute their widths with real tensors (RegNet's
         # BlockParams): build those on the CPU once and move them to meta
-        model = torchvision.models.get_model(name, weights=None).to("meta")
-    return model, strip_classifier(model)
+        model = torchvision.models.get_model(name, weights=weights).to("meta")
+    classifier, width = strip_classifier(model)
+    return Backbone(model, width, {"library": "torchvision", "name": name, "kwargs": {"weights": None},
+                                   "classifier": classifier})
 
 
-def strip_classifier(model: nn.Module) -> int:
-    """Replace the last Linear (the ImageNet classifier) with Identity; return its input width."""
+def strip_classifier(model: nn.Module) -> tuple[str, int]:
+    """Replace the last Linear (the ImageNet classifier) with Identity; (its path, its input width)."""
     last = None
     for path, module in model.named_modules():
         if isinstance(module, nn.Linear):
@@ -65,7 +101,7 @@ def strip_classifier(model: nn.Module) -> int:
     parent = model.get_submodule(parent_path) if parent_path else model
     width = getattr(parent, child).in_features
     setattr(parent, child, nn.Identity())
-    return width
+    return last, width
 
 
 def build_head(input_dim: int, hidden_dim: int, bottleneck_dim: int, output_dim: int, batch_norm: bool) -> nn.Module:

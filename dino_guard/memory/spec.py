@@ -12,6 +12,19 @@ from typing import Optional
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
+# `transform.decode: device` (dino_guard.trainer.device_aug.jpeg) decodes a batch's JPEGs on the device
+# in chunks of at most DECODE_CHUNK_PIXELS, counting each image as its own pixels plus the square it is
+# resized to; a JPEG above DECODE_MAX_PIXELS (a 24 MP photograph) is decoded by a worker instead, in PIL's
+# draft mode. Issue 15: whole batches of 8000x8000 JPEGs decoded at once took tens of GB.
+DECODE_CHUNK_PIXELS = 32 * 2**20
+DECODE_MAX_PIXELS = 24 * 2**20
+
+
+def device_decode_bytes() -> int:
+    """Peak device memory of decoding one chunk: its uint8 pixels (3 B/px), their float32 copy and
+    resized float32 squares (12 B/px, within the chunk's count), the uint8 squares (3 B/px)."""
+    return 18 * DECODE_CHUNK_PIXELS
+
 
 @dataclass(frozen=True)
 class MemorySpec:
@@ -33,6 +46,7 @@ class MemorySpec:
     ddp: bool = False  # several devices: DistributedDataParallel keeps flat gradient buckets
     dynamic_img_size: bool = True
     drop_path_rate: float = 0.0
+    device_decode: bool = False  # transform.decode: device: JPEGs decoded on the device, chunk by chunk
 
     def __post_init__(self):
         if self.batch_size <= 0:
@@ -76,4 +90,5 @@ def spec_from_setup(setup, batch_size: Optional[int] = None) -> MemorySpec:
         dynamic_img_size=backbone.dynamic_img_size is not False,
         drop_path_rate=backbone.drop_path_rate,
         ddp=train.devices * train.num_nodes > 1,
+        device_decode=transform is not None and transform.backend == "device" and transform.decode == "device",
     )

@@ -20,7 +20,7 @@ from dino_guard.memory import models
 from dino_guard.memory.autocast import CudaAutocast
 from dino_guard.memory.breakdown import Breakdown
 from dino_guard.memory.physics import CUBLAS_WORKSPACE_BYTES, ddp_bucket_bytes
-from dino_guard.memory.spec import MemorySpec
+from dino_guard.memory.spec import MemorySpec, device_decode_bytes
 from dino_guard.memory.tracker import AllocationTracker
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -55,15 +55,25 @@ def estimate(spec: MemorySpec, steps: int = 2) -> Breakdown:
     for phase, nbytes in tracker.peak_parts.items():
         breakdown.add(PHASE_PART[phase], nbytes)
     breakdown.add("workspace", CUBLAS_WORKSPACE_BYTES)
+    if spec.device_decode:  # not part of the traced step: decoded on a side stream while it runs
+        breakdown.add("decode", device_decode_bytes())
     if spec.ddp:  # allocated by DDP's constructor, not by the step: added, not traced
         breakdown.add("gradients", ddp_bucket_bytes(sum(p.numel() for group in step.optimizer.param_groups
                                                         for p in group["params"] if p.requires_grad)))
     return breakdown
 
 
+def _backbone(spec: MemorySpec) -> models.Backbone:
+    """The trainer's backbone on the meta device; dynamic_img_size only where the model takes it."""
+    try:
+        return models.build_backbone(spec.backbone, spec.dynamic_img_size, spec.drop_path_rate)
+    except models.BackboneArgsError:  # a conv net: any input size works without the keyword
+        return models.build_backbone(spec.backbone, None, spec.drop_path_rate)
+
+
 def _build(spec: MemorySpec, tracker: AllocationTracker) -> Step:
-    student, width = models.build_backbone(spec.backbone, spec.dynamic_img_size, spec.drop_path_rate)
-    teacher, _ = models.build_backbone(spec.backbone, spec.dynamic_img_size, spec.drop_path_rate)
+    built = _backbone(spec)
+    student, width, teacher = built.module, built.width, _backbone(spec).module
     head_args = (spec.feature_dim or width, spec.head_hidden_dim, spec.head_bottleneck_dim, spec.output_dim,
                  spec.head_batch_norm)
     student_head, teacher_head = models.build_head(*head_args), models.build_head(*head_args)

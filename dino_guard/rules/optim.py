@@ -6,6 +6,7 @@ import math
 from typing import Iterator, Optional
 
 from dino_guard.findings import Severity
+from dino_guard.plan import LR_REFERENCE_BATCH, last_step
 from dino_guard.rules.registry import Issue, rule
 
 # Base learning rates (per 256 images) DINO recipes use, with a wide margin.
@@ -13,10 +14,6 @@ LR_RANGES = {"adamw": (1e-5, 5e-3), "adam": (1e-5, 5e-3), "sgd": (1e-3, 1.0)}
 SMALL_BATCH = 512  # DINO: "use 0.9995 with batch size of 256"
 SHORT_RUN = 1000  # optimizer steps; below, a fast teacher is what lets it learn at all (DG416)
 INIT_LEFT_MAX = 0.10  # share of its random init the EMA teacher may still hold at the end (DG416)
-
-
-def used_lr(setup) -> float:
-    return setup.optimizer.lr * setup.effective_batch_size / 256
 
 
 @rule("DG410", "teacher-momentum-invalid", Severity.WARNING, needs=("teacher_momentum",))
@@ -77,7 +74,7 @@ def momentum_small_batch(ctx) -> Iterator[Issue]:
     References:
         facebookresearch/dino main_dino.py (`--momentum_teacher` help).
     """
-    batch, start = ctx.setup.effective_batch_size, ctx.setup.teacher_momentum.start
+    batch, start = ctx.run_plan.effective_batch, ctx.setup.teacher_momentum.start
     steps = optimizer_steps(ctx)
     if steps is not None and init_share(0.9995, ctx.setup.teacher_momentum.end, steps) > INIT_LEFT_MAX:
         return  # too short a run for 0.9995 (DG416 would fire); the advice is for long runs
@@ -109,9 +106,10 @@ def lr_used(ctx) -> Iterator[Issue]:
         facebookresearch/dino main_dino.py (`args.lr * batch_size / 256`);
         Goyal et al. 2017.
     """
-    setup = ctx.setup
-    yield Issue("optimizer.lr", f"lr used = {setup.optimizer.lr:g} x {setup.effective_batch_size} / 256 = {used_lr(setup):.4g} "
-                f"(effective batch {setup.effective_batch_size})", "optimizer.lr is the rate for a batch of 256; it is scaled linearly")
+    plan = ctx.run_plan
+    yield Issue("optimizer.lr", f"lr used = {plan.base_lr:g} x {plan.effective_batch} / {LR_REFERENCE_BATCH} = {plan.lr:.4g} "
+                f"(effective batch {plan.effective_batch})",
+                f"optimizer.lr is the rate for a batch of {LR_REFERENCE_BATCH}; it is scaled linearly")
 
 
 @rule("DG413", "lr-out-of-range", Severity.WARNING, needs=("optimizer",))
@@ -201,14 +199,10 @@ def fp16_small_patch(ctx) -> Iterator[Issue]:
 
 def optimizer_steps(ctx) -> Optional[int]:
     """Optimizer steps of the whole run, when the data set's size is known."""
-    s = ctx.setup
-    images = ctx.dataset_size
-    if not images:
+    plan = ctx.run_plan
+    if not plan.total_steps:  # unknown, or no whole batch: nothing to judge a teacher by
         return None
-    if s.data.synthetic:  # labeled: the trainer holds out the kNN queries
-        images = int(images * (1 - s.eval.holdout_fraction))
-    steps = images // s.effective_batch_size * s.train.epochs
-    return min(steps, s.train.max_steps) if s.train.max_steps else steps
+    return last_step(plan, ctx.setup.train.max_steps)
 
 
 def short_run(ctx) -> bool:
@@ -279,46 +273,42 @@ def teacher_too_slow_for_run(ctx) -> Iterator[Issue]:
                 fix={"teacher_momentum.start": suggested, "teacher_momentum.end": suggested})
 
 
-@rule("DG417", "no-optimizer-step", Severity.ERROR, needs=("train", "data"))
+@rule("DG417", "no-optimizer-step", Severity.WARNING, needs=("train", "data"))
 def no_optimizer_step(ctx) -> Iterator[Issue]:
-    """The data set is smaller than one optimizer step's batch: the run never takes a step.
+    """The training images do not fill one optimizer step: the run never takes a step.
 
     What it checks:
-        the training images (`data.dataset_size`, the synthetic set less its
-        kNN hold-out, or the images counted under `data.path`) against the
+        the training images (found under `data.path`, stated in
+        `data.dataset_size` or `data.size`, less the kNN hold-out) against the
         effective batch, `batch_size x accumulate_grad_batches x devices x
-        num_nodes`. Setup files only: the reference trainer drops the
-        incomplete last batch; a script's DataLoader may not.
+        num_nodes`.
 
     Why it matters:
-        every epoch ends before its first optimizer step, so the run spends
-        its time loading data, never updates a weight, and exports a backbone
-        at its random initialisation.
+        every epoch drops its incomplete last step, so a run with fewer images
+        than one step spends its time loading data, never updates a weight,
+        and exports a backbone at its random initialisation. `dino-guard
+        train` refuses such a run (exit 2). A warning: the count `check` sees
+        (a stated `data.dataset_size`, a folder that may change before the
+        run) need not be the trainer's.
 
     Example:
         `data: {dataset_size: 100}` with `train: {batch_size: 64, devices: 2}`.
 
     Use instead:
         a per-device batch of at most the images divided by the devices
-        (here `batch_size: 32`), or more images.
+        (here `batch_size: 50`), or more images.
 
     References:
-        torch.utils.data.DataLoader (`drop_last`); `dino-guard train` drops
-        the incomplete last batch.
+        torch.utils.data.DataLoader (`drop_last`); dino_guard/plan.py.
     """
-    if ctx.known is not None or optimizer_steps(ctx) != 0:
+    plan = ctx.run_plan
+    if plan.images is None or plan.steps_per_epoch:
         return
-    s, images = ctx.setup, ctx.dataset_size
-    t = s.train
-    micro_batches = t.devices * t.num_nodes * t.accumulate_grad_batches
-    fix = None
-    if images >= micro_batches:
-        fix = {"train.batch_size": images // micro_batches}
-        help_text = f"use batch_size: {images // micro_batches} or less, or train on more images"
-    else:
-        help_text = (f"{images} images cannot fill {micro_batches} micro-batches even at batch_size: 1: lower "
-                     "accumulate_grad_batches (and devices), or train on more images")
-    yield Issue("train.batch_size",
-                f"{images} training images are fewer than one optimizer step's batch ({t.batch_size} per device x "
-                f"{t.accumulate_grad_batches} accumulation x {t.devices * t.num_nodes} devices = "
-                f"{s.effective_batch_size}): the run never takes an optimizer step", help_text, fix)
+    micro_batches = plan.effective_batch // plan.batch_size
+    fits = plan.train_images // micro_batches
+    fix = {"train.batch_size": fits} if fits else None
+    help_text = (f"use batch_size: {fits} or less, or train on more images" if fits else
+                 f"{plan.train_images} images cannot fill {micro_batches} micro-batches even at batch_size: 1: lower "
+                 "accumulate_grad_batches (and devices), or train on more images")
+    yield Issue("train.batch_size", f"an optimizer step takes {plan.effective_batch} images (effective batch) but "
+                f"the data set has {plan.train_images} training images: not one whole step", help_text, fix)

@@ -63,7 +63,8 @@ class Transform(Section):
     decode: Literal["worker", "device"] = Field("worker", description=(
         "Where JPEGs are decoded with backend: device. worker: PIL in the DataLoader workers (decode and "
         "resize); device: workers read the file bytes, torchvision.io.decode_jpeg decodes the batch on the "
-        "training device (8-bit RGB and grayscale JPEGs; other files are still decoded in the workers). "
+        "training device (8-bit RGB and grayscale JPEGs up to 24 MP, in chunks of 32 MP that the memory "
+        "estimate counts; other files are still decoded in the workers). "
         "Ignored with backend: cpu."))
     global_crop_size: int = Field(224, gt=0, description="Side of the 2 global crops, px.")
     global_crop_scale: Tuple[float, float] = Field((0.4, 1.0), description="[min, max] fraction of the image a global crop covers.")
@@ -168,8 +169,8 @@ class Train(Section):
     accumulate_grad_batches: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
     precision: Literal["fp32", "bf16", "fp16"] = Field("bf16", description="bf16/fp16: autocast mixed precision (fp16 with a GradScaler).")
     compile: bool = Field(False, description="Wrap the models in torch.compile.")
-    devices: int = Field(1, gt=0, description="GPUs per node (torchrun --nproc_per_node).")
-    num_nodes: int = Field(1, gt=0, description="Nodes (torchrun --nnodes).")
+    devices: int = Field(1, gt=0, description="Processes (GPUs) per node; dino-guard train starts them itself (torch.distributed.run).")
+    num_nodes: int = Field(1, gt=0, description="Nodes; run dino-guard train on each with --nnodes, --node-rank and --rdzv-endpoint.")
     seed: int = Field(0, ge=0, le=INT64_MAX, description="Seed of every random number generator (0 to 2**63 - 1).")
     output_dir: str = Field("runs/dino", description="Where metrics, checkpoints and plots go.")
     max_steps: Optional[int] = Field(None, gt=0, description="Stop after this many optimizer steps.")
@@ -209,7 +210,13 @@ class Eval(Section):
     knn_k: int = Field(20, gt=0, description="Neighbours of the kNN classifier.")
     knn_temperature: float = Field(0.07, gt=0.0, description="Temperature of the weighted kNN vote.")
     knn_every_epochs: int = Field(0, ge=0, description="kNN evaluation every N epochs; 0: only at the end.")
-    holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of labeled images held out for kNN evaluation.")
+    knn: bool = Field(True, description="Evaluate the teacher backbone with kNN (needs labelled images); false turns it off.")
+    path: Optional[str] = Field(None, description=(
+        "Labelled folder (one subfolder per class) of kNN query images, never trained on. When data.path has the "
+        "same class subfolders its images are the kNN bank, otherwise half of this folder is."))
+    holdout_fraction: Optional[float] = Field(None, ge=0.0, lt=1.0, description=(
+        "Share of a labelled training folder held out of training as kNN queries. Default: 0 for a folder "
+        "(training uses every image; give eval.path for kNN), 0.2 for the built-in synthetic set."))
     knn_max_images: int = Field(10000, gt=0, description="At most this many images (a seeded random subset) each in the kNN bank and in the queries; they are read again at every evaluation, never held in memory.")
 
 
@@ -232,11 +239,6 @@ class Setup(Section):
     @property
     def has_dino_transform(self) -> bool:
         return self.transform is not None and self.transform.name != "none"
-
-    @property
-    def effective_batch_size(self) -> int:
-        t = self.train
-        return t.batch_size * t.accumulate_grad_batches * t.devices * t.num_nodes
 
     @property
     def loss_output_dim(self) -> int:

@@ -34,42 +34,30 @@ class MultiCrop(nn.Module):
         return out_global, self.head(self.backbone(local_crops).flatten(1))
 
 
-def create_backbone(cfg) -> nn.Module:
-    """timm model (num_classes=0, pooled features) or torchvision/<name> without its classifier."""
-    name = cfg.name
+def create_backbone(cfg, meta: bool = False):
+    """The setup's backbone through the one builder (dino_guard.memory.models): timm with
+    num_classes=0 (pooled features) or torchvision/<name> without its last Linear.
+    Returns a models.Backbone (module, width, recipe for backbone.json)."""
+    from dino_guard.memory import models
+
+    try:
+        return models.build_backbone(cfg.name, cfg.dynamic_img_size, cfg.drop_path_rate, cfg.pretrained, meta=meta)
+    except models.UnknownBackbone as exc:
+        raise BuildError(f"model.backbone.name: {exc}{did_you_mean(cfg.name)}") from None
+    except models.BackboneArgsError as exc:  # e.g. dynamic_img_size on a conv net
+        raise BuildError(f"model.backbone: {exc}; remove dynamic_img_size for backbones that are not ViTs") from None
+
+
+def did_you_mean(name: str) -> str:
     if name.startswith("torchvision/"):
-        return _torchvision_backbone(name.split("/", 1)[1], cfg.pretrained)
-    import timm
+        import torchvision
 
-    kwargs = {"pretrained": cfg.pretrained, "num_classes": 0}
-    if cfg.dynamic_img_size is not None:
-        kwargs["dynamic_img_size"] = cfg.dynamic_img_size
-    if cfg.drop_path_rate:
-        kwargs["drop_path_rate"] = cfg.drop_path_rate
-    try:
-        return timm.create_model(name, **kwargs)
-    except RuntimeError as exc:  # timm: "Unknown model (...)"
+        close = difflib.get_close_matches(name.split("/", 1)[1], torchvision.models.list_models(), n=3)
+    else:
+        import timm
+
         close = difflib.get_close_matches(name.split(".")[0], timm.list_models(), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see timm.list_models()"
-        raise BuildError(f"model.backbone.name: timm cannot build {name!r} ({exc}){hint}") from None
-    except TypeError as exc:  # e.g. dynamic_img_size on a conv net
-        raise BuildError(f"model.backbone: timm rejected the arguments for {name!r}: {exc}; "
-                         "remove dynamic_img_size for backbones that are not ViTs") from None
-
-
-def _torchvision_backbone(name: str, pretrained: bool) -> nn.Module:
-    import torchvision
-
-    try:
-        model = torchvision.models.get_model(name, weights="DEFAULT" if pretrained else None)
-    except ValueError:
-        close = difflib.get_close_matches(name, torchvision.models.list_models(), n=3)
-        raise BuildError(f"model.backbone.name: torchvision has no model {name!r}; did you mean {close}?") from None
-    for attr in ("fc", "classifier", "head", "heads"):
-        if hasattr(model, attr):
-            setattr(model, attr, nn.Identity())
-            return model
-    raise BuildError(f"model.backbone.name: cannot find the classifier of torchvision/{name} to remove")
+    return f"; did you mean {', '.join(close)}?" if close else ""
 
 
 def output_width(backbone: nn.Module, size: int) -> int:
@@ -87,7 +75,7 @@ def build_models(setup) -> tuple[MultiCrop, MultiCrop]:
     from lightly.models.modules import DINOProjectionHead
     from lightly.models.utils import deactivate_requires_grad
 
-    backbone = create_backbone(setup.model.backbone)
+    backbone = create_backbone(setup.model.backbone).module
     width = output_width(backbone, setup.transform.global_crop_size if setup.transform else 224)
     h = setup.model.head
     if h.input_dim is not None and h.input_dim != width:

@@ -10,12 +10,14 @@ tensors would need hundreds of GB before the first step).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 
-from dino_guard.trainer.data import READ_ERRORS
+from dino_guard.trainer.dataset import find_source, split_indices
+from dino_guard.trainer.images import READ_ERRORS, DataError
+from dino_guard.trainer.pipeline import eval_transform
 
 
 @dataclass
@@ -59,6 +61,31 @@ def capped(indices: list, cap: int, seed: int = 0) -> list:
     g = torch.Generator().manual_seed(4321 + seed)
     keep = torch.randperm(len(indices), generator=g)[:cap].sort().values.tolist()
     return [indices[i] for i in keep]
+
+
+def eval_sets(setup, source, train_idx: list, query_idx: list) -> Optional[tuple[EvalSet, EvalSet]]:
+    """(bank, queries) for kNN, or None when there is nothing to evaluate on.
+
+    `eval.path`: its images are the queries; the bank is the training folder
+    when it has the same classes, else the other half of `eval.path`.
+    Otherwise the images held out of a labelled training set are the queries.
+    """
+    e = setup.eval
+    if not e.knn:
+        return None
+    tf, cap = eval_transform(setup.transform.global_crop_size), e.knn_max_images
+    if e.path:
+        held = find_source(type(setup.data)(path=e.path), field="eval.path")
+        if held.labels is None:
+            raise DataError(f"eval.path: {e.path} has no class subfolders (every image must sit in one); "
+                            "kNN needs labels: give a folder with one subfolder per class, or eval.knn: false")
+        if source.labels is not None and source.class_names == held.class_names:
+            return EvalSet(source, capped(train_idx, cap), tf), EvalSet(held, capped(list(range(len(held.items))), cap), tf)
+        bank, queries = split_indices(held, len(held.items) // 2)
+        return EvalSet(held, capped(bank, cap), tf), EvalSet(held, capped(queries, cap), tf)
+    if source.labels is None or not query_idx:
+        return None
+    return EvalSet(source, capped(train_idx, cap), tf), EvalSet(source, capped(query_idx, cap), tf)
 
 
 @torch.no_grad()

@@ -34,12 +34,15 @@ import torch
 import torch.nn.functional as F
 
 from dino_guard.trainer import checkpoint, distributed
-from dino_guard.trainer.augment import PrefetchViews
 from dino_guard.trainer.build import build_loss, build_models, build_optimizer
-from dino_guard.trainer.data import DataError, EpochSampler, ImageDataset, build_pipeline, eval_transform, find_source, split_indices
-from dino_guard.trainer.knn import EvalSet, capped, evaluate
+from dino_guard.plan import RunPlan, last_step, plan_run, setup_processes
+from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source, split_indices
+from dino_guard.trainer.export import write_backbone
+from dino_guard.trainer.images import DataError
+from dino_guard.trainer.knn import eval_sets, evaluate
 from dino_guard.trainer.metrics import append_metric, read_metrics, summarize, write_metrics
 from dino_guard.trainer.monitor import Event, Monitor
+from dino_guard.trainer.pipeline import PrefetchViews, build_pipeline
 from dino_guard.trainer.plot import plot_loss
 from dino_guard.trainer.progress import ProgressBar, plan_text
 from dino_guard.trainer.schedules import Schedule
@@ -103,10 +106,9 @@ class Run:
     d: distributed.Dist
     device: torch.device
     source: object
+    plan: RunPlan  # effective batch, lr used, steps: the numbers `check` states
     dataset: ImageDataset  # the training images (its indices)
     pipeline: object
-    steps_per_epoch: int
-    effective_batch: int
     sched: Schedule
     last_step: int
     student: torch.nn.Module
@@ -127,6 +129,14 @@ class Run:
     bad_files: int = 0
     stopped_by: Optional[str] = None
     exit_code: int = 0
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.plan.steps_per_epoch
+
+    @property
+    def effective_batch(self) -> int:
+        return self.plan.effective_batch
 
     @property
     def out(self) -> Path:
@@ -164,36 +174,43 @@ def prepare(setup, opts: Options) -> Run:
     d = distributed.init(opts.device)
     device = pick_device(opts.device, d)
     t = setup.train
-    if d.enabled and d.world != t.devices * t.num_nodes and d.main:
+    if d.enabled and d.world != setup_processes(setup) and d.main:
         opts.log(f"note: torchrun started {d.world} processes, the setup says train.devices x num_nodes = "
-                 f"{t.devices * t.num_nodes}; the effective batch and lr use {d.world}")
+                 f"{setup_processes(setup)}; the effective batch and lr use {d.world}")
     torch.manual_seed(t.seed)
     if d.main:
         (opts.output_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     source = find_source(setup.data)
-    train_idx, query_idx = split_indices(source, setup.eval.holdout_fraction)
+    plan = plan_for(setup, source, d)
+    train_idx, query_idx = split_indices(source, plan.held_out)
     pipeline = build_pipeline(setup)
-    k = t.accumulate_grad_batches
-    steps_per_epoch = EpochSampler(len(train_idx), t.batch_size, t.seed, 0, d.rank, d.world, group=k).batches_per_epoch() // k
-    if steps_per_epoch == 0:
-        raise DataError(f"train.batch_size {t.batch_size} x accumulate_grad_batches {k} x {d.world} processes is "
-                        f"more than the {len(train_idx)} training images; lower the batch size")
-    effective_batch = t.batch_size * k * d.world
-    sched = Schedule.from_setup(setup, steps_per_epoch, effective_batch)
-    last_step = min(sched.total_steps, opts.max_steps or t.max_steps or sched.total_steps)
-
+    dataset = ImageDataset(source, train_idx, pipeline.transform, t.seed)
+    dataset[(0, 0)]  # one sample here: data no image of which reads is one DataError, not a worker's traceback
+    sched = Schedule.from_setup(setup, plan)
     student, teacher, model, run_student, run_teacher = prepare_models(setup, device, d, opts.log)
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision)
-    knn_sets = None
-    if source.labels is not None and query_idx:
-        tf, cap = eval_transform(setup.transform.global_crop_size), setup.eval.knn_max_images
-        knn_sets = (EvalSet(source, capped(train_idx, cap), tf), EvalSet(source, capped(query_idx, cap), tf))
-    return Run(setup, opts, d, device, source, ImageDataset(source, train_idx, pipeline.transform, t.seed),
-               pipeline, steps_per_epoch, effective_batch, sched, last_step, student, teacher, model,
-               run_student, run_teacher, build_loss(setup).to(device), build_optimizer(setup, student, device),
-               torch.amp.GradScaler(device.type, enabled=t.precision == "fp16"), amp_dtype,
-               Monitor(setup.monitor, setup.loss_output_dim, t.precision, sched.lr), knn_sets)
+    return Run(setup=setup, opts=opts, d=d, device=device, source=source, plan=plan,
+               dataset=dataset, pipeline=pipeline,
+               sched=sched, last_step=last_step(plan, opts.max_steps, t.max_steps),
+               student=student, teacher=teacher, model=model, run_student=run_student, run_teacher=run_teacher,
+               loss_fn=build_loss(setup).to(device), optimizer=build_optimizer(setup, student, device),
+               scaler=torch.amp.GradScaler(device.type, enabled=t.precision == "fp16"),
+               amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision),
+               monitor=Monitor(setup.monitor, setup.loss_output_dim, t.precision, sched.lr),
+               knn_sets=eval_sets(setup, source, train_idx, query_idx))
+
+
+def plan_for(setup, source, d: distributed.Dist) -> RunPlan:
+    """The run plan over the images found, in the processes started; refuses a run without one whole step."""
+    plan = plan_run(setup, len(source.items), source.labels is not None, processes=d.world)
+    if plan.steps_per_epoch == 0:
+        t = setup.train
+        fits = plan.train_images // (plan.effective_batch // t.batch_size)
+        fix = f"lower train.batch_size to {fits}" if fits else "add images or use fewer processes"
+        raise DataError(f"train.batch_size {t.batch_size} x accumulate_grad_batches {t.accumulate_grad_batches} x "
+                        f"{d.world} process(es) = {plan.effective_batch} images per step, but the data has only "
+                        f"{plan.train_images} training image(s) ({source.description}); {fix}")
+    return plan
 
 
 def prepare_models(setup, device: torch.device, d: distributed.Dist, log: Callable):
@@ -233,7 +250,7 @@ def start(run: Run) -> None:
                     f"({len(queries)} held-out images, {len(bank)} in the bank)")
     if run.d.main:
         write_metrics(run.out / "metrics.jsonl", run.history)
-    run.log(plan_text(run.setup, run.source, run.effective_batch, run.sched, run.last_step, run.d, run.device))
+    run.log(plan_text(run.setup, run.source, run.plan, run.sched, run.last_step, run.d, run.device, run.knn_sets))
 
 
 def resume(run: Run) -> None:
@@ -434,6 +451,8 @@ def finish(run: Run) -> Result:
     if run.d.main:
         (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         (run.out / "setup.resolved.json").write_text(json.dumps(run.setup.model_dump(mode="json"), indent=2) + "\n")
+        if run.history and not stopped_by_check:  # the backbone to take to the next step
+            write_backbone(run.setup, run.teacher.state_dict(), run.out / "backbone.pt", "teacher", run.step)
         if run.history:
             plot_loss([r["step"] for r in run.history], [r["loss"] for r in run.history], run.setup.loss_output_dim,
                       run.out / "loss.png", f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}")

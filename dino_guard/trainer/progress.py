@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import sys
 
+from dino_guard.plan import LR_REFERENCE_BATCH
 
-def plan_text(setup, source, effective_batch, sched, last_step, d, device) -> str:
+
+def plan_text(setup, source, plan, sched, last_step, d, device, knn_sets) -> str:
+    """What the run will do, in the numbers `check` states (dino_guard.plan)."""
     t = setup.train
     return "\n".join([
         f"data: {source.description}",
+        data_split_line(plan, knn_sets, setup.eval.knn),
         f"device: {device} x {d.world} process(es), precision {t.precision}, compile {t.compile}",
-        f"effective batch {effective_batch} = {t.batch_size} per device x {t.accumulate_grad_batches} accumulated "
-        f"x {d.world} processes",
-        f"lr used {sched.lr:.3g} (= {setup.optimizer.lr:g} x {effective_batch} / 256), warmup {sched.warmup_steps} steps",
-        f"{sched.steps_per_epoch} steps per epoch, {sched.total_steps} steps in {t.epochs} epochs"
-        + (f", stopping after step {last_step}" if last_step < sched.total_steps else ""),
+        f"effective batch {plan.effective_batch} = {t.batch_size} per device x {t.accumulate_grad_batches} "
+        f"accumulated x {d.world} processes",
+        f"lr used {plan.lr:.3g} (= {plan.base_lr:g} x {plan.effective_batch} / {LR_REFERENCE_BATCH}), warmup {sched.warmup_steps} steps",
+        f"{plan.steps_per_epoch} steps per epoch, {plan.total_steps} steps in {t.epochs} epochs"
+        + (f", stopping after step {last_step}" if last_step < plan.total_steps else ""),
         memory_line(setup),
     ])
+
+
+def data_split_line(plan, knn_sets, knn_asked: bool = True) -> str:
+    """How many images train, how many are held out, and what kNN evaluates on."""
+    line = f"training on {plan.train_images} images, {plan.held_out} held out"
+    if knn_sets is None and not knn_asked:
+        return line + "; kNN evaluation off (eval.knn: false)"
+    if knn_sets is None:
+        return line + "; kNN evaluation off (give eval.path, a labelled folder, to turn it on)"
+    bank, queries = knn_sets
+    return line + f"; kNN: {len(queries)} query images against a bank of {len(bank)}"
 
 
 def memory_line(setup) -> str:

@@ -27,7 +27,7 @@ class Schedule:
 
     total_steps: int
     steps_per_epoch: int
-    lr: float  # peak lr actually used: optimizer.lr * effective batch / 256
+    lr: float  # peak lr actually used (the run plan's scaled lr)
     min_lr: float
     warmup_steps: int
     weight_decay: float
@@ -39,11 +39,12 @@ class Schedule:
     teacher_temp_warmup_steps: int
 
     @classmethod
-    def from_setup(cls, setup, steps_per_epoch: int, effective_batch: int) -> "Schedule":
+    def from_setup(cls, setup, plan) -> "Schedule":
+        """The schedules of `setup` over the run `plan` (dino_guard.plan: steps and the lr used)."""
         o, c = setup.optimizer, setup.loss
-        return cls(total_steps=setup.train.epochs * steps_per_epoch, steps_per_epoch=steps_per_epoch,
-                   lr=o.lr * effective_batch / 256, min_lr=o.min_lr,
-                   warmup_steps=int(o.warmup_epochs * steps_per_epoch),
+        steps_per_epoch = plan.steps_per_epoch
+        return cls(total_steps=plan.total_steps, steps_per_epoch=steps_per_epoch,
+                   lr=plan.lr, min_lr=o.min_lr, warmup_steps=plan.warmup_steps(o.warmup_epochs),
                    weight_decay=o.weight_decay, weight_decay_end=o.weight_decay_end,
                    momentum_start=setup.teacher_momentum.start, momentum_end=setup.teacher_momentum.end,
                    warmup_teacher_temp=c.warmup_teacher_temp, teacher_temp=c.teacher_temp,

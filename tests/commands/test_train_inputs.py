@@ -34,3 +34,35 @@ def test_resume_from_a_checkpoint_of_another_model_exits_2(tmp_path):
     result = cli(["train", str(second), "--output-dir", str(out), "--max-steps", "2", "--resume"], cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert "cannot be resumed with this setup" in result.stderr and "Traceback" not in result.stderr
+
+
+def _degenerate(tmp_path, files: dict, batch_size: int):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for name, content in files.items():
+        content(folder / name)
+    data = {"path": "imgs", "synthetic": None, "num_workers": 2}
+    setup = write_yaml(tmp_path / "s.dino.yaml", merge(TINY, {"data": data, "train": {"batch_size": batch_size}}))
+    return cli(["train", str(setup), "--output-dir", "out", "--device", "cpu"], cwd=tmp_path)
+
+
+def test_one_image_with_batch_8_is_one_line_and_exit_2(tmp_path):
+    """Issue 15: a folder with one image and batch 8 ended in ZeroDivisionError."""
+    from PIL import Image
+
+    result = _degenerate(tmp_path, {"x.png": lambda p: Image.new("RGB", (40, 40)).save(p)}, 8)
+    assert result.returncode == 2, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert errors == ["dino-guard train: error: train.batch_size 8 x accumulate_grad_batches 1 x 1 process(es) = 8 "
+                      "images per step, but the data has only 1 training image(s) (1 images in "
+                      "imgs, unlabeled); lower train.batch_size to 1"]
+    assert "Traceback" not in result.stderr
+
+
+def test_every_image_unreadable_is_one_line_and_exit_2(tmp_path):
+    """Issue 15: every image unreadable ended in a traceback from a DataLoader worker."""
+    files = {f"{i}.jpg": (lambda p: p.write_text("junk")) for i in range(4)}
+    result = _degenerate(tmp_path, files, 2)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "dino-guard train: error: none of the 4 training images could be read (first: " in result.stderr
+    assert "Traceback" not in result.stderr

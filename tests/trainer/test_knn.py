@@ -8,7 +8,8 @@ from tests.trainer.conftest import metrics, run, tiny_setup
 
 torch = pytest.importorskip("torch")
 
-from dino_guard.trainer.data import Source, eval_transform  # noqa: E402
+from dino_guard.trainer.dataset import Source  # noqa: E402
+from dino_guard.trainer.pipeline import eval_transform  # noqa: E402
 from dino_guard.trainer.knn import EvalSet, capped, evaluate, knn_top1  # noqa: E402
 
 
@@ -76,3 +77,38 @@ def test_knn_every_epochs_is_written_to_metrics_jsonl(tmp_path):
     assert evaluated == [per_epoch * e for e in range(1, setup.train.epochs + 1)]
     assert all(r["knn_top1"] is not None for r in rows if "knn_top1" in r)
     assert result.summary["knn_top1"] == rows[-1]["knn_top1"]  # the last epoch's evaluation is the final one
+
+
+def test_eval_path_is_the_knn_query_set_and_training_keeps_every_image(tmp_path):
+    """Issue 12: kNN evaluates on eval.path; the training folder is not split."""
+    from dino_guard.trainer.dataset import find_source
+    from dino_guard.trainer.knn import eval_sets
+    from tests.trainer.conftest import tiny_setup
+    from tests.trainer.test_plan import class_folder
+
+    train_dir, val_dir = class_folder(tmp_path / "train", 6), class_folder(tmp_path / "val", 3)
+    setup = tiny_setup(data={"synthetic": None, "path": str(train_dir)}, eval={"holdout_fraction": None, "path": str(val_dir)})
+    source = find_source(setup.data)
+    bank, queries = eval_sets(setup, source, list(range(12)), [])
+    assert bank.source is source and len(bank) == 12  # same classes: the training images are the bank
+    assert len(queries) == 6 and queries.source.items[0].startswith(str(val_dir))
+    unlabelled = tiny_setup(data={"synthetic": None, "path": str(tmp_path / "train" / "a")},
+                            eval={"holdout_fraction": None, "path": str(val_dir)})
+    bank, queries = eval_sets(unlabelled, find_source(unlabelled.data), list(range(6)), [])
+    assert bank.source is queries.source and len(bank) + len(queries) == 6  # halves of eval.path
+    assert eval_sets(tiny_setup(eval={"knn": False}), find_source(tiny_setup().data), [0], [1]) is None
+
+
+def test_eval_path_without_class_subfolders_is_refused(tmp_path):
+    from PIL import Image
+
+    from dino_guard.trainer.dataset import find_source
+    from dino_guard.trainer.images import DataError
+    from dino_guard.trainer.knn import eval_sets
+    from tests.trainer.conftest import tiny_setup
+
+    (tmp_path / "flat").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "0.png")
+    setup = tiny_setup(eval={"path": str(tmp_path / "flat")})
+    with pytest.raises(DataError, match="eval.path: .* has no class subfolders"):
+        eval_sets(setup, find_source(setup.data), [0], [])

@@ -37,3 +37,43 @@ def test_summary_throughput_counts_the_waits_between_bursts():
     history = [{"time": t, "images_per_s": 640.0} for t in times]
     assert abs(throughput(history, 64) - 31 * 64 / (times[-1] - times[0])) < 1e-9
     assert throughput(history, 64) < 640 / 2  # 283 images/s
+
+
+def class_folder(root, per_class: int = 14, classes=("a", "b")):
+    from PIL import Image
+
+    for c, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (40, 40), (40 * c + 3 * i, 90, 200 - 5 * i)).save(root / name / f"{i}.png")
+    return root
+
+
+def test_a_labelled_folder_trains_every_image_as_check_counted(tmp_path):
+    """Issue 12: with class subfolders `check` counted 14 steps per epoch and `train` ran 12 (20% held out)."""
+    from dino_guard.engine import Context
+    from tests.trainer.conftest import run, tiny_setup
+
+    data = class_folder(tmp_path / "imgs")
+    setup = tiny_setup(data={"synthetic": None, "path": str(data), "num_workers": 0},
+                       eval={"holdout_fraction": None}, train={"batch_size": 2, "epochs": 1})
+    checked = Context(str(tmp_path / "s.dino.yaml"), setup).run_plan
+    lines = []
+    from dino_guard.trainer.loop import Options, train
+
+    result = train(setup, Options(output_dir=tmp_path / "out", log=lines.append, max_steps=2))
+    assert result.exit_code == 0
+    text = "\n".join(lines)
+    assert checked.steps_per_epoch == 14
+    assert "training on 28 images, 0 held out; kNN evaluation off" in text
+    assert f"{checked.steps_per_epoch} steps per epoch" in text and f"lr used {checked.lr:.3g}" in text
+
+
+def test_the_plan_says_why_knn_is_off():
+    from dino_guard.plan import plan_run
+    from dino_guard.trainer.progress import data_split_line
+    from tests.trainer.conftest import tiny_setup
+
+    plan = plan_run(tiny_setup(eval={"knn": False}), images=96, labelled=True)
+    assert data_split_line(plan, None, knn_asked=False) == "training on 96 images, 0 held out; kNN evaluation off (eval.knn: false)"
+    assert "give eval.path" in data_split_line(plan, None)

@@ -15,9 +15,10 @@ from PIL import Image
 
 from tests.trainer.conftest import TINY, cli, merge, metrics, run, tiny_setup, write_yaml
 from dino_guard.schemas.setup import Data
-from dino_guard.trainer.augment import collate_images, decode_resize
-from dino_guard.trainer.data import READ_ERRORS, EncodedJPEG, ImageDataset, build_pipeline, find_source
-from dino_guard.trainer.jpeg_device import batch_squares, decode_all, resize_square
+from dino_guard.trainer.images import READ_ERRORS, EncodedJPEG, decode_resize
+from dino_guard.trainer.dataset import ImageDataset, find_source
+from dino_guard.trainer.pipeline import build_pipeline, collate_images
+from dino_guard.trainer.device_aug.jpeg import batch_squares, decode_all, resize_square
 
 CPU = torch.device("cpu")
 # Mean |device square - worker square| in 0..255 levels. Up to 2x the square's side
@@ -77,23 +78,26 @@ def _bytes(data: bytes) -> torch.Tensor:
 # ---- worker side ----------------------------------------------------------------
 
 @pytest.mark.parametrize("name, kind", [("a/rgb0.jpg", EncodedJPEG), ("a/gray.jpg", EncodedJPEG),
-                                        ("a/cmyk.jpg", Image.Image), ("b/photo.png", Image.Image),
+                                        ("a/cmyk.jpg", str), ("b/photo.png", str),
                                         ("b/corrupt.jpg", EncodedJPEG), ("b/truncated.jpg", None),
                                         ("b/zero.jpg", None)])
 def test_load_raw_passes_only_rgb_and_gray_jpegs_undecoded(mixed_folder, name, kind):
+    """Other files go to the worker by path: decode_resize decodes them (in draft mode for JPEGs)."""
     source = find_source(Data(path=str(mixed_folder)))
     i = source.items.index(str(mixed_folder / name))
-    if kind is None:  # unreadable: the dataset's usual replacement takes over
-        with pytest.raises(READ_ERRORS):
-            source.load_raw(i)
-        return
     loaded = source.load_raw(i)
+    if kind is None:  # unreadable: the worker's decode fails and the dataset's usual replacement takes over
+        with pytest.raises(READ_ERRORS):
+            decode_resize(loaded, 32)
+        return
     assert isinstance(loaded, kind)
     if kind is EncodedJPEG:
         assert loaded.data == (mixed_folder / name).read_bytes() and loaded.name == str(mixed_folder / name)
         assert (loaded.height, loaded.width) == Image.open(mixed_folder / name).size[::-1]
     else:
-        assert loaded.mode == "RGB"
+        assert loaded == str(mixed_folder / name)
+        pixels, _ = decode_resize(loaded, 32)
+        assert pixels.shape == (3, 32, 32)
 
 
 def test_worker_samples_keep_the_seed_of_decode_worker(mixed_folder):
@@ -147,7 +151,7 @@ def test_mixed_batch_back_in_order_and_undecodable_rows_replaced(mixed_folder):
 def test_batch_of_only_jpegs_and_no_decodable_one(mixed_folder):
     batch = _mixed_batch(mixed_folder, ["a/rgb0.jpg", "a/gray.jpg"])
     assert batch["images"] is None and batch_squares(batch, 64, CPU)[0].shape == (2, 3, 64, 64)
-    from dino_guard.trainer.data import DataError
+    from dino_guard.trainer.images import DataError
 
     with pytest.raises(DataError, match="no image of a batch of 1"):
         batch_squares(_mixed_batch(mixed_folder, ["b/corrupt.jpg"]), 64, CPU)
@@ -201,3 +205,48 @@ def test_cli_train_with_decode_device(tmp_path):
     proc = cli(["train", str(setup), "--max-steps", "2", "--output-dir", "out", "--device", "cpu"], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert [row["step"] for row in metrics(tmp_path / "out")] == [1, 2]
+
+
+# ---- bounded memory (issue 15) -------------------------------------------------------
+
+
+def test_decode_chunks_stay_within_the_pixel_budget():
+    from dino_guard.memory.spec import DECODE_CHUNK_PIXELS
+    from dino_guard.trainer.device_aug.jpeg import decode_chunks
+
+    big, small = 4000 * 3000, 500 * 375
+    sizes = torch.tensor([[3000, 4000]] * 6 + [[375, 500]] * 4 + [[8000, 8000]], dtype=torch.int32)
+    rows = list(range(len(sizes)))
+    chunks = decode_chunks(rows, sizes, 448)
+    assert sorted(k for c in chunks for k in c) == rows
+    for chunk in chunks:
+        cost = sum(int(sizes[k][0]) * int(sizes[k][1]) + 448 * 448 for k in chunk)
+        assert cost <= DECODE_CHUNK_PIXELS or len(chunk) == 1
+    assert len(chunks) >= 3 and big + small < DECODE_CHUNK_PIXELS
+
+
+def test_huge_jpegs_are_decoded_by_the_worker_in_draft_mode(tmp_path, monkeypatch):
+    """Issue 15: eight 8000x8000 JPEGs decoded on the device at once took 4.2 GB; above
+    DECODE_MAX_PIXELS a JPEG stays with the worker, which decodes it at the square's size."""
+    from dino_guard.trainer import images
+
+    Image.new("RGB", (400, 300), (10, 200, 30)).save(tmp_path / "big.jpg", quality=90)
+    data = (tmp_path / "big.jpg").read_bytes()
+    assert images.encoded_jpeg(data, "big.jpg") is not None
+    monkeypatch.setattr(images, "DECODE_MAX_PIXELS", 400 * 300 - 1)
+    assert images.encoded_jpeg(data, "big.jpg") is None
+
+
+def test_the_estimate_counts_device_decoding():
+    from dino_guard import backbones
+    from dino_guard.memory.analytic import estimate
+    from dino_guard.memory.spec import device_decode_bytes, spec_from_setup
+    from dino_guard.schemas import Setup
+
+    def peak(**transform):
+        setup = Setup.model_validate({"transform": transform, "model": {"backbone": {"name": "resnet50"}}})
+        return estimate(spec_from_setup(setup), backbones.lookup("resnet50"))
+
+    device, worker = peak(backend="device", decode="device"), peak(backend="device")
+    assert device.parts["decode"] == device_decode_bytes() and worker.parts["decode"] == 0
+    assert device.peak_allocated_bytes - worker.peak_allocated_bytes == device_decode_bytes()

@@ -25,10 +25,11 @@ import torchvision.transforms as T  # noqa: E402
 import torchvision.transforms.v2.functional as TF  # noqa: E402
 
 from dino_guard.schemas.setup import Transform  # noqa: E402
-from dino_guard.trainer import augment_ops as ops  # noqa: E402
-from dino_guard.trainer.augment import (  # noqa: E402
-    IMAGENET_MEAN, IMAGENET_STD, DeviceDINOTransform, decode_resize, default_decode_size, view_recipes)
-from dino_guard.trainer.augment_params import crop_boxes, sample_group  # noqa: E402
+from dino_guard.trainer.device_aug import ops  # noqa: E402
+from dino_guard.trainer.device_aug.params import crop_boxes, sample_group  # noqa: E402
+from dino_guard.trainer.device_aug.transform import (  # noqa: E402
+    IMAGENET_MEAN, IMAGENET_STD, DeviceDINOTransform, default_decode_size, view_recipes)
+from dino_guard.trainer.images import decode_resize  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
@@ -297,7 +298,8 @@ def test_sharpness_close_to_lightly_at_full_resolution():
 def test_trainer_pipeline_with_backend_device():
     """data.build_pipeline -> workers decode, collate stacks uint8, views on the device; seeded per (epoch, index)."""
     from dino_guard.schemas import Setup
-    from dino_guard.trainer.data import ImageDataset, build_pipeline, find_source
+    from dino_guard.trainer.dataset import ImageDataset, find_source
+    from dino_guard.trainer.pipeline import build_pipeline
 
     setup = Setup.model_validate({
         "data": {"synthetic": "shapes", "size": 8, "num_workers": 0},
@@ -319,7 +321,7 @@ def test_trainer_pipeline_with_backend_device():
 
 
 def test_prefetch_views_is_plain_iteration_on_cpu():
-    from dino_guard.trainer.augment import PrefetchViews
+    from dino_guard.trainer.pipeline import PrefetchViews
 
     batches = [{"x": torch.full((2,), float(i))} for i in range(3)]
     calls = []

@@ -7,7 +7,9 @@ from PIL import Image
 
 from tests.trainer.conftest import TINY, cli, merge, run, tiny_setup, write_yaml
 from dino_guard.schemas.setup import Data
-from dino_guard.trainer.data import DataError, EpochSampler, ImageDataset, build_pipeline, find_source, open_rgb
+from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source
+from dino_guard.trainer.images import DataError, open_rgb
+from dino_guard.trainer.pipeline import build_pipeline
 from dino_guard.trainer.synthetic import CLASSES, shape_image
 
 
@@ -61,7 +63,7 @@ def test_awkward_modes_open_as_8bit_rgb(tmp_path, name):
     img = open_rgb(str(tmp_path / "b" / name))
     assert img.mode == "RGB" and img.size == (70, 70)
     if name == "deep16.png":
-        assert np.asarray(img).max() == 255 and np.asarray(img).min() == 0  # rescaled, not clipped
+        assert np.asarray(img).max() == round(4899 * 13 * 255 / 65535)  # scaled by the 16-bit range, not clipped
 
 
 def test_folder_labels_from_class_subfolders_and_non_images_ignored(tmp_path):
@@ -137,3 +139,32 @@ def test_views_are_batched_two_global_tensors_and_local_tensors():
     assert g.shape == (2 * 4, 3, 32, 32) and l.shape == (2 * 4, 3, 16, 16)
     again = pipe.collate([ds[(0, i)] for i in range(4)])
     assert torch.equal(again["views"][0], batch["views"][0])  # seeded per (seed, epoch, index)
+
+
+def test_device_backend_workers_get_paths_so_jpeg_draft_mode_runs(tmp_path, monkeypatch):
+    """Issue 12: Source.load decoded every image in full before decode_resize, so PIL's draft mode
+    never ran in training. The worker transform now gets the path and decodes at its square's size."""
+    from PIL import JpegImagePlugin
+
+    (tmp_path / "a").mkdir()
+    Image.new("RGB", (1600, 1200), (200, 40, 10)).save(tmp_path / "a" / "big.jpg")
+    drafts = []
+    original = JpegImagePlugin.JpegImageFile.draft
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft",
+                        lambda self, mode, size: drafts.append(size) or original(self, mode, size))
+    source = find_source(Data(path=str(tmp_path)))
+    pipe = build_pipeline(tiny_setup(transform={"backend": "device"}))
+    ds = ImageDataset(source, [0], pipe.transform, seed=0)
+    (pixels, hw, _), _, bad = ds[(0, 0)]
+    assert drafts == [(64, 64)] and not bad
+    assert pixels.shape == (3, 64, 64) and hw.tolist() == [1200, 1600]
+
+
+def test_every_image_unreadable_is_one_data_error_naming_the_first(tmp_path):
+    (tmp_path / "a").mkdir()
+    for i in range(3):
+        (tmp_path / "a" / f"{i}.png").write_text("not an image")
+    source = find_source(Data(path=str(tmp_path)))
+    ds = ImageDataset(source, [0, 1, 2], build_pipeline(tiny_setup()).transform, seed=0)
+    with pytest.raises(DataError, match=r"none of the 3 training images could be read \(first: .*1.png: "):
+        ds[(0, 1)]

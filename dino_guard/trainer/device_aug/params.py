@@ -1,6 +1,6 @@
 """Per-sample random parameters of DINO's view recipe, drawn on the host.
 
-The device pipeline (augment.py) splits the work: the random numbers for a
+The device pipeline (device_aug/transform.py) splits the work: the random numbers for a
 whole batch are drawn here, vectorized, from one CPU torch.Generator (a few
 hundred numbers per batch), and only pixel work runs on the device. Drawing
 on the host means subset sizes (which rows get blurred, which get a hue shift
@@ -132,7 +132,7 @@ def sample_group(views: Sequence[ViewRecipe], heights: torch.Tensor, widths: tor
         return torch.rand(n, generator=g, dtype=torch.float64) < _per_row(views, batch, attr)
 
     hflip, vflip, rot90, jitter = coin("hf_prob"), coin("vf_prob"), coin("rr_prob"), coin("cj_prob")
-    ranges = [_jitter_ranges(v) for v in views]  # per view: 4 (low, high); view 2 may differ (see augment.py)
+    ranges = [_jitter_ranges(v) for v in views]  # per view: 4 (low, high); view 2 may differ (see transform.view_recipes)
     low = torch.tensor([[r[0] for r in rv] for rv in ranges], dtype=torch.float64).repeat_interleave(batch, 0)
     high = torch.tensor([[r[1] for r in rv] for rv in ranges], dtype=torch.float64).repeat_interleave(batch, 0)
     factors = low + torch.rand((n, 4), generator=g, dtype=torch.float64) * (high - low)

@@ -1,7 +1,7 @@
 """JPEG decoding on the training device (`transform.decode: device`, with backend device).
 
 DataLoader workers hand over a JPEG's bytes instead of its pixels
-(data.encoded_jpeg says which files qualify), so they skip PIL's decode and
+(images.encoded_jpeg says which files qualify), so they skip PIL's decode and
 resize and the batch crosses shared and pinned memory at ~0.1 MB an image
 instead of 0.6 MB. Here, in the main process on the views' side stream, one
 batched torchvision.io.decode_jpeg call decodes them on the device; each is
@@ -9,6 +9,12 @@ resized to the workers' square with antialiased bilinear (the filter PIL's
 resize uses) and put back in batch order among the squares the workers
 decoded (PNGs, CMYK JPEGs, synthetic images). On the CPU the same code runs
 on torchvision's libjpeg decoder, which is how the tests run it.
+
+Memory stays bounded whatever the photographs' size (issue 15): the JPEGs
+are decoded DECODE_CHUNK_PIXELS at a time (dino_guard.memory.spec, which
+the estimate and DG601 add as the `decode` part), each chunk resized to
+squares before the next is decoded, and a JPEG above DECODE_MAX_PIXELS never
+comes here (images.encoded_jpeg leaves it to the worker's draft-mode decode).
 
 A JPEG whose header looked fine but whose data no decoder accepts is
 replaced by another image of the same batch and reported in batch["bad"],
@@ -24,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.io import ImageReadMode, decode_jpeg
 
-from dino_guard.trainer.data import DataError
+from dino_guard.memory.spec import DECODE_CHUNK_PIXELS
+from dino_guard.trainer.images import DataError
 
 
 def batch_squares(batch: dict, size: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -38,16 +45,33 @@ def batch_squares(batch: dict, size: int, device: torch.device) -> Tuple[torch.T
     worker_rows = sorted(set(range(n)) - set(rows))
     if worker_rows:
         images[worker_rows] = batch["images"].to(device, non_blocking=True)
-    decoded, failed = {}, []
-    for row, image, name in zip(rows, decode_all(batch["jpegs"], device), batch["jpeg_names"]):
-        if isinstance(image, Exception):
-            failed.append(row)
-            batch["bad"].append(f"{name}: {type(image).__name__}: {image}")
-        else:
-            decoded[row] = image
-    for group in _same_shape(decoded).values():
-        images[[row for row, _ in group]] = resize_square(torch.stack([im for _, im in group]), size)
-    return images, _replace_failed(images, batch["sizes"], failed)
+    failed = []
+    for chunk in decode_chunks(rows, batch["sizes"], size):
+        decoded = {}
+        for k, image in zip(chunk, decode_all([batch["jpegs"][k] for k in chunk], device)):
+            if isinstance(image, Exception):
+                failed.append(rows[k])
+                batch["bad"].append(f"{batch['jpeg_names'][k]}: {type(image).__name__}: {image}")
+            else:
+                decoded[rows[k]] = image
+        for group in _same_shape(decoded).values():
+            images[[row for row, _ in group]] = resize_square(torch.stack([im for _, im in group]), size)
+    return images, _replace_failed(images, batch["sizes"], sorted(failed))
+
+
+def decode_chunks(rows: List[int], sizes: torch.Tensor, size: int) -> List[List[int]]:
+    """Positions in `rows` split into chunks of at most DECODE_CHUNK_PIXELS, counting each JPEG
+    as its own pixels plus its square (a chunk holds at least one)."""
+    chunks, current, pixels = [], [], 0
+    for k, row in enumerate(rows):
+        h, w = (int(v) for v in sizes[row])
+        cost = h * w + size * size
+        if current and pixels + cost > DECODE_CHUNK_PIXELS:
+            chunks.append(current)
+            current, pixels = [], 0
+        current.append(k)
+        pixels += cost
+    return chunks + ([current] if current else [])
 
 
 def decode_all(jpegs: List[torch.Tensor], device: torch.device) -> List[Union[torch.Tensor, Exception]]:

@@ -3,20 +3,20 @@
 The work is split in three so that DataLoader workers stay cheap and the
 device does the pixel work batched:
 
-1. workers: `decode_resize` opens an image with PIL, converts any mode to RGB
-   and resizes it to a fixed square (uint8 CHW, so batches stack and pin),
-   keeping its original height and width; with `transform.decode: device`
-   they pass RGB and grayscale JPEGs on undecoded and jpeg_device decodes
-   and resizes them on the device;
-2. host, main process: augment_params draws every random number of the batch
+1. workers: `images.decode_resize` opens an image with PIL, converts any
+   mode to RGB and resizes it to a fixed square (uint8 CHW, so batches stack
+   and pin), keeping its original height and width; with `transform.decode:
+   device` they pass RGB and grayscale JPEGs on undecoded and device_aug.jpeg
+   decodes and resizes them on the device;
+2. host, main process: device_aug.params draws every random number of the batch
    from one torch.Generator;
 3. device: `DeviceDINOTransform` cuts all crops of a view group with one
    roi_align call and applies flips, colour jitter (per-row random order),
    grayscale, blur (one grouped convolution), solarization and normalization
    to whole row subsets, with no Python loop over samples.
 
-`build_pipeline` plugs these into the trainer's data path (data.Pipeline);
-`PrefetchViews` makes the views one batch ahead, on CUDA on a side stream so
+`pipeline.build_pipeline` plugs these into the trainer's data path;
+`pipeline.PrefetchViews` makes the views one batch ahead, on CUDA on a side stream so
 that they overlap the training step.
 
 Crop geometry is drawn on the original height/width and scaled into the
@@ -27,22 +27,16 @@ worker's resize (`default_decode_size`: 448 for 224 px global crops).
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
-from PIL import Image
 
-from dino_guard.trainer import augment_ops as ops
-from dino_guard.trainer import jpeg_device
-from dino_guard.trainer.augment_params import GroupParams, ViewRecipe, sample_group
-from dino_guard.trainer.data import EncodedJPEG
+from dino_guard.trainer.device_aug import ops
+from dino_guard.trainer.device_aug.params import GroupParams, ViewRecipe, sample_group
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_INT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
 
 def default_decode_size(global_crop_size: int) -> int:
@@ -53,38 +47,9 @@ def default_decode_size(global_crop_size: int) -> int:
     smallest local crop sqrt(0.05) = 22%: at 2x the global size both are
     still downsampled into the view (283 px -> 224, 100 px -> 96), as lightly's
     crops of a 500x375 photograph are. 8/7 (256) would upsample them and
-    measurably soften the views (tests/trainer/test_augment.py).
+    measurably soften the views (tests/trainer/test_device_aug.py).
     """
     return 2 * global_crop_size
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL mode -> RGB: 16/32-bit integer scaled down (PIL would clip at 255), alpha dropped."""
-    if image.mode in _INT_MODES:
-        arr = np.asarray(image, dtype=np.float64)
-        # 16-bit files open as I;16 or as I (PNG); an I image within 0..255 is 8-bit data.
-        top = 255.0 if image.mode == "I" and arr.max(initial=0) <= 255 else 65535.0
-        image = Image.fromarray(np.clip(arr * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), mode="L")
-    elif image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")  # palette transparency -> alpha, which RGB then drops
-    return image if image.mode == "RGB" else image.convert("RGB")
-
-
-def decode_resize(source: Union[str, bytes, Image.Image], size: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Worker step: image (path, bytes or PIL) -> ((3, size, size) uint8, (2,) original h, w).
-
-    JPEG decoding uses PIL's draft mode: the decoder itself scales by 1/2..1/8
-    while staying at least `size`, which makes large photographs cheap.
-    """
-    image = source if isinstance(source, Image.Image) else Image.open(
-        io.BytesIO(source) if isinstance(source, bytes) else source)
-    width, height = image.size
-    if image.format == "JPEG":
-        image.draft("RGB", (size, size))
-    image = to_rgb(image).resize((size, size), Image.BILINEAR)
-    # CHW from PIL's channel planes: torch's HWC->CHW copy of uint8 takes ~10 ms at 448 px, this 0.2.
-    pixels = torch.from_numpy(np.stack([np.asarray(plane) for plane in image.split()]))
-    return pixels, torch.tensor([height, width], dtype=torch.int32)
 
 
 def view_recipes(transform) -> Tuple[List[ViewRecipe], List[ViewRecipe]]:
@@ -208,127 +173,3 @@ class DeviceDINOTransform(torch.nn.Module):
         _on_rows(x, d.rows["blur"], ops.gaussian_blur, d.sigma.index_select(0, d.rows["blur"]), radius)
         _on_rows(x, d.rows["solarize"], ops.solarize)
         return x.sub_(self.mean).div_(self.std)
-
-
-# ---------------------------------------------------------------- the trainer's data pipeline
-
-
-class WorkerDecode:
-    """Dataset transform of backend device (in workers): PIL image -> (uint8 square, original h/w, seed).
-
-    With `decode_on_device` (transform.decode: device) the dataset hands JPEG
-    files over undecoded (`takes_encoded`); they leave the worker as their
-    bytes (1-D uint8), original h/w, seed and file name.
-    """
-
-    def __init__(self, size: int, decode_on_device: bool = False):
-        self.size, self.takes_encoded = size, decode_on_device
-
-    def __call__(self, image: Union[Image.Image, EncodedJPEG]) -> tuple:
-        # Drawn under the data set's per-sample seed (seed, epoch, index): the batch's
-        # augmentation generator is seeded from these, so a resumed run sees the same crops.
-        seed = int(torch.randint(0, 2**62, ()))
-        if isinstance(image, EncodedJPEG):
-            data = torch.frombuffer(bytearray(image.data), dtype=torch.uint8)  # bytearray: writable, no warning
-            return data, torch.tensor([image.height, image.width], dtype=torch.int32), seed, image.name
-        pixels, hw = decode_resize(image, self.size)
-        return pixels, hw, seed
-
-
-def collate_images(samples: list) -> dict:
-    """[((pixels, hw, seed), label, bad)] -> {"images" (B,3,S,S) uint8, "sizes", "seed", "labels", "bad"}.
-
-    Samples that are JPEG bytes (1-D; transform.decode: device) are not
-    stacked: they go to "jpegs" (a list), their batch rows to "jpeg_rows" and
-    their files to "jpeg_names"; "images" then holds only the other rows'
-    squares, in batch order (None if there are none).
-    """
-    firsts = [s[0] for s in samples]
-    _, sizes, seeds = zip(*(f[:3] for f in firsts))
-    batch = {"sizes": torch.stack(sizes), "seed": sum(seeds) % 2**62,
-             "labels": torch.tensor([s[1] for s in samples]), "bad": [s[2] for s in samples if s[2]]}
-    squares = [f[0] for f in firsts if f[0].dim() == 3]
-    batch["images"] = torch.stack(squares) if squares else None
-    if len(squares) < len(firsts):
-        rows = [i for i, f in enumerate(firsts) if f[0].dim() == 1]
-        batch.update(jpegs=[firsts[i][0] for i in rows], jpeg_rows=rows, jpeg_names=[firsts[i][3] for i in rows])
-    return batch
-
-
-class DeviceViews:
-    """Pipeline.views of backend device: batch -> (global crops, local crops), made on the device.
-
-    `size` is the workers' square, to which JPEGs decoded on the device are resized.
-    """
-
-    def __init__(self, transform: DeviceDINOTransform, size: Optional[int] = None):
-        self.transform = transform
-        self.size = size or default_decode_size(transform.groups[0][0].crop_size)
-
-    def __call__(self, batch: dict, device: torch.device) -> tuple:
-        images, sizes = self.squares(batch, device)
-        generator = torch.Generator().manual_seed(batch["seed"])
-        groups = self.transform.groups_of(images, sizes, generator)
-        return groups[0], (groups[1] if len(groups) > 1 else None)
-
-    def squares(self, batch: dict, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, S, S) uint8 on the device and (B, 2) original h, w."""
-        if "jpegs" in batch:  # decode: device; may replace undecodable rows and report them in batch["bad"]
-            return jpeg_device.batch_squares(batch, self.size, device)
-        return batch["images"].to(device, non_blocking=True), batch["sizes"]  # pinned by the DataLoader on CUDA
-
-
-def build_pipeline(setup):
-    """`transform.backend: device`: workers decode and resize (or pass JPEGs on), the device makes the views."""
-    from dino_guard.trainer.data import Pipeline
-
-    t = setup.transform
-    size = default_decode_size(t.global_crop_size)
-    return Pipeline(WorkerDecode(size, decode_on_device=t.decode == "device"), collate_images,
-                    DeviceViews(DeviceDINOTransform.from_setup(t), size))
-
-
-class PrefetchViews:
-    """Iterate (batch, (global crops, local crops)), the views made one batch ahead.
-
-    On CUDA, batch k+1's copy and augmentation are queued on a side stream
-    before the caller queues step k, so the GPU runs both at once (the
-    augmentation is memory-bound, the step compute-bound). The main stream
-    waits on an event for exactly the batch it takes, and the crops are
-    marked used on the main stream so the allocator does not hand their
-    memory back to the side stream early. On the CPU it is plain iteration.
-    Works with any Pipeline.views (backend cpu: only the copy overlaps).
-    """
-
-    def __init__(self, batches, views, device: torch.device):
-        self.batches, self.views, self.device = iter(batches), views, device
-        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
-        self.ahead = self._launch()
-
-    def _launch(self):
-        batch = next(self.batches, None)
-        if batch is None:
-            return None
-        if self.stream is None:
-            return batch, self.views(batch, self.device), None
-        with torch.cuda.stream(self.stream):
-            crops = self.views(batch, self.device)
-            done = torch.cuda.Event()
-            done.record(self.stream)
-        return batch, crops, done
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        if self.ahead is None:
-            raise StopIteration
-        batch, crops, done = self.ahead
-        if done is not None:
-            main = torch.cuda.current_stream(self.device)
-            main.wait_event(done)
-            for t in crops:
-                if t is not None:
-                    t.record_stream(main)
-        self.ahead = self._launch()  # queued before the caller's step on this batch
-        return batch, crops

@@ -1,0 +1,107 @@
+"""The run plan: what a setup trains, written once for `check` and `train`.
+
+Effective batch, the learning rate the optimizer uses, the kNN hold-out,
+steps per epoch and the run's length all follow from the setup and the
+number of images; `check`'s rules (DG411, DG412, DG416, ...) and the trainer
+read them from here, so the numbers `check` states are the ones `train` runs.
+Stdlib only: the check path stays torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+LR_REFERENCE_BATCH = 256  # optimizer.lr is the rate for this many images (DINO's linear scaling rule)
+SYNTHETIC_HOLDOUT = 0.2  # the built-in shapes set holds out a fifth for kNN unless eval says otherwise
+
+
+def lr_used(base_lr: float, effective_batch: int) -> float:
+    """DINO's linear scaling rule: main_dino.py's `args.lr * batch_size / 256`."""
+    return base_lr * effective_batch / LR_REFERENCE_BATCH
+
+
+def setup_processes(setup) -> int:
+    """Processes the setup asks for: train.devices per node x train.num_nodes."""
+    return setup.train.devices * setup.train.num_nodes
+
+
+def holdout_fraction(setup, labelled: bool) -> float:
+    """Share of the training images held out as kNN queries.
+
+    Only when asked (`eval.holdout_fraction`), on labelled images, with kNN
+    on and no separate `eval.path`; the built-in synthetic set keeps its own
+    split unless `eval.holdout_fraction` says otherwise.
+    """
+    e = setup.eval
+    if not labelled or not e.knn or e.path:
+        return 0.0
+    if e.holdout_fraction is not None:
+        return e.holdout_fraction
+    return SYNTHETIC_HOLDOUT if setup.data.synthetic else 0.0
+
+
+def held_out_count(images: int, fraction: float) -> int:
+    """Images held out of `images` at `fraction`: at least one when any is asked for, never all."""
+    if fraction <= 0 or images < 2:
+        return 0
+    return min(images - 1, max(1, int(images * fraction)))
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The numbers of one run. Counts are None when the data set's size is unknown (check without data)."""
+
+    batch_size: int  # per process
+    accumulate: int
+    processes: int  # devices x nodes, or the world torchrun started
+    base_lr: float
+    epochs: int
+    images: Optional[int]  # every image found (or stated)
+    held_out: Optional[int]  # of those, kNN queries never trained on
+
+    @property
+    def effective_batch(self) -> int:
+        return self.batch_size * self.accumulate * self.processes
+
+    @property
+    def lr(self) -> float:
+        return lr_used(self.base_lr, self.effective_batch)
+
+    @property
+    def train_images(self) -> Optional[int]:
+        return None if self.images is None else self.images - self.held_out
+
+    @property
+    def steps_per_epoch(self) -> Optional[int]:
+        """Whole optimizer steps per epoch; the incomplete last one is dropped (as the sampler does)."""
+        return None if self.images is None else self.train_images // self.effective_batch
+
+    @property
+    def total_steps(self) -> Optional[int]:
+        return None if self.images is None else self.epochs * self.steps_per_epoch
+
+    def warmup_steps(self, warmup_epochs: float) -> Optional[int]:
+        return None if self.images is None else int(warmup_epochs * self.steps_per_epoch)
+
+
+def plan_run(setup, images: Optional[int] = None, labelled: bool = False,
+             processes: Optional[int] = None) -> RunPlan:
+    """The plan of `setup` over `images` images (`labelled`: class labels exist), in `processes` processes.
+
+    `processes` defaults to the setup's `train.devices x train.num_nodes`; the
+    trainer passes the world torchrun actually started.
+    """
+    t = setup.train
+    held = None if images is None else held_out_count(images, holdout_fraction(setup, labelled))
+    return RunPlan(batch_size=t.batch_size, accumulate=t.accumulate_grad_batches,
+                   processes=processes or setup_processes(setup), base_lr=setup.optimizer.lr, epochs=t.epochs,
+                   images=images, held_out=held)
+
+
+def last_step(plan: RunPlan, *max_steps: Optional[int]) -> Optional[int]:
+    """The step the run ends at: the whole run, or the first `max_steps` given (--max-steps, train.max_steps)."""
+    cap = next((m for m in max_steps if m), None)
+    if plan.total_steps is None:
+        return cap
+    return min(plan.total_steps, cap) if cap else plan.total_steps

@@ -1,0 +1,93 @@
+"""The trained backbone, ready for the next step: backbone.pt + backbone.json.
+
+backbone.pt is the backbone's state dict (the teacher's by default: DINO
+evaluates and exports the teacher), without the DINO head. backbone.json
+says how to build the model it loads into with `strict=True`:
+
+    {"library": "timm", "name": "vit_small_patch16_224",
+     "kwargs": {"num_classes": 0, "dynamic_img_size": true}, "feature_dim": 384, ...}
+
+timm: `timm.create_model(name, **kwargs)`. torchvision:
+`torchvision.models.get_model(name, **kwargs)` with the submodule named by
+`classifier` replaced by `torch.nn.Identity()` (`load_backbone` does both).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from dino_guard.trainer.checkpoint import save_atomic
+
+PREFIX = "backbone."  # the backbone's keys in a MultiCrop (student or teacher) state dict
+
+
+class ExportError(Exception):
+    """A checkpoint that holds no backbone to export; the message names the file."""
+
+
+def setup_hash(setup) -> str:
+    """sha256 of the resolved setup (canonical JSON): which setup trained these weights."""
+    text = json.dumps(setup.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def backbone_state(model_state: dict) -> dict:
+    """The backbone's entries of a student or teacher state dict, with the `backbone.` prefix removed."""
+    return {k[len(PREFIX):]: v for k, v in model_state.items() if k.startswith(PREFIX)}
+
+
+def write_backbone(setup, model_state: dict, out: Path, which: str = "teacher", step=None) -> tuple[Path, Path]:
+    """backbone.pt at `out` and backbone.json next to it (same stem); both written new and renamed into place."""
+    from dino_guard.trainer.build import create_backbone
+
+    recipe = create_backbone(setup.model.backbone, meta=True)  # the same builder that made the trained model
+    state = backbone_state(model_state)
+    if not state:
+        raise ExportError(f"no `{which}` backbone weights to export")
+    meta = {**recipe.recipe, "feature_dim": recipe.width, "which": which, "step": step,
+            "setup_name": setup.model.backbone.name, "setup_hash": setup_hash(setup)}
+    out = Path(out)
+    save_atomic(state, out)
+    meta_path = out.with_suffix(".json")
+    tmp = meta_path.with_name(f".{meta_path.name}.tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    tmp.replace(meta_path)
+    return out, meta_path
+
+
+def export_checkpoint(checkpoint_path: Path, out: Path, which: str = "teacher") -> tuple[Path, Path]:
+    """backbone.pt/.json from a training checkpoint (last.pt or an epoch_NNNN.pt)."""
+    from dino_guard.schemas import Setup
+    from dino_guard.trainer import checkpoint
+
+    state = checkpoint.load(checkpoint_path)
+    if not isinstance(state, dict) or which not in state or "setup" not in state:
+        raise ExportError(f"{checkpoint_path} is not a dino-guard training checkpoint (no `{which}` or `setup`)")
+    return write_backbone(Setup.model_validate(state["setup"]), state[which], out, which, state.get("step"))
+
+
+def build_from_meta(meta: dict) -> torch.nn.Module:
+    """A fresh, randomly initialised model that backbone.pt loads into with strict=True."""
+    if meta["library"] == "timm":
+        import timm
+
+        return timm.create_model(meta["name"], **meta["kwargs"])
+    import torchvision
+
+    model = torchvision.models.get_model(meta["name"], **meta["kwargs"])
+    parent, _, child = meta["classifier"].rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, child, torch.nn.Identity())
+    return model
+
+
+def load_backbone(path) -> torch.nn.Module:
+    """The exported backbone: `path` is backbone.pt, backbone.json or the run folder."""
+    path = Path(path)
+    pt = path / "backbone.pt" if path.is_dir() else path.with_suffix(".pt")
+    model = build_from_meta(json.loads(pt.with_suffix(".json").read_text()))
+    model.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True), strict=True)
+    return model
