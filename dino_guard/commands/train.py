@@ -9,6 +9,7 @@ cheaply. Exit status: 0 trained, 1 the setup has error findings, 2 bad input
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Optional
@@ -66,15 +67,33 @@ def with_resolved_data_path(setup, setup_path: str):
 @click.argument("setup_path", metavar="SETUP", type=click.Path(dir_okay=False))
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps.")
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Overrides train.output_dir.")
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT_DIR/checkpoints/last.pt (exactly).")
+@click.option("--resume", is_flag=True, help="Continue the run in OUTPUT_DIR from checkpoints/last.pt (exactly).")
+@click.option("--overwrite", is_flag=True, help="Delete the run already in OUTPUT_DIR and start over.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], resume: bool, device: str) -> None:
+def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], resume: bool, overwrite: bool,
+          device: str) -> None:
     """Check, then train the setup with the reference DINO trainer.
 
     Writes metrics.jsonl, summary.json, loss.png and checkpoints/last.pt to
-    train.output_dir. Exit status: 0 done, 1 setup errors, 2 bad input,
-    3 stopped by a loss-trend check (DG5xx), 130/143 interrupted (saved).
+    train.output_dir, which must not hold a run already unless --resume or
+    --overwrite says what to do with it. Exit status: 0 done, 1 setup errors,
+    2 bad input, 3 stopped by a loss-trend check (DG5xx), 130/143 interrupted.
     """
+    try:
+        run_command(setup_path, max_steps, output_dir, resume, overwrite, device)
+    except KeyboardInterrupt:  # Ctrl-C before the loop's own handler is installed (start-up)
+        click.echo("\ndino-guard train: interrupted during start-up; no training step was taken", err=True)
+        sys.exit(130)
+
+
+def command_line(setup_path: str, output_dir: Optional[str]) -> str:
+    """The command a message tells the user to run next (with --resume or --overwrite appended)."""
+    words = ["dino-guard", "train", setup_path] + (["--output-dir", output_dir] if output_dir else [])
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def run_command(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], resume: bool,
+                overwrite: bool, device: str) -> None:
     loaded = preflight(setup_path)
     setup = with_resolved_data_path(loaded.setup, loaded.path)
     if device == "cuda":
@@ -84,15 +103,18 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
             click.echo("dino-guard train: --device cuda but no CUDA device is visible; use --device cpu", err=True)
             sys.exit(2)
     from dino_guard.trainer.build import BuildError
+    from dino_guard.trainer.checkpoint import CheckpointError
     from dino_guard.trainer.data import DataError
     from dino_guard.trainer.loop import Options, train as run
+    from dino_guard.trainer.runfolder import RunFolderError
 
     out = Path(output_dir or setup.train.output_dir)
-    opts = Options(output_dir=out, max_steps=max_steps, resume=resume, device=device,
+    opts = Options(output_dir=out, max_steps=max_steps, resume=resume, overwrite=overwrite,
+                   command=command_line(setup_path, output_dir), device=device,
                    log=lambda s: click.echo(s), on_event=event_printer(loaded))
     try:
         result = run(setup, opts)
-    except (DataError, BuildError) as exc:
+    except (DataError, BuildError, CheckpointError, RunFolderError) as exc:
         click.echo(f"dino-guard train: error: {exc}", err=True)
         sys.exit(2)
     except OSError as exc:  # an output_dir that cannot be written, a full disk
@@ -110,5 +132,14 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
                f"loss curve: {out / 'loss.png'}; summary: {out / 'summary.json'}")
     if (s["stopped_by"] or "").startswith("DG"):
         click.echo(f"stopped by {s['stopped_by']} (`dino-guard rule {s['stopped_by']}` explains it); "
-                   f"{out / 'checkpoints' / 'last.pt'} keeps the last good state", err=True)
+                   f"{saved_state(out, result.checkpoint_step)}", err=True)
     sys.exit(result.exit_code)
+
+
+def saved_state(out: Path, step: Optional[int]) -> str:
+    """Exactly what a stopped run leaves to resume from."""
+    last = out / "checkpoints" / "last.pt"
+    if step is None:
+        return f"no checkpoint was written ({last} does not exist)"
+    where = "the start of the run, before any step" if step == 0 else f"step {step}"
+    return f"{last} holds {where}, the last state whose checks passed"
