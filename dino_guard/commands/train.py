@@ -9,6 +9,7 @@ cheaply. Exit status: 0 trained, 1 the setup has error findings, 2 bad input
 
 from __future__ import annotations
 
+import errno
 import shlex
 import sys
 from pathlib import Path
@@ -118,8 +119,9 @@ def run_command(setup_path: str, max_steps: Optional[int], output_dir: Optional[
         click.echo(f"dino-guard train: error: {exc}", err=True)
         sys.exit(2)
     except OSError as exc:  # an output_dir that cannot be written, a full disk
-        click.echo(f"dino-guard train: error: {exc.filename or out}: {exc.strerror or exc}; "
-                   "choose a writable train.output_dir (or --output-dir)", err=True)
+        fix = (f"free space, then continue with `{opts.command} --resume`" if exc.errno == errno.ENOSPC
+               else "choose a writable train.output_dir (or --output-dir)")
+        click.echo(f"dino-guard train: error: {exc.filename or out}: {exc.strerror or exc}; {fix}", err=True)
         sys.exit(2)
     s = result.summary
     if s["knn_top1"] is not None and s["knn_top1_init"] is not None:

@@ -12,6 +12,7 @@ the old checkpoint, so a kill at any point leaves one loadable checkpoint.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import random
@@ -93,14 +94,26 @@ def save_atomic(obj: dict, path: Path) -> None:
     fd, tmp = temp_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(sealed, f)
-            f.flush()
-            os.fsync(f.fileno())
+            _write(sealed, f, path)
         load(Path(tmp), mmap=True)  # the old checkpoint stays until the new one reads back whole
         publish(tmp, path)
     except BaseException:
         _discard(tmp)
         raise
+
+
+def _write(obj: dict, f, path: Path) -> None:
+    """torch.save + fsync; a failed write is an OSError (torch reports a full disk as
+    RuntimeError 'unexpected pos ...', which names neither the file nor the cause)."""
+    try:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    except RuntimeError as exc:
+        vfs = os.statvfs(path.parent)
+        if vfs.f_bavail * vfs.f_frsize < 2**20:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        raise OSError(errno.EIO, f"writing the checkpoint failed ({exc})", str(path)) from None
 
 
 def load(path: Path, mmap: bool = False) -> dict:
