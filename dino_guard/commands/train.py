@@ -130,8 +130,9 @@ def run_command(setup_path: str, max_steps: Optional[int], output_dir: Optional[
     if s["skipped_files"]:
         click.echo(f"skipped {s['skipped_files']} unreadable image loads (see summary.json)")
     final_loss = "none" if s["final_loss"] is None else f"{s['final_loss']:.4f}"
+    curve = f"loss curve: {out / 'loss.png'}; " if (out / "loss.png").exists() else ""
     click.echo(f"{s['steps']} steps, final loss {final_loss}, {s['images_per_s'] or 0:.1f} images/s; "
-               f"loss curve: {out / 'loss.png'}; summary: {out / 'summary.json'}")
+               f"{curve}summary: {out / 'summary.json'}")
     if (s["stopped_by"] or "").startswith("DG"):
         click.echo(f"stopped by {s['stopped_by']} (`dino-guard rule {s['stopped_by']}` explains it); "
                    f"{saved_state(out, result.checkpoint_step)}", err=True)

@@ -119,7 +119,11 @@ def claimed(out: Path, resume: bool, overwrite: bool, command: str, log: Callabl
 def temp_file(path: Path, keep_suffix: bool = False) -> tuple:
     """A new file (fd, name) next to `path`, named so `remove_stray_temps` recognises it."""
     suffix = ".tmp" + (path.suffix if keep_suffix else "")
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; an output gets the mode open() would give it
+    return fd, name
 
 
 def publish(tmp: str, path: Path) -> None:
