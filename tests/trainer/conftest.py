@@ -42,7 +42,7 @@ def run(setup: Setup, out: Path, **kw):
     from dino_guard.trainer.loop import Options, train
 
     torch.set_num_threads(1)
-    return train(setup, Options(output_dir=out, log=lambda s: None, **kw))
+    return train(setup, Options(output_dir=out, **{"log": lambda s: None, **kw}))
 
 
 def write_yaml(path: Path, data: dict) -> Path:
