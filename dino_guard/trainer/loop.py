@@ -247,6 +247,8 @@ def start(run: Run) -> None:
 def resume(run: Run) -> None:
     state = checkpoint.load(run.ckpt_path)  # verified: CheckpointError names the file and what to do
     refused, allowed = setupdiff.differences(state["setup"], run.setup.model_dump(mode="json"))
+    if state["world_size"] != run.d.world:  # the effective batch and the data shards change with it
+        refused.append(("processes", state["world_size"], run.d.world))
     if refused:
         raise checkpoint.CheckpointError(
             f"--resume: {run.ckpt_path} was written by another setup: {setupdiff.describe(refused)}; "

@@ -117,3 +117,13 @@ def test_weights_that_went_non_finite_are_never_saved_over_the_last_good_checkpo
     assert result.exit_code == 3 and result.checkpoint_step == 0
     assert any("not saving step 1: the weights are not finite" in x for x in lines)
     assert checkpoint.load(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 0
+
+
+def test_resume_with_another_number_of_processes_is_refused(four_steps):
+    from dino_guard.trainer import checkpoint as ck
+
+    path = four_steps / "checkpoints" / "last.pt"
+    state = ck.load(path)
+    ck.save_atomic({**{k: v for k, v in state.items() if k not in ck._META}, "world_size": 2}, path)
+    with pytest.raises(CheckpointError, match="processes: 2 in the checkpoint, 1 now"):
+        run(tiny_setup(**CKPT), four_steps, max_steps=6, resume=True)
