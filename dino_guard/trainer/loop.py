@@ -274,6 +274,9 @@ def resume(run: Run) -> None:
     if dropped:
         run.log(f"metrics.jsonl: dropped {dropped} line(s) after the checkpoint's step {run.step} or unreadable; "
                 f"kept {len(run.history)} row(s)")
+    if len(run.history) < run.step:
+        run.log(f"metrics.jsonl lacks {run.step - len(run.history)} of the rows of steps 1-{run.step} "
+                "(damaged before the checkpoint); training goes on, those rows stay missing")
     run.log(f"resumed from {run.ckpt_path} at step {run.step} (epoch {run.step // run.steps_per_epoch})")
 
 
