@@ -281,20 +281,20 @@ def resume(run: Run) -> None:
 
 
 def save(run: Run, path: Optional[Path] = None) -> None:
-    if not run.d.main:
-        return
+    """Rank 0 writes; every rank knows which step last.pt holds (the weights are the same on all)."""
     if not all(torch.isfinite(p).all() for p in run.student.parameters()):
         run.log(f"not saving step {run.step}: the weights are not finite; "
                 f"{run.ckpt_path} keeps step {run.saved_step}")
         return
-    k = run.setup.train.accumulate_grad_batches
-    checkpoint.save_atomic({
-        "student": run.student.state_dict(), "teacher": run.teacher.state_dict(),
-        "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
-        "loss": run.loss_fn.state_dict(), "monitor": run.monitor.state_dict(), "rng": checkpoint.rng_state(),
-        "step": run.step, "epoch": run.step // run.steps_per_epoch,
-        "micro_batches_done": (run.step % run.steps_per_epoch) * k, "knn_top1_init": run.knn_init,
-        "setup": run.setup.model_dump(mode="json"), "world_size": run.d.world}, path or run.ckpt_path)
+    if run.d.main:
+        k = run.setup.train.accumulate_grad_batches
+        checkpoint.save_atomic({
+            "student": run.student.state_dict(), "teacher": run.teacher.state_dict(),
+            "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
+            "loss": run.loss_fn.state_dict(), "monitor": run.monitor.state_dict(), "rng": checkpoint.rng_state(),
+            "step": run.step, "epoch": run.step // run.steps_per_epoch,
+            "micro_batches_done": (run.step % run.steps_per_epoch) * k, "knn_top1_init": run.knn_init,
+            "setup": run.setup.model_dump(mode="json"), "world_size": run.d.world}, path or run.ckpt_path)
     if path is None:
         run.saved_step = run.step
 
