@@ -76,6 +76,8 @@ def _feed(h, value) -> None:
         for k, v in value.items():
             _feed(h, k)
             _feed(h, v)
+    elif isinstance(value, list) and all(type(v) in (float, int) for v in value):
+        h.update(repr(value).encode())  # the monitor's per-step histories: one update, not one per number
     elif isinstance(value, (list, tuple)):
         h.update(f"{len(value)}[".encode())
         for v in value:

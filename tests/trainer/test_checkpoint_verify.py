@@ -103,3 +103,15 @@ def test_save_verifies_before_replacing_so_the_old_checkpoint_survives(tmp_path,
     monkeypatch.undo()
     assert checkpoint.load(path)["step"] == 3
     assert [p.name for p in path.parent.iterdir()] == ["last.pt"]
+
+
+def test_the_hash_covers_every_number_of_the_monitor_history_and_its_types(state):
+    base = checkpoint.content_hash(state())
+    changed = state()
+    changed["monitor"]["losses"] = [1.5000000001]
+    as_int = state()
+    as_int["monitor"]["losses"] = [1]
+    as_tuple = state()
+    as_tuple["monitor"]["losses"] = (1.5,)
+    assert len({base, checkpoint.content_hash(changed), checkpoint.content_hash(as_int),
+                checkpoint.content_hash(as_tuple)}) == 4
