@@ -2,9 +2,11 @@
 
 This module imports torch only inside the command, so the CLI can list it
 cheaply. Exit status: 0 trained, 1 the setup has error findings, 2 bad input
-(unreadable setup, missing or empty data, a model that cannot be built),
-3 a loss-trend check stopped the run (DG5xx), 130 / 143 SIGINT / SIGTERM
-(checkpoint saved; continue with --resume).
+(unreadable setup, missing or empty data, a model that cannot be built, a
+run folder in use or holding a run without --resume/--overwrite, a damaged
+checkpoint or one of another setup, a full disk), 3 a loss-trend check
+stopped the run (DG5xx), 130 / 143 SIGINT / SIGTERM (checkpoint saved;
+continue with --resume; 130 also for Ctrl-C during start-up).
 """
 
 from __future__ import annotations

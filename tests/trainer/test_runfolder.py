@@ -113,3 +113,12 @@ def test_torn_and_foreign_metrics_lines_are_dropped_and_counted(tmp_path):
     assert read_metrics(tmp_path / "missing.jsonl", upto=5) == ([], 0)
     path.write_bytes(b'{"step": 1}\n\xff\xfe\x00\n')
     assert read_metrics(path, upto=5) == ([{"step": 1}], 1)
+
+
+def test_overwrite_of_a_folder_in_use_deletes_nothing(tmp_path):
+    _old_run(tmp_path)
+    with _claim(tmp_path, resume=True):
+        with pytest.raises(RunFolderError, match="in use"):
+            with _claim(tmp_path, overwrite=True):
+                pass
+        assert (tmp_path / "checkpoints" / "last.pt").exists() and (tmp_path / "metrics.jsonl").exists()
