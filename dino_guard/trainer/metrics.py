@@ -20,7 +20,7 @@ def read_metrics(path: Path, upto: int) -> tuple:
     a full disk, a foreign line), repeated or out-of-order steps are dropped
     and counted, and nothing raises.
     """
-    if not path.exists():
+    if path.is_symlink() or not path.is_file():  # a planted link (to /dev/zero, ...) is not this run's record
         return [], 0
     rows, dropped = [], 0
     for line in path.read_bytes().decode("utf-8", "replace").splitlines():

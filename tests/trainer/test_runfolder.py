@@ -122,3 +122,8 @@ def test_overwrite_of_a_folder_in_use_deletes_nothing(tmp_path):
             with _claim(tmp_path, overwrite=True):
                 pass
         assert (tmp_path / "checkpoints" / "last.pt").exists() and (tmp_path / "metrics.jsonl").exists()
+
+
+def test_a_metrics_file_planted_as_a_link_is_not_read(tmp_path):
+    (tmp_path / "metrics.jsonl").symlink_to("/dev/zero")
+    assert read_metrics(tmp_path / "metrics.jsonl", upto=5) == ([], 0)
