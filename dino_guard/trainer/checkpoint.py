@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dino_guard.trainer.runfolder import _discard, publish, temp_file
+from dino_guard.trainer.runfolder import discard, publish, temp_file
 
 FORMAT_VERSION = 2  # 1: the unversioned, unhashed checkpoints of earlier releases
-_META = ("format_version", "sha256")
+META = ("format_version", "sha256")
 # field -> the type a resumable checkpoint holds there (None allowed for the optional ones)
 FIELDS = {"student": dict, "teacher": dict, "optimizer": dict, "scaler": dict, "loss": dict, "monitor": dict,
           "rng": dict, "step": int, "epoch": int, "micro_batches_done": int, "setup": dict, "world_size": int}
@@ -60,7 +60,7 @@ def set_rng_state(state: dict) -> None:
 
 def content_hash(obj) -> str:
     h = hashlib.sha256()
-    _feed(h, {k: v for k, v in obj.items() if k not in _META})
+    _feed(h, {k: v for k, v in obj.items() if k not in META})
     return h.hexdigest()
 
 
@@ -100,7 +100,7 @@ def save_atomic(obj: dict, path: Path) -> None:
         load(Path(tmp), mmap=True)  # the old checkpoint stays until the new one reads back whole
         publish(tmp, path)
     except BaseException:
-        _discard(tmp)
+        discard(tmp)
         raise
 
 

@@ -25,7 +25,7 @@ LOCK_NAME = ".lock"
 RUN_FILES = ("metrics.jsonl", "summary.json", "setup.resolved.json", "loss.png", "backbone.pt", "backbone.json")
 CHECKPOINTS = "checkpoints"
 # Temporary names made by `temp_file`: .NAME.XXXXXXXX.tmp, optionally followed by NAME's suffix.
-_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
 
 
 class RunFolderError(Exception):
@@ -65,7 +65,7 @@ def remove_stray_temps(out: Path) -> int:
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
-            if _TEMP.match(p.name) and (p.is_file() or p.is_symlink()):
+            if TEMP_NAME.match(p.name) and (p.is_file() or p.is_symlink()):
                 p.unlink()
                 removed += 1
     return removed
@@ -145,7 +145,7 @@ def write_bytes(path: Path, data: bytes) -> None:
             os.fsync(f.fileno())
         publish(tmp, path)
     except BaseException:
-        _discard(tmp)
+        discard(tmp)
         raise
 
 
@@ -161,10 +161,10 @@ def replaced(path: Path, write: Callable[[Path], None]) -> None:
         write(Path(tmp))
         publish(tmp, path)
     except BaseException:
-        _discard(tmp)
+        discard(tmp)
         raise
 
 
-def _discard(tmp: Optional[str]) -> None:
+def discard(tmp: Optional[str]) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)

@@ -151,7 +151,7 @@ def compare(out: Path, ref: Path, after_step: int = 0) -> str:
 
     `after_step`: compare only the metrics rows after it (rows before it were destroyed on purpose).
     """
-    strays = [p.name for d in (out, out / "checkpoints") for p in d.iterdir() if runfolder._TEMP.match(p.name)]
+    strays = [p.name for d in (out, out / "checkpoints") for p in d.iterdir() if runfolder.TEMP_NAME.match(p.name)]
     if strays:
         return f"stray temporary files {strays}"
     got, want = ([r for r in metrics(x) if r["step"] > after_step] for x in (out, ref))

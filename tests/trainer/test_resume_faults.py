@@ -61,7 +61,7 @@ def test_resume_after_a_stop_at_a_step_beyond_the_checkpoint_truncates_metrics(t
     run(tiny_setup(train={"checkpoint_every_steps": 4}), out, max_steps=5)  # last.pt at 5 (the end): rewind to 4
     state = checkpoint.load(out / "checkpoints" / "last.pt")
     assert state["step"] == 5
-    checkpoint.save_atomic({k: v for k, v in four_step_state(tmp_path).items() if k not in checkpoint._META},
+    checkpoint.save_atomic({k: v for k, v in four_step_state(tmp_path).items() if k not in checkpoint.META},
                            out / "checkpoints" / "last.pt")
     lines = []
     assert run(tiny_setup(train={"checkpoint_every_steps": 2}), out, max_steps=6, resume=True, log=lines.append).exit_code == 0
@@ -124,6 +124,6 @@ def test_resume_with_another_number_of_processes_is_refused(four_steps):
 
     path = four_steps / "checkpoints" / "last.pt"
     state = ck.load(path)
-    ck.save_atomic({**{k: v for k, v in state.items() if k not in ck._META}, "world_size": 2}, path)
+    ck.save_atomic({**{k: v for k, v in state.items() if k not in ck.META}, "world_size": 2}, path)
     with pytest.raises(CheckpointError, match="processes: 2 in the checkpoint, 1 now"):
         run(tiny_setup(**CKPT), four_steps, max_steps=6, resume=True)
