@@ -2,14 +2,18 @@
 
 This module imports torch only inside the command, so the CLI can list it
 cheaply. Exit status: 0 trained, 1 the setup has error findings, 2 bad input
-(unreadable setup, missing or empty data, a model that cannot be built),
-3 a loss-trend check stopped the run (DG5xx), 130 / 143 SIGINT / SIGTERM
-(checkpoint saved; continue with --resume).
+(unreadable setup, missing or empty data, a model that cannot be built, a
+run folder in use or holding a run without --resume/--overwrite, a damaged
+checkpoint or one of another setup, a full disk), 3 a loss-trend check
+stopped the run (DG5xx), 130 / 143 SIGINT / SIGTERM (checkpoint saved;
+continue with --resume; 130 also for Ctrl-C during start-up).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Optional
@@ -100,12 +104,14 @@ def launch_workers(setup, device: str, nnodes, node_rank: int, rdzv_endpoint) ->
         return 2
 
 
-def os_error_advice(exc: OSError, output_dir: Path, data_path: Optional[str]) -> str:
+def os_error_advice(exc: OSError, output_dir: Path, data_path: Optional[str], command: str) -> str:
     """The file, the reason and the setting to change: the output folder only when the file is in it."""
     from dino_guard.terminal import printable
 
     where = Path(exc.filename) if exc.filename else None
     reason = f"{printable(str(where or output_dir))}: {exc.strerror or exc}"
+    if exc.errno == errno.ENOSPC:
+        return f"{reason}; free space, then continue with `{command} --resume`"
     if where is None or _inside(where, output_dir):
         return f"{reason}; choose a writable train.output_dir (or --output-dir)"
     if data_path and _inside(where, Path(data_path)):
@@ -122,22 +128,39 @@ def _inside(path: Path, folder: Path) -> bool:
 @click.argument("setup_path", metavar="SETUP", type=click.Path(dir_okay=False))
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps.")
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Overrides train.output_dir.")
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT_DIR/checkpoints/last.pt (exactly).")
+@click.option("--resume", is_flag=True, help="Continue the run in OUTPUT_DIR from checkpoints/last.pt (exactly).")
+@click.option("--overwrite", is_flag=True, help="Delete the run already in OUTPUT_DIR and start over.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--nnodes", type=click.IntRange(min=1), help="Nodes of a multi-node run (must equal train.num_nodes).")
 @click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True, help="This node's rank (0 on the node at --rdzv-endpoint).")
 @click.option("--rdzv-endpoint", metavar="HOST:PORT", help="Rendezvous address of node 0 (multi-node runs).")
-def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], resume: bool, device: str,
-          nnodes: Optional[int], node_rank: int, rdzv_endpoint: Optional[str]) -> None:
+def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], resume: bool, overwrite: bool,
+          device: str, nnodes: Optional[int], node_rank: int, rdzv_endpoint: Optional[str]) -> None:
     """Check, then train the setup with the reference DINO trainer.
 
     Writes metrics.jsonl, summary.json, loss.png and checkpoints/last.pt to
-    train.output_dir, and the trained backbone as backbone.pt + backbone.json.
-    With train.devices x num_nodes above 1 it starts the processes itself
-    (torch.distributed.run); under torchrun it joins them. Exit status: 0
-    done, 1 setup errors, 2 bad input, 3 stopped by a loss-trend check
-    (DG5xx), 130/143 interrupted (saved).
+    train.output_dir, which must not hold a run already unless --resume or
+    --overwrite says what to do with it, and the trained backbone as
+    backbone.pt + backbone.json. With train.devices x num_nodes above 1 it
+    starts the processes itself (torch.distributed.run); under torchrun it
+    joins them. Exit status: 0 done, 1 setup errors, 2 bad input, 3 stopped
+    by a loss-trend check (DG5xx), 130/143 interrupted.
     """
+    try:
+        run_command(setup_path, max_steps, output_dir, resume, overwrite, device, (nnodes, node_rank, rdzv_endpoint))
+    except KeyboardInterrupt:  # Ctrl-C before the loop's own handler is installed (start-up)
+        click.echo("\ndino-guard train: interrupted during start-up; no training step was taken", err=True)
+        sys.exit(130)
+
+
+def command_line(setup_path: str, output_dir: Optional[str]) -> str:
+    """The command a message tells the user to run next (with --resume or --overwrite appended)."""
+    words = ["dino-guard", "train", setup_path] + (["--output-dir", output_dir] if output_dir else [])
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def run_command(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], resume: bool,
+                overwrite: bool, device: str, nodes: tuple) -> None:
     loaded = preflight(setup_path)
     setup = with_resolved_data_path(loaded.setup, loaded.path)
     if device == "cuda":
@@ -149,25 +172,34 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
     from dino_guard.trainer.launch import wants_launch
 
     if wants_launch(setup):
-        sys.exit(launch_workers(setup, device, nnodes, node_rank, rdzv_endpoint))
+        sys.exit(launch_workers(setup, device, *nodes))
     from dino_guard.trainer.build import BuildError
+    from dino_guard.trainer.checkpoint import CheckpointError
     from dino_guard.trainer.images import DataError
     from dino_guard.trainer.loop import Options, train as run
+    from dino_guard.trainer.runfolder import RunFolderError
 
     out = Path(output_dir or setup.train.output_dir)
-    opts = Options(output_dir=out, max_steps=max_steps, resume=resume, device=device,
+    opts = Options(output_dir=out, max_steps=max_steps, resume=resume, overwrite=overwrite,
+                   command=command_line(setup_path, output_dir), device=device,
                    log=lambda s: click.echo(s), on_event=event_printer(loaded))
     try:
         result = run(setup, opts)
-    except (DataError, BuildError) as exc:  # the same setup and data on every rank: rank 0 says it
+    except (DataError, BuildError, CheckpointError, RunFolderError) as exc:  # the same on every rank: rank 0 says it
         if main_process():
             click.echo(f"dino-guard train: error: {exc}", err=True)
         sys.exit(2)
     except OSError as exc:  # an output_dir that cannot be written, a full disk, a data folder that cannot be read
-        click.echo(f"dino-guard train: error: {os_error_advice(exc, out, setup.data.path)}", err=True)
+        click.echo(f"dino-guard train: error: {os_error_advice(exc, out, setup.data.path, opts.command)}", err=True)
         sys.exit(2)
     if not main_process():
         sys.exit(result.exit_code)
+    report(result, setup, out)
+    sys.exit(result.exit_code)
+
+
+def report(result, setup, out: Path) -> None:
+    """The run's last lines: kNN, steps and loss, where the files are, and what a stop left on disk."""
     s = result.summary
     if s["knn_top1"] is not None and s["knn_top1_init"] is not None:
         click.echo(f"kNN top-1 (teacher backbone, k={setup.eval.knn_k}): {s['knn_top1']:.1f}% after training, "
@@ -175,9 +207,18 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
     if s["skipped_files"]:
         click.echo(f"skipped {s['skipped_files']} unreadable image loads (see summary.json)")
     final_loss = "none" if s["final_loss"] is None else f"{s['final_loss']:.4f}"
+    curve = f"loss curve: {out / 'loss.png'}; " if (out / "loss.png").exists() else ""
     click.echo(f"{s['steps']} steps, final loss {final_loss}, {s['images_per_s'] or 0:.1f} images/s; "
-               f"loss curve: {out / 'loss.png'}; summary: {out / 'summary.json'}")
+               f"{curve}summary: {out / 'summary.json'}")
     if (s["stopped_by"] or "").startswith("DG"):
         click.echo(f"stopped by {s['stopped_by']} (`dino-guard rule {s['stopped_by']}` explains it); "
-                   f"{out / 'checkpoints' / 'last.pt'} keeps the last good state", err=True)
-    sys.exit(result.exit_code)
+                   f"{saved_state(out, result.checkpoint_step)}", err=True)
+
+
+def saved_state(out: Path, step: Optional[int]) -> str:
+    """Exactly what a stopped run leaves to resume from."""
+    last = out / "checkpoints" / "last.pt"
+    if step is None:
+        return f"no checkpoint was written ({last} does not exist)"
+    where = "the start of the run, before any step" if step == 0 else f"step {step}"
+    return f"{last} holds {where}, the last state whose checks passed"

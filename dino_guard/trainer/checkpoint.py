@@ -1,14 +1,38 @@
-"""Atomic checkpoints that hold everything a resume needs; weights_only loads."""
+"""Checkpoints that verify themselves: format version, content hash, weights_only loads.
+
+A checkpoint is one torch.save'd dict holding everything a resume needs plus
+`format_version` and `sha256`, a hash over every key, value and tensor byte
+of the rest. `load` refuses, with one line naming the file and what to do
+(`CheckpointError`), anything that is not exactly what `save_atomic` wrote:
+a zero-byte or truncated file, a flipped byte, a tensor or list instead of
+a dict, a field of the wrong type, a negative step. `save_atomic` writes a
+temporary file, reads it back and verifies it, and only then renames it over
+the old checkpoint, so a kill at any point leaves one loadable checkpoint.
+"""
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from dino_guard.trainer.runfolder import discard, publish, temp_file
+
+FORMAT_VERSION = 2  # 1: the unversioned, unhashed checkpoints of earlier releases
+META = ("format_version", "sha256")
+# field -> the type a resumable checkpoint holds there (None allowed for the optional ones)
+FIELDS = {"student": dict, "teacher": dict, "optimizer": dict, "scaler": dict, "loss": dict, "monitor": dict,
+          "rng": dict, "step": int, "epoch": int, "micro_batches_done": int, "setup": dict, "world_size": int}
+OPTIONAL = {"knn_top1_init": (float, int)}
+
+
+class CheckpointError(Exception):
+    """A checkpoint that cannot be trusted; the message names the file and what to do."""
 
 
 def rng_state() -> dict:
@@ -31,26 +55,110 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+# -------------------------------------------------------------------- the content hash
+
+
+def content_hash(obj) -> str:
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in obj.items() if k not in META})
+    return h.hexdigest()
+
+
+def _feed(h, value) -> None:
+    """Hash the type and content of every node, so any changed key, value or tensor byte changes it."""
+    h.update(type(value).__name__.encode() + b":")
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(value, dict):
+        h.update(f"{len(value)}{{".encode())
+        for k, v in value.items():
+            _feed(h, k)
+            _feed(h, v)
+    elif isinstance(value, list) and all(type(v) in (float, int) for v in value):
+        h.update(repr(value).encode())  # the monitor's per-step histories: one update, not one per number
+    elif isinstance(value, (list, tuple)):
+        h.update(f"{len(value)}[".encode())
+        for v in value:
+            _feed(h, v)
+    else:
+        h.update(repr(value).encode() + b";")
+
+
+# -------------------------------------------------------------------- save and load
+
+
 def save_atomic(obj: dict, path: Path) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    """Write a temporary file, fsync, read it back and verify it, then rename it over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    sealed = {**obj, "format_version": FORMAT_VERSION, "sha256": content_hash(obj)}
+    fd, tmp = temp_file(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            _write(sealed, f, path)
+        load(Path(tmp), mmap=True)  # the old checkpoint stays until the new one reads back whole
+        publish(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        discard(tmp)
         raise
 
 
-def load(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=True)
+def _write(obj: dict, f, path: Path) -> None:
+    """torch.save + fsync; a failed write is an OSError (torch reports a full disk as
+    RuntimeError 'unexpected pos ...', which names neither the file nor the cause)."""
+    try:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    except RuntimeError as exc:
+        vfs = os.statvfs(path.parent)
+        if vfs.f_bavail * vfs.f_frsize < 2**20:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+        raise OSError(errno.EIO, f"writing the checkpoint failed ({exc})", str(path)) from None
+
+
+def load(path: Path, mmap: bool = False) -> dict:
+    """The verified checkpoint at `path`, or CheckpointError saying what is wrong and what to do."""
+    todo = ("move it away and resume from an earlier copy (e.g. checkpoints/epoch_NNNN.pt renamed to last.pt), "
+            "or start over with --overwrite")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror}); {todo}") from None
+    if size == 0:
+        raise CheckpointError(f"{path}: is empty (0 bytes; a write was cut off); {todo}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as exc:  # torch raises many types for a damaged zip or pickle
+        first = (str(exc).splitlines() or [""])[0][:160]
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or damaged "
+                              f"({type(exc).__name__}: {first}); {todo}") from None
+    problem = _shape_problem(state)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}; {todo}")
+    if content_hash(state) != state["sha256"]:
+        raise CheckpointError(f"{path}: its content does not match its sha256 (the file is corrupted); {todo}")
+    return state
+
+
+def _shape_problem(state) -> str:
+    """What makes `state` not a checkpoint of this format ('' when it is one)."""
+    if not isinstance(state, dict):
+        return f"holds a {type(state).__name__}, not a dino-guard checkpoint (a dict)"
+    version = state.get("format_version")
+    if version != FORMAT_VERSION:
+        written = "no format version (an older dino-guard)" if version is None else f"format version {version!r}"
+        return f"has {written}; this dino-guard reads format {FORMAT_VERSION}"
+    if not isinstance(state.get("sha256"), str):
+        return "has no content hash (sha256)"
+    for name, kind in FIELDS.items():
+        value = state.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"field {name!r} is {type(value).__name__}, not {kind.__name__}"
+    for name, kinds in OPTIONAL.items():
+        if state.get(name) is not None and not isinstance(state[name], kinds):
+            return f"field {name!r} is {type(state[name]).__name__}, not a number"
+    if state["step"] < 0 or state["epoch"] < 0:
+        return f"step {state['step']} / epoch {state['epoch']} is negative"
+    return ""

@@ -33,7 +33,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from dino_guard.trainer import checkpoint, distributed
+from dino_guard.trainer import checkpoint, distributed, runfolder, setupdiff
 from dino_guard.trainer.build import build_loss, build_models, build_optimizer
 from dino_guard.plan import RunPlan, last_step, plan_run, setup_processes
 from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source, split_indices
@@ -56,6 +56,7 @@ class Result:
     exit_code: int
     summary: dict
     events: list = field(default_factory=list)
+    checkpoint_step: Optional[int] = None  # the step checkpoints/last.pt holds (None: no checkpoint)
 
 
 @dataclass
@@ -63,6 +64,8 @@ class Options:
     output_dir: Path
     max_steps: Optional[int] = None
     resume: bool = False
+    overwrite: bool = False  # delete the previous run's outputs in output_dir first
+    command: str = "dino-guard train SETUP"  # how the user started it, for messages that spell out the next one
     device: str = "auto"
     log: Callable[[str], None] = print
     on_event: Callable[[Event], None] = lambda e: None
@@ -129,6 +132,7 @@ class Run:
     bad_files: int = 0
     stopped_by: Optional[str] = None
     exit_code: int = 0
+    saved_step: Optional[int] = None  # the step checkpoints/last.pt holds
 
     @property
     def steps_per_epoch(self) -> int:
@@ -157,13 +161,15 @@ class Run:
 
 
 def train(setup, opts: Options) -> Result:
-    run = prepare(setup, opts)
-    start(run)
-    bar = ProgressBar(run.last_step, run.step, run.d.main)
-    with StopFlag() as stop:
-        run_steps(run, stop, bar)
-    bar.close()
-    return finish(run)
+    main = int(os.environ.get("RANK", "0")) == 0  # known before the process group exists
+    with runfolder.claimed(opts.output_dir, opts.resume, opts.overwrite, opts.command, opts.log, main):
+        run = prepare(setup, opts)
+        start(run)
+        bar = ProgressBar(run.last_step, run.step, run.d.main)
+        with StopFlag() as stop:
+            run_steps(run, stop, bar)
+        bar.close()
+        return finish(run)
 
 
 # -------------------------------------------------------------------- building
@@ -178,8 +184,6 @@ def prepare(setup, opts: Options) -> Run:
         opts.log(f"note: torchrun started {d.world} processes, the setup says train.devices x num_nodes = "
                  f"{setup_processes(setup)}; the effective batch and lr use {d.world}")
     torch.manual_seed(t.seed)
-    if d.main:
-        (opts.output_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     source = find_source(setup.data)
     plan = plan_for(setup, source, d)
@@ -241,7 +245,9 @@ def start(run: Run) -> None:
     if run.opts.resume and run.ckpt_path.exists():
         resume(run)
     elif run.opts.resume:
-        run.log(f"--resume: no checkpoint at {run.ckpt_path}; starting from scratch")
+        _, dropped = read_metrics(run.out / "metrics.jsonl", upto=0)
+        run.log(f"--resume: no checkpoint at {run.ckpt_path}; starting from scratch"
+                + (f" (dropped the {dropped} line(s) of metrics.jsonl)" if dropped else ""))
     if run.knn_init is None and run.knn_sets:
         run.knn_init = run.knn()
         bank, queries = run.knn_sets
@@ -250,12 +256,23 @@ def start(run: Run) -> None:
                     f"({len(queries)} held-out images, {len(bank)} in the bank)")
     if run.d.main:
         write_metrics(run.out / "metrics.jsonl", run.history)
+    if run.saved_step is None:
+        save(run)  # a run stopped before its first periodic checkpoint still leaves its start
     run.log(plan_text(run.setup, run.source, run.plan, run.sched, run.last_step, run.d, run.device, run.knn_sets))
 
 
 def resume(run: Run) -> None:
+    state = checkpoint.load(run.ckpt_path)  # verified: CheckpointError names the file and what to do
+    refused, allowed = setupdiff.differences(state["setup"], run.setup.model_dump(mode="json"))
+    if state["world_size"] != run.d.world:  # the effective batch and the data shards change with it
+        refused.append(("processes", state["world_size"], run.d.world))
+    if refused:
+        raise checkpoint.CheckpointError(
+            f"--resume: {run.ckpt_path} was written by another setup: {setupdiff.describe(refused)}; "
+            f"resume with the setup that wrote it, or start over with `{run.opts.command} --overwrite`")
+    if allowed:
+        run.log(f"--resume: allowed changes: {setupdiff.describe(allowed)}")
     try:
-        state = checkpoint.load(run.ckpt_path)
         run.student.load_state_dict(state["student"])
         run.teacher.load_state_dict(state["teacher"])
         run.optimizer.load_state_dict(state["optimizer"])
@@ -265,25 +282,38 @@ def resume(run: Run) -> None:
         checkpoint.set_rng_state(state["rng"])
         run.step, run.knn_init = state["step"], state["knn_top1_init"]
     except (RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-        # a truncated file, or one written for another model: say so instead of a traceback
+        # a verified checkpoint of a model this setup does not build: say so instead of a traceback
         raise DataError(f"--resume: {run.ckpt_path} cannot be resumed with this setup "
                         f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                         "resume with the setup that wrote it, or use another train.output_dir") from None
-    run.history = read_metrics(run.out / "metrics.jsonl", upto=run.step)
+    run.saved_step = run.step
+    run.history, dropped = read_metrics(run.out / "metrics.jsonl", upto=run.step)
+    if dropped:
+        run.log(f"metrics.jsonl: dropped {dropped} line(s) after the checkpoint's step {run.step} or unreadable; "
+                f"kept {len(run.history)} row(s)")
+    if len(run.history) < run.step:
+        run.log(f"metrics.jsonl lacks {run.step - len(run.history)} of the rows of steps 1-{run.step} "
+                "(damaged before the checkpoint); training goes on, those rows stay missing")
     run.log(f"resumed from {run.ckpt_path} at step {run.step} (epoch {run.step // run.steps_per_epoch})")
 
 
 def save(run: Run, path: Optional[Path] = None) -> None:
-    if not run.d.main:
+    """Rank 0 writes; every rank knows which step last.pt holds (the weights are the same on all)."""
+    if not all(torch.isfinite(p).all() for p in run.student.parameters()):
+        run.log(f"not saving step {run.step}: the weights are not finite; "
+                f"{run.ckpt_path} keeps step {run.saved_step}")
         return
-    k = run.setup.train.accumulate_grad_batches
-    checkpoint.save_atomic({
-        "student": run.student.state_dict(), "teacher": run.teacher.state_dict(),
-        "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
-        "loss": run.loss_fn.state_dict(), "monitor": run.monitor.state_dict(), "rng": checkpoint.rng_state(),
-        "step": run.step, "epoch": run.step // run.steps_per_epoch,
-        "micro_batches_done": (run.step % run.steps_per_epoch) * k, "knn_top1_init": run.knn_init,
-        "setup": run.setup.model_dump(mode="json"), "world_size": run.d.world}, path or run.ckpt_path)
+    if run.d.main:
+        k = run.setup.train.accumulate_grad_batches
+        checkpoint.save_atomic({
+            "student": run.student.state_dict(), "teacher": run.teacher.state_dict(),
+            "optimizer": run.optimizer.state_dict(), "scaler": run.scaler.state_dict(),
+            "loss": run.loss_fn.state_dict(), "monitor": run.monitor.state_dict(), "rng": checkpoint.rng_state(),
+            "step": run.step, "epoch": run.step // run.steps_per_epoch,
+            "micro_batches_done": (run.step % run.steps_per_epoch) * k, "knn_top1_init": run.knn_init,
+            "setup": run.setup.model_dump(mode="json"), "world_size": run.d.world}, path or run.ckpt_path)
+    if path is None:
+        run.saved_step = run.step
 
 
 # -------------------------------------------------------------------- the loop
@@ -315,7 +345,12 @@ def run_steps(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
                             run.pipeline.views, run.device)
     pending = None
     while run.step < run.last_step:
-        queued = launch_step(run, batches, stop)
+        try:
+            queued = launch_step(run, batches, stop)
+        except RuntimeError as exc:
+            if "overflow" not in str(exc):
+                raise
+            return stop_on_overflow(run, exc)
         run.step += 1
         signalled = record_step(run, pending, bar, next_started=queued.started) if pending else False
         pending = queued
@@ -331,8 +366,24 @@ def run_steps(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
             save(run)
             signame = signal.Signals(stop.signum or signal.SIGTERM).name
             run.stopped_by, run.exit_code = signame, SIGNAL_EXIT.get(stop.signum, 143)
-            run.log(f"\n{signame}: saved {run.ckpt_path} at step {run.step}; continue with --resume")
+            run.log(f"\n{signame}: {run.ckpt_path} holds step {run.saved_step}; continue with --resume")
             return
+
+
+def stop_on_overflow(run: Run, exc: RuntimeError) -> None:
+    """A number beyond float32 inside the optimizer step (lr 1e40): DG501, like a non-finite loss.
+
+    The step was applied part way, so nothing is saved: last.pt keeps the last checked state.
+    """
+    s = run.sched.at(run.step)
+    event = Event("DG501", "optimizer.lr",
+                  f"step {run.step + 1}: the optimizer update overflows float32 ({exc}) at lr {s['lr']:.3g}; "
+                  f"stopped, {run.ckpt_path} keeps step {run.saved_step}",
+                  f"lower optimizer.lr (peak lr used {run.sched.lr:.3g}); DINO's is 0.0005 per 256 images", stop=True)
+    run.events.append(event)
+    if run.d.main:
+        run.opts.on_event(event)
+    run.stopped_by, run.exit_code = event.code, EXIT_STOPPED
 
 
 def checkpoint_due(run: Run) -> bool:
@@ -449,15 +500,16 @@ def finish(run: Run) -> Result:
     summary = summarize(run.history, knn_final, run.knn_init, run.stopped_by, run.bad_files, run.source.ignored,
                         run.effective_batch)
     if run.d.main:
-        (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        (run.out / "setup.resolved.json").write_text(json.dumps(run.setup.model_dump(mode="json"), indent=2) + "\n")
+        runfolder.write_text(run.out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        runfolder.write_text(run.out / "setup.resolved.json", json.dumps(run.setup.model_dump(mode="json"), indent=2) + "\n")
         if run.history and not stopped_by_check:  # the backbone to take to the next step
             write_backbone(run.setup, run.teacher.state_dict(), run.out / "backbone.pt", "teacher", run.step)
         if run.history:
-            plot_loss([r["step"] for r in run.history], [r["loss"] for r in run.history], run.setup.loss_output_dim,
-                      run.out / "loss.png", f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}")
+            runfolder.replaced(run.out / "loss.png", lambda tmp: plot_loss(
+                [r["step"] for r in run.history], [r["loss"] for r in run.history], run.setup.loss_output_dim,
+                tmp, f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}"))
     distributed.finish(run.d)
-    return Result(run.exit_code, summary, run.events)
+    return Result(run.exit_code, summary, run.events, run.saved_step)
 
 
 # -------------------------------------------------------------------- one step's pieces

@@ -7,26 +7,49 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from dino_guard.trainer import runfolder
+
 TIMING_KEYS = ("images_per_s", "data_wait", "time")  # metrics that differ between identical runs
 
 
-def read_metrics(path: Path, upto: int) -> list:
-    """Rows up to `upto` (a resume drops the steps after its checkpoint)."""
-    if not path.exists():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["step"] <= upto]
+def read_metrics(path: Path, upto: int) -> tuple:
+    """(rows, dropped): the rows of steps 1..`upto`, in order, as far as they are readable.
+
+    The checkpoint is the truth a resume goes back to: rows after its step,
+    lines that are not a JSON object with an integer step (a torn write after
+    a full disk, a foreign line), repeated or out-of-order steps are dropped
+    and counted, and nothing raises.
+    """
+    if path.is_symlink() or not path.is_file():  # a planted link (to /dev/zero, ...) is not this run's record
+        return [], 0
+    rows, dropped = [], 0
+    for line in path.read_bytes().decode("utf-8", "replace").splitlines():
+        row = _row(line)
+        if row is None or row["step"] > upto or (rows and row["step"] <= rows[-1]["step"]):
+            dropped += 1 if line.strip() else 0
+            continue
+        rows.append(row)
+    return rows, dropped
+
+
+def _row(line: str) -> Optional[dict]:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    ok = isinstance(row, dict) and isinstance(row.get("step"), int) and not isinstance(row["step"], bool)
+    return row if ok and row["step"] >= 1 else None
 
 
 def write_metrics(path: Path, rows: list) -> None:
-    """Replace the file whole (a temp file renamed over it: a kill mid-write loses no rows)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    os.replace(tmp, path)
+    """Replace the file whole (a new file renamed over it: a kill mid-write loses no rows)."""
+    runfolder.write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def append_metric(path: Path, row: dict) -> None:
-    with path.open("a") as f:
+    """Append to the file `write_metrics` created at the start; never through a planted link."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "a") as f:
         f.write(json.dumps(row) + "\n")
 
 

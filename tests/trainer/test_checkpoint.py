@@ -75,15 +75,15 @@ def test_checkpoint_holds_everything_and_loads_weights_only(tmp_path):
     assert not list((tmp_path / "checkpoints").glob(".*tmp"))  # no temporary file left behind
 
 
-def test_atomic_save_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
+def test_atomic_save_keeps_old_file_when_writing_fails(tmp_path, monkeypatch, state):
     path = tmp_path / "last.pt"
-    checkpoint.save_atomic({"step": 1}, path)
+    checkpoint.save_atomic(state(step=1), path)
 
     def boom(*a, **k):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", boom)
     with pytest.raises(OSError):
-        checkpoint.save_atomic({"step": 2}, path)
+        checkpoint.save_atomic(state(step=2), path)
     assert checkpoint.load(path)["step"] == 1
     assert os.listdir(tmp_path) == ["last.pt"]
