@@ -36,6 +36,7 @@ def export(run_dir: str, which: str, output: Optional[str]) -> None:
 
     from pydantic import ValidationError
 
+    from dino_guard.trainer.checkpoint import CheckpointError
     from dino_guard.trainer.export import ExportError, export_checkpoint
 
     target = Path(run_dir)
@@ -48,6 +49,9 @@ def export(run_dir: str, which: str, output: Optional[str]) -> None:
     out = Path(output) if output else folder / ("backbone.pt" if which == "teacher" else "backbone.student.pt")
     try:
         pt, meta = export_checkpoint(ckpt, out, which)
+    except CheckpointError as exc:  # names the file and what is wrong with it
+        click.echo(f"dino-guard export: error: {str(exc).split('; move it away')[0]}", err=True)
+        sys.exit(2)
     except (ExportError, ValidationError) as exc:
         click.echo(f"dino-guard export: error: {ckpt}: {str(exc).splitlines()[0]}", err=True)
         sys.exit(2)

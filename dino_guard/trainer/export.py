@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from dino_guard.trainer.checkpoint import save_atomic
+from dino_guard.trainer.runfolder import replaced, write_text
 
 PREFIX = "backbone."  # the backbone's keys in a MultiCrop (student or teacher) state dict
 
@@ -51,11 +51,10 @@ def write_backbone(setup, model_state: dict, out: Path, which: str = "teacher", 
     meta = {**recipe.recipe, "feature_dim": recipe.width, "which": which, "step": step,
             "setup_name": setup.model.backbone.name, "setup_hash": setup_hash(setup)}
     out = Path(out)
-    save_atomic(state, out)
+    # a plain state dict (not a training checkpoint): it loads with strict=True into the bare model
+    replaced(out, lambda tmp: torch.save(state, tmp))
     meta_path = out.with_suffix(".json")
-    tmp = meta_path.with_name(f".{meta_path.name}.tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n")
-    tmp.replace(meta_path)
+    write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     return out, meta_path
 
 

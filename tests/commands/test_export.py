@@ -54,8 +54,9 @@ def test_export_a_torchvision_checkpoint_loads_into_torchvision(tmp_path):
     with torch.no_grad():  # make the teacher differ from the student and from a fresh init
         for p in teacher.parameters():
             p.add_(0.01)
-    state = {"student": student.state_dict(), "teacher": teacher.state_dict(), "step": 7,
-             "setup": setup.model_dump(mode="json")}
+    state = {"student": student.state_dict(), "teacher": teacher.state_dict(), "step": 7, "epoch": 0,
+             "setup": setup.model_dump(mode="json"), "optimizer": {}, "scaler": {}, "loss": {}, "monitor": {},
+             "rng": {}, "micro_batches_done": 0, "world_size": 1}
     checkpoint.save_atomic(state, tmp_path / "run" / "checkpoints" / "last.pt")
 
     result = CliRunner().invoke(main, ["export", str(tmp_path / "run")])
@@ -87,5 +88,5 @@ def test_export_without_a_readable_checkpoint_is_one_line_and_exit_2(tmp_path):
     assert result.exit_code == 2 and "checkpoints/last.pt does not exist" in result.output
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     result = CliRunner().invoke(main, ["export", str(tmp_path / "junk.pt")])
-    assert result.exit_code == 2 and "cannot be read as a checkpoint" in result.output
+    assert result.exit_code == 2 and "junk.pt: not a readable checkpoint" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
