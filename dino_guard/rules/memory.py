@@ -66,18 +66,25 @@ def batch_exceeds_gpu_memory(ctx) -> Iterator[Issue]:
     if found is None:
         return
     gpu, spec, peak_of = found
-    peak = peak_of(spec.batch_size)
+    issue = exceeds_issue(gpu, spec.batch_size, ctx.setup.train.accumulate_grad_batches, peak_of)
+    if issue is not None:
+        yield issue
+
+
+def exceeds_issue(gpu: gpus.GPU, batch_size: int, accumulate: int, peak_of) -> Optional[Issue]:
+    """DG601's finding for any estimator (`peak_of(batch) -> bytes`): the analytic one
+    here, the traced one on the user's live modules in the runtime guard."""
+    peak = peak_of(batch_size)
     if peak <= gpu.usable_bytes:
-        return
-    train = ctx.setup.train
-    largest = fit.max_batch_size(peak_of, gpu.usable_bytes, (spec.batch_size, peak))
-    suggestion = fit.plan(spec.batch_size, train.accumulate_grad_batches, largest)
+        return None
+    largest = fit.max_batch_size(peak_of, gpu.usable_bytes, (batch_size, peak))
+    suggestion = fit.plan(batch_size, accumulate, largest)
     if suggestion is None:
         help_text = "not even batch 1 fits: use bf16, fewer or smaller crops, a smaller head or backbone, or a larger GPU"
     else:
         help_text = (f"use batch_size: {suggestion.batch_size} with accumulate_grad_batches: "
                      f"{suggestion.accumulate_grad_batches} (the largest batch that fits is {largest})")
-    yield Issue("train.batch_size", f"batch_size={spec.batch_size} needs about {_where(gpu, peak)}", help_text)
+    return Issue("train.batch_size", f"batch_size={batch_size} needs about {_where(gpu, peak)}", help_text)
 
 
 @rule("DG602", "batch-near-gpu-memory", Severity.WARNING, needs=("train", "model.backbone", "transform"))
@@ -99,11 +106,18 @@ def batch_near_gpu_memory(ctx) -> Iterator[Issue]:
     if found is None:
         return
     gpu, spec, peak_of = found
-    peak = peak_of(spec.batch_size)
-    if NEAR_LIMIT * gpu.usable_bytes < peak <= gpu.usable_bytes:
-        share = peak / gpu.usable_bytes
-        yield Issue("train.batch_size", f"batch_size={spec.batch_size} needs about {_where(gpu, peak)} ({share:.0%})",
-                    "leave headroom: lower batch_size by about 10% and raise accumulate_grad_batches to keep the effective batch")
+    issue = near_issue(gpu, spec.batch_size, peak_of(spec.batch_size))
+    if issue is not None:
+        yield issue
+
+
+def near_issue(gpu: gpus.GPU, batch_size: int, peak: int) -> Optional[Issue]:
+    """DG602's finding for a peak from any estimator."""
+    if not NEAR_LIMIT * gpu.usable_bytes < peak <= gpu.usable_bytes:
+        return None
+    share = peak / gpu.usable_bytes
+    return Issue("train.batch_size", f"batch_size={batch_size} needs about {_where(gpu, peak)} ({share:.0%})",
+                 "leave headroom: lower batch_size by about 10% and raise accumulate_grad_batches to keep the effective batch")
 
 
 @rule("DG603", "unknown-gpu", Severity.ERROR, needs=("hardware",))
