@@ -101,3 +101,73 @@ def plain_loop(model: DINO, loss_fn: DINOLoss, loader: DataLoader, lr: float, ep
             optimizer.zero_grad()
             steps += 1
     return steps
+
+
+# -------------------------------------------------------------------- lightly's Lightning example
+
+
+class DINOSteps:
+    """lightly's examples/pytorch_lightning/dino.py LightningModule, for either Lightning package.
+
+    nan_rank / nan_step: from that optimizer step on, the student outputs of that rank
+    are NaN (a failure on one rank of a DDP run). report_dir: each rank writes what it
+    saw at the end (ranks run in their own processes)."""
+
+    def __init__(self, backbone_name: str = "test_vit", input_dim: int = 64, head_input_dim: int | None = None,
+                 lr: float = 1e-3, teacher_temp: float = 0.04, nan_rank: int | None = None, nan_step: int = 0,
+                 report_dir: str | None = None):
+        super().__init__()
+        model = DINO(backbone(backbone_name), input_dim, head_input_dim)
+        self.student_backbone, self.student_head = model.student_backbone, model.student_head
+        self.teacher_backbone, self.teacher_head = model.teacher_backbone, model.teacher_head
+        self.criterion = criterion(teacher_temp)
+        self.lr, self.nan_rank, self.nan_step, self.report_dir = lr, nan_rank, nan_step, report_dir
+
+    def forward(self, x):
+        return self.student_head(self.student_backbone(x).flatten(start_dim=1))
+
+    def forward_teacher(self, x):
+        return self.teacher_head(self.teacher_backbone(x).flatten(start_dim=1))
+
+    def training_step(self, batch, batch_idx):
+        update_momentum(self.student_backbone, self.teacher_backbone, m=0.99)
+        update_momentum(self.student_head, self.teacher_head, m=0.99)
+        views = batch[0]
+        teacher_out = [self.forward_teacher(view) for view in views[:2]]
+        student_out = [self.forward(view) for view in views]
+        if self.global_rank == self.nan_rank and self.global_step >= self.nan_step:
+            student_out = [s * float("nan") for s in student_out]
+        return self.criterion(teacher_out, student_out, epoch=self.current_epoch)
+
+    def on_after_backward(self):
+        self.student_head.cancel_last_layer_gradients(current_epoch=self.current_epoch)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+    def on_train_end(self):
+        if self.report_dir is None:
+            return
+        import json
+        from pathlib import Path
+
+        guard = next(c for c in self.trainer.callbacks if type(c).__name__ == "DinoGuardCallback")
+        seen = {"global_step": self.trainer.global_step, "code": guard.finding.code if guard.finding else None}
+        (Path(self.report_dir) / f"rank{self.global_rank}.json").write_text(json.dumps(seen))
+
+
+def lightning_module(package: str):
+    """The example's LightningModule class for `lightning.pytorch` or `pytorch_lightning`."""
+    return {"lightning.pytorch": DINOLightning, "pytorch_lightning": DINOPytorchLightning}[package]
+
+
+import lightning.pytorch as L  # noqa: E402 -- below the plain example, which needs neither
+import pytorch_lightning as PL  # noqa: E402
+
+
+class DINOLightning(DINOSteps, L.LightningModule):
+    pass
+
+
+class DINOPytorchLightning(DINOSteps, PL.LightningModule):
+    pass
