@@ -45,10 +45,10 @@ def transform() -> DINOTransform:
                          random_gray_scale=0.0, gaussian_blur=(0.0, 0.0, 0.0), solarization_prob=0.0)
 
 
-def dataloader(batch_size: int = 8, n: int = 64, with_transform: bool = True) -> DataLoader:
+def dataloader(batch_size: int = 8, n: int = 64, with_transform: bool = True, shuffle: bool = True) -> DataLoader:
     dataset = Blobs(n, transform() if with_transform else None)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=0,
-                      generator=torch.Generator().manual_seed(0))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=True, num_workers=0,
+                      generator=torch.Generator().manual_seed(0) if shuffle else None)
 
 
 def backbone(name: str = "test_vit") -> nn.Module:
