@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from lightly.utils.debug import std_of_l2_normalized  # imports matplotlib: once, here, not in a step
 
 
 @torch.no_grad()
@@ -19,8 +20,6 @@ def teacher_stats(teacher_out: torch.Tensor, center: torch.Tensor, temp: float) 
     falls below DG503's floor in runs that learn well (the bug in
     test_dg503_is_measured_after_centering).
     """
-    from lightly.utils.debug import std_of_l2_normalized
-
     centered = teacher_out - center.reshape(1, -1)
     p = F.softmax(centered / temp, dim=-1)
     entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1).mean()
