@@ -48,6 +48,7 @@ def test_absurd_lr_stops_with_dg501_one_step_after_the_first_nan():
     nan_step = next(i for i, loss in enumerate(guard.watch.monitor.losses + [float("nan")], 1) if loss != loss)
     assert f"step {nan_step}: loss nan" in stop.message
     assert steps == nan_step + 1  # read one step late: the loop made one more step, no more
+    assert "peak lr used" not in stop.help  # the plain guard has no optimizer: no lr is made up
 
 
 @pytest.mark.slow

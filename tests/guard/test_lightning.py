@@ -70,6 +70,20 @@ def test_huge_batch_on_a_t4_stops_before_any_step_dg601():
     assert trainer.global_step == 0
 
 
+def test_a_module_without_a_dinoloss_is_refused_with_what_to_write():
+    import lightning.pytorch as pl
+
+    class NoLoss(ex.DINOLightning):
+        def __init__(self):
+            super().__init__()
+            del self.criterion
+
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", callbacks=[DinoGuardCallback()], logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    with pytest.raises(TypeError, match=r"no lightly DINOLoss in NoLoss.*self.criterion = DINOLoss"):
+        trainer.fit(NoLoss(), ex.dataloader(n=16))
+
+
 def test_accumulation_counts_optimizer_steps_not_micro_batches():
     callback, trainer = fit(epochs=1, trainer_kwargs={"accumulate_grad_batches": 2})
     assert trainer.global_step == 3 and callback._watch.step == 3
