@@ -72,7 +72,7 @@ class Monitor:
         what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {grad_norm}"
         fix = "use train.precision: bf16 instead of fp16, " if self.precision == "fp16" else ""
         return Event("DG501", "train.precision" if self.precision == "fp16" else "optimizer.lr",
-                     f"step {step}: {what} is not finite; stopped, the last checkpoint is the last good state",
+                     f"step {step}: {what} is not finite; stopped",  # train names its last good checkpoint; the guard has none
                      f"{fix}lower optimizer.lr{self._lr_used()} and set optimizer.clip_grad (e.g. 3.0)",
                      stop=True)
 
