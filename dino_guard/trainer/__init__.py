@@ -1,4 +1,4 @@
-"""The reference DINO trainer: the only place torch, timm and lightly are imported.
+"""The reference DINO trainer (torch, timm, lightly; the runtime guard reuses its monitor).
 
 Modules, in the order a step needs them:
 
@@ -7,7 +7,8 @@ Modules, in the order a step needs them:
 - data.py        image folders, bad-file handling, sampler, collate, views
 - schedules.py   per-optimizer-step lr / weight decay / momentum / temperature
 - checkpoint.py  atomic save, weights_only load, RNG state
-- monitor.py     loss-trend checks (DG5xx, documented in rules/monitor.py)
+- teacher_stats.py  the teacher's std and entropy (also the runtime guard's)
+- monitor.py     loss-trend checks (DG5xx, documented in rules/monitor.py; also the runtime guard's)
 - knn.py         kNN top-1 of a backbone on a labeled held-out split
 - loop.py        the training loop
 - cli_train.py   the `dino-guard train` click command
