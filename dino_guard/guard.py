@@ -46,9 +46,19 @@ def monitor_config(monitor=None):
     """The setup's `monitor:` section: a schemas Monitor, a dict for one, or None for the defaults."""
     from dino_guard.schemas.setup import Monitor as MonitorConfig
 
+    from pydantic import ValidationError
+
     if monitor is None:
         return MonitorConfig()
-    return monitor if isinstance(monitor, MonitorConfig) else MonitorConfig.model_validate(monitor)
+    if isinstance(monitor, MonitorConfig):
+        return monitor
+    try:
+        return MonitorConfig.model_validate(monitor)
+    except ValidationError as exc:  # one line naming the field, as the setup loader does
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"monitor={monitor!r}: monitor.{field}: {first['msg']} "
+                         f"(the fields of the setup's monitor: section; `dino-guard schema` lists them)") from None
 
 
 def is_main_rank() -> bool:
@@ -234,6 +244,7 @@ class DinoGuard:
         monitor: the setup's `monitor:` section (schemas Monitor or a dict). on_stop:
         called with the finding before DinoGuardStop is raised (save a checkpoint there).
         """
+        config = monitor_config(monitor)  # a bad section fails before the pre-flight's work
         roots = {name: m for name, m in (("student", student), ("teacher", teacher)) if m is not None}
         located = Located("criterion", criterion)
         findings = preflight(find_parts(located, roots), dataloader, RunFacts(gpu=gpu, precision=precision))
@@ -244,8 +255,9 @@ class DinoGuard:
                 on_stop(error)
             raise DinoGuardStop(error)
         output = Path(output_dir) if output_dir is not None else None
-        monitor_ = Monitor(monitor_config(monitor), int(criterion.center.shape[-1]), precision)
-        return cls(Watch(located, monitor_, per_call=True, output_dir=output, on_stop=on_stop), findings)
+        watch = Watch(located, Monitor(config, int(criterion.center.shape[-1]), precision), per_call=True,
+                      output_dir=output, on_stop=on_stop)
+        return cls(watch, findings)
 
     @property
     def findings(self) -> list[Finding]:

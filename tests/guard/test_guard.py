@@ -159,3 +159,10 @@ def test_meta_copy_of_a_weight_norm_head_allocates_nothing():
     assert {p.device.type for p in meta.parameters()} == {"meta"}
     assert meta(torch.empty(4, 64, device="meta")).shape == (4, 128)
     assert all(p.device.type == "cpu" for p in head.parameters())
+
+
+def test_a_bad_monitor_section_is_one_clear_error():
+    with pytest.raises(ValueError, match=r"monitor\.collapse_windw: Extra inputs are not permitted"):
+        DinoGuard.attach(ex.criterion(), monitor={"collapse_windw": 5})
+    with pytest.raises(ValueError, match=r"monitor\.grace_steps: Input should be greater than or equal to 0"):
+        DinoGuard.attach(ex.criterion(), monitor={"grace_steps": -1})
