@@ -278,7 +278,7 @@ def rule_findings(parts: Parts, item: Optional[FirstItem], measured: Optional[Me
         setup["model"]["backbone"].update(feature_dim=measured.width, patch_size=patch_size(backbone.module))
         known |= {"model.head.input_dim", "model.backbone"}
     if item is not None and measured is not None:
-        local = [s for s in item.sizes[2:]]
+        local = item.sizes[2:]
         setup["transform"] = {"global_crop_size": item.sizes[0], "local_crop_size": max(local) if local else 96,
                               "n_local_views": len(local)}
         known.add("transform")
