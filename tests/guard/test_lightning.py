@@ -127,9 +127,16 @@ def test_ddp_two_cpu_ranks_a_nan_on_one_rank_stops_both(tmp_path):
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
                str(REPO / "tests" / "guard" / "ddp_run.py"), str(tmp_path)]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert done.returncode == 0, done.stderr[-3000:]
+    # its own session: a hang is killed with both ranks, not only torchrun (it would orphan them)
+    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True)
+    try:
+        _, stderr = run.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, 9)
+        run.communicate()
+        raise
+    assert run.returncode == 0, stderr[-3000:]
     seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert seen[0] == seen[1] == {"global_step": 5, "code": "DG501"}
-    assert done.stderr.count("DG501") == 1  # rank 0 reports, once
+    assert stderr.count("DG501") == 1  # rank 0 reports, once
