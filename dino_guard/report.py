@@ -17,14 +17,18 @@ _COLOURS = {Severity.ERROR: "red", Severity.WARNING: "yellow", Severity.INFO: "c
 
 
 def format_text(findings: list[Finding], files_checked: int) -> str:
+    return "\n".join([*finding_lines(findings), summary(findings, files_checked)])
+
+
+def finding_lines(findings: list[Finding]) -> list[str]:
+    """`path:line:col: DGnnn message` and an indented help line per finding (also the runtime guard's output)."""
     lines = []
     for f in findings:
         where = click.style(f"{printable(f.path)}:{f.line}:{f.column}:", bold=True)
         code = click.style(f.code, fg=_COLOURS[f.severity], bold=True)
         lines.append(f"{where} {code} {printable(f.message)}")
         lines.append(f"    help: {printable(f.help)}")
-    lines.append(summary(findings, files_checked))
-    return "\n".join(lines)
+    return lines
 
 
 def summary(findings: Iterable[Finding], files_checked: int) -> str:

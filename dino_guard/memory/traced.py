@@ -48,7 +48,19 @@ class Step:
 def estimate(spec: MemorySpec, steps: int = 2) -> Breakdown:
     """Peak bytes of `steps` DINO training steps, split by where they go."""
     tracker = AllocationTracker()
-    step = _build(spec, tracker)
+    return _measure(spec, _build(spec, tracker), tracker, steps)
+
+
+def estimate_modules(spec: MemorySpec, modules: tuple, steps: int = 2) -> Breakdown:
+    """The same for modules the caller built on the meta device: (student backbone,
+    student head, teacher backbone, teacher head, DINO loss), e.g. meta copies of
+    a user's live modules (the runtime guard). `spec` gives the batch, crops,
+    precision and optimizer."""
+    tracker = AllocationTracker()
+    return _measure(spec, _assemble(spec, tracker, *modules), tracker, steps)
+
+
+def _measure(spec: MemorySpec, step: Step, tracker: AllocationTracker, steps: int) -> Breakdown:
     for _ in range(steps):
         _train_step(spec, step, tracker)
     breakdown = Breakdown(method="traced")
@@ -78,9 +90,14 @@ def _build(spec: MemorySpec, tracker: AllocationTracker) -> Step:
                  spec.head_batch_norm)
     student_head, teacher_head = models.build_head(*head_args), models.build_head(*head_args)
     criterion = models.build_loss(spec.output_dim)
+    return _assemble(spec, tracker, student, student_head, teacher, teacher_head, criterion)
+
+
+def _assemble(spec: MemorySpec, tracker: AllocationTracker, student: nn.Module, student_head: nn.Module,
+              teacher: nn.Module, teacher_head: nn.Module, criterion: nn.Module) -> Step:
     for module in (teacher, teacher_head):
         module.requires_grad_(False)
-    params = [*student.parameters(), *student_head.parameters()]
+    params = [p for p in (*student.parameters(), *student_head.parameters()) if p.requires_grad]
     step = Step(student, student_head, teacher, teacher_head, criterion, _optimizer(spec, params), [])
     for module, phase in ((student, "weights"), (student_head, "weights"), (criterion, "weights"),
                           (teacher, "teacher"), (teacher_head, "teacher")):

@@ -19,11 +19,10 @@ GIB = 2**30
 EXPANDABLE = "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"
 
 
-def _smaller_batch(memory, accumulate: int) -> tuple[str, Optional[dict]]:
+def _smaller_batch(gpu: gpus.GPU, batch_size: int, accumulate: int, peak_of) -> tuple[str, Optional[dict]]:
     """Help and fix: the batch/accumulation pair that keeps the effective batch with the verdict `fits`."""
-    spec, usable = memory.spec, memory.gpu.usable_bytes
-    largest = fit.max_batch_size(memory.peak_of, usable, (spec.batch_size, memory.peak_of(spec.batch_size)))
-    suggestion = fit.plan(spec.batch_size, accumulate, largest)
+    largest = fit.max_batch_size(peak_of, gpu.usable_bytes, (batch_size, peak_of(batch_size)))
+    suggestion = fit.plan(batch_size, accumulate, largest)
     if suggestion is None:
         return ("not even batch 1 fits: use bf16, fewer or smaller crops, a smaller head or backbone, "
                 "or a larger GPU"), None
@@ -32,16 +31,12 @@ def _smaller_batch(memory, accumulate: int) -> tuple[str, Optional[dict]]:
             {"train.batch_size": suggestion.batch_size, "train.accumulate_grad_batches": suggestion.accumulate_grad_batches})
 
 
-def _at_verdict(ctx, verdict: str) -> Optional[tuple]:
-    """(GPU, batch, peak bytes, help, fix) when the setup's batch has `verdict` on its GPU, else None."""
+def _estimate(ctx) -> Optional[tuple]:
+    """(GPU, batch, accumulation, peak function) of the setup's analytic estimate, None when unknown."""
     memory = ctx.memory_estimate
     if memory is None:
         return None
-    batch = memory.spec.batch_size
-    peak = memory.peak_of(batch)
-    if memory.gpu.verdict(peak) != verdict:
-        return None
-    return (memory.gpu, batch, peak, *_smaller_batch(memory, ctx.setup.train.accumulate_grad_batches))
+    return memory.gpu, memory.spec.batch_size, ctx.setup.train.accumulate_grad_batches, memory.peak_of
 
 
 @rule("DG601", "batch-exceeds-gpu-memory", Severity.ERROR, needs=("train", "model.backbone", "transform"))
@@ -71,13 +66,24 @@ def batch_exceeds_gpu_memory(ctx) -> Iterator[Issue]:
         tests/memory/h100_dino_memory.csv (measured H100 steps);
         `dino-guard estimate --help`.
     """
-    found = _at_verdict(ctx, gpus.DOES_NOT_FIT)
+    found = _estimate(ctx)
     if found is None:
         return
-    gpu, batch, peak, help_text, fix = found
-    yield Issue("train.batch_size", f"batch_size={batch} needs about {peak / GIB:.1f} GiB allocated at the peak; "
-                f"{gpu.name} holds at most {gpu.capacity_bytes / GIB:.1f} GiB (total minus the CUDA context)",
-                help_text, fix)
+    issue = exceeds_issue(*found)
+    if issue is not None:
+        yield issue
+
+
+def exceeds_issue(gpu: gpus.GPU, batch_size: int, accumulate: int, peak_of) -> Optional[Issue]:
+    """DG601's finding for any estimator (`peak_of(batch) -> bytes`): the analytic one
+    here, the traced one on the user's live modules in the runtime guard."""
+    peak = peak_of(batch_size)
+    if gpu.verdict(peak) != gpus.DOES_NOT_FIT:
+        return None
+    help_text, fix = _smaller_batch(gpu, batch_size, accumulate, peak_of)
+    return Issue("train.batch_size", f"batch_size={batch_size} needs about {peak / GIB:.1f} GiB allocated at the peak; "
+                 f"{gpu.name} holds at most {gpu.capacity_bytes / GIB:.1f} GiB (total minus the CUDA context)",
+                 help_text, fix)
 
 
 @rule("DG602", "batch-near-gpu-memory", Severity.WARNING, needs=("train", "model.backbone", "transform"))
@@ -111,14 +117,24 @@ def batch_near_gpu_memory(ctx) -> Iterator[Issue]:
         PyTorch CUDA semantics, "Optimizing memory usage with
         PYTORCH_CUDA_ALLOC_CONF" (expandable_segments).
     """
-    found = _at_verdict(ctx, gpus.TIGHT)
+    found = _estimate(ctx)
     if found is None:
         return
-    gpu, batch, peak, help_text, fix = found
-    yield Issue("train.batch_size", f"batch_size={batch} needs about {peak / GIB:.1f} GiB allocated at the peak: within "
-                f"the {gpu.capacity_bytes / GIB:.1f} GiB {gpu.name} holds, but not with the allocator's "
-                f"{gpus.EDGE_RESERVE:.1%} fragmentation margin ({gpu.usable_bytes / GIB:.1f} GiB)",
-                f"set {EXPANDABLE} in the job's environment, or {help_text}", fix)
+    issue = near_issue(*found)
+    if issue is not None:
+        yield issue
+
+
+def near_issue(gpu: gpus.GPU, batch_size: int, accumulate: int, peak_of) -> Optional[Issue]:
+    """DG602's finding for any estimator: the batch fits, but not with the allocator's margin."""
+    peak = peak_of(batch_size)
+    if gpu.verdict(peak) != gpus.TIGHT:
+        return None
+    help_text, fix = _smaller_batch(gpu, batch_size, accumulate, peak_of)
+    return Issue("train.batch_size", f"batch_size={batch_size} needs about {peak / GIB:.1f} GiB allocated at the peak: "
+                 f"within the {gpu.capacity_bytes / GIB:.1f} GiB {gpu.name} holds, but not with the allocator's "
+                 f"{gpus.EDGE_RESERVE:.1%} fragmentation margin ({gpu.usable_bytes / GIB:.1f} GiB)",
+                 f"set {EXPANDABLE} in the job's environment, or {help_text}", fix)
 
 
 @rule("DG603", "unknown-gpu", Severity.ERROR, needs=("hardware",))

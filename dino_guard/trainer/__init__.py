@@ -1,4 +1,4 @@
-"""The reference DINO trainer: the only place torch, timm and lightly are imported.
+"""The reference DINO trainer (torch, timm, lightly; the runtime guard reuses its monitor).
 
 Modules, in the order a step needs them:
 
@@ -9,7 +9,8 @@ Modules, in the order a step needs them:
 - runfolder.py   the run folder: lock, --resume/--overwrite, writes by rename, stray temp files
 - checkpoint.py  verified checkpoints (format version, content hash), weights_only load, RNG state
 - setupdiff.py   what --resume may and may not change in the setup
-- monitor.py     loss-trend checks (DG5xx, documented in rules/monitor.py)
+- teacher_stats.py  the teacher's std and entropy (also the runtime guard's)
+- monitor.py     loss-trend checks (DG5xx, documented in rules/monitor.py; also the runtime guard's)
 - knn.py         kNN top-1 of a backbone on a labeled held-out split
 - loop.py        the training loop (`dino-guard train` is dino_guard/commands/train.py)
 """

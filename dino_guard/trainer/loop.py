@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import torch
-import torch.nn.functional as F
 
 from dino_guard.trainer import checkpoint, distributed, runfolder, setupdiff
 from dino_guard.trainer.build import build_loss, build_models, build_optimizer
@@ -46,6 +45,7 @@ from dino_guard.trainer.pipeline import PrefetchViews, build_pipeline
 from dino_guard.trainer.plot import plot_loss
 from dino_guard.trainer.progress import ProgressBar, plan_text
 from dino_guard.trainer.schedules import Schedule
+from dino_guard.trainer.teacher_stats import teacher_stats
 
 EXIT_STOPPED = 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -522,23 +522,6 @@ def make_loader(dataset, sampler, setup, collate, device) -> torch.utils.data.Da
         pin_memory=device.type == "cuda", drop_last=True, persistent_workers=False,
         prefetch_factor=4 if workers else None,
         generator=torch.Generator())  # own generator: the global RNG stays untouched (exact resume)
-
-
-@torch.no_grad()
-def teacher_stats(teacher_out: torch.Tensor, center: torch.Tensor, temp: float) -> list:
-    """Collapse signals, as device scalars: std of l2-normalized outputs, mean entropy of the teacher.
-
-    Both are taken after centering, on what the teacher's softmax sees: raw
-    outputs carry a large common part that the center removes, and their std
-    falls below DG503's floor in runs that learn well (the bug in
-    test_dg503_is_measured_after_centering).
-    """
-    from lightly.utils.debug import std_of_l2_normalized
-
-    centered = teacher_out - center.reshape(1, -1)
-    p = F.softmax(centered / temp, dim=-1)
-    entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1).mean()
-    return [std_of_l2_normalized(centered).float(), entropy.float()]
 
 
 def forward_loss(run_student, run_teacher, loss_fn, global_crops, local_crops, teacher_temp: float, amp_dtype):

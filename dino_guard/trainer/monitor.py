@@ -27,7 +27,7 @@ class Monitor:
     cfg: object  # schemas.Monitor
     output_dim: int
     precision: str = "fp32"
-    lr: float = 0.0
+    lr: Optional[float] = None  # peak learning rate, for the help text; None: not known (the guard without an optimizer)
     losses: list = field(default_factory=list)
     stds: list = field(default_factory=list)
     entropies: list = field(default_factory=list)
@@ -72,8 +72,8 @@ class Monitor:
         what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {grad_norm}"
         fix = "use train.precision: bf16 instead of fp16, " if self.precision == "fp16" else ""
         return Event("DG501", "train.precision" if self.precision == "fp16" else "optimizer.lr",
-                     f"step {step}: {what} is not finite; stopped, the last checkpoint is the last good state",
-                     f"{fix}lower optimizer.lr (peak lr used {self.lr:.3g}) and set optimizer.clip_grad (e.g. 3.0)",
+                     f"step {step}: {what} is not finite; stopped",  # train names its last good checkpoint; the guard has none
+                     f"{fix}lower optimizer.lr{self._lr_used()} and set optimizer.clip_grad (e.g. 3.0)",
                      stop=True)
 
     def _window(self, values: list) -> Optional[list]:
@@ -132,11 +132,11 @@ class Monitor:
         self.rising += 1
         if self.rising >= self.cfg.patience:
             return [Event("DG505", "optimizer.lr", f"step {step}: divergence: {numbers} for {self.rising} steps",
-                          f"lower optimizer.lr (peak lr used {self.lr:.3g}), keep optimizer.clip_grad, "
+                          f"lower optimizer.lr{self._lr_used()}, keep optimizer.clip_grad, "
                           "check optimizer.warmup_epochs", stop=True)]
         return [self._once(Event("DG504", "optimizer.lr", f"step {step}: {numbers}",
                                  f"if it keeps rising the run stops after {self.cfg.patience} steps; "
-                                 f"consider a lower optimizer.lr (peak lr used {self.lr:.3g})"))]
+                                 f"consider a lower optimizer.lr{self._lr_used()}"))]
 
     def _progress(self, step: int, after_lr_warmup: bool) -> Optional[Event]:
         w = self.cfg.collapse_window
@@ -156,7 +156,10 @@ class Monitor:
         return self._once(Event("DG506", "optimizer.lr",
                                 f"step {step}: no progress after warmup: mean loss {recent:.4f} over the last {w} steps "
                                 f"vs {self.first_window:.4f} at the start",
-                                f"check optimizer.lr (peak lr used {self.lr:.3g}) and teacher_momentum.start"))
+                                f"check optimizer.lr{self._lr_used()} and teacher_momentum.start"))
+
+    def _lr_used(self) -> str:
+        return f" (peak lr used {self.lr:.3g})" if self.lr is not None else ""
 
     def _once(self, event: Event) -> Optional[Event]:
         if event.code in self.reported:

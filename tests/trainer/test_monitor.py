@@ -136,7 +136,7 @@ def test_dg503_is_measured_after_centering():
     # which the teacher's softmax sees, varied freely across images.
     from lightly.utils.debug import std_of_l2_normalized
 
-    from dino_guard.trainer.loop import teacher_stats
+    from dino_guard.trainer.teacher_stats import teacher_stats
 
     d = 64
     g = torch.Generator().manual_seed(0)

@@ -1,0 +1,289 @@
+"""DinoGuard: dino-guard's checks inside the user's own DINO training loop.
+
+    guard = DinoGuard.attach(criterion, student=model, dataloader=dataloader, gpu="A100-80GB")
+    for views, _, _ in dataloader:       # the user's loop, unchanged
+        loss = criterion(teacher_out, student_out, epoch=epoch)  # raises DinoGuardStop on a DG5xx stop
+        ...
+    guard.close()
+
+`attach` runs the pre-flight on the live objects (preflight.py) and raises
+DinoGuardStop on an error finding. Then two hooks on the user's lightly
+DINOLoss see every call: the teacher outputs going in (for the teacher's std
+and entropy, trainer/teacher_stats.py) and the loss coming out, at no extra
+forward. The numbers stay on the device and are read one step late, like
+`dino-guard train` reads them (trainer/loop.py: launch_step/record_step), and
+go to the same Monitor (trainer/monitor.py) with the setup's `monitor:`
+thresholds. Without an optimizer step to hook, each DINOLoss call is one
+step; the Lightning callback (lightning.py) ends steps at its optimizer steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import click
+import torch
+
+from dino_guard.findings import Finding, Severity
+from dino_guard.preflight import Located, RunFacts, find_parts, live_finding, preflight
+from dino_guard.report import finding_lines
+from dino_guard.trainer.loop import to_host_later
+from dino_guard.trainer.monitor import Monitor
+from dino_guard.trainer.teacher_stats import teacher_stats
+
+
+class DinoGuardStop(RuntimeError):
+    """A check stopped the run; `.finding` says which (code, message, help)."""
+
+    def __init__(self, finding: Finding):
+        super().__init__(f"{finding.code} {finding.message} (help: {finding.help})")
+        self.finding = finding
+
+
+def monitor_config(monitor=None):
+    """The setup's `monitor:` section: a schemas Monitor, a dict for one, or None for the defaults."""
+    from dino_guard.schemas.setup import Monitor as MonitorConfig
+
+    from pydantic import ValidationError
+
+    if monitor is None:
+        return MonitorConfig()
+    if isinstance(monitor, MonitorConfig):
+        return monitor
+    try:
+        return MonitorConfig.model_validate(monitor)
+    except ValidationError as exc:  # one line naming the field, as the setup loader does
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"monitor={monitor!r}: monitor.{field}: {first['msg']} "
+                         f"(the fields of the setup's monitor: section; `dino-guard schema` lists them)") from None
+
+
+def is_main_rank() -> bool:
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def show(findings: list[Finding]) -> None:
+    """Print findings as `dino-guard check` prints them (rank 0 only)."""
+    if findings and is_main_rank():
+        click.echo("\n".join(finding_lines(findings)), err=True)
+
+
+def first_error(findings: list[Finding]) -> Optional[Finding]:
+    return next((f for f in findings if f.severity == Severity.ERROR), None)
+
+
+def used_temperature(criterion, args: tuple, kwargs: dict) -> float:
+    """The teacher temperature DINOLoss.forward(teacher_out, student_out, teacher_temp, epoch) uses."""
+    temp = kwargs.get("teacher_temp", args[2] if len(args) > 2 else None)
+    epoch = kwargs.get("epoch", args[3] if len(args) > 3 else None)
+    if temp is not None:
+        return float(temp)
+    if epoch is not None and epoch < criterion.warmup_teacher_temp_epochs:
+        return float(criterion.teacher_temp_schedule[epoch])
+    return float(criterion.teacher_temp)
+
+
+@dataclass
+class Pending:
+    """A finished step whose numbers may still be on the device."""
+
+    step: int
+    values: torch.Tensor  # loss, teacher std, teacher entropy (all-reduced)
+    ready: Optional[object]  # torch.cuda.Event on CUDA
+    teacher_temp: float
+    in_teacher_warmup: bool
+    after_lr_warmup: bool
+
+
+class Watch:
+    """Hooks on the user's DINOLoss feeding the trainer's Monitor, one step late."""
+
+    def __init__(self, criterion: Located, monitor: Monitor, per_call: bool, output_dir: Optional[Path],
+                 on_stop: Optional[Callable[[Finding], None]] = None, raise_on_stop: bool = True):
+        self.criterion, self.monitor, self.per_call = criterion, monitor, per_call
+        self.output_dir, self.on_stop, self.raise_on_stop = output_dir, on_stop, raise_on_stop
+        self.lr_source: Callable[[], Optional[float]] = lambda: None
+        self.on_row: Callable[[dict], None] = lambda row: None
+        self.step, self.pending, self.findings, self.stopped = 0, None, [], None
+        self.history: list = []
+        self._last_lr: Optional[float] = None
+        self._reset()
+        module = criterion.module
+        self._handles = [module.register_forward_pre_hook(self._before, with_kwargs=True),
+                         module.register_forward_hook(self._after)]
+        if output_dir is not None and is_main_rank():
+            output_dir.mkdir(parents=True, exist_ok=True)
+            (output_dir / "metrics.jsonl").write_text("")
+
+    def _reset(self) -> None:
+        self._loss, self._calls, self._stats, self._temp = None, 0, None, None
+
+    # ------------------------------------------------------------ hooks (the user's step)
+
+    def _before(self, module, args: tuple, kwargs: dict) -> None:
+        teacher_out = args[0] if args else kwargs["teacher_out"]
+        if self._stats is None and teacher_out[0].device.type != "meta":  # meta: the pre-flight's copies
+            self._temp = used_temperature(module, args, kwargs)
+            self._stats = teacher_stats(teacher_out[0].detach().float(), module.center, self._temp)
+
+    def _after(self, module, args: tuple, output: torch.Tensor) -> None:
+        if output.device.type == "meta":
+            return
+        loss = output.detach().float()
+        self._loss = loss if self._loss is None else self._loss + loss
+        self._calls += 1
+        if self.per_call:
+            self.end_step()
+
+    # ------------------------------------------------------------ steps
+
+    def end_step(self) -> None:
+        """Close the step: queue its numbers (no sync), then record the step before it."""
+        if self._loss is None:
+            return
+        values = torch.stack([self._loss / self._calls, *self._stats]).double()
+        lr = self.lr_source()
+        after_lr_warmup = lr is not None and self._last_lr is not None and lr <= self._last_lr
+        if lr is not None:
+            self._last_lr = lr
+            self.monitor.lr = max(self.monitor.lr or 0.0, lr)
+        host, ready = to_host_later(_mean_over_ranks(values))
+        warmup = self._temp < float(self.criterion.module.teacher_temp)
+        queued = Pending(self.step + 1, host, ready, self._temp, warmup, after_lr_warmup)
+        self.step += 1
+        self._reset()
+        previous, self.pending = self.pending, queued
+        if previous is not None:
+            self._record(previous)
+
+    def flush(self) -> None:
+        """Record the last step (at the end of the run)."""
+        previous, self.pending = self.pending, None
+        if previous is not None:
+            self._record(previous)
+
+    def _record(self, p: Pending) -> None:
+        if p.ready is not None:
+            p.ready.synchronize()
+        loss, std, entropy = p.values.tolist()
+        # grad norm 0.0: the guard does not see gradients; DG501 watches the loss itself
+        events = self.monitor.observe(p.step, loss, 0.0, std, entropy, p.in_teacher_warmup, p.after_lr_warmup)
+        found = [live_finding(e.code, self.criterion.path, e.field, e.message, e.help) for e in events]
+        row = {"step": p.step, "loss": loss, "teacher_std": std, "teacher_entropy": entropy,
+               "teacher_temp": p.teacher_temp}
+        self._write(row, found)
+        stop = next((f for f, e in zip(found, events) if e.stop), None)
+        if stop is not None and self.stopped is None:
+            self.stop(stop)
+
+    def stop(self, finding: Finding) -> None:
+        self.stopped = finding
+        self.close_outputs()
+        if self.on_stop is not None:
+            self.on_stop(finding)
+        if self.raise_on_stop:
+            raise DinoGuardStop(finding)
+
+    def _write(self, row: dict, found: list) -> None:
+        from dino_guard.trainer.metrics import append_metric
+
+        self.findings += found
+        self.history.append((row["step"], row["loss"]))
+        self.on_row(row)
+        show(found)
+        if self.output_dir is not None and is_main_rank():
+            append_metric(self.output_dir / "metrics.jsonl",
+                          {**row, "findings": [f.to_dict() for f in found]} if found else row)
+
+    # ------------------------------------------------------------ end
+
+    def close_outputs(self) -> None:
+        """loss.png next to metrics.jsonl."""
+        from dino_guard.trainer.plot import plot_loss
+
+        if self.output_dir is None or not self.history or not is_main_rank():
+            return
+        steps, losses = zip(*self.history)
+        plot_loss(list(steps), list(losses), int(self.criterion.module.center.shape[-1]),
+                  self.output_dir / "loss.png", "DINO loss (dino-guard)")
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+def _mean_over_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Every rank sees the same numbers, so every rank stops at the same step."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        values = values.clone()
+        dist.all_reduce(values)
+        values /= dist.get_world_size()
+    return values
+
+
+class DinoGuard:
+    """The guard of one run: pre-flight findings and the watch on the DINOLoss."""
+
+    def __init__(self, watch: Watch, preflight_findings: list):
+        self.watch, self.preflight_findings = watch, preflight_findings
+
+    @classmethod
+    def attach(cls, criterion, *, student=None, teacher=None, dataloader=None, gpu: Optional[str] = None,
+               output_dir=None, monitor=None, precision: str = "fp32",
+               on_stop: Optional[Callable[[Finding], None]] = None) -> "DinoGuard":
+        """Check the live objects, then watch every call of `criterion` (a lightly DINOLoss).
+
+        student / teacher: modules holding the DINOProjectionHeads and their backbones
+        (one module holding both is fine). gpu: a catalog name for the memory check.
+        monitor: the setup's `monitor:` section (schemas Monitor or a dict). on_stop:
+        called with the finding before DinoGuardStop is raised (save a checkpoint there).
+        """
+        config = monitor_config(monitor)  # a bad section fails before the pre-flight's work
+        roots = {name: m for name, m in (("student", student), ("teacher", teacher)) if m is not None}
+        located = Located("criterion", criterion)
+        findings = preflight(find_parts(located, roots), dataloader, RunFacts(gpu=gpu, precision=precision))
+        show(findings)
+        error = first_error(findings)
+        if error is not None:
+            if on_stop is not None:
+                on_stop(error)
+            raise DinoGuardStop(error)
+        output = Path(output_dir) if output_dir is not None else None
+        watch = Watch(located, Monitor(config, int(criterion.center.shape[-1]), precision), per_call=True,
+                      output_dir=output, on_stop=on_stop)
+        return cls(watch, findings)
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [*self.preflight_findings, *self.watch.findings]
+
+    @property
+    def steps(self) -> int:
+        return self.watch.step
+
+    def close(self) -> None:
+        """Check the last step, write loss.png, remove the hooks. Raises DinoGuardStop like a step would."""
+        try:
+            self.watch.flush()
+        finally:
+            self.watch.remove()
+        if self.watch.stopped is None:
+            self.watch.close_outputs()
+
+    def __enter__(self) -> "DinoGuard":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # the loop failed (or a stop was raised): keep the user's exception
+            self.watch.remove()
+            if self.watch.stopped is None:
+                self.watch.close_outputs()
+
