@@ -13,4 +13,7 @@ fi
 if ! .venv/bin/python -c "import torch, torchvision" 2>/dev/null; then
   .venv/bin/python -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 fi
-.venv/bin/python -m pip install -q -e ".[train,lightning,dev]"
+# PYTHONWARNINGS=ignore for this step only: setuptools' editable build prints a
+# "be careful with folders named like your package" banner on every install
+# that says nothing about this project.
+PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e ".[train,lightning,dev]"

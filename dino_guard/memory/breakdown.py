@@ -15,8 +15,9 @@ PARTS = (
     ("activations_local", "activations, local crops"),
     ("head_and_loss", "head and loss"),
     ("workspace", "CUDA workspaces and temporaries"),
-    ("decode", "JPEG decoding on the device (transform.decode: device)"),
+    ("decode", "JPEG decoding (decode: device)"),
 )
+OPTIONAL_PARTS = frozenset({"decode"})  # shown only when the setup uses them
 PART_NAMES = tuple(name for name, _ in PARTS)
 
 
@@ -37,4 +38,5 @@ class Breakdown:
         self.parts[part] = self.parts.get(part, 0) + int(nbytes)
 
     def rows(self) -> list[tuple[str, int]]:
-        return [(label, self.parts.get(name, 0)) for name, label in PARTS]
+        return [(label, self.parts.get(name, 0)) for name, label in PARTS
+                if name not in OPTIONAL_PARTS or self.parts.get(name, 0)]

@@ -33,3 +33,13 @@ def test_batch_must_be_positive(batch):
 def test_precision_is_checked():
     with pytest.raises(ValueError, match="precision"):
         MemorySpec("resnet18", 8, precision="int8")
+
+
+def test_the_jpeg_decode_row_shows_only_when_the_setup_decodes_on_the_device():
+    from dino_guard.memory.breakdown import Breakdown
+
+    quiet = Breakdown("analytic")
+    quiet.add("weights", 10)
+    assert [label for label, _ in quiet.rows() if "JPEG" in label] == []
+    quiet.add("decode", 5)
+    assert [label for label, _ in quiet.rows() if "JPEG" in label] == ["JPEG decoding (decode: device)"]
