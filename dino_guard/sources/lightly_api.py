@@ -33,6 +33,12 @@ HUB_MODELS = {
     "dinov2_vits14": {"name": "vit_small_patch14_dinov2", "feature_dim": 384, "patch_size": 14},
     "dinov2_vitb14": {"name": "vit_base_patch14_dinov2", "feature_dim": 768, "patch_size": 14},
     "dinov2_vitl14": {"name": "vit_large_patch14_dinov2", "feature_dim": 1024, "patch_size": 14},
+    "dinov2_vitg14": {"name": "vit_giant_patch14_dinov2", "feature_dim": 1536, "patch_size": 14},
+    # DINOv2 with 4 register tokens (hubconf's *_reg): timm's reg4 variants, same width and patch
+    "dinov2_vits14_reg": {"name": "vit_small_patch14_reg4_dinov2", "feature_dim": 384, "patch_size": 14},
+    "dinov2_vitb14_reg": {"name": "vit_base_patch14_reg4_dinov2", "feature_dim": 768, "patch_size": 14},
+    "dinov2_vitl14_reg": {"name": "vit_large_patch14_reg4_dinov2", "feature_dim": 1024, "patch_size": 14},
+    "dinov2_vitg14_reg": {"name": "vit_giant_patch14_reg4_dinov2", "feature_dim": 1536, "patch_size": 14},
 }
 
 # torchvision.models.<name>(): pooled width (the fc layer's in_features).

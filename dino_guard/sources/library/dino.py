@@ -13,8 +13,8 @@ from typing import Any, Optional
 from dino_guard.sources.interp.callargs import Builtin, Call
 from dino_guard.sources.interp.hooks import PlainPython
 from dino_guard.sources.interp.scripts import descendants
-from dino_guard.sources.interp.values import Bound, Obj, Params, Ref, Seq, is_const, opaque
-from dino_guard.sources.library import data, lightning, methods, table
+from dino_guard.sources.interp.values import Bound, Children, Obj, Params, Ref, Seq, is_const, opaque
+from dino_guard.sources.library import data, lightning, methods, models, table
 from dino_guard.sources.library.trace import DinoTrace
 
 FOLLOWED_PACKAGES = ("torch", "torchvision", "timm", "lightly", "copy", "pytorch_lightning", "lightning")
@@ -95,6 +95,8 @@ class DinoLibrary(PlainPython):
     def subscript(self, it, base: Any, index: Any, node: ast.AST) -> Any:
         if isinstance(base, Obj) and base.kind == "batch" and index == 0:
             return self.views_of(base)
+        if isinstance(base, Children) and base.drop == 0 and index == -1:
+            return models.last_child(base.owner, it.pos(node))
         return None
 
     def iterate(self, it, iterable: Any, node: ast.AST) -> Any:

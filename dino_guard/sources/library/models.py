@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from dino_guard import backbones
 from dino_guard.sources import lightly_api as api
@@ -113,6 +113,16 @@ def sequential(it, call: Call) -> Any:
                 "spatial": ("a ResNet without its average pooling (children()[:-2], a feature map)", call.pos)})
     return Obj("module", call.pos, parts=[a for a in call.args if isinstance(a, Obj)])
 
+
+
+def last_child(owner: Any, pos: tuple) -> Optional[Obj]:
+    """list(resnet.children())[-1] of a torchvision ResNet is its classifier `fc` (in_features: the pooled width).
+
+    Only while the script has not replaced `fc` (resnet.fc = nn.Identity() has no in_features).
+    """
+    if not (is_backbone(owner) and owner.fact("torchvision") in api.TORCHVISION_WIDTHS and "fc" not in owner.attrs):
+        return None
+    return Obj("fc", pos, facts={"in_features": owner.facts["feature_dim"]})
 
 
 def _is_resnet(value: Any) -> bool:

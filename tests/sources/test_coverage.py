@@ -1,0 +1,74 @@
+"""What the reader determines on patterns seen in public lightly DINO scripts (issue 11, coverage).
+
+Each test is one pattern that used to leave a fact unknown although the
+script fixes it, next to the variant where it must stay unknown.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dino_guard.sources.python import load_python
+
+
+@pytest.fixture
+def read(tmp_path):
+    def load(text: str):
+        path = tmp_path / "train.py"
+        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        return load_python(path)
+    return load
+
+
+def known(loaded, field: str) -> bool:
+    return loaded.known is not None and field in loaded.known
+
+
+DINOV2_HUB = """\
+import torch
+from lightly.models.modules import DINOProjectionHead
+backbone = torch.hub.load("facebookresearch/dinov2", "{name}")
+head = DINOProjectionHead(input_dim=768)
+out = head(backbone(torch.zeros(1)))
+"""
+
+
+@pytest.mark.parametrize("name, timm_name", [
+    ("dinov2_vitb14_reg", "vit_base_patch14_reg4_dinov2"),
+    ("dinov2_vits14_reg", "vit_small_patch14_reg4_dinov2"),
+    ("dinov2_vitg14", "vit_giant_patch14_dinov2"),
+])
+def test_dinov2_hub_register_and_giant_models_are_known_backbones(read, name, timm_name):
+    loaded = read(DINOV2_HUB.format(name=name))
+    assert known(loaded, "model.backbone") and loaded.setup.model.backbone.name == timm_name
+
+
+def test_an_unlisted_hub_model_stays_unknown(read):
+    loaded = read(DINOV2_HUB.format(name="dinov2_vitb14_lc"))  # the linear-classifier variant: not a feature extractor
+    assert not known(loaded, "model.backbone")
+
+
+RESNET_LAST_CHILD = """\
+import torch, torchvision
+from torch import nn
+from lightly.models.modules import DINOProjectionHead
+base = torchvision.models.resnet50()
+{replace}
+feature_dim = list(base.children())[-1].in_features
+backbone = nn.Sequential(*list(base.children())[:-1])
+head = DINOProjectionHead(feature_dim, 2048, 256, 2048)
+out = head(backbone(torch.zeros(1)).flatten(start_dim=1))
+"""
+
+
+def test_the_last_child_of_a_torchvision_resnet_is_fc_with_the_pooled_width(read):
+    loaded = read(RESNET_LAST_CHILD.format(replace=""))
+    assert known(loaded, "model.head.input_dim") and loaded.setup.model.head.input_dim == 2048
+
+
+def test_the_last_child_after_replacing_fc_stays_unknown(read):
+    loaded = read(RESNET_LAST_CHILD.format(replace="base.fc = nn.Identity()"))
+    assert not known(loaded, "model.head.input_dim")
