@@ -72,3 +72,28 @@ def test_the_last_child_of_a_torchvision_resnet_is_fc_with_the_pooled_width(read
 def test_the_last_child_after_replacing_fc_stays_unknown(read):
     loaded = read(RESNET_LAST_CHILD.format(replace="base.fc = nn.Identity()"))
     assert not known(loaded, "model.head.input_dim")
+
+
+FOREIGN_DATASET = """\
+import torch
+from torch.utils.data import DataLoader
+from lightly.transforms.dino_transform import DINOTransform
+import utils
+transform = DINOTransform(global_crop_size=224, local_crop_size=98, n_local_views=8)
+dataset = utils.RecursiveImageDataset(root_dir="data", {keyword}=transform)
+loader = DataLoader(dataset, batch_size=64)
+for views, _ in loader:
+    loss = torch.zeros(1)
+    loss.backward()
+"""
+
+
+def test_a_dataset_from_another_module_given_transform_applies_it(read):
+    loaded = read(FOREIGN_DATASET.format(keyword="transform"))
+    assert known(loaded, "transform") and loaded.setup.transform.n_local_views == 8
+    assert loaded.setup.transform.local_crop_size == 98
+
+
+def test_a_dataset_from_another_module_given_another_keyword_stays_unknown(read):
+    loaded = read(FOREIGN_DATASET.format(keyword="transforms"))  # not torchvision's convention: may do anything
+    assert not known(loaded, "transform")

@@ -57,6 +57,19 @@ def dataloader(it, call: Call) -> Obj:
     return record(it, obj)
 
 
+def foreign_dataset(it, call: Call) -> Any:
+    """A callable from another module given `transform=<DINOTransform>`: a data set that applies it.
+
+    torchvision's convention (VisionDataset(root, transform=...)) that custom data sets follow:
+    `RecursiveImageDataset(root_dir=..., transform=DINOTransform(...))`. Any other keyword
+    (`transforms=`, a positional transform) or any other value leaves the call unknown.
+    """
+    transform = call.kwargs.get("transform")
+    if call.star or not (isinstance(transform, Obj) and transform.kind == "transform"):
+        return opaque(call.pos)
+    return dataset(it, call, transform, None)
+
+
 UNKNOWN = object()  # what makes a loader's views when the script does not say
 
 

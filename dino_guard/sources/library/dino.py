@@ -48,7 +48,9 @@ class DinoLibrary(PlainPython):
 
     def call_ref(self, it, qual: str, call: Call, frame) -> Any:
         handler = table.lookup(qual)
-        return handler(it, call, qual) if handler is not None else opaque(call.pos)
+        if handler is not None:
+            return handler(it, call, qual)
+        return data.foreign_dataset(it, call)
 
     def call_method(self, it, bound: Bound, call: Call) -> Any:
         return methods.call_method(it, bound, call)
