@@ -97,3 +97,30 @@ def test_a_dataset_from_another_module_given_transform_applies_it(read):
 def test_a_dataset_from_another_module_given_another_keyword_stays_unknown(read):
     loaded = read(FOREIGN_DATASET.format(keyword="transforms"))  # not torchvision's convention: may do anything
     assert not known(loaded, "transform")
+
+
+STAR_IMPORTS = """\
+import torch
+from lightly.models.modules import DINOProjectionHead
+{imports}
+base = torchvision.models.resnet50()
+backbone = torch.nn.Sequential(*list(base.children())[:-1])
+head = DINOProjectionHead(2048)
+out = head(backbone(torch.zeros(1)).flatten(start_dim=1))
+"""
+
+
+def test_a_package_reexported_by_a_star_import_is_that_package(read):
+    loaded = read(STAR_IMPORTS.format(imports="from utils.models import *\nfrom src.dataloader import *"))
+    assert known(loaded, "model.backbone") and loaded.setup.model.backbone.name == "torchvision/resnet50"
+
+
+def test_names_of_the_only_star_imported_library_module_are_its_names(read):
+    loaded = read(STAR_IMPORTS.format(imports="from torchvision.models import *").replace("torchvision.models.resnet50", "resnet50"))
+    assert known(loaded, "model.backbone") and loaded.setup.model.backbone.name == "torchvision/resnet50"
+
+
+def test_a_name_after_two_star_imports_stays_unknown(read):
+    imports = "from torchvision.models import *\nfrom helpers import *"
+    loaded = read(STAR_IMPORTS.format(imports=imports).replace("torchvision.models.resnet50", "resnet50"))
+    assert not known(loaded, "model.backbone")  # resnet50 may be the helper's own

@@ -41,6 +41,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, ScriptCallsMixin):
         self.call_sites: list = []  # where each of them was called from
         self.call_site: Optional[tuple] = None  # the position of the call being made
         self.attribute_logs: list = []  # per enclosing branch: attributes it assigned, with their old values
+        self.star_modules: list = []  # modules of `from m import *` at any level, in order
 
     def run(self) -> Trace:
         frame = Frame(self.globals)

@@ -39,7 +39,13 @@ class ExpressionsMixin:
         if value is not MISSING:
             return value
         builtin = self.library.builtins.get(node.id) or BUILTINS.get(node.id)
-        return builtin if builtin is not None else opaque(self.pos(node))
+        if builtin is not None:
+            return builtin
+        if self.star_modules:
+            given = self.library.star_name(self, node.id, self.star_modules)
+            if given is not None:
+                return given
+        return opaque(self.pos(node))
 
     def expr_Attribute(self, node: ast.Attribute, frame) -> Any:
         base = self.eval(node.value, frame)

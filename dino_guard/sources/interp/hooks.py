@@ -75,5 +75,9 @@ class PlainPython:
     def exit_loop(self, it, state: Any) -> None:
         """The loop's body ran once."""
 
+    def star_name(self, it, name: str, modules: list) -> Any:
+        """A name the file never binds, after `from m import *` of `modules`: its value, or None (unknown)."""
+        return None
+
     def on_instance(self, it, obj: Obj) -> None:
         """An object of a script class was made (its __init__ has not run yet)."""

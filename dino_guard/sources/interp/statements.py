@@ -63,6 +63,8 @@ class StatementsMixin:
     def stmt_ImportFrom(self, node: ast.ImportFrom, frame: Frame) -> None:
         for alias in node.names:
             if alias.name == "*":
+                if node.module and not node.level:
+                    self.star_modules.append(node.module)  # names the file never binds may come from it
                 continue
             if node.level or not node.module:
                 frame.locals[alias.asname or alias.name] = opaque(self.pos(alias))

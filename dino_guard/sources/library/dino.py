@@ -136,6 +136,20 @@ class DinoLibrary(PlainPython):
             for update in updates:
                 update.evaluation = update.evaluation or EVALUATION_LOOP
 
+    def star_name(self, it, name: str, modules: list) -> Any:
+        """A name only a star import can have bound.
+
+        A followed package's own name (`torchvision` after `from helpers import *`) is that
+        package, re-exported by the helper's `import torchvision`. Any other name is the
+        star-imported module's only when there is one such module and it is in a followed
+        package (`from lightly.loss import *` then `DINOLoss`); otherwise it stays unknown.
+        """
+        if name in FOLLOWED_PACKAGES:
+            return Ref(name)
+        if len(modules) == 1 and modules[0].split(".")[0] in FOLLOWED_PACKAGES:
+            return Ref(f"{modules[0]}.{name}")  # not an import the removed-API check may judge: the name may be defined elsewhere
+        return None
+
     def on_instance(self, it, obj: Obj) -> None:
         lightning.mark_module(it, obj)
 

@@ -98,3 +98,18 @@ def test_attributes_assigned_differently_in_branches_are_unknown_and_agreeing_on
         size, kept = box.size, box.kept
     """)
     assert isinstance(env["size"], Obj) and env["size"].kind == "opaque" and env["kept"] == 1
+
+
+def test_a_name_only_a_star_import_can_bind_is_asked_of_the_library():
+    asked = []
+
+    class Recording(interp.hooks.PlainPython):
+        def star_name(self, it, name, modules):
+            asked.append((name, list(modules)))
+            return None
+
+    text = "from helpers import *\nfrom .local import *\nx = make(1)\ny = len\n"
+    Interpreter(ast.parse(text), text.splitlines(), Recording()).run()
+    assert asked == [("make", ["helpers"])]  # a builtin is not asked; a relative star import is not a module name
+    env = run(text)
+    assert isinstance(env["x"], Obj) and env["x"].kind == "opaque"  # PlainPython: unknown
