@@ -104,7 +104,7 @@ def launch_workers(setup, device: str, nnodes, node_rank: int, rdzv_endpoint) ->
         return 2
 
 
-def os_error_advice(exc: OSError, output_dir: Path, data_path: Optional[str], command: str) -> str:
+def os_error_advice(exc: OSError, output_dir: Path, data_path: Optional[str], command: str = "dino-guard train SETUP") -> str:
     """The file, the reason and the setting to change: the output folder only when the file is in it."""
     from dino_guard.terminal import printable
 

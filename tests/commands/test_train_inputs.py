@@ -67,3 +67,14 @@ def test_every_image_unreadable_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert "dino-guard train: error: none of the 4 training images could be read (first: " in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_full_disk_says_free_space_then_resume_with_the_command():
+    import errno
+    from pathlib import Path
+
+    from dino_guard.commands.train import os_error_advice
+
+    exc = OSError(errno.ENOSPC, "No space left on device", "/runs/x/checkpoints/last.pt")
+    advice = os_error_advice(exc, Path("/runs/x"), None, "dino-guard train s.dino.yaml")
+    assert advice.endswith("free space, then continue with `dino-guard train s.dino.yaml --resume`")
