@@ -40,7 +40,7 @@ from dino_guard.trainer.data import DataError, EpochSampler, ImageDataset, build
 from dino_guard.trainer.knn import EvalSet, capped, evaluate
 from dino_guard.trainer.metrics import append_metric, read_metrics, summarize, write_metrics
 from dino_guard.trainer.monitor import Event, Monitor
-from dino_guard.trainer.plot import plot_loss
+from dino_guard.trainer.plot import plot_run
 from dino_guard.trainer.progress import ProgressBar, plan_text
 from dino_guard.trainer.schedules import Schedule
 
@@ -435,8 +435,8 @@ def finish(run: Run) -> Result:
         (run.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         (run.out / "setup.resolved.json").write_text(json.dumps(run.setup.model_dump(mode="json"), indent=2) + "\n")
         if run.history:
-            plot_loss([r["step"] for r in run.history], [r["loss"] for r in run.history], run.setup.loss_output_dim,
-                      run.out / "loss.png", f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}")
+            plot_run(run.history, run.setup.loss_output_dim, run.out / "loss.png",
+                     f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}", run.knn_init, knn_final)
     distributed.finish(run.d)
     return Result(run.exit_code, summary, run.events)
 
