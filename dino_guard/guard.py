@@ -192,7 +192,7 @@ class Watch:
         from dino_guard.trainer.metrics import append_metric
 
         self.findings += found
-        self.history.append((row["step"], row["loss"]))
+        self.history.append(row)
         self.on_row(row)
         show(found)
         if self.output_dir is not None and is_main_rank():
@@ -203,13 +203,12 @@ class Watch:
 
     def close_outputs(self) -> None:
         """loss.png next to metrics.jsonl."""
-        from dino_guard.trainer.plot import plot_loss
+        from dino_guard.trainer.plot import plot_run
 
         if self.output_dir is None or not self.history or not is_main_rank():
             return
-        steps, losses = zip(*self.history)
-        plot_loss(list(steps), list(losses), int(self.criterion.module.center.shape[-1]),
-                  self.output_dir / "loss.png", "DINO loss (dino-guard)")
+        plot_run(self.history, int(self.criterion.module.center.shape[-1]), self.output_dir / "loss.png",
+                 "DINO loss (dino-guard)")
 
     def remove(self) -> None:
         for handle in self._handles:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import colorsys
 import json
+import math
 import random
 import sys
 import time
@@ -76,6 +77,26 @@ def override(setup: dict, item: str) -> None:
     node[last] = yaml.safe_load(value)
 
 
+def health(out: Path, setup) -> dict:
+    """What a practitioner reads on loss.png, from metrics.jsonl: the teacher entropy at the end
+    and over the last third, the largest loss after the warmups, all next to ln(output_dim)."""
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    if not rows:
+        return {}
+    steps_per_epoch = sum(r["epoch"] == 0 for r in rows)
+    warmup = steps_per_epoch * max(setup.optimizer.warmup_epochs, setup.loss.warmup_teacher_temp_epochs)
+    tail, last_third = rows[-max(1, len(rows) // 20):], rows[2 * len(rows) // 3:]
+    after = [r["loss"] for r in rows if r["step"] > warmup] or [math.nan]
+
+    def mean(key: str, part: list) -> float:
+        return round(sum(r[key] for r in part) / len(part), 3)
+
+    return {"ln_k": round(math.log(setup.loss_output_dim), 3), "entropy_end": mean("teacher_entropy", tail),
+            "entropy_max_last_third": round(max(r["teacher_entropy"] for r in last_third), 3),
+            "loss_end": mean("loss", tail), "loss_max_after_warmup": round(max(after), 3),
+            "knn_curve": [round(r["knn_top1"], 1) for r in rows if r.get("knn_top1") is not None]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("overrides", nargs="*", help="dotted.key=value (YAML value)")
@@ -93,12 +114,14 @@ def main() -> None:
     from dino_guard.trainer.loop import Options, train
 
     t0 = time.time()
-    result = train(Setup.model_validate(setup), Options(output_dir=Path(args.out), log=lambda s: None))
+    validated = Setup.model_validate(setup)
+    result = train(validated, Options(output_dir=Path(args.out), log=lambda s: None))
     s = result.summary
     line = json.dumps({"data": args.data, "overrides": args.overrides, "knn_init": s["knn_top1_init"],
                        "knn": s["knn_top1"], "steps": s["steps"], "final_loss": s["final_loss"],
                        "images_per_s": s["images_per_s"], "wall_s": round(time.time() - t0, 1),
-                       "stopped_by": s["stopped_by"]})
+                       "stopped_by": s["stopped_by"], "events": [e.code for e in result.events],
+                       **health(Path(args.out), validated)})
     print(line)
     if args.log:
         with open(args.log, "a") as f:

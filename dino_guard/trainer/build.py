@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import warnings
 from typing import Optional
 
 import torch
@@ -70,9 +71,23 @@ def output_width(backbone: nn.Module, size: int) -> int:
     return width
 
 
+# torch deprecates the weight_norm that lightly's head calls; the warning is
+# about lightly's code, not the user's setup, and the replacement would
+# rename the head's state_dict keys (checkpoints, export).
+WEIGHT_NORM_DEPRECATION = r"`torch\.nn\.utils\.weight_norm` is deprecated"
+
+
+def dino_head(**args) -> nn.Module:
+    """lightly's DINOProjectionHead, without torch's FutureWarning about its weight_norm."""
+    from lightly.models.modules import DINOProjectionHead
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=WEIGHT_NORM_DEPRECATION, category=FutureWarning)
+        return DINOProjectionHead(**args)
+
+
 def build_models(setup) -> tuple[MultiCrop, MultiCrop]:
     """Student and teacher; refuses a head whose input_dim is not the backbone's width."""
-    from lightly.models.modules import DINOProjectionHead
     from lightly.models.utils import deactivate_requires_grad
 
     backbone = create_backbone(setup.model.backbone).module
@@ -83,8 +98,8 @@ def build_models(setup) -> tuple[MultiCrop, MultiCrop]:
                          f"features; write input_dim: {width} (or leave it out)")
     args = dict(input_dim=width, hidden_dim=h.hidden_dim, bottleneck_dim=h.bottleneck_dim, output_dim=h.output_dim,
                 batch_norm=h.batch_norm, freeze_last_layer=h.freeze_last_layer, norm_last_layer=h.norm_last_layer)
-    student = MultiCrop(backbone, DINOProjectionHead(**args))
-    teacher_head = DINOProjectionHead(**args)
+    student = MultiCrop(backbone, dino_head(**args))
+    teacher_head = dino_head(**args)
     teacher_head.load_state_dict(student.head.state_dict())
     teacher = MultiCrop(copy.deepcopy(backbone), teacher_head)
     deactivate_requires_grad(teacher)

@@ -42,7 +42,7 @@ from dino_guard.trainer.knn import eval_sets, evaluate
 from dino_guard.trainer.metrics import append_metric, read_metrics, summarize, write_metrics
 from dino_guard.trainer.monitor import Event, Monitor
 from dino_guard.trainer.pipeline import PrefetchViews, build_pipeline
-from dino_guard.trainer.plot import plot_loss
+from dino_guard.trainer.plot import plot_run
 from dino_guard.trainer.progress import ProgressBar, plan_text
 from dino_guard.trainer.schedules import Schedule
 from dino_guard.trainer.teacher_stats import teacher_stats
@@ -505,9 +505,9 @@ def finish(run: Run) -> Result:
         if run.history and not stopped_by_check:  # the backbone to take to the next step
             write_backbone(run.setup, run.teacher.state_dict(), run.out / "backbone.pt", "teacher", run.step)
         if run.history:
-            runfolder.replaced(run.out / "loss.png", lambda tmp: plot_loss(
-                [r["step"] for r in run.history], [r["loss"] for r in run.history], run.setup.loss_output_dim,
-                tmp, f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}"))
+            title = f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}"
+            runfolder.replaced(run.out / "loss.png", lambda tmp: plot_run(
+                run.history, run.setup.loss_output_dim, tmp, title, run.knn_init, knn_final))
     distributed.finish(run.d)
     return Result(run.exit_code, summary, run.events, run.saved_step)
 

@@ -1,26 +1,83 @@
-"""loss.png: loss per optimizer step with ln(output_dim), the uniform-collapse line."""
+"""loss.png: what a DINO practitioner reads to trust a run.
+
+The DINO loss is the cross-entropy of the student against the teacher, so it
+splits into the teacher's entropy and the KL the student has not closed
+(loss - teacher entropy). A healthy run keeps the teacher entropy well below
+ln(output_dim) (the uniform-collapse line) and the gap small; a loss near
+ln(output_dim) with the gap near 0 is a collapsed run, however low the KL.
+kNN top-1 of the teacher backbone at each evaluation goes on a second axis.
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Optional
 
 
-def plot_loss(steps: list, losses: list, output_dim: int, path: Path, title: str = "") -> None:
+def _finite(value) -> float:
+    """A number matplotlib can place; missing or non-finite values become gaps."""
+    return float(value) if value is not None and math.isfinite(value) else math.nan
+
+
+def series(rows: list, knn_init: Optional[float] = None, knn_final: Optional[float] = None) -> dict:
+    """The plotted series from metrics rows (metrics.jsonl, one per optimizer step).
+
+    kNN points are the rows that carry `knn_top1`, plus the evaluation at
+    random init (step 0) and the final one when they are not on a row.
+    """
+    steps = [r["step"] for r in rows]
+    loss = [_finite(r.get("loss")) for r in rows]
+    entropy = [_finite(r.get("teacher_entropy")) for r in rows]
+    knn = {r["step"]: r["knn_top1"] for r in rows if r.get("knn_top1") is not None}
+    if knn_init is not None:
+        knn.setdefault(0, knn_init)
+    if knn_final is not None and steps:
+        knn.setdefault(steps[-1], knn_final)
+    return {"step": steps, "loss": loss, "teacher_entropy": entropy,
+            "gap": [a - b for a, b in zip(loss, entropy)],
+            "knn_step": sorted(knn), "knn_top1": [knn[s] for s in sorted(knn)]}
+
+
+def figure(rows: list, output_dim: int, title: str = "", knn_init: Optional[float] = None,
+           knn_final: Optional[float] = None):
+    """The loss.png figure (matplotlib, Agg): losses on the left axis, kNN top-1 on the right."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    ax.plot(steps, losses, lw=1, label="DINO loss")
-    ax.axhline(math.log(output_dim), color="tab:red", ls="--", lw=1,
-               label=f"ln(output_dim) = {math.log(output_dim):.2f} (uniform collapse)")
+    s = series(rows, knn_init, knn_final)
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    ax.plot(s["step"], s["loss"], lw=1, color="tab:blue", label="DINO loss")
+    ax.plot(s["step"], s["teacher_entropy"], lw=1, color="tab:orange", label="teacher entropy")
+    ax.plot(s["step"], s["gap"], lw=1, color="tab:green",
+            label="loss - teacher entropy (KL the student has not closed)")
+    ln_k = math.log(output_dim)
+    ax.axhline(ln_k, color="tab:red", ls="--", lw=1, label=f"ln(output_dim) = {ln_k:.2f} (uniform collapse)")
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
+    ax.set_ylabel("nats")
     ax.grid(alpha=0.3)
+    handles = ax.get_legend_handles_labels()
+    if s["knn_step"]:
+        knn_ax = ax.twinx()
+        knn_ax.plot(s["knn_step"], s["knn_top1"], "o-", ms=4, lw=1, color="black", label="kNN top-1 (teacher backbone)")
+        knn_ax.set_ylim(0, 100)
+        knn_ax.set_ylabel("kNN top-1 (%)")
+        more = knn_ax.get_legend_handles_labels()
+        handles = (handles[0] + more[0], handles[1] + more[1])
+    ax.legend(*handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    return fig
+
+
+def plot_run(rows: list, output_dim: int, path: Path, title: str = "", knn_init: Optional[float] = None,
+             knn_final: Optional[float] = None) -> None:
+    """Write loss.png for a run's metrics rows."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(rows, output_dim, title, knn_init, knn_final)
+    fig.savefig(path, bbox_inches="tight")  # the legend sits below the axes
     plt.close(fig)
