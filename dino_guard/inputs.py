@@ -55,7 +55,12 @@ def _folder_problem(path: Path) -> str:
 
 def check_path(path: Path, options: Options) -> list[Finding]:
     """Findings for one file, less those its own comments suppress; on scripts, help is phrased as Python arguments."""
-    findings = _unsuppressed(path, check_loaded(load(path), options), options)
+    return findings_of(path, load(path), options)
+
+
+def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:
+    """What `check` reports for a file already loaded: `train` and `estimate` give the same verdict."""
+    findings = _unsuppressed(path, check_loaded(loaded, options), options)
     if path.suffix == ".py":
         from dino_guard.sources.script_help import rephrase
 

@@ -34,7 +34,7 @@ def _fail(message: str, code: int = 2) -> None:
 def _load(path: str, gpu: Optional[str], fmt: str):
     """The setup, or exit: 2 if unreadable, 1 (findings printed) if it has errors."""
     from dino_guard import inputs
-    from dino_guard.engine import Options, check_loaded
+    from dino_guard.engine import Options
     from dino_guard.report import FORMATTERS
 
     try:
@@ -42,7 +42,7 @@ def _load(path: str, gpu: Optional[str], fmt: str):
     except UnreadableInput as exc:
         _fail(str(exc))
     # Memory findings (DG6xx) are what this command explains, not a reason to refuse.
-    findings = check_loaded(loaded, Options(gpu=gpu, ignore=("DG6",)))
+    findings = inputs.findings_of(Path(path), loaded, Options(gpu=gpu, ignore=("DG6",)))  # suppressions apply
     errors = [f for f in findings if f.severity == Severity.ERROR]
     if errors or loaded.setup is None:
         click.echo(FORMATTERS["json" if fmt == "json" else "text"](errors, 1))

@@ -33,7 +33,8 @@ def main_process() -> bool:
 
 def preflight(setup_path: str):
     """Load and check the setup; exit 1 on an error finding, 2 on unreadable input."""
-    from dino_guard.engine import check_loaded
+    from dino_guard.engine import Options
+    from dino_guard.inputs import findings_of
     from dino_guard.loader import load_setup
     from dino_guard.report import format_text
 
@@ -48,7 +49,7 @@ def preflight(setup_path: str):
 
         click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
         sys.exit(2)
-    findings = check_loaded(loaded)
+    findings = findings_of(Path(setup_path), loaded, Options())  # the file's inline suppressions apply, as in check
     shown = [f for f in findings if f.severity != Severity.INFO]
     if shown and main_process() and LAUNCHED not in os.environ:  # once per run: not again in our workers
         click.echo(format_text(shown, 1), err=True)

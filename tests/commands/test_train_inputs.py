@@ -78,3 +78,16 @@ def test_a_full_disk_says_free_space_then_resume_with_the_command():
     exc = OSError(errno.ENOSPC, "No space left on device", "/runs/x/checkpoints/last.pt")
     advice = os_error_advice(exc, Path("/runs/x"), None, "dino-guard train s.dino.yaml")
     assert advice.endswith("free space, then continue with `dino-guard train s.dino.yaml --resume`")
+
+
+def test_train_honours_the_setups_inline_suppression_as_check_does(tmp_path):
+    """The README example's deliberate DG203 (suppressed inline) was printed again by `train`."""
+    from click.testing import CliRunner
+
+    from dino_guard.cli import main
+
+    setup = tmp_path / "s.dino.yaml"
+    setup.write_text("data: {dataset_size: 1000}\ntransform: {}\nmodel:\n  backbone: {name: vit_small_patch16_224}\n"
+                     "  head: {input_dim: 2048, batch_norm: true}  # dino-guard: ignore[DG203] deliberate\n")
+    result = CliRunner().invoke(main, ["train", str(setup)])  # DG201 is an error: train stops after its check
+    assert result.exit_code == 1 and "DG201" in result.output and "DG203" not in result.output
