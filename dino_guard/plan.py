@@ -78,6 +78,11 @@ class RunPlan:
         return None if self.images is None else self.train_images // self.effective_batch
 
     @property
+    def largest_batch_with_a_step(self) -> Optional[int]:
+        """The per-process batch at which the training images fill one whole optimizer step (0: none does)."""
+        return None if self.images is None else self.train_images // (self.accumulate * self.processes)
+
+    @property
     def total_steps(self) -> Optional[int]:
         return None if self.images is None else self.epochs * self.steps_per_epoch
 

@@ -304,8 +304,8 @@ def no_optimizer_step(ctx) -> Iterator[Issue]:
     plan = ctx.run_plan
     if plan.images is None or plan.steps_per_epoch:
         return
-    micro_batches = plan.effective_batch // plan.batch_size
-    fits = plan.train_images // micro_batches
+    micro_batches = plan.accumulate * plan.processes
+    fits = plan.largest_batch_with_a_step
     fix = {"train.batch_size": fits} if fits else None
     help_text = (f"use batch_size: {fits} or less, or train on more images" if fits else
                  f"{plan.train_images} images cannot fill {micro_batches} micro-batches even at batch_size: 1: lower "

@@ -209,7 +209,7 @@ def plan_for(setup, source, d: distributed.Dist) -> RunPlan:
     plan = plan_run(setup, len(source.items), source.labels is not None, processes=d.world)
     if plan.steps_per_epoch == 0:
         t = setup.train
-        fits = plan.train_images // (plan.effective_batch // t.batch_size)
+        fits = plan.largest_batch_with_a_step
         fix = f"lower train.batch_size to {fits}" if fits else "add images or use fewer processes"
         raise DataError(f"train.batch_size {t.batch_size} x accumulate_grad_batches {t.accumulate_grad_batches} x "
                         f"{d.world} process(es) = {plan.effective_batch} images per step, but the data has only "
