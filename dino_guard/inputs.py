@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 from dino_guard import suppress
 from dino_guard.engine import Options, check_loaded
@@ -60,7 +60,7 @@ def check_path(path: Path, options: Options) -> list[Finding]:
 
 def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:
     """What `check` reports for a file already loaded: `train` and `estimate` give the same verdict."""
-    findings = _unsuppressed(path, check_loaded(loaded, options), options)
+    findings = _unsuppressed(path, loaded.text, check_loaded(loaded, options), options)
     if path.suffix == ".py":
         from dino_guard.sources.script_help import rephrase
 
@@ -68,12 +68,13 @@ def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:
     return findings
 
 
-def _unsuppressed(path: Path, findings: list[Finding], options: Options) -> list[Finding]:
+def _unsuppressed(path: Path, text: Optional[str], findings: list[Finding], options: Options) -> list[Finding]:
     """Drop what the file's `# dino-guard: ignore[...]` / `# noqa: DG...` comments silence."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return findings
+    if text is None:  # a reader that kept no text (a script it did not analyse)
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return findings
     found = suppress.directives(path, text)
     kept = suppress.apply(findings, found)
     if options.warn_unused_ignores and options.wants("DG008"):

@@ -7,6 +7,7 @@ wrong becomes DG0xx findings, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import re
@@ -55,6 +56,7 @@ class Loaded:
     findings: list[Finding]
     known: Optional[frozenset] = None  # dotted fields a partial source determined; None = all
     evidence: Any = None  # what a script reader saw, for the rules that only scripts can break (DG7xx)
+    text: Optional[str] = None  # the text read, so suppression comments are found without reading the file again
 
 
 def read_text(path: Path) -> str:
@@ -116,7 +118,8 @@ def _file_kind(mode: int) -> str:
 
 def load_setup(path: Union[str, Path]) -> Loaded:
     path = Path(path)
-    return validate_document(str(path), parse_text(read_text(path), path.suffix))
+    text = read_text(path)
+    return dataclasses.replace(validate_document(str(path), parse_text(text, path.suffix)), text=text)
 
 
 def parse_text(text: str, suffix: str) -> yamlpos.Document:

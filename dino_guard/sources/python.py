@@ -20,6 +20,7 @@ source location, and a message never shows a value the script did not write.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
@@ -49,7 +50,7 @@ def load_python(path: Union[str, Path]) -> Loaded:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return _nothing(str(path))  # Python would refuse it too; not ours to report
-    return analyse(str(path), text)
+    return dataclasses.replace(analyse(str(path), text), text=text)
 
 
 def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
