@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 
 from dino_guard.backbones import TORCHVISION_PREFIX
-from dino_guard.memory import models, profile
+from dino_guard.memory import profile
+from dino_guard.models import backbone as models
 
 TABLE = Path(__file__).resolve().parents[1] / "dino_guard" / "data" / "backbones.json"
 

@@ -33,7 +33,7 @@ from typing import Optional
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from dino_guard.lightly_releases import version_key  # noqa: E402  (the repository's own package)
+from dino_guard.sources.releases.catalog import version_key  # noqa: E402  (the repository's own package)
 
 OUT = REPO / "dino_guard" / "data" / "lightly_api.json"
 # Generated REST-client code: thousands of modules no training script imports. Any name may exist there.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dino_guard.engine import Context
+from dino_guard.check.engine import Context
 from dino_guard.plan import held_out_count, last_step, lr_used, plan_run
 from dino_guard.schemas import Setup
 
@@ -75,8 +75,8 @@ def example_setups() -> list[Path]:
 def test_check_and_train_plan_the_same_run_for_every_example(path):
     """`check`'s numbers (its Context, its DG412 message) are the trainer's (loop.plan_for, Schedule)."""
     pytest.importorskip("torch")
-    from dino_guard.engine import check_loaded
-    from dino_guard.loader import load_setup
+    from dino_guard.check.engine import check_loaded
+    from dino_guard.setupfile.loader import load_setup
     from dino_guard.trainer import distributed
     from dino_guard.trainer.dataset import Source, find_source
     from dino_guard.trainer.loop import plan_for

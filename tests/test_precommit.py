@@ -54,7 +54,7 @@ def test_hook_fails_a_broken_setup_with_the_finding(user_repo):
 HOOK_FILES = re.compile(r"(\.dino\.(ya?ml|json|toml)|\.py)$")
 FINDING = re.compile(r"^(?P<path>\S+?):\d+:\d+: (?P<code>DG\d{3}) ", re.M)
 UNREADABLE = re.compile(r"^dino-guard: error: (?P<path>\S+?):", re.M)
-PARITY_FOLDERS = ("examples", "tests/rules/fixtures", "tests/sources/fixtures", "tests/suppression/fixtures")
+PARITY_FOLDERS = ("examples", "tests/rules/fixtures", "tests/sources/fixtures", "tests/setupfile/suppression_fixtures")
 
 
 @pytest.fixture(scope="module")

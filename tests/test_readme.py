@@ -47,7 +47,7 @@ def test_install_from_outside_is_a_valid_requirement_for_this_project():
 
     from packaging.requirements import Requirement
 
-    from dino_guard.loader import tomllib
+    from dino_guard.setupfile.loader import tomllib
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     lines = re.findall(r'pip install "([^"]+ @ git\+[^"]+)"', README)

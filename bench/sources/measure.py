@@ -4,7 +4,7 @@ Two measurements for issue 11 (script reader on real code):
 
 - scripts: every ``*.py`` under FOLDER goes through the reader
   (``dino_guard.sources.python.load_python``) and through the engine as
-  ``dino-guard check`` runs it (``dino_guard.inputs.check_path``). Per file it
+  ``dino-guard check`` runs it (``dino_guard.check.inputs.check_path``). Per file it
   records the findings (code, severity, line, message) and what the reader
   determined: backbone, head input_dim, transform, per-device batch size and
   epochs, each ``known`` (with its value) or unknown. A reader exception is
@@ -41,9 +41,9 @@ from typing import Any, Optional
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from dino_guard.engine import Options  # noqa: E402
+from dino_guard.check.engine import Options  # noqa: E402
 from dino_guard.findings import UnreadableInput  # noqa: E402
-from dino_guard.inputs import check_path  # noqa: E402
+from dino_guard.check.inputs import check_path  # noqa: E402
 from dino_guard.sources.python import analyse, load_python  # noqa: E402
 from tests.sources.test_robustness import _python_files as python_files  # noqa: E402
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch  # noqa: E402
 
-from dino_guard.loader import load_setup  # noqa: E402
+from dino_guard.setupfile.loader import load_setup  # noqa: E402
 from dino_guard.trainer.build import create_backbone, output_width  # noqa: E402
 from dino_guard.trainer.dataset import find_source  # noqa: E402
 from dino_guard.trainer.pipeline import build_pipeline  # noqa: E402

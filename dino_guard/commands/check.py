@@ -35,7 +35,7 @@ def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_i
 
     Exit status: 0 no errors, 1 at least one error, 2 usage error or unreadable input.
     """
-    from dino_guard import inputs
+    from dino_guard.check import inputs
 
     select, ignore = cfg.split_codes(select), cfg.split_codes(ignore)
     _check_gpu_name(gpu)
@@ -54,9 +54,9 @@ def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_i
 
 
 def _run(plan: list, paths: tuple, fmt: str, show_info: bool) -> None:
-    from dino_guard import inputs
-    from dino_guard.engine import Options
-    from dino_guard.report import FORMATTERS
+    from dino_guard.check import inputs
+    from dino_guard.check.engine import Options
+    from dino_guard.check.report import FORMATTERS
 
     findings, unreadable, files = [], False, 0
     for path, settings in plan:

@@ -89,7 +89,7 @@ def explicit_config(file: Path) -> Path:
 
 @lru_cache(maxsize=64)
 def _read(file: Path) -> dict:
-    from dino_guard.loader import tomllib
+    from dino_guard.setupfile.loader import tomllib
 
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))

@@ -33,9 +33,9 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _load(path: str, gpu: Optional[str], fmt: str):
     """The setup, or exit: 2 if unreadable, 1 (findings printed) if it has errors."""
-    from dino_guard import inputs
-    from dino_guard.engine import Options
-    from dino_guard.report import FORMATTERS
+    from dino_guard.check import inputs
+    from dino_guard.check.engine import Options
+    from dino_guard.check.report import FORMATTERS
 
     try:
         loaded = inputs.load(Path(path))

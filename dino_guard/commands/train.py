@@ -33,10 +33,10 @@ def main_process() -> bool:
 
 def preflight(setup_path: str):
     """Load and check the setup; exit 1 on an error finding, 2 on unreadable input."""
-    from dino_guard.engine import Options
-    from dino_guard.inputs import findings_of
-    from dino_guard.loader import load_setup
-    from dino_guard.report import format_text
+    from dino_guard.check.engine import Options
+    from dino_guard.check.inputs import findings_of
+    from dino_guard.setupfile.loader import load_setup
+    from dino_guard.check.report import format_text
 
     if Path(setup_path).suffix == ".py":  # read as YAML it would be "a str at the top level"
         click.echo(f"dino-guard: error: {setup_path}: train takes a setup file (*.dino.yaml), not a Python script; "
@@ -61,7 +61,7 @@ def preflight(setup_path: str):
 
 def event_printer(loaded):
     """Print a DG5xx event as a finding pointing at the setup field to change."""
-    from dino_guard.report import format_text
+    from dino_guard.check.report import format_text
     from dino_guard.codes import make_finding
 
     def show(event) -> None:

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dino_guard.memory import models
+from dino_guard.models import backbone as models
+from dino_guard.models.head import dino_head
+from dino_guard.models.loss import dino_loss
 from dino_guard.memory.autocast import CudaAutocast
 from dino_guard.memory.breakdown import Breakdown
 from dino_guard.memory.physics import CUBLAS_WORKSPACE_BYTES, ddp_bucket_bytes
@@ -86,10 +88,11 @@ def _backbone(spec: MemorySpec) -> models.Backbone:
 def _build(spec: MemorySpec, tracker: AllocationTracker) -> Step:
     built = _backbone(spec)
     student, width, teacher = built.module, built.width, _backbone(spec).module
-    head_args = (spec.feature_dim or width, spec.head_hidden_dim, spec.head_bottleneck_dim, spec.output_dim,
-                 spec.head_batch_norm)
-    student_head, teacher_head = models.build_head(*head_args), models.build_head(*head_args)
-    criterion = models.build_loss(spec.output_dim)
+    head_args = dict(input_dim=spec.feature_dim or width, hidden_dim=spec.head_hidden_dim,
+                     bottleneck_dim=spec.head_bottleneck_dim, output_dim=spec.output_dim,
+                     batch_norm=spec.head_batch_norm, freeze_last_layer=1)
+    student_head, teacher_head = dino_head(meta=True, **head_args), dino_head(meta=True, **head_args)
+    criterion = dino_loss(meta=True, output_dim=spec.output_dim)
     return _assemble(spec, tracker, student, student_head, teacher, teacher_head, criterion)
 
 

@@ -6,13 +6,13 @@ so most map one to one.
 
 from __future__ import annotations
 
-from dino_guard import lightly_releases
+from dino_guard.sources.releases import catalog
 
 # Positional order and defaults of the lightly constructors the rules read: the newest release's, from the
 # shipped data file (scripts/gen_lightly_api.py; checked against the installed lightly by a slow test).
-DINO_HEAD = lightly_releases.signature(lightly_releases.newest(), "DINOProjectionHead")
-DINO_LOSS = lightly_releases.signature(lightly_releases.newest(), "DINOLoss")
-DINO_TRANSFORM = lightly_releases.signature(lightly_releases.newest(), "DINOTransform")
+DINO_HEAD = catalog.signature(catalog.newest(), "DINOProjectionHead")
+DINO_LOSS = catalog.signature(catalog.newest(), "DINOLoss")
+DINO_TRANSFORM = catalog.signature(catalog.newest(), "DINOTransform")
 # lightly < 1.4 put the DINO augmentations in a collate function with the same crop arguments.
 DINO_COLLATE = DINO_TRANSFORM[:5]
 

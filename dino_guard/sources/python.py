@@ -29,7 +29,7 @@ from pydantic import ValidationError
 
 from dino_guard.codes import make_finding
 from dino_guard.findings import Finding
-from dino_guard.loader import Loaded, Locations, read_bounded
+from dino_guard.setupfile.loader import Loaded, Locations, read_bounded
 from dino_guard.schemas import Setup
 from dino_guard.sources import prefilter
 
@@ -66,17 +66,18 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
     if require_lightly and not prefilter.imports_lightly(tree):
         return _nothing(path)
     # imported here so that a hook run over files without lightly never loads the interpreter
-    from dino_guard.sources import lightly_refs, partial_setup
+    from dino_guard.sources import partial_setup
     from dino_guard.sources.evidence import ScriptEvidence
     from dino_guard.sources.interp import Interpreter, OutOfBudget
     from dino_guard.sources.library import DinoLibrary
+    from dino_guard.sources.releases import verdict
     from dino_guard.sources.roles import Roles
 
     try:
         trace = Interpreter(tree, text.splitlines(), DinoLibrary()).run()
     except (OutOfBudget, RecursionError):
         return _not_analysed(path, "the script is too large or too deeply nested to follow: it was not checked")
-    findings = lightly_refs.api_findings(path, trace)
+    findings = verdict.api_findings(path, trace.lightly_refs)  # DG707/DG708
     if not _uses_dino(trace):
         return Loaded(path, None, Locations(), findings, frozenset())
     roles = Roles(trace)

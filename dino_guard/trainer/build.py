@@ -9,12 +9,13 @@ global crops and the local crops as two batched tensors.
 from __future__ import annotations
 
 import copy
-import difflib
-import warnings
 from typing import Optional
 
 import torch
 from torch import nn
+
+from dino_guard.models.head import dino_head
+from dino_guard.models.loss import dino_loss
 
 
 class BuildError(Exception):
@@ -36,29 +37,17 @@ class MultiCrop(nn.Module):
 
 
 def create_backbone(cfg, meta: bool = False):
-    """The setup's backbone through the one builder (dino_guard.memory.models): timm with
+    """The setup's backbone through the one builder (dino_guard.models.backbone): timm with
     num_classes=0 (pooled features) or torchvision/<name> without its last Linear.
-    Returns a models.Backbone (module, width, recipe for backbone.json)."""
-    from dino_guard.memory import models
+    Returns a Backbone (module, width, recipe for backbone.json)."""
+    from dino_guard.models import backbone as models
 
     try:
         return models.build_backbone(cfg.name, cfg.dynamic_img_size, cfg.drop_path_rate, cfg.pretrained, meta=meta)
     except models.UnknownBackbone as exc:
-        raise BuildError(f"model.backbone.name: {exc}{did_you_mean(cfg.name)}") from None
+        raise BuildError(f"model.backbone.name: {exc}{models.did_you_mean(cfg.name)}") from None
     except models.BackboneArgsError as exc:  # e.g. dynamic_img_size on a conv net
         raise BuildError(f"model.backbone: {exc}; remove dynamic_img_size for backbones that are not ViTs") from None
-
-
-def did_you_mean(name: str) -> str:
-    if name.startswith("torchvision/"):
-        import torchvision
-
-        close = difflib.get_close_matches(name.split("/", 1)[1], torchvision.models.list_models(), n=3)
-    else:
-        import timm
-
-        close = difflib.get_close_matches(name.split(".")[0], timm.list_models(), n=3)
-    return f"; did you mean {', '.join(close)}?" if close else ""
 
 
 def output_width(backbone: nn.Module, size: int) -> int:
@@ -69,21 +58,6 @@ def output_width(backbone: nn.Module, size: int) -> int:
         width = backbone(torch.zeros(1, 3, size, size)).flatten(1).shape[1]
     backbone.train(was_training)
     return width
-
-
-# torch deprecates the weight_norm that lightly's head calls; the warning is
-# about lightly's code, not the user's setup, and the replacement would
-# rename the head's state_dict keys (checkpoints, export).
-WEIGHT_NORM_DEPRECATION = r"`torch\.nn\.utils\.weight_norm` is deprecated"
-
-
-def dino_head(**args) -> nn.Module:
-    """lightly's DINOProjectionHead, without torch's FutureWarning about its weight_norm."""
-    from lightly.models.modules import DINOProjectionHead
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=WEIGHT_NORM_DEPRECATION, category=FutureWarning)
-        return DINOProjectionHead(**args)
 
 
 def build_models(setup) -> tuple[MultiCrop, MultiCrop]:
@@ -107,29 +81,11 @@ def build_models(setup) -> tuple[MultiCrop, MultiCrop]:
 
 
 def build_loss(setup):
-    """lightly's DINOLoss whose center update waits for the whole optimizer step."""
-    from lightly.loss import DINOLoss
-
-    class StepCenteredDINOLoss(DINOLoss):
-        """DINOLoss that collects the teacher mean of each micro-batch and
-        updates the center once per optimizer step, from all of them
-        (lightly updates it on every call; all-reduced under DDP)."""
-
-        def update_center(self, teacher_out: torch.Tensor) -> None:  # called by DINOLoss.forward
-            self._pending.append(teacher_out.detach().float().mean(dim=(0, 1), keepdim=True))
-
-        def step_center(self) -> None:
-            if self._pending:
-                # equal micro-batches: the mean of their means is the mean of the whole step
-                DINOLoss.update_center(self, torch.cat(self._pending))
-            self._pending = []
-
+    """lightly's DINOLoss whose center update waits for the whole optimizer step (the one builder)."""
     c = setup.loss
-    loss = StepCenteredDINOLoss(output_dim=setup.loss_output_dim, warmup_teacher_temp=c.warmup_teacher_temp,
-                                teacher_temp=c.teacher_temp, warmup_teacher_temp_epochs=c.warmup_teacher_temp_epochs,
-                                student_temp=c.student_temp, center_momentum=c.center_momentum)
-    loss._pending = []
-    return loss
+    return dino_loss(output_dim=setup.loss_output_dim, warmup_teacher_temp=c.warmup_teacher_temp,
+                     teacher_temp=c.teacher_temp, warmup_teacher_temp_epochs=c.warmup_teacher_temp_epochs,
+                     student_temp=c.student_temp, center_momentum=c.center_momentum)
 
 
 def param_groups(model: nn.Module) -> list[dict]:

@@ -140,7 +140,7 @@ def test_numbers_are_read_one_step_late():
 
 
 def test_guard_and_dino_guard_train_share_one_monitor_and_one_statistic():
-    from dino_guard import guard
+    from dino_guard.guard import watch as guard
     from dino_guard.trainer import loop
 
     assert guard.Monitor is loop.Monitor
@@ -150,7 +150,7 @@ def test_guard_and_dino_guard_train_share_one_monitor_and_one_statistic():
 def test_meta_copy_of_a_weight_norm_head_allocates_nothing():
     import copy
 
-    from dino_guard.preflight import meta_copy
+    from dino_guard.guard.preflight import meta_copy
 
     head = DINOProjectionHead(64, 32, 16, 128)
     with pytest.raises(RuntimeError):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dino_guard.engine import Context, run_rules
+from dino_guard.check.engine import Context, run_rules
 from dino_guard.rules.registry import get
 from dino_guard.schemas import Setup
 

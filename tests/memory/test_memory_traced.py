@@ -60,7 +60,7 @@ def test_any_torchvision_backbone(torch_extra):
 
 
 def test_unknown_backbone(torch_extra):
-    from dino_guard.memory.models import UnknownBackbone
+    from dino_guard.models.backbone import UnknownBackbone
 
     with pytest.raises(UnknownBackbone, match="timm does not know"):
         traced.estimate(MemorySpec("vit_nonexistent_patch16", 8))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from dino_guard.engine import check_loaded
-from dino_guard.loader import load_setup
+from dino_guard.check.engine import check_loaded
+from dino_guard.setupfile.loader import load_setup
 from dino_guard.datafiles import count_images
 from dino_guard.rules.data import suggested_output_dim
 

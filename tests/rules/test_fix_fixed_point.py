@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dino_guard.engine import Options, check_loaded
+from dino_guard.check.engine import Options, check_loaded
 from dino_guard.findings import Finding
-from dino_guard.loader import load_setup
+from dino_guard.setupfile.loader import load_setup
 from dino_guard.rules.registry import all_rules
 from tests.rules.test_fixtures import SETUP_FILES, expectations
 

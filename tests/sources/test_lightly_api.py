@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dino_guard import lightly_releases as rel
+from dino_guard.sources.releases import catalog as rel
 from dino_guard.sources import lightly_api
 
 

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from dino_guard.engine import Options, check_loaded
+from dino_guard.check.engine import Options, check_loaded
 from dino_guard.findings import Severity
 from dino_guard.sources.python import analyse
 

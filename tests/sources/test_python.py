@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dino_guard.engine import Options, check_loaded
+from dino_guard.check.engine import Options, check_loaded
 from dino_guard.findings import UnreadableInput
 from dino_guard.sources import prefilter
 from dino_guard.sources.interp import evaluator
@@ -153,7 +153,7 @@ def test_a_folder_is_unreadable(tmp_path):
 
 
 def test_check_path_imports_no_heavy_module():
-    code = ("import sys\nfrom pathlib import Path\nfrom dino_guard.engine import check_loaded\n"
+    code = ("import sys\nfrom pathlib import Path\nfrom dino_guard.check.engine import check_loaded\n"
             "from dino_guard.sources.python import load_python\n"
             f"for p in sorted(Path({str(FIXTURES)!r}).glob('*.py')): check_loaded(load_python(p))\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'timm', 'lightly', 'torchvision')))")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dino_guard.engine import Options, check_loaded
+from dino_guard.check.engine import Options, check_loaded
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import all_rules
 from dino_guard.sources.python import load_python

@@ -51,7 +51,7 @@ def class_folder(root, per_class: int = 14, classes=("a", "b")):
 
 def test_a_labelled_folder_trains_every_image_as_check_counted(tmp_path):
     """Issue 12: with class subfolders `check` counted 14 steps per epoch and `train` ran 12 (20% held out)."""
-    from dino_guard.engine import Context
+    from dino_guard.check.engine import Context
     from tests.trainer.conftest import run, tiny_setup
 
     data = class_folder(tmp_path / "imgs")

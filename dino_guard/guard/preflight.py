@@ -262,7 +262,7 @@ def preflight(parts: Parts, dataloader, facts: RunFacts) -> list[Finding]:
 
 def rule_findings(parts: Parts, item: Optional[FirstItem], measured: Optional[Measured]) -> list[Finding]:
     """DG201, DG401 and DG301 exactly as `check` runs them, on the measured values."""
-    from dino_guard.engine import Context, run_rules
+    from dino_guard.check.engine import Context, run_rules
     from dino_guard.rules.registry import get
     from dino_guard.schemas import Setup
 

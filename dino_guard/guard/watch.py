@@ -27,8 +27,8 @@ import click
 import torch
 
 from dino_guard.findings import Finding, Severity
-from dino_guard.preflight import Located, RunFacts, find_parts, live_finding, preflight
-from dino_guard.report import finding_lines
+from dino_guard.guard.preflight import Located, RunFacts, find_parts, live_finding, preflight
+from dino_guard.check.report import finding_lines
 from dino_guard.trainer.loop import to_host_later
 from dino_guard.trainer.monitor import Monitor
 from dino_guard.trainer.teacher_stats import teacher_stats

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-DATA = Path(__file__).resolve().parent / "data" / "lightly_api.json"
+DATA = Path(__file__).resolve().parents[2] / "data" / "lightly_api.json"
 
 _COLLATE_TO_TRANSFORM = {
     "DINOCollateFunction": "DINOTransform", "SimCLRCollateFunction": "SimCLRTransform",

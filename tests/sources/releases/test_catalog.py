@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from dino_guard import lightly_releases as rel
+from dino_guard.sources.releases import catalog as rel
 from tests.conftest import REPO
 
 

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 from typing import Iterator, Optional
 
-from dino_guard import suppress
-from dino_guard.engine import Options, check_loaded
+from dino_guard.setupfile import suppress
+from dino_guard.check.engine import Options, check_loaded
 from dino_guard.findings import Finding, UnreadableInput
-from dino_guard.loader import Loaded, load_setup
+from dino_guard.setupfile.loader import Loaded, load_setup
 
 SETUP_PATTERNS = (".dino.yaml", ".dino.yml", ".dino.json", ".dino.toml")
 SKIP_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", "build", "dist"})

@@ -1,9 +1,11 @@
-"""Build the DINO step's modules on the meta device (no memory, no GPU)."""
+"""The one backbone builder: a timm or torchvision model without its classifier, its pooled
+width, and the recipe to build it again (backbone.json). On the meta device for shapes and
+estimates, on the CPU for training."""
 
 from __future__ import annotations
 
 import contextlib
-import warnings
+import difflib
 from dataclasses import dataclass
 from typing import Optional
 
@@ -104,19 +106,14 @@ def strip_classifier(model: nn.Module) -> tuple[str, int]:
     return last, width
 
 
-def build_head(input_dim: int, hidden_dim: int, bottleneck_dim: int, output_dim: int, batch_norm: bool) -> nn.Module:
-    from lightly.models.modules import DINOProjectionHead
+def did_you_mean(name: str) -> str:
+    """`; did you mean a, b?` from the library's own model list, or nothing."""
+    if name.startswith(TORCHVISION_PREFIX):
+        import torchvision
 
-    # lightly still calls the deprecated torch.nn.utils.weight_norm; the
-    # warning is lightly's to fix and would only clutter our output.
-    with torch.device("meta"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return DINOProjectionHead(input_dim, hidden_dim, bottleneck_dim, output_dim,
-                                  batch_norm=batch_norm, freeze_last_layer=1)
+        close = difflib.get_close_matches(name[len(TORCHVISION_PREFIX):], torchvision.models.list_models(), n=3)
+    else:
+        import timm
 
-
-def build_loss(output_dim: int) -> nn.Module:
-    from lightly.loss import DINOLoss
-
-    with torch.device("meta"):
-        return DINOLoss(output_dim)
+        close = difflib.get_close_matches(name.split(".")[0], timm.list_models(), n=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from dino_guard import lightly_releases as rel
+from dino_guard.sources.releases import catalog as rel
 
 _REQUIREMENT = re.compile(r"^\s*lightly\s*(?:\[[^\]]*\])?\s*(?P<spec>(?:[<>=!~^][^;#]*)?)\s*(?:[;#].*)?$", re.I)
 
@@ -60,7 +60,7 @@ def _pin_in(folder: Path) -> Optional[Pin]:
 
 
 def _toml(file: Path) -> dict:
-    from dino_guard.loader import tomllib
+    from dino_guard.setupfile.loader import tomllib
 
     try:
         return tomllib.loads(file.read_text(encoding="utf-8"))

@@ -1,8 +1,8 @@
 """DG707/DG708: lightly names a script uses that its lightly release lacks.
 
-The release is the one the script's project pins (lightly_pins), or the
+The release is the one the script's project pins (releases.pins), or the
 newest one described; its names come from the shipped data file
-(lightly_releases), never from the installed lightly, so the verdict is the
+(releases.catalog), never from the installed lightly, so the verdict is the
 same in a pre-commit hook's environment as in the training environment.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dino_guard import lightly_pins, lightly_releases
+from dino_guard.sources.releases import catalog, pins
 from dino_guard.codes import make_finding
 from dino_guard.findings import Finding
 
@@ -19,10 +19,10 @@ def api_findings(path: str, refs: dict[str, tuple]) -> list[Finding]:
     """Findings for the script's `lightly.*` names (qualified name -> (line, column) of first use)."""
     if not refs:
         return []
-    judge = lightly_pins.judge(lightly_pins.find(Path(path)))
+    judge = pins.judge(pins.find(Path(path)))
     findings, seen = [], set()
     for qual, pos in sorted(refs.items(), key=lambda item: (item[1], item[0])):
-        gaps = {release: lightly_releases.missing(release, qual) for release in judge.releases}
+        gaps = {release: catalog.missing(release, qual) for release in judge.releases}
         lacking = [release for release, gap in gaps.items() if gap is not None]
         if not lacking:
             continue
@@ -30,7 +30,7 @@ def api_findings(path: str, refs: dict[str, tuple]) -> list[Finding]:
         if (missing, pos[0]) in seen:
             continue
         seen.add((missing, pos[0]))
-        help_text = lightly_releases.replacement(lacking[-1], missing)
+        help_text = catalog.replacement(lacking[-1], missing)
         if len(lacking) == len(judge.releases) and (judge.certain or len(judge.releases) == 2):
             findings.append(make_finding("DG707", path, pos, "", f"{missing} does not exist in {judge.describe()}", help_text))
         else:

@@ -9,7 +9,7 @@ from typing import Iterable, Optional
 from dino_guard import backbones, gpus
 from dino_guard.datafiles import dataset_size, labelled_folder
 from dino_guard.findings import Finding
-from dino_guard.loader import Loaded, Locations
+from dino_guard.setupfile.loader import Loaded, Locations
 from dino_guard.memory import analytic
 from dino_guard.memory.spec import MemorySpec, spec_from_setup
 from dino_guard.plan import RunPlan, plan_run

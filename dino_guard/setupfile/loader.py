@@ -19,7 +19,7 @@ from typing import Any, Optional, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from dino_guard import yamlpos
+from dino_guard.setupfile import yamlpos
 from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.codes import make_finding
 from dino_guard.schemas import Setup

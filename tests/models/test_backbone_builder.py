@@ -1,4 +1,4 @@
-"""One backbone builder (dino_guard.memory.models.build_backbone) for the trainer,
+"""One backbone builder (dino_guard.models.backbone.build_backbone) for the trainer,
 the traced estimator and scripts/gen_backbones.py (issue 12).
 
 The bug: torchvision/mobilenet_v3_large was 960 wide in `train` (its whole
@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 pytest.importorskip("torchvision")
 
-from dino_guard.memory.models import BackboneArgsError, UnknownBackbone, build_backbone  # noqa: E402
+from dino_guard.models.backbone import BackboneArgsError, UnknownBackbone, build_backbone  # noqa: E402
 
 CATALOGUE = json.loads((Path(__file__).resolve().parents[2] / "dino_guard" / "data" / "backbones.json").read_text())
 

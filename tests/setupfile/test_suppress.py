@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from dino_guard import suppress
-from dino_guard.engine import Options
+from dino_guard.setupfile import suppress
+from dino_guard.check.engine import Options
 from dino_guard.findings import Severity
-from dino_guard.inputs import check_path
+from dino_guard.check.inputs import check_path
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent / "suppression_fixtures"
 EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dino_guard.findings import UnreadableInput
-from dino_guard.loader import MAX_BYTES, load_setup
+from dino_guard.setupfile.loader import MAX_BYTES, load_setup
 
 
 def codes(loaded) -> list[str]:

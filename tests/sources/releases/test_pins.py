@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dino_guard import lightly_pins as pins
-from dino_guard.lightly_pins import Pin
+from dino_guard.sources.releases import pins as pins
+from dino_guard.sources.releases.pins import Pin
 
 
 @pytest.mark.parametrize("files, spec", [
