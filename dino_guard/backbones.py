@@ -21,7 +21,6 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Optional
 
 TORCHVISION_PREFIX = "torchvision/"
 
@@ -31,7 +30,7 @@ class BackboneInfo:
     name: str
     family: str
     feature_dim: int
-    patch_size: Optional[int]
+    patch_size: int | None
     img_size: int
     input_size: str
     params: int
@@ -58,7 +57,7 @@ def canonical_name(name: str) -> str:
     return name.split(".", 1)[0]
 
 
-def lookup(name: str) -> Optional[BackboneInfo]:
+def lookup(name: str) -> BackboneInfo | None:
     return table().get(canonical_name(name))
 
 

@@ -13,7 +13,6 @@ never reused (users have codes in their --ignore lists).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from dino_guard.findings import Finding, Severity
 
@@ -108,7 +107,7 @@ def get(code: str) -> Code:
 
 
 def make_finding(code: str, path: str, position: tuple, field: str, message: str, help: str,
-                 fix: Optional[dict] = None) -> Finding:
+                 fix: dict | None = None) -> Finding:
     """A Finding for a registered code at (line, column) of path."""
     entry = get(code)
     return Finding(path=path, line=position[0], column=position[1], code=code, name=entry.name,

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"})
 MAX_FILES_COUNTED = 2_000_000  # a pre-commit hook must stay fast: stop counting there
 
 
-def dataset_size(data, setup_path: str, count_files: bool) -> Optional[int]:
+def dataset_size(data, setup_path: str, count_files: bool) -> int | None:
     """Images in the training set: stated, synthetic, or counted under data.path."""
     if data.dataset_size:
         return data.dataset_size
@@ -33,7 +32,7 @@ def resolve_data_path(path: str, setup_path: str) -> Path:
     return Path(setup_path).parent / candidate
 
 
-def labelled_folder(data, setup_path: str) -> Optional[bool]:
+def labelled_folder(data, setup_path: str) -> bool | None:
     """True when the training images carry class labels (synthetic, or every image in a class
     subfolder of data.path, as the trainer reads it); None when unknown (no folder to look at)."""
     if data.synthetic:
@@ -50,7 +49,7 @@ def labelled_folder(data, setup_path: str) -> Optional[bool]:
     return not at_root and any(e.is_dir() for e in entries)
 
 
-def count_images(folder: Path) -> Optional[int]:
+def count_images(folder: Path) -> int | None:
     if not folder.is_dir():
         return None
     count = 0

@@ -6,8 +6,9 @@ Stdlib only: everything else in the package imports this module.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field as dataclass_field
-from typing import Any, Optional
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
+from typing import Any
 
 
 class Severity(str, enum.Enum):
@@ -31,7 +32,7 @@ class Finding:
     field: str = ""
     # The change that silences the finding, as {dotted setup field: value} (None: remove the key);
     # empty when no single value does. Each reader renders it in its own syntax (a YAML key, a keyword argument).
-    fix: Optional[dict[str, Any]] = dataclass_field(default=None, compare=False)
+    fix: dict[str, Any] | None = dataclass_field(default=None, compare=False)
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -41,7 +41,6 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 MIB, GIB = 2**20, 2**30
 CUDA_CONTEXT_BYTES = 650_969_088
@@ -99,7 +98,7 @@ class GpuError(ValueError):
     """An unknown or ambiguous GPU name; the message says what would work."""
 
 
-def _parse(name: str) -> tuple[str, Optional[int]]:
+def _parse(name: str) -> tuple[str, int | None]:
     """'NVIDIA A100-SXM4-80GB' -> ('a100', 80)."""
     tokens = re.findall(r"[a-z]+\d*[a-z]*|\d+[a-z]*", name.lower())
     memory = None
@@ -146,7 +145,7 @@ def from_memory_gb(gb: float) -> GPU:
     return GPU(f"{gb:g} GB GPU", int(gb * GIB))
 
 
-def for_setup(setup, override: Optional[str] = None) -> Optional[GPU]:
+def for_setup(setup, override: str | None = None) -> GPU | None:
     """The GPU a setup trains on: --gpu, then hardware.gpu, then hardware.gpu_memory_gb; None if unknown."""
     name = override or setup.hardware.gpu
     if name:

@@ -10,7 +10,6 @@ Stdlib only: the check path stays torch-free.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 LR_REFERENCE_BATCH = 256  # optimizer.lr is the rate for this many images (DINO's linear scaling rule)
 SYNTHETIC_HOLDOUT = 0.2  # the built-in shapes set holds out a fifth for kNN unless eval says otherwise
@@ -57,8 +56,8 @@ class RunPlan:
     processes: int  # devices x nodes, or the world torchrun started
     base_lr: float
     epochs: int
-    images: Optional[int]  # every image found (or stated)
-    held_out: Optional[int]  # of those, kNN queries never trained on
+    images: int | None  # every image found (or stated)
+    held_out: int | None  # of those, kNN queries never trained on
 
     @property
     def effective_batch(self) -> int:
@@ -69,29 +68,29 @@ class RunPlan:
         return lr_used(self.base_lr, self.effective_batch)
 
     @property
-    def train_images(self) -> Optional[int]:
+    def train_images(self) -> int | None:
         return None if self.images is None else self.images - self.held_out
 
     @property
-    def steps_per_epoch(self) -> Optional[int]:
+    def steps_per_epoch(self) -> int | None:
         """Whole optimizer steps per epoch; the incomplete last one is dropped (as the sampler does)."""
         return None if self.images is None else self.train_images // self.effective_batch
 
     @property
-    def largest_batch_with_a_step(self) -> Optional[int]:
+    def largest_batch_with_a_step(self) -> int | None:
         """The per-process batch at which the training images fill one whole optimizer step (0: none does)."""
         return None if self.images is None else self.train_images // (self.accumulate * self.processes)
 
     @property
-    def total_steps(self) -> Optional[int]:
+    def total_steps(self) -> int | None:
         return None if self.images is None else self.epochs * self.steps_per_epoch
 
-    def warmup_steps(self, warmup_epochs: float) -> Optional[int]:
+    def warmup_steps(self, warmup_epochs: float) -> int | None:
         return None if self.images is None else int(warmup_epochs * self.steps_per_epoch)
 
 
-def plan_run(setup, images: Optional[int] = None, labelled: bool = False,
-             processes: Optional[int] = None) -> RunPlan:
+def plan_run(setup, images: int | None = None, labelled: bool = False,
+             processes: int | None = None) -> RunPlan:
     """The plan of `setup` over `images` images (`labelled`: class labels exist), in `processes` processes.
 
     `processes` defaults to the setup's `train.devices x train.num_nodes`; the
@@ -104,7 +103,7 @@ def plan_run(setup, images: Optional[int] = None, labelled: bool = False,
                    images=images, held_out=held)
 
 
-def last_step(plan: RunPlan, *max_steps: Optional[int]) -> Optional[int]:
+def last_step(plan: RunPlan, *max_steps: int | None) -> int | None:
     """The step the run ends at: the whole run, or the first `max_steps` given (--max-steps, train.max_steps)."""
     cap = next((m for m in max_steps if m), None)
     if plan.total_steps is None:

@@ -29,7 +29,6 @@ import re
 import sys
 import zipfile
 from pathlib import Path
-from typing import Optional
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -71,18 +70,18 @@ class Release:
 
     def __init__(self, files: dict[str, str]):
         self.files = {_module_of(f): (f, text) for f, text in files.items()}
-        self._names: dict[str, Optional[frozenset]] = {}
+        self._names: dict[str, frozenset | None] = {}
 
     def modules(self) -> list[str]:
         return sorted(m for m in self.files if not _opaque(m) and not any(p.startswith("_") for p in m.split(".")[1:]))
 
-    def names(self, module: str, seen: frozenset = frozenset()) -> Optional[frozenset]:
+    def names(self, module: str, seen: frozenset = frozenset()) -> frozenset | None:
         """Top-level names of `module` (star imports followed), None if any name may exist."""
         if module not in self._names:
             self._names[module] = self._read(module, seen | {module})
         return self._names[module]
 
-    def _read(self, module: str, seen: frozenset) -> Optional[frozenset]:
+    def _read(self, module: str, seen: frozenset) -> frozenset | None:
         file, text = self.files[module]
         try:
             tree = ast.parse(text)
@@ -98,7 +97,7 @@ class Release:
             names.update(found)
         return frozenset(names)
 
-    def _names_of(self, node: ast.AST, module: str, file: str, seen: frozenset) -> Optional[set]:
+    def _names_of(self, node: ast.AST, module: str, file: str, seen: frozenset) -> set | None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             return None if node.name == "__getattr__" else {node.name}
         if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
@@ -119,7 +118,7 @@ class Release:
             return names
         return set()
 
-    def signature(self, cls: str) -> Optional[list]:
+    def signature(self, cls: str) -> list | None:
         """[[argument, default], ...] of `cls.__init__` in the module that defines it (None: not in this release)."""
         for module in self.modules():
             file, text = self.files[module]
@@ -157,7 +156,7 @@ def _arguments(init: ast.FunctionDef) -> list:
     return [[p.arg, _literal(d)] for p, d in zip(params, defaults)]
 
 
-def _literal(node: Optional[ast.AST]):
+def _literal(node: ast.AST | None):
     """A default as JSON: its literal value; None where there is none or it is an expression."""
     if node is None:
         return None

@@ -25,7 +25,6 @@ Issue 6's target: backend device >= 1200 images/s with the GPU > 85% busy.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import statistics

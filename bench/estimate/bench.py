@@ -158,7 +158,9 @@ def main() -> None:
     if args.gpu_results:
         print("\n".join(gpu_section(traced, args.gpu_results)))
         return
-    import torch, timm, lightly  # noqa: E401
+    import lightly
+    import timm
+    import torch  # noqa: E401
 
     header = ["# dino-guard estimate: accuracy and speed", "",
               f"Command: `.venv/bin/python bench/estimate/bench.py` on {platform.processor() or platform.machine()}, "

@@ -27,9 +27,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "sources"))
 
+from test_robustness import _python_files  # noqa: E402
+
 from dino_guard.check.engine import Options, check_loaded  # noqa: E402
 from dino_guard.sources.python import analyse, load_python  # noqa: E402
-from test_robustness import _python_files  # noqa: E402
 
 
 def rate(count: int, seconds: float) -> float:

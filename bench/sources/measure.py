@@ -36,14 +36,14 @@ import time
 import traceback
 from collections import Counter
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from dino_guard.check.engine import Options  # noqa: E402
-from dino_guard.findings import UnreadableInput  # noqa: E402
 from dino_guard.check.inputs import check_path  # noqa: E402
+from dino_guard.findings import UnreadableInput  # noqa: E402
 from dino_guard.sources.python import analyse, load_python  # noqa: E402
 from tests.sources.test_robustness import _python_files as python_files  # noqa: E402
 
@@ -220,7 +220,7 @@ def summary(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[list] = None) -> None:
+def main(argv: list | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, nargs="?", help="folder of scripts to read")
     parser.add_argument("--json", type=Path, help="write the full results here")

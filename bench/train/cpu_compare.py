@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -34,9 +34,8 @@ import torch  # noqa: E402
 from dino_guard.setupfile.loader import load_setup  # noqa: E402
 from dino_guard.trainer.build import create_backbone, output_width  # noqa: E402
 from dino_guard.trainer.dataset import find_source  # noqa: E402
-from dino_guard.trainer.pipeline import build_pipeline  # noqa: E402
 from dino_guard.trainer.loop import Options, train  # noqa: E402
-
+from dino_guard.trainer.pipeline import build_pipeline  # noqa: E402
 
 # ---------------------------------------------------------------- lightly's plain example
 

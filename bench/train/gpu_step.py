@@ -35,7 +35,6 @@ from dino_guard.schemas import Setup  # noqa: E402
 from dino_guard.trainer.build import build_loss, build_models, build_optimizer  # noqa: E402
 from dino_guard.trainer.loop import Options, forward_loss, optimizer_step, train  # noqa: E402
 
-
 SMOKE = False  # --smoke: a tiny model on the CPU, to check the script itself
 
 

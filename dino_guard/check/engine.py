@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Optional
 
 from dino_guard import backbones, gpus
+from dino_guard.codes import make_finding
 from dino_guard.datafiles import dataset_size, labelled_folder
 from dino_guard.findings import Finding
-from dino_guard.setupfile.loader import Loaded, Locations
 from dino_guard.memory import analytic
 from dino_guard.memory.spec import MemorySpec, spec_from_setup
 from dino_guard.plan import RunPlan, plan_run
-from dino_guard.codes import make_finding
 from dino_guard.rules.registry import Rule, all_rules
 from dino_guard.schemas import Setup
+from dino_guard.setupfile.loader import Loaded, Locations
 
 
 @dataclass
 class Options:
     select: tuple = ()  # code prefixes to keep (empty: all)
     ignore: tuple = ()  # code prefixes to drop
-    gpu: Optional[str] = None  # overrides hardware.gpu
+    gpu: str | None = None  # overrides hardware.gpu
     count_images: bool = True  # rules may count files under data.path
     warn_unused_ignores: bool = False  # DG008 for suppression comments that silence nothing
 
@@ -51,15 +51,15 @@ class Context:
     path: str
     setup: Setup
     locations: Locations = field(default_factory=Locations)
-    known: Optional[frozenset] = None  # None: every field is known (a setup file)
+    known: frozenset | None = None  # None: every field is known (a setup file)
     options: Options = field(default_factory=Options)
 
     @cached_property
-    def backbone(self) -> Optional[backbones.BackboneInfo]:
+    def backbone(self) -> backbones.BackboneInfo | None:
         return backbones.lookup(self.setup.model.backbone.name)
 
     @cached_property
-    def dataset_size(self) -> Optional[int]:
+    def dataset_size(self) -> int | None:
         """Training images (stated, synthetic, or counted under data.path): counted once per file checked."""
         return dataset_size(self.setup.data, self.path, self.options.count_images)
 
@@ -80,7 +80,7 @@ class Context:
         return self.setup.transform if self.setup.has_dino_transform else None
 
     @cached_property
-    def gpu(self) -> Optional[gpus.GPU]:
+    def gpu(self) -> gpus.GPU | None:
         """The card the batch is checked against (--gpu over hardware.*), None when unset or unknown (DG603)."""
         try:
             return gpus.for_setup(self.setup, self.options.gpu)
@@ -88,7 +88,7 @@ class Context:
             return None
 
     @cached_property
-    def memory_estimate(self) -> Optional[BatchMemory]:
+    def memory_estimate(self) -> BatchMemory | None:
         """The analytic memory picture, or None when a GPU, the backbone's facts or the transform is unknown."""
         if self.gpu is None or self.backbone is None or self.dino_transform is None:
             return None
@@ -100,14 +100,14 @@ class Context:
         return memory
 
     @property
-    def feature_dim(self) -> Optional[int]:
+    def feature_dim(self) -> int | None:
         """The backbone's pooled width: the user's statement wins over the table."""
         if self.setup.model.backbone.feature_dim:
             return self.setup.model.backbone.feature_dim
         return self.backbone.feature_dim if self.backbone else None
 
     @property
-    def patch_size(self) -> Optional[int]:
+    def patch_size(self) -> int | None:
         if self.setup.model.backbone.patch_size:
             return self.setup.model.backbone.patch_size
         return self.backbone.patch_size if self.backbone else None
@@ -118,7 +118,7 @@ class Context:
         return any(dotted == k or dotted.startswith(k + ".") for k in self.known)
 
 
-def run_rules(ctx: Context, rules: Optional[Iterable[Rule]] = None) -> list[Finding]:
+def run_rules(ctx: Context, rules: Iterable[Rule] | None = None) -> list[Finding]:
     findings = []
     for entry in rules if rules is not None else all_rules():
         if entry.check is None or entry.origin != "setup" or not ctx.options.wants(entry.code):
@@ -145,7 +145,7 @@ def run_script_rules(loaded: Loaded, options: Options) -> list[Finding]:
     return findings
 
 
-def check_loaded(loaded: Loaded, options: Optional[Options] = None) -> list[Finding]:
+def check_loaded(loaded: Loaded, options: Options | None = None) -> list[Finding]:
     """Findings for one loaded source: its load problems, then every rule."""
     options = options or Options()
     findings = [f for f in loaded.findings if options.wants(f.code)]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
-from dino_guard.setupfile import suppress
 from dino_guard.check.engine import Options, check_loaded
 from dino_guard.findings import Finding, UnreadableInput
+from dino_guard.setupfile import suppress
 from dino_guard.setupfile.loader import Loaded, load_setup
 
 SETUP_PATTERNS = (".dino.yaml", ".dino.yml", ".dino.json", ".dino.toml")
@@ -68,7 +68,7 @@ def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:
     return findings
 
 
-def _unsuppressed(path: Path, text: Optional[str], findings: list[Finding], options: Options) -> list[Finding]:
+def _unsuppressed(path: Path, text: str | None, findings: list[Finding], options: Options) -> list[Finding]:
     """Drop what the file's `# dino-guard: ignore[...]` / `# noqa: DG...` comments silence."""
     if text is None:  # a reader that kept no text (a script it did not analyse)
         try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -81,7 +80,7 @@ def _run(plan: list, paths: tuple, fmt: str, show_info: bool) -> None:
     sys.exit(2 if unreadable else 1 if any(f.severity == Severity.ERROR for f in findings) else 0)
 
 
-def _check_gpu_name(name: Optional[str], source: Optional[Path] = None) -> None:
+def _check_gpu_name(name: str | None, source: Path | None = None) -> None:
     """A --gpu (or pyproject gpu) that names no known card is a usage error, not a finding."""
     if not name:
         return

@@ -14,13 +14,11 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
 
 import click
 
-from dino_guard.terminal import printable
-
 from dino_guard.codes import CODES, RETIRED, known_prefix
+from dino_guard.terminal import printable
 
 KEYS = {
     "select": "code prefixes to keep, e.g. [\"DG2\", \"DG401\"]",
@@ -35,10 +33,10 @@ _CODE_SHAPE = re.compile(r"DG\d{0,3}")
 class Settings:
     """The resolved settings one checked file is judged with."""
 
-    source: Optional[Path]  # the pyproject.toml (or --config file) they came from; None: defaults
+    source: Path | None  # the pyproject.toml (or --config file) they came from; None: defaults
     select: tuple = ()
     ignore: tuple = ()
-    gpu: Optional[str] = None
+    gpu: str | None = None
     warn_unused_ignores: bool = False
 
 
@@ -61,7 +59,7 @@ def _did_you_mean(word: str, choices) -> str:
     return f". Did you mean {near[0]}?" if near else ""
 
 
-def find_config(path: Path) -> Optional[Path]:
+def find_config(path: Path) -> Path | None:
     """The nearest pyproject.toml above `path` with a [tool.dino-guard] table, or None."""
     try:
         start = path.resolve()
@@ -71,7 +69,7 @@ def find_config(path: Path) -> Optional[Path]:
 
 
 @lru_cache(maxsize=256)
-def _search(folder: Path) -> Optional[Path]:
+def _search(folder: Path) -> Path | None:
     candidate = folder / "pyproject.toml"
     if candidate.is_file() and "tool" in _read(candidate) and "dino-guard" in _read(candidate)["tool"]:
         return candidate
@@ -102,7 +100,7 @@ def _read(file: Path) -> dict:
 
 
 @lru_cache(maxsize=64)
-def load_settings(file: Optional[Path]) -> Settings:
+def load_settings(file: Path | None) -> Settings:
     """[tool.dino-guard] of `file`, validated; Settings(None) when there is no file."""
     if file is None:
         return Settings(None)
@@ -131,7 +129,7 @@ def _codes(config: dict, key: str, file: Path) -> tuple:
     return split_codes(tuple(value), f"{file}: [tool.dino-guard] {key}")
 
 
-def resolve(file_settings: Settings, select: tuple, ignore: tuple, gpu: Optional[str], warn_unused: bool) -> Settings:
+def resolve(file_settings: Settings, select: tuple, ignore: tuple, gpu: str | None, warn_unused: bool) -> Settings:
     """Command-line options over the file: --select replaces, --ignore adds, --gpu replaces."""
     return Settings(file_settings.source, select or file_settings.select, (*file_settings.ignore, *ignore),
                     gpu or file_settings.gpu, warn_unused or file_settings.warn_unused_ignores)

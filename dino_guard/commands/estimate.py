@@ -10,14 +10,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import click
 
 from dino_guard import gpus
 from dino_guard.findings import Severity, UnreadableInput
-from dino_guard.memory.estimate import (METHODS, Estimate, MethodUnavailable, default_method, peak_function, run,
-                                        traced_too_costly)
+from dino_guard.memory.estimate import (
+    METHODS,
+    Estimate,
+    MethodUnavailable,
+    default_method,
+    peak_function,
+    run,
+    traced_too_costly,
+)
 from dino_guard.memory.spec import spec_from_setup
 from dino_guard.plan import setup_processes
 from dino_guard.schemas.setup import INT64_MAX
@@ -31,7 +37,7 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def _load(path: str, gpu: Optional[str], fmt: str):
+def _load(path: str, gpu: str | None, fmt: str):
     """The setup, or exit: 2 if unreadable, 1 (findings printed) if it has errors."""
     from dino_guard.check import inputs
     from dino_guard.check.engine import Options
@@ -50,7 +56,7 @@ def _load(path: str, gpu: Optional[str], fmt: str):
     return loaded.setup
 
 
-def _gpu(setup, name: Optional[str]) -> Optional[gpus.GPU]:
+def _gpu(setup, name: str | None) -> gpus.GPU | None:
     try:
         return gpus.for_setup(setup, name)
     except gpus.GpuError as exc:
@@ -66,7 +72,7 @@ def _gpu(setup, name: Optional[str]) -> Optional[gpus.GPU]:
               help="traced: run the step on the meta device (needs the train extra); analytic: from the backbone "
                    "table, no torch. Default: traced when torch is installed.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def estimate(setup_path: str, gpu: Optional[str], batch_size: Optional[int], method: Optional[str], fmt: str) -> None:
+def estimate(setup_path: str, gpu: str | None, batch_size: int | None, method: str | None, fmt: str) -> None:
     """Predict the peak GPU memory of one DINO training step of SETUP.
 
     Prints where the memory goes, whether it fits the GPU (hardware.gpu,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -25,7 +24,7 @@ def checkpoint_of(target: Path) -> Path:
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="The .pt to write (backbone.json goes next to it). Default: RUN_DIR/backbone.pt "
                    "(backbone.student.pt for --which student).")
-def export(run_dir: str, which: str, output: Optional[str]) -> None:
+def export(run_dir: str, which: str, output: str | None) -> None:
     """Write the backbone of RUN_DIR's last checkpoint (or of a checkpoint file) for downstream use.
 
     backbone.pt is a state dict that loads with strict=True into the model

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -14,7 +13,7 @@ from dino_guard.terminal import printable
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
 @click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="json", show_default=True,
               help="json: JSON Schema; markdown: the field reference tables of the README.")
-def schema_command(output: Optional[str], fmt: str) -> None:
+def schema_command(output: str | None, fmt: str) -> None:
     """Print the JSON Schema of setup files (draft-07, for editors' YAML servers)."""
     from dino_guard.schemas.export import markdown_reference, schema_json
 

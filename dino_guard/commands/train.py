@@ -16,12 +16,10 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
 
 import click
 
 from dino_guard.findings import Severity, UnreadableInput
-
 
 LAUNCHED = "DINO_GUARD_LAUNCHED"  # set for the workers `train` starts: it has checked the setup already
 
@@ -35,8 +33,8 @@ def preflight(setup_path: str):
     """Load and check the setup; exit 1 on an error finding, 2 on unreadable input."""
     from dino_guard.check.engine import Options
     from dino_guard.check.inputs import findings_of
-    from dino_guard.setupfile.loader import load_setup
     from dino_guard.check.report import format_text
+    from dino_guard.setupfile.loader import load_setup
 
     if Path(setup_path).suffix == ".py":  # read as YAML it would be "a str at the top level"
         click.echo(f"dino-guard: error: {setup_path}: train takes a setup file (*.dino.yaml), not a Python script; "
@@ -105,7 +103,7 @@ def launch_workers(setup, device: str, nnodes, node_rank: int, rdzv_endpoint) ->
         return 2
 
 
-def os_error_advice(exc: OSError, output_dir: Path, data_path: Optional[str], command: str = "dino-guard train SETUP") -> str:
+def os_error_advice(exc: OSError, output_dir: Path, data_path: str | None, command: str = "dino-guard train SETUP") -> str:
     """The file, the reason and the setting to change: the output folder only when the file is in it."""
     from dino_guard.terminal import printable
 
@@ -135,8 +133,8 @@ def _inside(path: Path, folder: Path) -> bool:
 @click.option("--nnodes", type=click.IntRange(min=1), help="Nodes of a multi-node run (must equal train.num_nodes).")
 @click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True, help="This node's rank (0 on the node at --rdzv-endpoint).")
 @click.option("--rdzv-endpoint", metavar="HOST:PORT", help="Rendezvous address of node 0 (multi-node runs).")
-def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], resume: bool, overwrite: bool,
-          device: str, nnodes: Optional[int], node_rank: int, rdzv_endpoint: Optional[str]) -> None:
+def train(setup_path: str, max_steps: int | None, output_dir: str | None, resume: bool, overwrite: bool,
+          device: str, nnodes: int | None, node_rank: int, rdzv_endpoint: str | None) -> None:
     """Check, then train the setup with the reference DINO trainer.
 
     Writes metrics.jsonl, summary.json, loss.png and checkpoints/last.pt to
@@ -154,13 +152,13 @@ def train(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], 
         sys.exit(130)
 
 
-def command_line(setup_path: str, output_dir: Optional[str]) -> str:
+def command_line(setup_path: str, output_dir: str | None) -> str:
     """The command a message tells the user to run next (with --resume or --overwrite appended)."""
     words = ["dino-guard", "train", setup_path] + (["--output-dir", output_dir] if output_dir else [])
     return " ".join(shlex.quote(w) for w in words)
 
 
-def run_command(setup_path: str, max_steps: Optional[int], output_dir: Optional[str], resume: bool,
+def run_command(setup_path: str, max_steps: int | None, output_dir: str | None, resume: bool,
                 overwrite: bool, device: str, nodes: tuple) -> None:
     loaded = preflight(setup_path)
     setup = with_resolved_data_path(loaded.setup, loaded.path)
@@ -177,7 +175,8 @@ def run_command(setup_path: str, max_steps: Optional[int], output_dir: Optional[
     from dino_guard.trainer.build import BuildError
     from dino_guard.trainer.checkpoint import CheckpointError
     from dino_guard.trainer.images import DataError
-    from dino_guard.trainer.loop import Options, train as run
+    from dino_guard.trainer.loop import Options
+    from dino_guard.trainer.loop import train as run
     from dino_guard.trainer.runfolder import RunFolderError
 
     out = Path(output_dir or setup.train.output_dir)
@@ -216,7 +215,7 @@ def report(result, setup, out: Path) -> None:
                    f"{saved_state(out, result.checkpoint_step)}", err=True)
 
 
-def saved_state(out: Path, step: Optional[int]) -> str:
+def saved_state(out: Path, step: int | None) -> str:
     """Exactly what a stopped run leaves to resume from."""
     last = out / "checkpoints" / "last.pt"
     if step is None:

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Optional
 
 from dino_guard.findings import Finding
-from dino_guard.guard.watch import Watch, first_error, monitor_config, show
 from dino_guard.guard.preflight import Located, RunFacts, find_parts, preflight
+from dino_guard.guard.watch import Watch, first_error, monitor_config, show
 from dino_guard.trainer.monitor import Monitor
 
 INSTALL_HINT = "pip install 'dino-guard[lightning]'"
@@ -42,14 +41,14 @@ def _callback_bases() -> tuple:
     return tuple(bases)
 
 
-def find_criterion(pl_module) -> Optional[Located]:
+def find_criterion(pl_module) -> Located | None:
     from lightly.loss import DINOLoss
 
     return next((Located(f"model.{path}" if path else "model", m) for path, m in pl_module.named_modules()
                  if isinstance(m, DINOLoss)), None)
 
 
-def run_facts(trainer, gpu: Optional[str]) -> RunFacts:
+def run_facts(trainer, gpu: str | None) -> RunFacts:
     precision = str(trainer.precision)
     optimizer = type(trainer.optimizers[0]).__name__ if trainer.optimizers else "AdamW"
     return RunFacts(gpu=gpu, precision=next((v for k, v in PRECISIONS.items() if precision.startswith(k)), "fp32"),
@@ -60,13 +59,13 @@ def run_facts(trainer, gpu: Optional[str]) -> RunFacts:
 class DinoGuardCallback(*_callback_bases()):
     """Pre-flight before the first step, the DG5xx monitor on every optimizer step."""
 
-    def __init__(self, gpu: Optional[str] = None, output_dir=None, monitor=None):
+    def __init__(self, gpu: str | None = None, output_dir=None, monitor=None):
         self.gpu, self.output_dir = gpu, Path(output_dir) if output_dir is not None else None
         self.monitor_config = monitor_config(monitor)
         self.preflight_findings: list[Finding] = []
-        self.finding: Optional[Finding] = None  # the finding that stopped the run
-        self.stopped_at: Optional[int] = None  # trainer.global_step when it stopped
-        self._watch: Optional[Watch] = None
+        self.finding: Finding | None = None  # the finding that stopped the run
+        self.stopped_at: int | None = None  # trainer.global_step when it stopped
+        self._watch: Watch | None = None
 
     # ------------------------------------------------------------ Lightning hooks
 
@@ -119,7 +118,7 @@ class DinoGuardCallback(*_callback_bases()):
         trainer.should_stop = True
 
 
-def _peak_lr(trainer) -> Optional[float]:
+def _peak_lr(trainer) -> float | None:
     if not trainer.optimizers:
         return None
     return max(group["lr"] for group in trainer.optimizers[0].param_groups)

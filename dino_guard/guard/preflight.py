@@ -15,14 +15,13 @@ from __future__ import annotations
 import copy
 import functools
 from dataclasses import dataclass, replace
-from typing import Optional
 
 import torch
 from torch import nn
 
 from dino_guard import gpus
-from dino_guard.findings import Finding
 from dino_guard.codes import make_finding
+from dino_guard.findings import Finding
 
 RULE_CODES = ("DG201", "DG401", "DG301")  # setup rules that run unchanged on the measured values
 DATA_PATH = "dataloader.dataset"
@@ -47,10 +46,10 @@ class Parts:
     """The DINO pieces found by type in the user's modules (None: not found)."""
 
     criterion: Located
-    student_head: Optional[Located] = None
-    student_backbone: Optional[Located] = None
-    teacher_head: Optional[Located] = None
-    teacher_backbone: Optional[Located] = None
+    student_head: Located | None = None
+    student_backbone: Located | None = None
+    teacher_head: Located | None = None
+    teacher_backbone: Located | None = None
 
 
 def find_parts(criterion: Located, roots: dict) -> Parts:
@@ -78,7 +77,7 @@ def _join(root_name: str, path: str) -> str:
     return f"{root_name}.{path}" if path else root_name
 
 
-def _backbone_of(root: nn.Module, root_name: str, head_path: str) -> Optional[Located]:
+def _backbone_of(root: nn.Module, root_name: str, head_path: str) -> Located | None:
     from lightly.loss import DINOLoss
     from lightly.models.modules import DINOProjectionHead
 
@@ -109,12 +108,12 @@ def linears(head: Located) -> list[tuple[str, nn.Linear]]:
 class FirstItem:
     """The data set's first item: crop sizes of its views, or what it holds instead."""
 
-    sizes: Optional[list]  # [224, 224, 96, ...]; None: not DINO views
+    sizes: list | None  # [224, 224, 96, ...]; None: not DINO views
     holds: str  # type name of what came instead of the views
-    batch_size: Optional[int]
+    batch_size: int | None
 
 
-def first_item(dataloader) -> Optional[FirstItem]:
+def first_item(dataloader) -> FirstItem | None:
     """None when the first item cannot be read without running the user's loop (iterable data sets)."""
     dataset = getattr(dataloader, "dataset", None)
     if dataset is None or isinstance(dataset, torch.utils.data.IterableDataset):
@@ -133,7 +132,7 @@ def first_item(dataloader) -> Optional[FirstItem]:
     return FirstItem(None, f"{type(shown).__module__}.{type(shown).__qualname__}", batch)
 
 
-def _views(item) -> Optional[list]:
+def _views(item) -> list | None:
     """lightly's DINOTransform output (a list of C x H x W tensors), alone or first in (views, label, ...)."""
     if isinstance(item, (list, tuple)) and len(item) >= 2 and all(
             isinstance(v, torch.Tensor) and v.ndim == 3 for v in item):
@@ -174,7 +173,7 @@ def meta_forward(backbone: nn.Module, size: int) -> torch.Tensor:
         return meta_copy(backbone)(torch.empty(2, 3, size, size, device="meta"))
 
 
-def native_size(backbone: nn.Module) -> Optional[int]:
+def native_size(backbone: nn.Module) -> int | None:
     """The input size a timm model was built for, when it says so."""
     cfg = getattr(backbone, "pretrained_cfg", None) or {}
     if "input_size" in cfg:
@@ -183,14 +182,14 @@ def native_size(backbone: nn.Module) -> Optional[int]:
     return int(img[-1] if isinstance(img, (tuple, list)) else img) if img else None
 
 
-def patch_size(backbone: nn.Module) -> Optional[int]:
+def patch_size(backbone: nn.Module) -> int | None:
     patch = getattr(getattr(backbone, "patch_embed", None), "patch_size", None)
     return int(patch[0] if isinstance(patch, (tuple, list)) else patch) if patch else None
 
 
 @dataclass
 class Measured:
-    width: Optional[int]  # pooled output width; None: no forward succeeded
+    width: int | None  # pooled output width; None: no forward succeeded
     refused: dict  # crop size -> the error of the forward at that size
 
 
@@ -235,7 +234,7 @@ def refused_crops(backbone: Located, item: FirstItem, measured: Measured) -> lis
 class RunFacts:
     """What the caller knows about the run besides the modules."""
 
-    gpu: Optional[str] = None
+    gpu: str | None = None
     precision: str = "fp32"  # fp32 | bf16 | fp16
     optimizer: str = "adamw"  # adamw | adam | sgd
     accumulate_grad_batches: int = 1
@@ -260,7 +259,7 @@ def preflight(parts: Parts, dataloader, facts: RunFacts) -> list[Finding]:
     return findings
 
 
-def rule_findings(parts: Parts, item: Optional[FirstItem], measured: Optional[Measured]) -> list[Finding]:
+def rule_findings(parts: Parts, item: FirstItem | None, measured: Measured | None) -> list[Finding]:
     """DG201, DG401 and DG301 exactly as `check` runs them, on the measured values."""
     from dino_guard.check.engine import Context, run_rules
     from dino_guard.rules.registry import get
@@ -288,7 +287,7 @@ def rule_findings(parts: Parts, item: Optional[FirstItem], measured: Optional[Me
     return [replace(f, path=where[f.field], line=0, column=0) for f in run_rules(ctx, [get(c) for c in RULE_CODES])]
 
 
-def memory_findings(parts: Parts, item: Optional[FirstItem], facts: RunFacts) -> list[Finding]:
+def memory_findings(parts: Parts, item: FirstItem | None, facts: RunFacts) -> list[Finding]:
     """DG603 for a GPU name the catalog lacks; DG601/DG602 from the traced estimate of the user's modules."""
     from dino_guard.rules.memory import exceeds_issue, near_issue
 
@@ -310,7 +309,7 @@ def memory_findings(parts: Parts, item: Optional[FirstItem], facts: RunFacts) ->
             for code, issue in issues if issue is not None]
 
 
-def _step_modules(parts: Parts) -> Optional[tuple]:
+def _step_modules(parts: Parts) -> tuple | None:
     pieces = (parts.student_backbone, parts.student_head, parts.teacher_backbone, parts.teacher_head)
     if any(p is None for p in pieces):
         return None

@@ -19,16 +19,16 @@ step; the Lightning callback (lightning.py) ends steps at its optimizer steps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 import click
 import torch
 
+from dino_guard.check.report import finding_lines
 from dino_guard.findings import Finding, Severity
 from dino_guard.guard.preflight import Located, RunFacts, find_parts, live_finding, preflight
-from dino_guard.check.report import finding_lines
 from dino_guard.trainer.loop import to_host_later
 from dino_guard.trainer.monitor import Monitor
 from dino_guard.trainer.teacher_stats import teacher_stats
@@ -44,9 +44,9 @@ class DinoGuardStop(RuntimeError):
 
 def monitor_config(monitor=None):
     """The setup's `monitor:` section: a schemas Monitor, a dict for one, or None for the defaults."""
-    from dino_guard.schemas.setup import Monitor as MonitorConfig
-
     from pydantic import ValidationError
+
+    from dino_guard.schemas.setup import Monitor as MonitorConfig
 
     if monitor is None:
         return MonitorConfig()
@@ -72,7 +72,7 @@ def show(findings: list[Finding]) -> None:
         click.echo("\n".join(finding_lines(findings)), err=True)
 
 
-def first_error(findings: list[Finding]) -> Optional[Finding]:
+def first_error(findings: list[Finding]) -> Finding | None:
     return next((f for f in findings if f.severity == Severity.ERROR), None)
 
 
@@ -93,7 +93,7 @@ class Pending:
 
     step: int
     values: torch.Tensor  # loss, teacher std, teacher entropy (all-reduced)
-    ready: Optional[object]  # torch.cuda.Event on CUDA
+    ready: object | None  # torch.cuda.Event on CUDA
     teacher_temp: float
     in_teacher_warmup: bool
     after_lr_warmup: bool
@@ -102,15 +102,15 @@ class Pending:
 class Watch:
     """Hooks on the user's DINOLoss feeding the trainer's Monitor, one step late."""
 
-    def __init__(self, criterion: Located, monitor: Monitor, per_call: bool, output_dir: Optional[Path],
-                 on_stop: Optional[Callable[[Finding], None]] = None, raise_on_stop: bool = True):
+    def __init__(self, criterion: Located, monitor: Monitor, per_call: bool, output_dir: Path | None,
+                 on_stop: Callable[[Finding], None] | None = None, raise_on_stop: bool = True):
         self.criterion, self.monitor, self.per_call = criterion, monitor, per_call
         self.output_dir, self.on_stop, self.raise_on_stop = output_dir, on_stop, raise_on_stop
-        self.lr_source: Callable[[], Optional[float]] = lambda: None
+        self.lr_source: Callable[[], float | None] = lambda: None
         self.on_row: Callable[[dict], None] = lambda row: None
         self.step, self.pending, self.findings, self.stopped = 0, None, [], None
         self.history: list = []
-        self._last_lr: Optional[float] = None
+        self._last_lr: float | None = None
         self._reset()
         module = criterion.module
         self._handles = [module.register_forward_pre_hook(self._before, with_kwargs=True),
@@ -233,9 +233,9 @@ class DinoGuard:
         self.watch, self.preflight_findings = watch, preflight_findings
 
     @classmethod
-    def attach(cls, criterion, *, student=None, teacher=None, dataloader=None, gpu: Optional[str] = None,
+    def attach(cls, criterion, *, student=None, teacher=None, dataloader=None, gpu: str | None = None,
                output_dir=None, monitor=None, precision: str = "fp32",
-               on_stop: Optional[Callable[[Finding], None]] = None) -> "DinoGuard":
+               on_stop: Callable[[Finding], None] | None = None) -> DinoGuard:
         """Check the live objects, then watch every call of `criterion` (a lightly DINOLoss).
 
         student / teacher: modules holding the DINOProjectionHeads and their backbones
@@ -275,7 +275,7 @@ class DinoGuard:
         if self.watch.stopped is None:
             self.watch.close_outputs()
 
-    def __enter__(self) -> "DinoGuard":
+    def __enter__(self) -> DinoGuard:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from dino_guard.memory.spec import MemorySpec
 
@@ -17,7 +16,7 @@ from dino_guard.memory.spec import MemorySpec
 class MeasuredRow:
     spec: MemorySpec
     status: str  # ok | oom
-    peak_allocated_bytes: Optional[int]
+    peak_allocated_bytes: int | None
 
     @property
     def label(self) -> str:

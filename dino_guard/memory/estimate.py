@@ -6,8 +6,8 @@ Torch-free: the traced method is imported only when it is asked for.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 from dino_guard import backbones
 from dino_guard.gpus import DOES_NOT_FIT, GPU
@@ -27,7 +27,7 @@ class MethodUnavailable(RuntimeError):
 MAX_TRACED_VIEWS = 66  # DINO uses 2 global + up to 10 local; the loss compares every pair, so work grows as views^2
 
 
-def traced_too_costly(spec: MemorySpec) -> Optional[str]:
+def traced_too_costly(spec: MemorySpec) -> str | None:
     """Why tracing `spec` would run for minutes, or None: the traced method refuses such setups."""
     views = spec.n_global_views + spec.n_local_views
     if views > MAX_TRACED_VIEWS:
@@ -70,9 +70,9 @@ def peak_function(method: str, spec: MemorySpec) -> Callable[[MemorySpec], Break
 class Estimate:
     spec: MemorySpec
     breakdown: Breakdown
-    gpu: Optional[GPU] = None
-    max_batch_size: Optional[int] = None
-    plan: Optional[fit.BatchPlan] = None
+    gpu: GPU | None = None
+    max_batch_size: int | None = None
+    plan: fit.BatchPlan | None = None
     accumulate_grad_batches: int = 1
     extra: dict = field(default_factory=dict)
 
@@ -81,12 +81,12 @@ class Estimate:
         return self.breakdown.peak_allocated_bytes
 
     @property
-    def verdict(self) -> Optional[str]:
+    def verdict(self) -> str | None:
         """fits | tight | does-not-fit (gpus.GPU.verdict); None without a GPU."""
         return None if self.gpu is None else self.gpu.verdict(self.peak_allocated_bytes)
 
     @property
-    def fits(self) -> Optional[bool]:
+    def fits(self) -> bool | None:
         """True for `fits` and `tight` (the allocations fit the card); None without a GPU."""
         return None if self.gpu is None else self.verdict != DOES_NOT_FIT
 
@@ -119,7 +119,7 @@ class Estimate:
         }
 
 
-def run(spec: MemorySpec, method: str, gpu: Optional[GPU], accumulate: int = 1) -> Estimate:
+def run(spec: MemorySpec, method: str, gpu: GPU | None, accumulate: int = 1) -> Estimate:
     """Estimate `spec`; with a GPU also the largest batch and the plan that fits."""
     peak_of = peak_function(method, spec)
     breakdown = peak_of(spec)

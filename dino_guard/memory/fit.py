@@ -9,14 +9,14 @@ bisection takes over if they ever miss (the guess never has to be trusted).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 Peak = Callable[[int], int]
 MAX_BATCH = 1 << 20  # beyond any GPU; stops the search on degenerate slopes
 
 
-def max_batch_size(peak: Peak, usable_bytes: int, known: Optional[tuple[int, int]] = None) -> int:
+def max_batch_size(peak: Peak, usable_bytes: int, known: tuple[int, int] | None = None) -> int:
     """Largest batch whose peak fits `usable_bytes` (0 if not even batch 1)."""
     seen: dict[int, int] = {}
 
@@ -66,7 +66,7 @@ class BatchPlan:
     exact: bool  # True: batch x accumulation equals the requested per-device effective batch
 
 
-def plan(batch_size: int, accumulate: int, max_batch: int) -> Optional[BatchPlan]:
+def plan(batch_size: int, accumulate: int, max_batch: int) -> BatchPlan | None:
     """The batch/accumulation pair that fits and keeps batch x accumulation per device.
 
     Keeps the setup's pair when it fits; otherwise the fewest accumulation
@@ -85,7 +85,7 @@ def plan(batch_size: int, accumulate: int, max_batch: int) -> Optional[BatchPlan
     return BatchPlan(max_batch, math.ceil(total / max_batch), False)
 
 
-def _largest_divisor(total: int, high: int, low: int) -> Optional[int]:
+def _largest_divisor(total: int, high: int, low: int) -> int | None:
     """The largest divisor of `total` in [low, high], or None.
 
     Walks the micro-batch sizes (at most MAX_BATCH / 2 of them), never the

@@ -8,7 +8,6 @@ calibration CSV). It imports nothing heavy: the analytic estimator and the
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -35,7 +34,7 @@ class MemorySpec:
     global_crop_size: int = 224
     n_local_views: int = 6
     local_crop_size: int = 96
-    feature_dim: Optional[int] = None  # None: the backbone's own width
+    feature_dim: int | None = None  # None: the backbone's own width
     head_hidden_dim: int = 2048
     head_bottleneck_dim: int = 256
     output_dim: int = 65536
@@ -54,7 +53,7 @@ class MemorySpec:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
-    def with_batch(self, batch_size: int) -> "MemorySpec":
+    def with_batch(self, batch_size: int) -> MemorySpec:
         return replace(self, batch_size=batch_size)
 
     @property
@@ -69,7 +68,7 @@ class MemorySpec:
         return {"adamw": 2, "adam": 2, "sgd": 1}[self.optimizer]
 
 
-def spec_from_setup(setup, batch_size: Optional[int] = None) -> MemorySpec:
+def spec_from_setup(setup, batch_size: int | None = None) -> MemorySpec:
     """The per-device training step a Setup describes (duck-typed: no pydantic import)."""
     model, transform, train = setup.model, setup.transform, setup.train
     backbone = model.backbone

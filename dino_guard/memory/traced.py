@@ -16,14 +16,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dino_guard.models import backbone as models
-from dino_guard.models.head import dino_head
-from dino_guard.models.loss import dino_loss
 from dino_guard.memory.autocast import CudaAutocast
 from dino_guard.memory.breakdown import Breakdown
 from dino_guard.memory.physics import CUBLAS_WORKSPACE_BYTES, ddp_bucket_bytes
 from dino_guard.memory.spec import MemorySpec, device_decode_bytes
 from dino_guard.memory.tracker import AllocationTracker
+from dino_guard.models import backbone as models
+from dino_guard.models.head import dino_head
+from dino_guard.models.loss import dino_loss
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Phase that allocated a tensor -> row of the breakdown.

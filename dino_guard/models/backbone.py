@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from torch import nn
@@ -37,7 +36,7 @@ class Backbone:
     recipe: dict
 
 
-def build_backbone(name: str, dynamic_img_size: Optional[bool] = None, drop_path_rate: float = 0.0,
+def build_backbone(name: str, dynamic_img_size: bool | None = None, drop_path_rate: float = 0.0,
                    pretrained: bool = False, meta: bool = True) -> Backbone:
     """The one backbone builder of the trainer, the traced estimator and scripts/gen_backbones.py.
 
@@ -54,7 +53,7 @@ def build_backbone(name: str, dynamic_img_size: Optional[bool] = None, drop_path
         return _timm_backbone(name, dynamic_img_size, drop_path_rate, pretrained)
 
 
-def _timm_backbone(name: str, dynamic_img_size: Optional[bool], drop_path_rate: float, pretrained: bool) -> Backbone:
+def _timm_backbone(name: str, dynamic_img_size: bool | None, drop_path_rate: float, pretrained: bool) -> Backbone:
     import timm
 
     arch = canonical_name(name)

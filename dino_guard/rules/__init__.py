@@ -5,9 +5,19 @@ what they read: the loader's own codes, data and transform, model, crops,
 loss and optimisation, memory, Python scripts, and the trainer's monitor.
 """
 
-from dino_guard.rules import schema_codes  # noqa: F401  (registers DG0xx)
-from dino_guard.rules import data, model, crops, loss, optim  # noqa: F401,E401
-from dino_guard.rules import monitor  # noqa: F401
-from dino_guard.rules import script_codes, script_roles, script_views, script_teacher, script_run  # noqa: F401,E401
-from dino_guard.rules import memory  # noqa: F401
-from dino_guard.rules import augment  # noqa: F401
+from dino_guard.rules import (  # noqa: F401,E401  # noqa: F401,E401
+    augment,  # noqa: F401
+    crops,
+    data,
+    loss,
+    memory,  # noqa: F401
+    model,
+    monitor,  # noqa: F401
+    optim,
+    schema_codes,  # noqa: F401  (registers DG0xx)
+    script_codes,
+    script_roles,
+    script_run,
+    script_teacher,
+    script_views,
+)

@@ -19,7 +19,7 @@ estimate is coarse, the loss it flags is not.
 from __future__ import annotations
 
 import math
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 from dino_guard import gpus
 from dino_guard.findings import Severity
@@ -39,7 +39,7 @@ GPU_TFLOPS = {"H100-80GB": 989.0, "H200-141GB": 989.0, "A100-80GB": 312.0, "A100
               "T4-16GB": 65.0}
 
 
-def gpu_images_per_s(gpu_name: str, params: int, precision: str, compiled: bool) -> Optional[float]:
+def gpu_images_per_s(gpu_name: str, params: int, precision: str, compiled: bool) -> float | None:
     """Estimated images/s of the DINO step alone on one GPU; None for a GPU without a TFLOPS entry."""
     try:
         tflops = GPU_TFLOPS.get(gpus.resolve(gpu_name).name)

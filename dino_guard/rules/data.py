@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import Issue, rule

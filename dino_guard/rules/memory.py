@@ -8,7 +8,7 @@ the full picture (and a traced estimate for any backbone).
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 from dino_guard import gpus
 from dino_guard.findings import Severity
@@ -19,7 +19,7 @@ GIB = 2**30
 EXPANDABLE = "PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True"
 
 
-def _smaller_batch(gpu: gpus.GPU, batch_size: int, accumulate: int, peak_of) -> tuple[str, Optional[dict]]:
+def _smaller_batch(gpu: gpus.GPU, batch_size: int, accumulate: int, peak_of) -> tuple[str, dict | None]:
     """Help and fix: the batch/accumulation pair that keeps the effective batch with the verdict `fits`."""
     largest = fit.max_batch_size(peak_of, gpu.usable_bytes, (batch_size, peak_of(batch_size)))
     suggestion = fit.plan(batch_size, accumulate, largest)
@@ -31,7 +31,7 @@ def _smaller_batch(gpu: gpus.GPU, batch_size: int, accumulate: int, peak_of) -> 
             {"train.batch_size": suggestion.batch_size, "train.accumulate_grad_batches": suggestion.accumulate_grad_batches})
 
 
-def _estimate(ctx) -> Optional[tuple]:
+def _estimate(ctx) -> tuple | None:
     """(GPU, batch, accumulation, peak function) of the setup's analytic estimate, None when unknown."""
     memory = ctx.memory_estimate
     if memory is None:
@@ -74,7 +74,7 @@ def batch_exceeds_gpu_memory(ctx) -> Iterator[Issue]:
         yield issue
 
 
-def exceeds_issue(gpu: gpus.GPU, batch_size: int, accumulate: int, peak_of) -> Optional[Issue]:
+def exceeds_issue(gpu: gpus.GPU, batch_size: int, accumulate: int, peak_of) -> Issue | None:
     """DG601's finding for any estimator (`peak_of(batch) -> bytes`): the analytic one
     here, the traced one on the user's live modules in the runtime guard."""
     peak = peak_of(batch_size)
@@ -125,7 +125,7 @@ def batch_near_gpu_memory(ctx) -> Iterator[Issue]:
         yield issue
 
 
-def near_issue(gpu: gpus.GPU, batch_size: int, accumulate: int, peak_of) -> Optional[Issue]:
+def near_issue(gpu: gpus.GPU, batch_size: int, accumulate: int, peak_of) -> Issue | None:
     """DG602's finding for any estimator: the batch fits, but not with the allocator's margin."""
     peak = peak_of(batch_size)
     if gpu.verdict(peak) != gpus.TIGHT:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator, Optional
+from collections.abc import Iterator
 
 from dino_guard.findings import Severity
 from dino_guard.plan import LR_REFERENCE_BATCH, last_step
@@ -197,7 +197,7 @@ def fp16_small_patch(ctx) -> Iterator[Issue]:
                     "use precision: bf16 (or fp32 on GPUs without bf16)", fix={"train.precision": "bf16"})
 
 
-def optimizer_steps(ctx) -> Optional[int]:
+def optimizer_steps(ctx) -> int | None:
     """Optimizer steps of the whole run, when the data set's size is known."""
     plan = ctx.run_plan
     if not plan.total_steps:  # unknown, or no whole batch: nothing to judge a teacher by

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Optional
 
 from dino_guard import codes
 from dino_guard.findings import Severity
@@ -35,7 +35,7 @@ class Issue:
     field: str
     message: str
     help: str
-    fix: Optional[dict] = field(default=None, compare=False, hash=False)
+    fix: dict | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Rule:
     name: str
     severity: Severity
     doc: str
-    check: Optional[Callable[..., Iterable[Issue]]] = None  # None: raised elsewhere (loader, trainer)
+    check: Callable[..., Iterable[Issue]] | None = None  # None: raised elsewhere (loader, trainer)
     needs: tuple = ()  # dotted setup fields the check reads; skipped when a partial source lacks one
     origin: str = "setup"  # setup | loader | script | trainer
 

@@ -7,8 +7,8 @@ every script finding, is an error only when every value it uses is certain.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
 from dino_guard import backbones
 from dino_guard.findings import Severity
@@ -98,7 +98,7 @@ def _one_epoch_of_steps(schedule: Obj, trace) -> bool:
     return any(loader is l for l in trace.train_loaders)
 
 
-def effective_batch(evidence) -> Optional[int]:
+def effective_batch(evidence) -> int | None:
     """Images per optimizer step, when the script determines the batch and the devices."""
     setup = evidence.setup
     if setup is None or not (evidence.known("train.batch_size") and evidence.known("train.devices")):
@@ -272,7 +272,7 @@ def imagefolder_without_classes(evidence) -> Iterator[ScriptIssue]:
                               f"use LightlyDataset({root!r}, transform=...) for a flat folder of images")
 
 
-def _existing(root: str, script_dir: Path) -> Optional[Path]:
+def _existing(root: str, script_dir: Path) -> Path | None:
     path = Path(root).expanduser()
     for candidate in ([path] if path.is_absolute() else [path, script_dir / path]):
         if candidate.is_dir():

@@ -7,7 +7,8 @@ every script finding, is an error only when every value it uses is certain.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import ScriptIssue, script_rule

@@ -6,7 +6,7 @@ every script finding, is an error only when every value it uses is certain.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import ScriptIssue, script_rule

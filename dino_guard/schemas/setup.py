@@ -9,10 +9,9 @@ main_dino.py otherwise.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Tuple
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 
 INT64_MAX = 2**63 - 1  # torch, numpy and every C API below the trainer take 64-bit integers
 
@@ -36,7 +35,7 @@ class Section(BaseModel):
         return value
 
 
-def _ordered_scale(value: Tuple[float, float]) -> Tuple[float, float]:
+def _ordered_scale(value: tuple[float, float]) -> tuple[float, float]:
     low, high = value
     if not (0.0 < low <= 1.0 and 0.0 < high <= 1.0):
         raise ValueError(f"crop scales must lie in (0, 1], got [{low}, {high}]")
@@ -48,10 +47,10 @@ def _ordered_scale(value: Tuple[float, float]) -> Tuple[float, float]:
 class Data(Section):
     """Where the images come from: a folder, or the built-in synthetic set."""
 
-    path: Optional[str] = Field(None, description="Folder of images, searched recursively; class subfolders are kNN labels.")
-    synthetic: Optional[Literal["shapes"]] = Field(None, description="Built-in generated data set instead of a folder.")
+    path: str | None = Field(None, description="Folder of images, searched recursively; class subfolders are kNN labels.")
+    synthetic: Literal["shapes"] | None = Field(None, description="Built-in generated data set instead of a folder.")
     size: int = Field(2000, gt=0, description="Number of synthetic images.")
-    dataset_size: Optional[int] = Field(None, gt=0, description="Number of training images, if known (used by checks).")
+    dataset_size: int | None = Field(None, gt=0, description="Number of training images, if known (used by checks).")
     num_workers: int = Field(8, ge=0, description="DataLoader worker processes.")
 
 
@@ -67,9 +66,9 @@ class Transform(Section):
         "estimate counts; other files are still decoded in the workers). "
         "Ignored with backend: cpu."))
     global_crop_size: int = Field(224, gt=0, description="Side of the 2 global crops, px.")
-    global_crop_scale: Tuple[float, float] = Field((0.4, 1.0), description="[min, max] fraction of the image a global crop covers.")
+    global_crop_scale: tuple[float, float] = Field((0.4, 1.0), description="[min, max] fraction of the image a global crop covers.")
     local_crop_size: int = Field(96, gt=0, description="Side of the local crops, px.")
-    local_crop_scale: Tuple[float, float] = Field((0.05, 0.4), description="[min, max] fraction of the image a local crop covers.")
+    local_crop_scale: tuple[float, float] = Field((0.05, 0.4), description="[min, max] fraction of the image a local crop covers.")
     n_local_views: int = Field(6, ge=0, description="Number of local crops per image.")
     hf_prob: float = Field(0.5, ge=0.0, le=1.0, description="Probability of a horizontal flip.")
     vf_prob: float = Field(0.0, ge=0.0, le=1.0, description="Probability of a vertical flip.")
@@ -81,22 +80,22 @@ class Transform(Section):
     cj_sat: float = Field(0.4, ge=0.0, description="Saturation jitter (times cj_strength).")
     cj_hue: float = Field(0.2, ge=0.0, le=0.5, description="Hue jitter (times cj_strength).")
     random_gray_scale: float = Field(0.2, ge=0.0, le=1.0, description="Probability of converting to grayscale.")
-    gaussian_blur: Tuple[float, float, float] = Field((1.0, 0.1, 0.5), description="Blur probability of global view 1, global view 2, local views.")
-    sigmas: Tuple[float, float] = Field((0.1, 2.0), description="[min, max] sigma of the Gaussian blur.")
+    gaussian_blur: tuple[float, float, float] = Field((1.0, 0.1, 0.5), description="Blur probability of global view 1, global view 2, local views.")
+    sigmas: tuple[float, float] = Field((0.1, 2.0), description="[min, max] sigma of the Gaussian blur.")
     solarization_prob: float = Field(0.2, ge=0.0, le=1.0, description="Probability of solarizing global view 2.")
 
     _scales = field_validator("global_crop_scale", "local_crop_scale")(_ordered_scale)
 
     @field_validator("gaussian_blur")
     @classmethod
-    def _blur_probabilities(cls, value: Tuple[float, float, float]) -> Tuple[float, float, float]:
+    def _blur_probabilities(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
         if any(not 0.0 <= p <= 1.0 for p in value):
             raise ValueError(f"gaussian_blur holds three probabilities in [0, 1], got {list(value)}")
         return value
 
     @field_validator("sigmas")
     @classmethod
-    def _sigmas_ordered(cls, value: Tuple[float, float]) -> Tuple[float, float]:
+    def _sigmas_ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
         if not 0.0 < value[0] <= value[1]:
             raise ValueError(f"sigmas must be [min, max] with 0 < min <= max, got {list(value)}")
         return value
@@ -107,16 +106,16 @@ class Backbone(Section):
 
     name: str = Field(description="A timm model name (a pretrained tag like .dino is allowed) or torchvision/<name>.")
     pretrained: bool = Field(False, description="Load timm's pretrained weights (needs them in the local cache).")
-    dynamic_img_size: Optional[bool] = Field(None, description="timm ViTs: accept input sizes other than img_size.")
-    feature_dim: Optional[int] = Field(None, gt=0, description="Pooled feature width, for backbones dino-guard does not know.")
-    patch_size: Optional[int] = Field(None, gt=0, description="Patch size, for ViT-like backbones dino-guard does not know.")
+    dynamic_img_size: bool | None = Field(None, description="timm ViTs: accept input sizes other than img_size.")
+    feature_dim: int | None = Field(None, gt=0, description="Pooled feature width, for backbones dino-guard does not know.")
+    patch_size: int | None = Field(None, gt=0, description="Patch size, for ViT-like backbones dino-guard does not know.")
     drop_path_rate: float = Field(0.0, ge=0.0, lt=1.0, description="Stochastic depth of the student (timm keyword).")
 
 
 class Head(Section):
     """lightly's DINOProjectionHead arguments."""
 
-    input_dim: Optional[int] = Field(None, gt=0, description="Defaults to the backbone's feature width.")
+    input_dim: int | None = Field(None, gt=0, description="Defaults to the backbone's feature width.")
     hidden_dim: int = Field(2048, gt=0, description="Width of the head's hidden layers.")
     bottleneck_dim: int = Field(256, gt=0, description="Width before the weight-normalised last layer.")
     output_dim: int = Field(65536, gt=0, description="Number of prototypes (DINO's K).")
@@ -133,7 +132,7 @@ class Model(Section):
 class Loss(Section):
     """lightly's DINOLoss arguments."""
 
-    output_dim: Optional[int] = Field(None, gt=0, description="Defaults to model.head.output_dim.")
+    output_dim: int | None = Field(None, gt=0, description="Defaults to model.head.output_dim.")
     warmup_teacher_temp: float = Field(0.04, gt=0.0, description="Teacher temperature at the start of its warmup.")
     teacher_temp: float = Field(0.04, gt=0.0, description="Teacher temperature after the warmup (at most 0.07).")
     warmup_teacher_temp_epochs: int = Field(30, ge=0, description="Epochs of linear teacher-temperature warmup.")
@@ -150,7 +149,7 @@ class Optimizer(Section):
     weight_decay: float = Field(0.04, ge=0.0, description="Weight decay at the start (cosine schedule).")
     weight_decay_end: float = Field(0.4, ge=0.0, description="Weight decay at the end.")
     warmup_epochs: float = Field(10, ge=0.0, description="Epochs of linear learning-rate warmup.")
-    clip_grad: Optional[float] = Field(3.0, ge=0.0, description="Max gradient norm; 0 or null disables clipping.")
+    clip_grad: float | None = Field(3.0, ge=0.0, description="Max gradient norm; 0 or null disables clipping.")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum.")
 
 
@@ -173,7 +172,7 @@ class Train(Section):
     num_nodes: int = Field(1, gt=0, description="Nodes; run dino-guard train on each with --nnodes, --node-rank and --rdzv-endpoint.")
     seed: int = Field(0, ge=0, le=INT64_MAX, description="Seed of every random number generator (0 to 2**63 - 1).")
     output_dir: str = Field("runs/dino", description="Where metrics, checkpoints and plots go.")
-    max_steps: Optional[int] = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
     checkpoint_every_epochs: int = Field(0, ge=0, description="Keep an extra checkpoint every N epochs; 0 keeps only last.pt.")
     log_every_steps: int = Field(1, gt=0, description="Write metrics every N optimizer steps.")
     checkpoint_every_steps: int = Field(0, ge=0, description="Also write checkpoints/last.pt every N optimizer steps; 0: at epoch ends only.")
@@ -185,8 +184,8 @@ MAX_GPU_MEMORY_GB = 100_000.0  # 100 TB: far above any one device; keeps byte co
 class Hardware(Section):
     """The GPU the run is meant for (memory checks)."""
 
-    gpu: Optional[str] = Field(None, description="A GPU name from the catalog, e.g. H100-80GB.")
-    gpu_memory_gb: Optional[float] = Field(None, gt=0.0, le=MAX_GPU_MEMORY_GB, description="Memory of a GPU not in the catalog.")
+    gpu: str | None = Field(None, description="A GPU name from the catalog, e.g. H100-80GB.")
+    gpu_memory_gb: float | None = Field(None, gt=0.0, le=MAX_GPU_MEMORY_GB, description="Memory of a GPU not in the catalog.")
 
 
 class Monitor(Section):
@@ -211,10 +210,10 @@ class Eval(Section):
     knn_temperature: float = Field(0.07, gt=0.0, description="Temperature of the weighted kNN vote.")
     knn_every_epochs: int = Field(0, ge=0, description="kNN evaluation every N epochs; 0: only at the end.")
     knn: bool = Field(True, description="Evaluate the teacher backbone with kNN (needs labelled images); false turns it off.")
-    path: Optional[str] = Field(None, description=(
+    path: str | None = Field(None, description=(
         "Labelled folder (one subfolder per class) of kNN query images, never trained on. When data.path has the "
         "same class subfolders its images are the kNN bank, otherwise half of this folder is."))
-    holdout_fraction: Optional[float] = Field(None, ge=0.0, lt=1.0, description=(
+    holdout_fraction: float | None = Field(None, ge=0.0, lt=1.0, description=(
         "Share of a labelled training folder held out of training as kNN queries. Default: 0 for a folder "
         "(training uses every image; give eval.path for kNN), 0.2 for the built-in synthetic set."))
     knn_max_images: int = Field(10000, gt=0, description="At most this many images (a seeded random subset) each in the kNN bank and in the queries; they are read again at every evaluation, never held in memory.")
@@ -226,7 +225,7 @@ class Setup(Section):
     model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False, title="dino-guard setup")
 
     data: Data = Data()
-    transform: Optional[Transform] = None
+    transform: Transform | None = None
     model: Model
     loss: Loss = Loss()
     optimizer: Optimizer = Optimizer()

@@ -15,15 +15,15 @@ import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from dino_guard.setupfile import yamlpos
-from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.codes import make_finding
+from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.schemas import Setup
 from dino_guard.schemas.describe import describe_type
+from dino_guard.setupfile import yamlpos
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,7 +39,7 @@ class Locations:
 
     positions: dict = field(default_factory=dict)  # tuple path -> (line, col)
 
-    def of(self, dotted: Union[str, tuple]) -> tuple[int, int]:
+    def of(self, dotted: str | tuple) -> tuple[int, int]:
         path = tuple(dotted.split(".")) if isinstance(dotted, str) else tuple(dotted)
         while path:
             if path in self.positions:
@@ -51,12 +51,12 @@ class Locations:
 @dataclass
 class Loaded:
     path: str
-    setup: Optional[Setup]
+    setup: Setup | None
     locations: Locations
     findings: list[Finding]
-    known: Optional[frozenset] = None  # dotted fields a partial source determined; None = all
+    known: frozenset | None = None  # dotted fields a partial source determined; None = all
     evidence: Any = None  # what a script reader saw, for the rules that only scripts can break (DG7xx)
-    text: Optional[str] = None  # the text read, so suppression comments are found without reading the file again
+    text: str | None = None  # the text read, so suppression comments are found without reading the file again
 
 
 def read_text(path: Path) -> str:
@@ -116,7 +116,7 @@ def _file_kind(mode: int) -> str:
     return next((name for test, name in kinds if test(mode)), "not a plain file")
 
 
-def load_setup(path: Union[str, Path]) -> Loaded:
+def load_setup(path: str | Path) -> Loaded:
     path = Path(path)
     text = read_text(path)
     return dataclasses.replace(validate_document(str(path), parse_text(text, path.suffix)), text=text)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
+from dino_guard.sources.library.trace import DinoTrace as Trace
 from dino_guard.sources.partial_setup import Built, DinoPair
 from dino_guard.sources.roles import Roles
-from dino_guard.sources.library.trace import DinoTrace as Trace
 
 
 @dataclass
@@ -17,7 +17,7 @@ class ScriptEvidence:
     roles: Roles
     built: Built  # the partial setup's data, positions, known fields and the run's epochs
     pair: DinoPair  # which script classes build DINO: values of other models in the file are not DINO's
-    setup: Optional[Any] = None  # the validated Setup, when the script determines one
+    setup: Any | None = None  # the validated Setup, when the script determines one
 
     def known(self, dotted: str) -> bool:
         return dotted in self.built.known

@@ -8,7 +8,7 @@ so the rules that need it stay silent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard.sources import lightly_api as api
 from dino_guard.sources.interp import descendants
@@ -27,7 +27,7 @@ class Built:
     data: dict = field(default_factory=lambda: {"model": {"backbone": {"name": UNKNOWN_BACKBONE}}})
     positions: dict = field(default_factory=dict)
     known: set = field(default_factory=set)
-    epochs: Optional[int] = None  # training length, for the script checks
+    epochs: int | None = None  # training length, for the script checks
 
     def put(self, dotted: str, value: Any, pos: tuple, known: bool = True) -> None:
         parts = dotted.split(".")

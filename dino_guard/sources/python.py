@@ -23,14 +23,14 @@ import ast
 import dataclasses
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from dino_guard.codes import make_finding
 from dino_guard.findings import Finding
-from dino_guard.setupfile.loader import Loaded, Locations, read_bounded
 from dino_guard.schemas import Setup
+from dino_guard.setupfile.loader import Loaded, Locations, read_bounded
 from dino_guard.sources import prefilter
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 MAX_BYTES = 5_000_000  # a training script is a few KB; generated megabyte files are not scripts
 
 
-def load_python(path: Union[str, Path]) -> Loaded:
+def load_python(path: str | Path) -> Loaded:
     path = Path(path)
     raw = read_bounded(path, MAX_BYTES, "a training script", "give the script itself", head_only=True)
     if not prefilter.may_import_lightly(raw):

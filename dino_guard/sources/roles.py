@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dino_guard.sources.library.trace import DinoTrace as Trace
 from dino_guard.sources.interp.values import Obj
+from dino_guard.sources.library.trace import DinoTrace as Trace
 
 _TEACHER = re.compile(r"teacher|(^|_)ema($|_)|^momentum_|_momentum$|^target_(backbone|encoder|net|network|head|model)", re.I)
 _STUDENT = re.compile(r"student|online", re.I)

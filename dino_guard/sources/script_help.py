@@ -10,7 +10,7 @@ no fix, or a field with no Python spelling, keeps its original help.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from dino_guard.codes import get
 from dino_guard.findings import Finding
@@ -56,7 +56,7 @@ _STATEMENTS: dict[str, Callable[[dict], str]] = {
 }
 
 
-def python_fix(fix: dict) -> Optional[str]:
+def python_fix(fix: dict) -> str | None:
     """The fix as Python, or None when a field has no Python spelling."""
     calls: dict[str, list[str]] = {}
     sentences: list[str] = []

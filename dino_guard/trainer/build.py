@@ -9,7 +9,6 @@ global crops and the local crops as two batched tensors.
 from __future__ import annotations
 
 import copy
-from typing import Optional
 
 import torch
 from torch import nn
@@ -29,7 +28,7 @@ class MultiCrop(nn.Module):
         super().__init__()
         self.backbone, self.head = backbone, head
 
-    def forward(self, global_crops: torch.Tensor, local_crops: Optional[torch.Tensor] = None):
+    def forward(self, global_crops: torch.Tensor, local_crops: torch.Tensor | None = None):
         out_global = self.head(self.backbone(global_crops).flatten(1))
         if local_crops is None:
             return out_global, None

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -26,7 +26,6 @@ from dino_guard.datafiles import IMAGE_SUFFIXES  # one list of image suffixes fo
 from dino_guard.trainer.images import JPEG_START, READ_ERRORS, DataError, EncodedJPEG, encoded_jpeg, open_rgb
 from dino_guard.trainer.synthetic import CLASSES, shape_image
 
-
 # ---------------------------------------------------------------- sources
 
 
@@ -35,7 +34,7 @@ class Source:
     """What to load: a list of items (paths or synthetic indices) and labels."""
 
     items: list
-    labels: Optional[list]  # None: unlabeled (no kNN)
+    labels: list | None  # None: unlabeled (no kNN)
     class_names: list = field(default_factory=list)
     ignored: int = 0  # files skipped by suffix (not images)
     description: str = ""
@@ -46,13 +45,13 @@ class Source:
             return shape_image(item)[0]
         return open_rgb(item)
 
-    def load_path(self, i: int) -> Union[str, Image.Image]:
+    def load_path(self, i: int) -> str | Image.Image:
         """A file's path, undecoded: the worker's transform decodes it at the size it needs
         (PIL's JPEG draft mode; `transform.backend: device`). Synthetic images come as images."""
         item = self.items[i]
         return shape_image(item)[0] if isinstance(item, int) else item
 
-    def load_raw(self, i: int) -> Union[EncodedJPEG, str, Image.Image]:
+    def load_raw(self, i: int) -> EncodedJPEG | str | Image.Image:
         """An 8-bit RGB or grayscale JPEG file as its bytes (`transform.decode: device`), else as load_path."""
         item = self.items[i]
         if isinstance(item, int):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -65,7 +64,7 @@ class EncodedJPEG:
     name: str  # the file, for the bad-file report if the device cannot decode it
 
 
-def encoded_jpeg(data: bytes, name: str) -> Optional[EncodedJPEG]:
+def encoded_jpeg(data: bytes, name: str) -> EncodedJPEG | None:
     """The file as EncodedJPEG if the device decoder takes it, else None (the worker decodes it).
 
     Only the header is parsed (PIL's open reads no pixels). CMYK/YCCK JPEGs
@@ -84,7 +83,7 @@ def encoded_jpeg(data: bytes, name: str) -> Optional[EncodedJPEG]:
     return EncodedJPEG(data, height, width, name)
 
 
-def decode_resize(source: Union[str, bytes, Image.Image], size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def decode_resize(source: str | bytes | Image.Image, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Worker step: image (path, bytes or PIL) -> ((3, size, size) uint8, (2,) original h, w).
 
     JPEG decoding uses PIL's draft mode: the decoder itself scales by 1/2..1/8

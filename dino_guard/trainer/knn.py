@@ -9,8 +9,8 @@ tensors would need hundreds of GB before the first step).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +63,7 @@ def capped(indices: list, cap: int, seed: int = 0) -> list:
     return [indices[i] for i in keep]
 
 
-def eval_sets(setup, source, train_idx: list, query_idx: list) -> Optional[tuple[EvalSet, EvalSet]]:
+def eval_sets(setup, source, train_idx: list, query_idx: list) -> tuple[EvalSet, EvalSet] | None:
     """(bank, queries) for kNN, or None when there is nothing to evaluate on.
 
     `eval.path`: its images are the queries; the bank is the training folder

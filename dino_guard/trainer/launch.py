@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import Optional
 
 from dino_guard.plan import setup_processes
 
@@ -27,9 +26,9 @@ class LaunchError(Exception):
 class Nodes:
     """Where this node sits among `train.num_nodes` (the --nnodes/--node-rank/--rdzv-endpoint options)."""
 
-    nnodes: Optional[int] = None
+    nnodes: int | None = None
     node_rank: int = 0
-    rdzv_endpoint: Optional[str] = None
+    rdzv_endpoint: str | None = None
 
 
 def under_launcher() -> bool:

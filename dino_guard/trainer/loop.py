@@ -26,15 +26,15 @@ import os
 import pickle
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 import torch
 
+from dino_guard.plan import RunPlan, last_step, plan_run, setup_processes
 from dino_guard.trainer import checkpoint, distributed, runfolder, setupdiff
 from dino_guard.trainer.build import build_loss, build_models, build_optimizer
-from dino_guard.plan import RunPlan, last_step, plan_run, setup_processes
 from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source, split_indices
 from dino_guard.trainer.export import write_backbone
 from dino_guard.trainer.images import DataError
@@ -56,20 +56,20 @@ class Result:
     exit_code: int
     summary: dict
     events: list = field(default_factory=list)
-    checkpoint_step: Optional[int] = None  # the step checkpoints/last.pt holds (None: no checkpoint)
+    checkpoint_step: int | None = None  # the step checkpoints/last.pt holds (None: no checkpoint)
 
 
 @dataclass
 class Options:
     output_dir: Path
-    max_steps: Optional[int] = None
+    max_steps: int | None = None
     resume: bool = False
     overwrite: bool = False  # delete the previous run's outputs in output_dir first
     command: str = "dino-guard train SETUP"  # how the user started it, for messages that spell out the next one
     device: str = "auto"
     log: Callable[[str], None] = print
     on_event: Callable[[Event], None] = lambda e: None
-    step_hook: Optional[Callable] = None  # (step, student) after each backward; tests inject NaNs with it
+    step_hook: Callable | None = None  # (step, student) after each backward; tests inject NaNs with it
 
 
 def pick_device(name: str, d: distributed.Dist) -> torch.device:
@@ -122,17 +122,17 @@ class Run:
     loss_fn: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
-    amp_dtype: Optional[torch.dtype]
+    amp_dtype: torch.dtype | None
     monitor: Monitor
-    knn_sets: Optional[tuple]
+    knn_sets: tuple | None
     step: int = 0
     history: list = field(default_factory=list)
-    knn_init: Optional[float] = None
+    knn_init: float | None = None
     events: list = field(default_factory=list)
     bad_files: int = 0
-    stopped_by: Optional[str] = None
+    stopped_by: str | None = None
     exit_code: int = 0
-    saved_step: Optional[int] = None  # the step checkpoints/last.pt holds
+    saved_step: int | None = None  # the step checkpoints/last.pt holds
 
     @property
     def steps_per_epoch(self) -> int:
@@ -154,7 +154,7 @@ class Run:
         if self.d.main:
             self.opts.log(text)
 
-    def knn(self) -> Optional[float]:
+    def knn(self) -> float | None:
         e = self.setup.eval
         return evaluate(self.teacher.backbone, *self.knn_sets, self.device, e.knn_k, e.knn_temperature,
                         self.setup.data.num_workers)
@@ -297,7 +297,7 @@ def resume(run: Run) -> None:
     run.log(f"resumed from {run.ckpt_path} at step {run.step} (epoch {run.step // run.steps_per_epoch})")
 
 
-def save(run: Run, path: Optional[Path] = None) -> None:
+def save(run: Run, path: Path | None = None) -> None:
     """Rank 0 writes; every rank knows which step last.pt holds (the weights are the same on all)."""
     if not all(torch.isfinite(p).all() for p in run.student.parameters()):
         run.log(f"not saving step {run.step}: the weights are not finite; "
@@ -326,10 +326,10 @@ class Pending:
     step: int
     schedule: dict
     values: torch.Tensor  # loss, grad norm, teacher std, teacher entropy, signal flag (all-reduced)
-    ready: Optional[torch.cuda.Event]
+    ready: torch.cuda.Event | None
     started: float
     wait: float
-    done_at: Optional[float]  # wall clock when its numbers were ready (None: read it on arrival)
+    done_at: float | None  # wall clock when its numbers were ready (None: read it on arrival)
 
 
 def run_steps(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
@@ -457,7 +457,7 @@ def to_host_later(values: torch.Tensor):
     return host, ready
 
 
-def record_step(run: Run, p: Pending, bar: ProgressBar, next_started: Optional[float] = None) -> bool:
+def record_step(run: Run, p: Pending, bar: ProgressBar, next_started: float | None = None) -> bool:
     """Metrics row and loss-trend checks of a queued step; True when a rank was signalled."""
     if p.ready is not None:
         p.ready.synchronize()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 from dino_guard.trainer import runfolder
 
@@ -32,7 +31,7 @@ def read_metrics(path: Path, upto: int) -> tuple:
     return rows, dropped
 
 
-def _row(line: str) -> Optional[dict]:
+def _row(line: str) -> dict | None:
     try:
         row = json.loads(line)
     except ValueError:
@@ -53,7 +52,7 @@ def append_metric(path: Path, row: dict) -> None:
         f.write(json.dumps(row) + "\n")
 
 
-def throughput(history: list, effective_batch: int) -> Optional[float]:
+def throughput(history: list, effective_batch: int) -> float | None:
     """Images per second over the wall clock from the end of the first step to the last.
 
     Not the median step: DataLoader workers deliver in bursts (all finish a

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 @dataclass
@@ -27,14 +26,14 @@ class Monitor:
     cfg: object  # schemas.Monitor
     output_dim: int
     precision: str = "fp32"
-    lr: Optional[float] = None  # peak learning rate, for the help text; None: not known (the guard without an optimizer)
+    lr: float | None = None  # peak learning rate, for the help text; None: not known (the guard without an optimizer)
     losses: list = field(default_factory=list)
     stds: list = field(default_factory=list)
     entropies: list = field(default_factory=list)
     min_smoothed: float = math.inf
     rising: int = 0
     reported: set = field(default_factory=set)
-    first_window: Optional[float] = None
+    first_window: float | None = None
 
     def state_dict(self) -> dict:
         return {"losses": list(self.losses), "stds": list(self.stds), "entropies": list(self.entropies),
@@ -66,7 +65,7 @@ class Monitor:
 
     # ------------------------------------------------------------ checks
 
-    def _non_finite(self, step: int, loss: float, grad_norm: float) -> Optional[Event]:
+    def _non_finite(self, step: int, loss: float, grad_norm: float) -> Event | None:
         if math.isfinite(loss) and (math.isfinite(grad_norm) or self.precision == "fp16"):
             return None  # fp16: an inf gradient is the GradScaler's business (it skips the step)
         what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {grad_norm}"
@@ -76,11 +75,11 @@ class Monitor:
                      f"{fix}lower optimizer.lr{self._lr_used()} and set optimizer.clip_grad (e.g. 3.0)",
                      stop=True)
 
-    def _window(self, values: list) -> Optional[list]:
+    def _window(self, values: list) -> list | None:
         w = self.cfg.collapse_window
         return values[-w:] if len(values) - self.cfg.grace_steps >= w else None
 
-    def _uniform(self, step: int) -> Optional[Event]:
+    def _uniform(self, step: int) -> Event | None:
         ln_d = math.log(self.output_dim)
         tol = self.cfg.uniform_collapse_tolerance * ln_d
         losses, ents = self._window(self.losses), self._window(self.entropies)
@@ -93,7 +92,7 @@ class Monitor:
                      "sharpen the teacher: loss.teacher_temp and warmup_teacher_temp at most 0.07 (0.04 is DINO's)",
                      stop=True)
 
-    def _dimensional(self, step: int) -> Optional[Event]:
+    def _dimensional(self, step: int) -> Event | None:
         stds = self._window(self.stds)
         floor = self.cfg.min_teacher_std / math.sqrt(self.output_dim)
         if not stds or max(stds) >= floor:
@@ -138,7 +137,7 @@ class Monitor:
                                  f"if it keeps rising the run stops after {self.cfg.patience} steps; "
                                  f"consider a lower optimizer.lr{self._lr_used()}"))]
 
-    def _progress(self, step: int, after_lr_warmup: bool) -> Optional[Event]:
+    def _progress(self, step: int, after_lr_warmup: bool) -> Event | None:
         w = self.cfg.collapse_window
         if self.first_window is None and len(self.losses) >= w:
             # the loss as the run started: a fast teacher can sharpen within the first
@@ -161,7 +160,7 @@ class Monitor:
     def _lr_used(self) -> str:
         return f" (peak lr used {self.lr:.3g})" if self.lr is not None else ""
 
-    def _once(self, event: Event) -> Optional[Event]:
+    def _once(self, event: Event) -> Event | None:
         if event.code in self.reported:
             return None
         self.reported.add(event.code)

@@ -15,8 +15,8 @@ workers or on the training device:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple, Union
 
 import torch
 from PIL import Image
@@ -96,7 +96,7 @@ class WorkerDecode:
     def __init__(self, size: int, decode_on_device: bool = False):
         self.size, self.takes_encoded = size, decode_on_device
 
-    def __call__(self, image: Union[str, Image.Image, EncodedJPEG]) -> tuple:
+    def __call__(self, image: str | Image.Image | EncodedJPEG) -> tuple:
         # Drawn under the data set's per-sample seed (seed, epoch, index): the batch's
         # augmentation generator is seeded from these, so a resumed run sees the same crops.
         seed = int(torch.randint(0, 2**62, ()))
@@ -133,7 +133,7 @@ class DeviceViews:
     `size` is the workers' square, to which JPEGs decoded on the device are resized.
     """
 
-    def __init__(self, transform: DeviceDINOTransform, size: Optional[int] = None):
+    def __init__(self, transform: DeviceDINOTransform, size: int | None = None):
         self.transform = transform
         self.size = size or default_decode_size(transform.groups[0][0].crop_size)
 
@@ -143,7 +143,7 @@ class DeviceViews:
         groups = self.transform.groups_of(images, sizes, generator)
         return groups[0], (groups[1] if len(groups) > 1 else None)
 
-    def squares(self, batch: dict, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    def squares(self, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, S, S) uint8 on the device and (B, 2) original h, w."""
         if "jpegs" in batch:  # decode: device; may replace undecodable rows and report them in batch["bad"]
             return jpeg_device.batch_squares(batch, self.size, device)

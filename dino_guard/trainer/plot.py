@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
 
 
 def _finite(value) -> float:
@@ -20,7 +19,7 @@ def _finite(value) -> float:
     return float(value) if value is not None and math.isfinite(value) else math.nan
 
 
-def series(rows: list, knn_init: Optional[float] = None, knn_final: Optional[float] = None) -> dict:
+def series(rows: list, knn_init: float | None = None, knn_final: float | None = None) -> dict:
     """The plotted series from metrics rows (metrics.jsonl, one per optimizer step).
 
     kNN points are the rows that carry `knn_top1`, plus the evaluation at
@@ -39,8 +38,8 @@ def series(rows: list, knn_init: Optional[float] = None, knn_final: Optional[flo
             "knn_step": sorted(knn), "knn_top1": [knn[s] for s in sorted(knn)]}
 
 
-def figure(rows: list, output_dim: int, title: str = "", knn_init: Optional[float] = None,
-           knn_final: Optional[float] = None):
+def figure(rows: list, output_dim: int, title: str = "", knn_init: float | None = None,
+           knn_final: float | None = None):
     """The loss.png figure (matplotlib, Agg): losses on the left axis, kNN top-1 on the right."""
     import matplotlib
 
@@ -73,8 +72,8 @@ def figure(rows: list, output_dim: int, title: str = "", knn_init: Optional[floa
     return fig
 
 
-def plot_run(rows: list, output_dim: int, path: Path, title: str = "", knn_init: Optional[float] = None,
-             knn_final: Optional[float] = None) -> None:
+def plot_run(rows: list, output_dim: int, path: Path, title: str = "", knn_init: float | None = None,
+             knn_final: float | None = None) -> None:
     """Write loss.png for a run's metrics rows."""
     import matplotlib.pyplot as plt
 

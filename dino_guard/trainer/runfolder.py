@@ -17,8 +17,8 @@ import fcntl
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 LOCK_NAME = ".lock"
 # What a run writes: a folder holding any of these holds a run.
@@ -165,6 +165,6 @@ def replaced(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def discard(tmp: Optional[str]) -> None:
+def discard(tmp: str | None) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(tmp)

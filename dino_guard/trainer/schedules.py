@@ -39,7 +39,7 @@ class Schedule:
     teacher_temp_warmup_steps: int
 
     @classmethod
-    def from_setup(cls, setup, plan) -> "Schedule":
+    def from_setup(cls, setup, plan) -> Schedule:
         """The schedules of `setup` over the run `plan` (dino_guard.plan: steps and the lr used)."""
         o, c = setup.optimizer, setup.loss
         steps_per_epoch = plan.steps_per_epoch

@@ -22,7 +22,7 @@ from __future__ import annotations
 import colorsys
 import math
 import random
-from typing import Callable
+from collections.abc import Callable
 
 from PIL import Image, ImageDraw
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dino_guard.check.engine import Context, Options, run_rules
-from dino_guard.setupfile.loader import Locations
 from dino_guard.schemas import Setup
+from dino_guard.setupfile.loader import Locations
 
 VIT_WITH_RESNET_HEAD = {"transform": {}, "model": {"backbone": {"name": "vit_small_patch16_224", "dynamic_img_size": True},
                                                    "head": {"input_dim": 2048}}}

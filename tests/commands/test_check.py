@@ -128,8 +128,9 @@ def test_rules_lists_every_code(cli):
 
 
 def test_schema_matches_the_committed_copy_and_validates_examples(cli):
-    from tests.conftest import REPO
     import yaml
+
+    from tests.conftest import REPO
 
     printed = json.loads(cli("schema").output)
     committed = json.loads((REPO / "dino_guard" / "schemas" / "dino-guard.schema.json").read_text())

@@ -9,9 +9,9 @@ as a subprocess; bench/reliability/RESULTS.md records how many hold.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 EXITS = frozenset({0, 1, 2})  # check / estimate: ok, error findings, usage or unreadable input
 
@@ -42,7 +42,7 @@ class Case:
     exits: frozenset = EXITS
     must_say: str = ""  # text the output must hold (case-insensitive)
     must_not_say: str = ""
-    env: Optional[dict] = None
+    env: dict | None = None
     needs: str = ""  # a condition the case needs, checked by `skip_reason`
 
 
@@ -115,7 +115,7 @@ def _unreadable_folder(folder: Path) -> list:
     return ["check", str(folder)]
 
 
-def _pyproject(text: str, mode: Optional[int] = None) -> Callable[[Path], list]:
+def _pyproject(text: str, mode: int | None = None) -> Callable[[Path], list]:
     def make(folder: Path) -> list:
         (folder / "x.dino.yaml").write_text(BASE)
         project = folder / "pyproject.toml"

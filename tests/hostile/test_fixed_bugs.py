@@ -11,13 +11,13 @@ import pytest
 from dino_guard import gpus
 from dino_guard.check import inputs
 from dino_guard.check.engine import check_loaded
+from dino_guard.check.report import format_github, format_text
 from dino_guard.findings import Finding, Severity, UnreadableInput
-from dino_guard.setupfile.loader import load_setup, read_bounded
 from dino_guard.memory import fit
 from dino_guard.memory.estimate import traced_too_costly
 from dino_guard.memory.spec import MemorySpec
-from dino_guard.check.report import format_github, format_text
 from dino_guard.schemas.export import markdown_reference
+from dino_guard.setupfile.loader import load_setup, read_bounded
 from dino_guard.sources.python import load_python
 from tests.hostile.cases import BASE, setup_with
 

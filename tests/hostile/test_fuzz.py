@@ -20,11 +20,11 @@ from pydantic import BaseModel
 
 from dino_guard import gpus
 from dino_guard.check.engine import Options, check_loaded
-from dino_guard.setupfile.loader import parse_text, validate_document
+from dino_guard.check.report import FORMATTERS
 from dino_guard.memory.estimate import MethodUnavailable, run
 from dino_guard.memory.spec import spec_from_setup
-from dino_guard.check.report import FORMATTERS
 from dino_guard.schemas import Setup
+from dino_guard.setupfile.loader import parse_text, validate_document
 from dino_guard.setupfile.yamlpos import Document
 from tests.hostile.cases import BASE
 

@@ -10,8 +10,8 @@ import pytest
 
 from dino_guard import backbones, gpus
 from dino_guard.memory import analytic
-from dino_guard.memory.spec import MemorySpec
 from dino_guard.memory.calibration import load_rows
+from dino_guard.memory.spec import MemorySpec
 
 ROWS = load_rows(Path(__file__).with_name("h100_dino_memory.csv"))  # copy of ../shared/calibration/
 OK_ROWS = [row for row in ROWS if row.status == "ok"]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from dino_guard.memory import traced
-from dino_guard.memory.spec import MemorySpec
 from dino_guard.memory.calibration import load_rows
+from dino_guard.memory.spec import MemorySpec
 
 ROWS = load_rows(Path(__file__).with_name("h100_dino_memory.csv"))  # copy of ../shared/calibration/
 OK_ROWS = [row for row in ROWS if row.status == "ok"]

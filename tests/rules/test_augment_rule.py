@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dino_guard.rules.augment import ANCHOR_PARAMS, GPU_TFLOPS, gpu_images_per_s
 from dino_guard.gpus import CATALOG
+from dino_guard.rules.augment import ANCHOR_PARAMS, GPU_TFLOPS, gpu_images_per_s
 
 
 @pytest.mark.parametrize("precision,compiled,measured", [("bf16", False, 928), ("fp32", False, 308), ("bf16", True, 1370)])

@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 from dino_guard.check.engine import check_loaded
-from dino_guard.setupfile.loader import load_setup
 from dino_guard.datafiles import count_images
 from dino_guard.rules.data import suggested_output_dim
+from dino_guard.setupfile.loader import load_setup
 
 
 def test_images_are_counted_recursively_by_suffix(tmp_path):

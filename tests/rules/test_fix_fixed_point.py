@@ -14,8 +14,8 @@ import yaml
 
 from dino_guard.check.engine import Options, check_loaded
 from dino_guard.findings import Finding
-from dino_guard.setupfile.loader import load_setup
 from dino_guard.rules.registry import all_rules
+from dino_guard.setupfile.loader import load_setup
 from tests.rules.test_fixtures import SETUP_FILES, expectations
 
 # Setup rules that give advice but no single value to write, and why.

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dino_guard.check.engine import Options
-from dino_guard.findings import Severity
 from dino_guard.check.inputs import check_path
+from dino_guard.findings import Severity
 from dino_guard.rules.registry import all_rules
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from dino_guard.setupfile import suppress
 from dino_guard.check.engine import Options
-from dino_guard.findings import Severity
 from dino_guard.check.inputs import check_path
+from dino_guard.findings import Severity
+from dino_guard.setupfile import suppress
 
 FIXTURES = Path(__file__).parent / "suppression_fixtures"
 EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")

@@ -32,8 +32,8 @@ from pathlib import Path
 import pytest
 
 from dino_guard.check.engine import Options
-from dino_guard.findings import Severity
 from dino_guard.check.inputs import check_path
+from dino_guard.findings import Severity
 from tests.sources.test_scripts import expectations
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -7,7 +7,6 @@ script fixes it, next to the variant where it must stay unknown.
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dino_guard.sources.releases import catalog as rel
 from dino_guard.sources import lightly_api
+from dino_guard.sources.releases import catalog as rel
 
 
 def test_tables_are_the_newest_release_signatures():

@@ -29,8 +29,8 @@ import time
 import traceback
 from pathlib import Path
 
-import torch  # noqa: F401  (imported once here, before forking; no torch op runs in the parent)
 import matplotlib  # noqa: F401  (loss.png: imported before forking too)
+import torch  # noqa: F401  (imported once here, before forking; no torch op runs in the parent)
 
 from dino_guard.trainer import checkpoint, runfolder
 from dino_guard.trainer.loop import Options, train

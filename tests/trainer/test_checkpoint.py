@@ -7,8 +7,8 @@ import time
 import pytest
 import torch
 
-from tests.trainer.conftest import TINY, cli, merge, metrics, write_yaml
 from dino_guard.trainer import checkpoint
+from tests.trainer.conftest import TINY, cli, merge, metrics, write_yaml
 
 STEPS = 9
 

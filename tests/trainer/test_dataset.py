@@ -5,12 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.trainer.conftest import TINY, cli, merge, run, tiny_setup, write_yaml
 from dino_guard.schemas.setup import Data
 from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source
 from dino_guard.trainer.images import DataError, open_rgb
 from dino_guard.trainer.pipeline import build_pipeline
 from dino_guard.trainer.synthetic import CLASSES, shape_image
+from tests.trainer.conftest import TINY, cli, merge, run, tiny_setup, write_yaml
 
 
 def test_synthetic_shapes_are_deterministic_labeled_and_sized():

@@ -20,15 +20,20 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("lightly")
 
-from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 import torchvision.transforms as T  # noqa: E402
 import torchvision.transforms.v2.functional as TF  # noqa: E402
+from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
 from dino_guard.schemas.setup import Transform  # noqa: E402
 from dino_guard.trainer.device_aug import ops  # noqa: E402
 from dino_guard.trainer.device_aug.params import crop_boxes, sample_group  # noqa: E402
 from dino_guard.trainer.device_aug.transform import (  # noqa: E402
-    IMAGENET_MEAN, IMAGENET_STD, DeviceDINOTransform, default_decode_size, view_recipes)
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DeviceDINOTransform,
+    default_decode_size,
+    view_recipes,
+)
 from dino_guard.trainer.images import decode_resize  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -156,7 +161,7 @@ def _encoded(image: Image.Image, fmt: str) -> bytes:
 def test_decode_resize_any_mode(mode, fmt):
     base = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8))
     image = base.convert(mode) if mode not in ("I;16",) else \
-        Image.fromarray((np.asarray(base.convert("L"), dtype=np.uint16) * 257))
+        Image.fromarray(np.asarray(base.convert("L"), dtype=np.uint16) * 257)
     pixels, size = decode_resize(_encoded(image, fmt), 24)
     assert pixels.dtype == torch.uint8 and pixels.shape == (3, 24, 24)
     assert size.tolist() == [30, 50]

@@ -15,7 +15,6 @@ import torch
 
 from tests.trainer.conftest import TINY, merge, metrics, write_yaml
 
-
 LAUNCHERS = {"torchrun": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                          "-m", "dino_guard", "train"],
              "dino-guard": [sys.executable, "-m", "dino_guard", "train"]}

@@ -9,8 +9,8 @@ from tests.trainer.conftest import metrics, run, tiny_setup
 torch = pytest.importorskip("torch")
 
 from dino_guard.trainer.dataset import Source  # noqa: E402
-from dino_guard.trainer.pipeline import eval_transform  # noqa: E402
 from dino_guard.trainer.knn import EvalSet, capped, evaluate, knn_top1  # noqa: E402
+from dino_guard.trainer.pipeline import eval_transform  # noqa: E402
 
 
 class CountingSource(Source):

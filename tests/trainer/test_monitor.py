@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from tests.trainer.conftest import run, tiny_setup
 from dino_guard.schemas.setup import Monitor as MonitorCfg
 from dino_guard.trainer.monitor import Monitor
+from tests.trainer.conftest import run, tiny_setup
 
 QUICK = {"grace_steps": 2, "collapse_window": 5, "divergence_window": 5, "patience": 5}
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dino_guard import backbones
 from dino_guard.memory.analytic import estimate
 from dino_guard.memory.spec import spec_from_setup
 from dino_guard.schemas import Setup
-from dino_guard import backbones
 from dino_guard.trainer.progress import memory_line
 
 
@@ -52,7 +52,7 @@ def class_folder(root, per_class: int = 14, classes=("a", "b")):
 def test_a_labelled_folder_trains_every_image_as_check_counted(tmp_path):
     """Issue 12: with class subfolders `check` counted 14 steps per epoch and `train` ran 12 (20% held out)."""
     from dino_guard.check.engine import Context
-    from tests.trainer.conftest import run, tiny_setup
+    from tests.trainer.conftest import tiny_setup
 
     data = class_folder(tmp_path / "imgs")
     setup = tiny_setup(data={"synthetic": None, "path": str(data), "num_workers": 0},

@@ -10,7 +10,7 @@ library object (hooks.PlainPython is the one that knows nothing).
 from __future__ import annotations
 
 import ast
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard.sources.interp.expressions import ExpressionsMixin
 from dino_guard.sources.interp.frames import Frame, OutOfBudget
@@ -39,7 +39,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, ScriptCallsMixin):
         self.scopes: list = []  # the class of each running method (None outside classes)
         self.func_names: list = []  # names of the functions running now, outermost first
         self.call_sites: list = []  # where each of them was called from
-        self.call_site: Optional[tuple] = None  # the position of the call being made
+        self.call_site: tuple | None = None  # the position of the call being made
         self.attribute_logs: list = []  # per enclosing branch: attributes it assigned, with their old values
         self.star_modules: list = []  # modules of `from m import *` at any level, in order
 

@@ -10,8 +10,21 @@ from dino_guard.sources.interp.builtins import BUILTINS
 from dino_guard.sources.interp.callargs import Builtin, Call, Starred
 from dino_guard.sources.interp.frames import MISSING
 from dino_guard.sources.interp.scripts import find_method
-from dino_guard.sources.interp.values import (Bound, Children, Cls, DictVal, Func, Obj, Params, Range, Ref, Scaled, Seq,
-                                              is_const, opaque)
+from dino_guard.sources.interp.values import (
+    Bound,
+    Children,
+    Cls,
+    DictVal,
+    Func,
+    Obj,
+    Params,
+    Range,
+    Ref,
+    Scaled,
+    Seq,
+    is_const,
+    opaque,
+)
 
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}

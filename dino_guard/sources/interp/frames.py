@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 MISSING = object()  # a name no scope binds
 
@@ -12,7 +12,7 @@ class OutOfBudget(Exception):
 
 
 class Frame:
-    def __init__(self, globals_: dict, locals_: Optional[dict] = None, self_obj: Any = None, owner: Any = None):
+    def __init__(self, globals_: dict, locals_: dict | None = None, self_obj: Any = None, owner: Any = None):
         self.globals = globals_
         self.locals = globals_ if locals_ is None else locals_
         self.self_obj = self_obj  # the object a method runs on
@@ -24,6 +24,6 @@ class Frame:
             return self.locals[name]
         return self.globals.get(name, MISSING)
 
-    def child(self) -> "Frame":
+    def child(self) -> Frame:
         """A scope for a comprehension: sees this frame, binds its own targets."""
         return Frame(self.globals, dict(self.locals), self.self_obj, self.owner)

@@ -10,7 +10,7 @@ Each method returns None (or False) for "not mine: do the plain thing".
 from __future__ import annotations
 
 import ast
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard.sources.interp.trace import Trace
 from dino_guard.sources.interp.values import Obj, opaque
@@ -56,7 +56,7 @@ class PlainPython:
         """Whether a binding of value to a name is worth recording (modules, not tensors)."""
         return isinstance(value, Obj) and value.kind != "opaque"
 
-    def unpack(self, it, value: Any, count: int, node: ast.AST) -> Optional[list]:
+    def unpack(self, it, value: Any, count: int, node: ast.AST) -> list | None:
         """`a, b, c = value` for a library value, or None."""
         return None
 

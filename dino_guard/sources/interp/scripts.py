@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard.sources.interp.frames import Frame
 from dino_guard.sources.interp.values import Cls, Func, Obj, Seq, is_const, opaque
@@ -13,7 +13,7 @@ MAX_CALLS_PER_FUNC = 6
 
 
 class ScriptCallsMixin:
-    def call_func(self, func: Func, args: list, kwargs: dict, self_obj: Optional[Obj] = None,
+    def call_func(self, func: Func, args: list, kwargs: dict, self_obj: Obj | None = None,
                   unknown_args: bool = False) -> Any:
         if self.depth >= MAX_DEPTH or func.calls >= MAX_CALLS_PER_FUNC:
             return opaque(self.pos(func.node))
@@ -38,7 +38,7 @@ class ScriptCallsMixin:
         return _merge_returns(frame.returns, self.pos(func.node))
 
     def _bind_params(self, spec: ast.arguments, args: list, kwargs: dict, frame: Frame,
-                     self_obj: Optional[Obj], unknown_args: bool) -> None:
+                     self_obj: Obj | None, unknown_args: bool) -> None:
         positional = spec.posonlyargs + spec.args
         if self_obj is not None and positional:
             frame.locals[positional[0].arg] = self_obj
@@ -56,7 +56,7 @@ class ScriptCallsMixin:
         if spec.kwarg:
             frame.locals[spec.kwarg.arg] = opaque(self.pos(spec.kwarg))
 
-    def _keyword_or_default(self, param: ast.arg, default: Optional[ast.AST], kwargs: dict, unknown_args: bool) -> Any:
+    def _keyword_or_default(self, param: ast.arg, default: ast.AST | None, kwargs: dict, unknown_args: bool) -> Any:
         if param.arg in kwargs:
             return kwargs[param.arg]
         if default is not None and not unknown_args:
@@ -102,7 +102,7 @@ def own_nodes(func: ast.AST):
                 stack.append(child)
 
 
-def all_bases(cls: Cls, seen: Optional[set] = None) -> list:
+def all_bases(cls: Cls, seen: set | None = None) -> list:
     seen = seen if seen is not None else set()
     if id(cls) in seen:
         return []
@@ -115,7 +115,7 @@ def all_bases(cls: Cls, seen: Optional[set] = None) -> list:
     return out
 
 
-def find_method(cls: Cls, name: str) -> Optional[Func]:
+def find_method(cls: Cls, name: str) -> Func | None:
     for owner in [cls] + [b for b in all_bases(cls) if isinstance(b, Cls)]:
         if name in owner.methods:
             return owner.methods[name]

@@ -9,7 +9,7 @@ value. A name a loop body increments is unknown inside the loop.
 from __future__ import annotations
 
 import ast
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard.sources.interp.frames import Frame
 from dino_guard.sources.interp.scripts import own_nodes
@@ -194,7 +194,7 @@ class StatementsMixin:
 
     stmt_AsyncFor = stmt_For
 
-    def _loop_items(self, iterable: Any) -> Optional[list]:
+    def _loop_items(self, iterable: Any) -> list | None:
         if isinstance(iterable, Seq) and iterable.items is not None and len(iterable.items) <= MAX_LOOP_ITEMS:
             return list(iterable.items)
         if isinstance(iterable, tuple) and len(iterable) <= MAX_LOOP_ITEMS:

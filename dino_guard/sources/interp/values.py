@@ -9,7 +9,7 @@ things are never mistaken for the same object (`a is b`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 CONST_TYPES = (int, float, str, bool, type(None), bytes)
 
@@ -38,7 +38,7 @@ class Obj:
     attrs: dict = field(default_factory=dict)
     cls: Any = None  # a Cls for instances of a class defined in the script
     parts: list = field(default_factory=list)  # child modules (nn.Sequential(a, b), DDP(m))
-    alternatives: Optional[list] = None  # the values branches disagree between (try/except, if/else), itself included
+    alternatives: list | None = None  # the values branches disagree between (try/except, if/else), itself included
     scope: Any = None  # the script class whose method created it: one file may define several models
 
     def fact(self, name: str, default: Any = None) -> Any:
@@ -64,13 +64,13 @@ def opaque(pos: Position = (1, 1)) -> Obj:
 class Seq:
     """A list or tuple of non-constants; `max_len` is an upper bound on its length."""
 
-    items: Optional[list] = None
-    max_len: Optional[int] = None
+    items: list | None = None
+    max_len: int | None = None
     sample: Any = None  # what one element is, for a comprehension: [f(v) for v in items]
-    pos: Optional[tuple] = None  # where the comprehension is written
+    pos: tuple | None = None  # where the comprehension is written
 
     @property
-    def length(self) -> Optional[int]:
+    def length(self) -> int | None:
         return len(self.items) if self.items is not None else None
 
     def elements(self) -> list:
@@ -119,7 +119,7 @@ class Bound:
 
     obj: Obj
     name: str
-    func: Optional[Func] = None
+    func: Func | None = None
 
 
 @dataclass(eq=False)

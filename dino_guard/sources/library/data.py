@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard.sources import lightly_api as api
 from dino_guard.sources.interp.callargs import ABSENT, Call, Starred
-from dino_guard.sources.library.objects import record
 from dino_guard.sources.interp.values import Obj, opaque
+from dino_guard.sources.library.objects import record
 
 
-def dataset(it, call: Call, transform: Any, inner: Optional[Obj]) -> Obj:
+def dataset(it, call: Call, transform: Any, inner: Obj | None) -> Obj:
     obj = Obj("dataset", call.pos)
     if transform is not ABSENT:
         node = call.kw_nodes.get("transform")
@@ -86,7 +86,7 @@ def loader_transform(loader: Obj) -> Any:
     return dataset.fact("transform", UNKNOWN)
 
 
-def view_count(loader: Obj) -> Optional[int]:
+def view_count(loader: Obj) -> int | None:
     """Views per sample: 2 global + n_local_views, when the transform is known."""
     transform = loader_transform(loader)
     if isinstance(transform, Obj) and transform.kind in ("transform", "dino_collate"):

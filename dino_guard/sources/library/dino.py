@@ -8,7 +8,7 @@ loss and update_momentum are called with.
 from __future__ import annotations
 
 import ast
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard.sources.interp.callargs import Builtin, Call
 from dino_guard.sources.interp.hooks import PlainPython
@@ -87,7 +87,7 @@ class DinoLibrary(PlainPython):
     def bindable(self, value: Any) -> bool:
         return isinstance(value, Obj) and value.kind not in UNBOUND_KINDS
 
-    def unpack(self, it, value: Any, count: int, node: ast.AST) -> Optional[list]:
+    def unpack(self, it, value: Any, count: int, node: ast.AST) -> list | None:
         if isinstance(value, Obj) and value.kind == "batch":  # (views, labels, filenames) = batch
             return [self.views_of(value)] + [opaque(it.pos(node)) for _ in range(count - 1)]
         if isinstance(value, Obj) and value.kind == "param":
@@ -169,7 +169,7 @@ class DinoLibrary(PlainPython):
             self.loader_loops[-1].append(update)
 
 
-def _loader_of(iterable: Any) -> Optional[Obj]:
+def _loader_of(iterable: Any) -> Obj | None:
     """The DataLoader a for-loop walks, through enumerate(loader)."""
     while isinstance(iterable, Obj) and iterable.kind == "enumerate":
         iterable = iterable.attrs.get("of")

@@ -9,12 +9,12 @@ written stays unknown: LightlyTrain's own defaults are not lightly's.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard.sources.interp.callargs import Call
-from dino_guard.sources.library.objects import record
-from dino_guard.sources.library.models import backbone_obj
 from dino_guard.sources.interp.values import DictVal, Obj, opaque
+from dino_guard.sources.library.models import backbone_obj
+from dino_guard.sources.library.objects import record
 
 TRAIN_FUNCTIONS = ("lightly_train.train", "lightly_train.pretrain")
 _TIMM = "timm/"
@@ -40,7 +40,7 @@ def _model(it, call: Call) -> None:
     record(it, backbone_obj(call.pos, name, it.pos(call.kw_nodes["model"])))
 
 
-def _transform(it, call: Call) -> Optional[Obj]:
+def _transform(it, call: Call) -> Obj | None:
     args = call.kwargs.get("transform_args")
     if not isinstance(args, DictVal):
         return None
@@ -60,7 +60,7 @@ def _transform(it, call: Call) -> Optional[Obj]:
     return record(it, Obj("transform", pos, facts=facts))
 
 
-def _batch(it, call: Call, transform: Optional[Obj]) -> None:
+def _batch(it, call: Call, transform: Obj | None) -> None:
     """LightlyTrain's batch_size is global: per device it is batch_size / (devices * num_nodes),
     known only when the call gives devices as a number."""
     batch, devices, nodes = (call.kwargs.get(k, d) for k, d in (("batch_size", None), ("devices", None), ("num_nodes", 1)))

@@ -8,7 +8,7 @@ an optimizer.
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard.sources import lightly_api as api
 from dino_guard.sources.interp.callargs import Call, Starred
@@ -35,12 +35,12 @@ def attribute(it, obj: Obj, name: str, pos: tuple) -> Any:
     return None
 
 
-def evaluation_method(it) -> Optional[str]:
+def evaluation_method(it) -> str | None:
     """The evaluation hook running now (validation_step, ...), if any."""
     return next((n for n in reversed(it.func_names) if n in EVALUATION_METHODS), None)
 
 
-def evaluation_site(it) -> Optional[tuple]:
+def evaluation_site(it) -> tuple | None:
     """Inside an evaluation hook, the line of the hook that leads here (a shared helper's call), else None."""
     for index in range(len(it.func_names) - 1, -1, -1):
         if it.func_names[index] in EVALUATION_METHODS:
@@ -82,7 +82,7 @@ def _script_objects(value: Any) -> bool:
     return all(isinstance(v, Obj) and v.cls is not None for v in items)
 
 
-def _lightning_epochs(call: Call) -> Optional[int]:
+def _lightning_epochs(call: Call) -> int | None:
     """The epochs a Lightning Trainer runs, per its documentation, or None when not certain.
 
     max_epochs=-1 means no epoch limit (max_steps or max_time stops the run); max_epochs=None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard.sources import lightly_api as api
 from dino_guard.sources.interp.callargs import Call, Starred
@@ -139,7 +139,7 @@ def tensor_from(module: Obj, pos: tuple) -> Obj:
     return Obj("tensor", pos, facts=facts)
 
 
-def _dtype(value: Any) -> Optional[str]:
+def _dtype(value: Any) -> str | None:
     """'bfloat16' for torch.bfloat16, else None."""
     if isinstance(value, Ref) and value.qual.startswith("torch.") and value.qual.count(".") == 1:
         last = value.qual.rsplit(".", 1)[-1]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard import backbones
 from dino_guard.sources import lightly_api as api
 from dino_guard.sources.interp.callargs import Call, Starred
-from dino_guard.sources.library.objects import record
 from dino_guard.sources.interp.values import Children, Obj, is_const, opaque
+from dino_guard.sources.library.objects import record
 
 
 def backbone_obj(call_pos: tuple, name: Any, name_pos: tuple, **facts: Any) -> Obj:
@@ -115,7 +115,7 @@ def sequential(it, call: Call) -> Any:
 
 
 
-def last_child(owner: Any, pos: tuple) -> Optional[Obj]:
+def last_child(owner: Any, pos: tuple) -> Obj | None:
     """list(resnet.children())[-1] of a torchvision ResNet is its classifier `fc` (in_features: the pooled width).
 
     Only while the script has not replaced `fc` (resnet.fc = nn.Identity() has no in_features).

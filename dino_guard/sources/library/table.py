@@ -8,7 +8,8 @@ none of them is unknown: its value is a fresh opaque object.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from dino_guard import backbones
 from dino_guard.sources import lightly_api as api
@@ -116,7 +117,7 @@ IN_PACKAGE = {
 EMA_HELPERS = frozenset({"ModelEma", "ModelEmaV2", "ModelEmaV3", "AveragedModel", "ExponentialMovingAverage", "EMA"})
 
 
-def lookup(qual: str) -> Optional[Handler]:
+def lookup(qual: str) -> Handler | None:
     handler = EXACT.get(qual)
     if handler is not None:
         return handler

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard.sources.interp.trace import Trace
 from dino_guard.sources.interp.values import Obj, Position
@@ -18,8 +18,8 @@ class MomentumCall:
     m: Any
     pos: Position
     scope: Any = None  # the script class whose method calls it
-    evaluation: Optional[str] = None  # where it runs when that is not training: "validation_step", ...
-    evaluation_pos: Optional[Position] = None  # the evaluation hook's line that leads to it
+    evaluation: str | None = None  # where it runs when that is not training: "validation_step", ...
+    evaluation_pos: Position | None = None  # the evaluation hook's line that leads to it
 
 
 @dataclass
@@ -31,14 +31,14 @@ class LossCall:
     pos: Position
     texts: tuple = ("", "")  # the teacher_out and student_out arguments as written
     scope: Any = None
-    evaluation: Optional[str] = None
-    evaluation_pos: Optional[Position] = None
+    evaluation: str | None = None
+    evaluation_pos: Position | None = None
     arg_positions: tuple = ()  # positions of the teacher_out and student_out arguments
 
 
 @dataclass
 class OptimizerCall:
-    owners: Optional[list]  # objects whose parameters it gets; None: unknown
+    owners: list | None  # objects whose parameters it gets; None: unknown
     pos: Position
 
 
@@ -55,7 +55,7 @@ class DinoTrace(Trace):
     train_loaders: list = field(default_factory=list)  # DataLoaders iterated or handed to trainer.fit
     epochs: list = field(default_factory=list)  # (value, pos) from range(N) around a loader loop, max_epochs
     precisions: list = field(default_factory=list)  # (precision, pos) from autocast / GradScaler / Trainer
-    grad_scaler: Optional[Position] = None
+    grad_scaler: Position | None = None
     detach_seen: bool = False  # some tensor is detached: gradient flow cannot be judged
     imported: set = field(default_factory=set)  # top-level packages the script imports
     distributed: bool = False  # torch.distributed / DDP / DistributedSampler seen

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ast
-from typing import Any, Optional
+from typing import Any
 
 from dino_guard.sources import lightly_api as api
 from dino_guard.sources.interp.callargs import Call
-from dino_guard.sources.library.objects import record
-from dino_guard.sources.library import lightning
-from dino_guard.sources.library.trace import MomentumCall, OptimizerCall
 from dino_guard.sources.interp.values import DictVal, Obj, Params, Ref, Seq
+from dino_guard.sources.library import lightning
+from dino_guard.sources.library.objects import record
+from dino_guard.sources.library.trace import MomentumCall, OptimizerCall
 
 
 def update_momentum(it, call: Call) -> None:
@@ -27,7 +27,7 @@ def update_momentum(it, call: Call) -> None:
     return None
 
 
-def optimizer(it, call: Call, name: Optional[str]) -> Obj:
+def optimizer(it, call: Call, name: str | None) -> Obj:
     params = call.arg(0, "params")
     owners = _param_owners(params)
     it.trace.optimizers.append(OptimizerCall(owners, call.pos))

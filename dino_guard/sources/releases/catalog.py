@@ -13,7 +13,6 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "lightly_api.json"
 
@@ -71,7 +70,7 @@ def _modules(release: str) -> dict:
     return _data()["releases"][release]["modules"]
 
 
-def missing(release: str, qual: str) -> Optional[str]:
+def missing(release: str, qual: str) -> str | None:
     """The first part of `qual` (lightly.x.Y) that `release` lacks, or None if it exists or cannot be judged."""
     modules, parts = _modules(release), qual.split(".")
     if any(qual == o or qual.startswith(o + ".") for o in _data()["opaque"]):
@@ -93,7 +92,7 @@ def homes(release: str, name: str) -> list[str]:
     return sorted(found, key=lambda m: (m.count("."), m))
 
 
-def signature(release: str, cls: str) -> Optional[tuple]:
+def signature(release: str, cls: str) -> tuple | None:
     """((argument, default), ...) of `cls.__init__` in `release`; None if the release has no such class.
 
     Defaults that are expressions rather than literals (IMAGENET_NORMALIZE) read as None.

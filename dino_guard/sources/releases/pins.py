@@ -10,9 +10,9 @@ that mentions lightly wins; in it, a lock file wins over a requirement.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
 
 from dino_guard.sources.releases import catalog as rel
 
@@ -37,7 +37,7 @@ class Judge:
         return f"lightly {' and '.join(self.releases)} ({self.why})"
 
 
-def find(script: Path) -> Optional[Pin]:
+def find(script: Path) -> Pin | None:
     """The lightly requirement nearest to `script`, or None."""
     folder = script.resolve().parent
     while True:
@@ -47,7 +47,7 @@ def find(script: Path) -> Optional[Pin]:
         folder = folder.parent
 
 
-def _pin_in(folder: Path) -> Optional[Pin]:
+def _pin_in(folder: Path) -> Pin | None:
     for name in ("uv.lock", "poetry.lock"):
         if (folder / name).is_file() and (version := _locked(folder / name)):
             return Pin(f"=={version}", folder / name)
@@ -68,7 +68,7 @@ def _toml(file: Path) -> dict:
         return {}
 
 
-def _locked(file: Path) -> Optional[str]:
+def _locked(file: Path) -> str | None:
     packages = _toml(file).get("package", [])
     return next((p.get("version") for p in packages if isinstance(p, dict) and p.get("name") == "lightly"), None)
 
@@ -136,7 +136,7 @@ def satisfies(version: str, spec: str) -> bool:
     return True
 
 
-def judge(pin: Optional[Pin]) -> Judge:
+def judge(pin: Pin | None) -> Judge:
     """The described release(s) to judge a script against, given its project's pin."""
     if pin is None or not pin.spec:
         where = f"{pin.source.name} does not pin a version" if pin else "no lightly pin next to or above the script"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dino_guard.sources.releases import catalog, pins
 from dino_guard.codes import make_finding
 from dino_guard.findings import Finding
+from dino_guard.sources.releases import catalog, pins
 
 
 def api_findings(path: str, refs: dict[str, tuple]) -> list[Finding]:

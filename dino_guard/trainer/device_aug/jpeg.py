@@ -24,7 +24,6 @@ as the dataset replaces unreadable files.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import List, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +33,7 @@ from dino_guard.memory.spec import DECODE_CHUNK_PIXELS
 from dino_guard.trainer.images import DataError
 
 
-def batch_squares(batch: dict, size: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+def batch_squares(batch: dict, size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """A collated batch with "jpegs" -> ((B, 3, size, size) uint8 on the device, (B, 2) original h, w).
 
     Rows whose JPEG could not be decoded hold a copy of the next decodable
@@ -59,7 +58,7 @@ def batch_squares(batch: dict, size: int, device: torch.device) -> Tuple[torch.T
     return images, _replace_failed(images, batch["sizes"], sorted(failed))
 
 
-def decode_chunks(rows: List[int], sizes: torch.Tensor, size: int) -> List[List[int]]:
+def decode_chunks(rows: list[int], sizes: torch.Tensor, size: int) -> list[list[int]]:
     """Positions in `rows` split into chunks of at most DECODE_CHUNK_PIXELS, counting each JPEG
     as its own pixels plus its square (a chunk holds at least one)."""
     chunks, current, pixels = [], [], 0
@@ -74,7 +73,7 @@ def decode_chunks(rows: List[int], sizes: torch.Tensor, size: int) -> List[List[
     return chunks + ([current] if current else [])
 
 
-def decode_all(jpegs: List[torch.Tensor], device: torch.device) -> List[Union[torch.Tensor, Exception]]:
+def decode_all(jpegs: list[torch.Tensor], device: torch.device) -> list[torch.Tensor | Exception]:
     """JPEG bytes -> (3, h, w) uint8 RGB on the device, or the exception for a file no decoder takes."""
     try:
         return list(decode_jpeg(jpegs, mode=ImageReadMode.RGB, device=device))
@@ -82,7 +81,7 @@ def decode_all(jpegs: List[torch.Tensor], device: torch.device) -> List[Union[to
         return [_decode_one(data, device) for data in jpegs]
 
 
-def _decode_one(data: torch.Tensor, device: torch.device) -> Union[torch.Tensor, Exception]:
+def _decode_one(data: torch.Tensor, device: torch.device) -> torch.Tensor | Exception:
     try:
         return decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
     except RuntimeError as exc:
@@ -108,7 +107,7 @@ def _same_shape(decoded: dict) -> dict:
     return groups
 
 
-def _replace_failed(images: torch.Tensor, sizes: torch.Tensor, failed: List[int]) -> torch.Tensor:
+def _replace_failed(images: torch.Tensor, sizes: torch.Tensor, failed: list[int]) -> torch.Tensor:
     """Fill each failed row with the next good row of the batch (cyclically), in place; the matching sizes."""
     if not failed:
         return sizes

@@ -10,7 +10,7 @@ edge-replicating Gaussian blur with sigma = PIL's radius).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,7 @@ GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 SOLARIZE_THRESHOLD = 128 / 255  # PIL ImageOps.solarize(threshold=128) inverts pixels >= 128
 
 
-@lru_cache(maxsize=None)
+@cache
 def _constant(values: tuple, shape: tuple, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """A small constant made once per device: torch.tensor(..., device=cuda) is a blocking copy."""
     return torch.tensor(values, dtype=dtype).view(shape).to(device)

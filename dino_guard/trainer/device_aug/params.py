@@ -18,8 +18,8 @@ RandomSolarization.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
 
 import torch
 
@@ -32,7 +32,7 @@ class ViewRecipe:
     """One view's settings (lightly's DINOViewTransform arguments)."""
 
     crop_size: int
-    crop_scale: Tuple[float, float]
+    crop_scale: tuple[float, float]
     hf_prob: float = 0.5
     vf_prob: float = 0.0
     rr_prob: float = 0.0  # rotation by 90 degrees (lightly's rr_degrees=None)
@@ -44,7 +44,7 @@ class ViewRecipe:
     cj_hue: float = 0.2
     gray_prob: float = 0.2
     blur_prob: float = 0.5
-    sigmas: Tuple[float, float] = (0.1, 2.0)
+    sigmas: tuple[float, float] = (0.1, 2.0)
     solarize_prob: float = 0.0
 
 
@@ -65,12 +65,12 @@ class GroupParams:
     solarize: torch.Tensor  # (N,) bool
 
 
-def _uniform(n: int, low: float, high: float, g: Optional[torch.Generator], shape=()) -> torch.Tensor:
+def _uniform(n: int, low: float, high: float, g: torch.Generator | None, shape=()) -> torch.Tensor:
     return torch.rand((n, *shape), generator=g, dtype=torch.float64) * (high - low) + low
 
 
 def crop_boxes(heights: torch.Tensor, widths: torch.Tensor, scale: Sequence[float],
-               g: Optional[torch.Generator], ratio: Sequence[float] = RATIO) -> torch.Tensor:
+               g: torch.Generator | None, ratio: Sequence[float] = RATIO) -> torch.Tensor:
     """RandomResizedCrop.get_params for every row at once: (N, 4) top, left, h, w.
 
     Same sampling as torchvision: up to 10 tries of (area fraction uniform in
@@ -112,7 +112,7 @@ def _per_row(views: Sequence[ViewRecipe], batch: int, attr: str) -> torch.Tensor
 
 
 def sample_group(views: Sequence[ViewRecipe], heights: torch.Tensor, widths: torch.Tensor,
-                 source_size: Tuple[int, int], g: Optional[torch.Generator]) -> GroupParams:
+                 source_size: tuple[int, int], g: torch.Generator | None) -> GroupParams:
     """Draw every random parameter of len(views) x B rows (views share crop size and scale).
 
     heights/widths are the images' original sizes (crop geometry follows the

@@ -27,8 +27,8 @@ worker's resize (`default_decode_size`: 448 for 224 px global crops).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import List, Optional, Sequence, Tuple
 
 import torch
 
@@ -52,7 +52,7 @@ def default_decode_size(global_crop_size: int) -> int:
     return 2 * global_crop_size
 
 
-def view_recipes(transform) -> Tuple[List[ViewRecipe], List[ViewRecipe]]:
+def view_recipes(transform) -> tuple[list[ViewRecipe], list[ViewRecipe]]:
     """A setup's `transform` section -> (2 global recipes, n_local local recipes), as lightly builds them."""
     t = transform
     common = dict(hf_prob=t.hf_prob, vf_prob=t.vf_prob, rr_prob=t.rr_prob, cj_prob=t.cj_prob,
@@ -126,23 +126,23 @@ class DeviceDINOTransform(torch.nn.Module):
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     @classmethod
-    def from_setup(cls, transform, compile_ops: bool = False) -> "DeviceDINOTransform":
+    def from_setup(cls, transform, compile_ops: bool = False) -> DeviceDINOTransform:
         """Build from a setup's `transform` section (dino_guard.schemas.setup.Transform)."""
         return cls(*view_recipes(transform), compile_ops=compile_ops)
 
-    def sample(self, sizes: torch.Tensor, source_size: Tuple[int, int],
-               generator: Optional[torch.Generator] = None) -> List[GroupParams]:
+    def sample(self, sizes: torch.Tensor, source_size: tuple[int, int],
+               generator: torch.Generator | None = None) -> list[GroupParams]:
         """Every random parameter of a batch, on the host. sizes: (B, 2) original h, w."""
         sizes = sizes.cpu()
         return [sample_group(views, sizes[:, 0], sizes[:, 1], source_size, generator) for views in self.groups]
 
-    def forward(self, images: torch.Tensor, sizes: Optional[torch.Tensor] = None,
-                generator: Optional[torch.Generator] = None) -> List[torch.Tensor]:
+    def forward(self, images: torch.Tensor, sizes: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> list[torch.Tensor]:
         b = images.shape[0]
         return [view for group in self.groups_of(images, sizes, generator) for view in group.split(b)]
 
-    def groups_of(self, images: torch.Tensor, sizes: Optional[torch.Tensor] = None,
-                  generator: Optional[torch.Generator] = None) -> List[torch.Tensor]:
+    def groups_of(self, images: torch.Tensor, sizes: torch.Tensor | None = None,
+                  generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """[global crops (2B, 3, G, G), local crops (n_local*B, 3, L, L)], rows view-major.
 
         That is the layout the training step feeds the backbone (one forward
