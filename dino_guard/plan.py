@@ -9,15 +9,30 @@ Stdlib only: the check path stays torch-free.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-LR_REFERENCE_BATCH = 256  # optimizer.lr is the rate for this many images (DINO's linear scaling rule)
+LR_REFERENCE_BATCH = 256  # DINO: optimizer.lr is the rate for this many images (linear scaling rule)
+DINOV2_LR_REFERENCE_BATCH = 1024  # DINOv2: optimizer.lr is the rate for this many images (square-root rule)
 SYNTHETIC_HOLDOUT = 0.2  # the built-in shapes set holds out a fifth for kNN unless eval says otherwise
 
 
-def lr_used(base_lr: float, effective_batch: int) -> float:
-    """DINO's linear scaling rule: main_dino.py's `args.lr * batch_size / 256`."""
+def lr_used(base_lr: float, effective_batch: int, method: str = "dino") -> float:
+    """The lr the optimizer uses for `effective_batch` images per step.
+
+    DINO: the linear rule of main_dino.py, `lr * batch / 256`. DINOv2: the
+    square-root rule of Meta's dinov2 (`lr * sqrt(batch / 1024)`).
+    """
+    if method == "dinov2":
+        return base_lr * math.sqrt(effective_batch / DINOV2_LR_REFERENCE_BATCH)
     return base_lr * effective_batch / LR_REFERENCE_BATCH
+
+
+def lr_rule(method: str = "dino") -> str:
+    """The scaling rule in words, for messages."""
+    if method == "dinov2":
+        return f"lr x sqrt(effective batch / {DINOV2_LR_REFERENCE_BATCH})"
+    return f"lr x effective batch / {LR_REFERENCE_BATCH}"
 
 
 def setup_processes(setup) -> int:
@@ -58,6 +73,7 @@ class RunPlan:
     epochs: int
     images: int | None  # every image found (or stated)
     held_out: int | None  # of those, kNN queries never trained on
+    method: str = "dino"  # the lr scaling rule follows the method
 
     @property
     def effective_batch(self) -> int:
@@ -65,7 +81,7 @@ class RunPlan:
 
     @property
     def lr(self) -> float:
-        return lr_used(self.base_lr, self.effective_batch)
+        return lr_used(self.base_lr, self.effective_batch, self.method)
 
     @property
     def train_images(self) -> int | None:
@@ -100,7 +116,7 @@ def plan_run(setup, images: int | None = None, labelled: bool = False,
     held = None if images is None else held_out_count(images, holdout_fraction(setup, labelled))
     return RunPlan(batch_size=t.batch_size, accumulate=t.accumulate_grad_batches,
                    processes=processes or setup_processes(setup), base_lr=setup.optimizer.lr, epochs=t.epochs,
-                   images=images, held_out=held)
+                   images=images, held_out=held, method=getattr(setup, "method", "dino"))
 
 
 def last_step(plan: RunPlan, *max_steps: int | None) -> int | None:

@@ -129,6 +129,34 @@ class Model(Section):
     head: Head = Head()
 
 
+class IBOTHead(Section):
+    """A separate iBOT head (lightly's DINOv2ProjectionHead) for the masked patch tokens."""
+
+    hidden_dim: int = Field(2048, gt=0, description="Width of the iBOT head's hidden layers.")
+    bottleneck_dim: int = Field(256, gt=0, description="Width before the iBOT head's last layer.")
+    output_dim: int = Field(65536, gt=0, description="Number of iBOT prototypes.")
+
+
+class IBOT(Section):
+    """DINOv2's iBOT masked-patch loss (lightly's IBOTPatchLoss, random_block_mask); method: dinov2 only."""
+
+    weight: float = Field(1.0, ge=0.0, description="Weight of the iBOT term in the total loss (Meta: ibot_loss_weight 1.0).")
+    separate_head: bool = Field(False, description="Patch tokens go through their own head (head:) instead of the DINO head.")
+    head: IBOTHead = Field(IBOTHead(), description="The separate iBOT head's widths (used with separate_head: true).")
+    output_dim: int | None = Field(None, gt=0, description="IBOTPatchLoss output_dim; defaults to the width of the head the patch tokens go through.")
+    teacher_temp: float = Field(0.07, gt=0.0, description="IBOTPatchLoss teacher temperature.")
+    student_temp: float = Field(0.1, gt=0.0, description="IBOTPatchLoss student temperature.")
+    center_momentum: float = Field(0.9, ge=0.0, le=1.0, description="EMA momentum of the iBOT center.")
+    mask_ratio_min_max: tuple[float, float] = Field((0.1, 0.5), description="[min, max] share of a global crop's patches masked (Meta: 0.1, 0.5).")
+    mask_sample_probability: float = Field(0.5, description="Share of global crops that are masked at all (Meta: 0.5).")
+
+
+class KoLeo(Section):
+    """DINOv2's KoLeo regulariser on the student's class tokens (lightly's KoLeoLoss); method: dinov2 only."""
+
+    weight: float = Field(0.1, ge=0.0, description="Weight of the KoLeo term (Meta: koleo_loss_weight 0.1); 0 turns it off.")
+
+
 class Loss(Section):
     """lightly's DINOLoss arguments."""
 
@@ -151,6 +179,11 @@ class Optimizer(Section):
     warmup_epochs: float = Field(10, ge=0.0, description="Epochs of linear learning-rate warmup.")
     clip_grad: float | None = Field(3.0, ge=0.0, description="Max gradient norm; 0 or null disables clipping.")
     momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum.")
+    layer_decay: float | None = Field(None, gt=0.0, le=1.0, description=(
+        "Layer-wise lr decay: block i of n trains at lr x layer_decay^(n - i). Default: 0.9 for method: dinov2 "
+        "(Meta's layerwise_decay), 1 (none) for dino."))
+    patch_embed_lr_mult: float | None = Field(None, gt=0.0, description=(
+        "lr multiplier of the patch embedding. Default: 0.2 for method: dinov2 (Meta), 1 for dino."))
 
 
 class TeacherMomentum(Section):
@@ -224,10 +257,15 @@ class Setup(Section):
 
     model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False, title="dino-guard setup")
 
+    method: Literal["dino", "dinov2"] = Field("dino", description=(
+        "dino: DINO (DINOProjectionHead, DINOLoss, lr linear per 256 images). dinov2: DINO's class-token loss plus "
+        "iBOT (ibot:) and KoLeo (koleo:), DINOv2ProjectionHead, lr by the square root of the batch over 1024."))
     data: Data = Data()
     transform: Transform | None = None
     model: Model
     loss: Loss = Loss()
+    ibot: IBOT = IBOT()
+    koleo: KoLeo = KoLeo()
     optimizer: Optimizer = Optimizer()
     teacher_momentum: TeacherMomentum = TeacherMomentum()
     train: Train = Train()
