@@ -115,8 +115,52 @@ def plan_run(setup, images: int | None = None, labelled: bool = False,
     t = setup.train
     held = None if images is None else held_out_count(images, holdout_fraction(setup, labelled))
     return RunPlan(batch_size=t.batch_size, accumulate=t.accumulate_grad_batches,
-                   processes=processes or setup_processes(setup), base_lr=setup.optimizer.lr, epochs=t.epochs,
+                   processes=processes or setup_processes(setup), base_lr=setup.optimizer.lr * lr_factor(setup),
+                   epochs=t.epochs,
                    images=images, held_out=held, method=getattr(setup, "method", "dino"))
+
+
+# Warm starts (model.init): the defaults and where they come from are in the setup schema's field docs.
+WARM_LR_FACTOR = 0.1  # DINO's cosine lr is below 10% of its peak over a run's last fifth (main_dino.py)
+WARM_TEACHER_MOMENTUM = 0.999  # DINO's teacher momentum (0.996 -> 1) over a run's last third
+WARM_KNN_EVALUATIONS = 10  # kNN evaluations along a warm start (the do-no-harm check compares each to the start)
+
+
+def warm_start(setup) -> bool:
+    return bool(getattr(setup.model, "init", None))
+
+
+def lr_factor(setup) -> float:
+    """What model.init multiplies the lr by (1 for a cold start)."""
+    if not warm_start(setup):
+        return 1.0
+    factor = setup.optimizer.warm_start_lr_factor
+    return WARM_LR_FACTOR if factor is None else factor
+
+
+def teacher_momentum(setup) -> tuple[float, float]:
+    """(start, end) of the teacher momentum; a warm start raises both to teacher_momentum.warm_start."""
+    m = setup.teacher_momentum
+    if not warm_start(setup):
+        return m.start, m.end
+    floor = WARM_TEACHER_MOMENTUM if m.warm_start is None else m.warm_start
+    return max(m.start, floor), max(m.end, floor)
+
+
+def freeze_backbone_steps(setup, plan: RunPlan) -> int:
+    """Steps at the start that train only the heads: the lr warmup for a warm start unless the setup says."""
+    steps = setup.train.freeze_backbone_steps
+    if steps is not None:
+        return steps
+    return (plan.warmup_steps(setup.optimizer.warmup_epochs) or 0) if warm_start(setup) else 0
+
+
+def knn_every_steps(setup, last: int | None) -> int:
+    """kNN evaluated every this many optimizer steps (0: not by steps)."""
+    every = setup.eval.every_steps
+    if every is not None:
+        return every
+    return max(1, last // WARM_KNN_EVALUATIONS) if warm_start(setup) and last else 0
 
 
 def last_step(plan: RunPlan, *max_steps: int | None) -> int | None:

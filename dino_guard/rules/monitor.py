@@ -193,3 +193,34 @@ documented("DG507", "teacher-temp-warmup-rise", Severity.INFO, """
     References:
         facebookresearch/dino main_dino.py (teacher temperature warmup).
     """, origin="trainer")
+
+documented("DG513", "knn-below-start", Severity.ERROR, """
+    A warm start's kNN fell below the kNN of the weights it started from; the run stops.
+
+    What it checks:
+        With `model.init`, the kNN top-1 of the teacher backbone at every
+        evaluation (`eval.every_steps`, default 10 along the run) against the
+        kNN of the initial weights, measured before step one. More than
+        `monitor.knn_drop_margin` points below it for
+        `monitor.knn_drop_patience` evaluations in a row stops the run (exit
+        3). checkpoints/best.pt keeps the best state measured (the start's
+        at worst); `dino-guard export RUN_DIR` exports it after such a stop.
+
+    Why it matters:
+        Continued pretraining from released weights with a cold-start recipe
+        destroys the features it was meant to adapt: kNN falling from 80% to
+        25% to 10% within 20,000 images (dinov2#204). Every step after that
+        is GPU time spent making the model worse.
+
+    Example:
+        model: {init: runs/synthetic_small}
+        optimizer: {lr: 0.002, warm_start_lr_factor: 3.0}   # 30x the warm-start default
+
+    Use instead:
+        model: {init: runs/synthetic_small}
+        optimizer: {lr: 0.002}   # warm_start_lr_factor 0.1, heads first, teacher momentum 0.999
+
+    References:
+        facebookresearch/dinov2 #204, #339; dino #207; dinov3 #18;
+        Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features" (LP-FT).
+    """, origin="trainer")

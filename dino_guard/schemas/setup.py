@@ -127,6 +127,13 @@ class Head(Section):
 class Model(Section):
     backbone: Backbone
     head: Head = Head()
+    init: str | None = Field(None, description=(
+        "Start the student and teacher backbones from these weights (a warm start): a dino-guard export "
+        "(backbone.pt, or its run folder), a dino-guard, lightly or Lightning checkpoint, a timm state dict, or a "
+        "Meta DINO/DINOv2/DINOv3 checkpoint. Loaded strictly; the DINO heads start fresh. Relative paths: from the "
+        "working directory, else next to the setup file."))
+    init_part: Literal["teacher", "student"] | None = Field(None, description=(
+        "Which part of a checkpoint that holds both to start from; default: the teacher (what DINO evaluates)."))
 
 
 class IBOTHead(Section):
@@ -173,6 +180,9 @@ class Optimizer(Section):
 
     name: Literal["adamw", "adam", "sgd"] = Field("adamw", description="AdamW for ViTs; SGD is the ResNet recipe.")
     lr: float = Field(0.0005, gt=0.0, description="Base learning rate for an effective batch of 256 (scaled linearly).")
+    warm_start_lr_factor: float | None = Field(None, gt=0.0, description=(
+        "With model.init the lr used is multiplied by this. Default 0.1: a warm start continues a finished run, "
+        "and DINO's cosine schedule (main_dino.py) is below 10% of its peak over a run's last fifth."))
     min_lr: float = Field(1e-6, ge=0.0, description="Learning rate at the end of the cosine decay.")
     weight_decay: float = Field(0.04, ge=0.0, description="Weight decay at the start (cosine schedule).")
     weight_decay_end: float = Field(0.4, ge=0.0, description="Weight decay at the end.")
@@ -191,6 +201,10 @@ class TeacherMomentum(Section):
 
     start: float = Field(0.996, ge=0.0, le=1.0, description="Teacher EMA momentum at the start (cosine to end).")
     end: float = Field(1.0, ge=0.0, le=1.0, description="Teacher EMA momentum at the end.")
+    warm_start: float | None = Field(None, ge=0.0, le=1.0, description=(
+        "With model.init the momentum never goes below this (start and end are raised to it). Default 0.999: "
+        "the teacher of a finished run, whose momentum DINO's schedule (0.996 -> 1) keeps at 0.999 or above "
+        "over the last third."))
 
 
 class Train(Section):
@@ -209,6 +223,10 @@ class Train(Section):
     checkpoint_every_epochs: int = Field(0, ge=0, description="Keep an extra checkpoint every N epochs; 0 keeps only last.pt.")
     log_every_steps: int = Field(1, gt=0, description="Write metrics every N optimizer steps.")
     checkpoint_every_steps: int = Field(0, ge=0, description="Also write checkpoints/last.pt every N optimizer steps; 0: at epoch ends only.")
+    freeze_backbone_steps: int | None = Field(None, ge=0, description=(
+        "Optimizer steps at the start in which only the heads train (the backbone gets no update). Default: "
+        "the lr warmup's steps with model.init (heads first: a fresh head's early gradients distort "
+        "pretrained features; Kumar et al. 2022, LP-FT), 0 otherwise."))
 
 
 MAX_GPU_MEMORY_GB = 100_000.0  # 100 TB: far above any one device; keeps byte counts exact
@@ -234,6 +252,11 @@ class Monitor(Section):
     patience: int = Field(20, gt=0, description="Steps a divergence may last before the run is stopped.")
     grace_steps: int = Field(10, ge=0, description="Steps at the start the trend checks ignore.")
     min_progress: float = Field(0.01, ge=0.0, lt=1.0, description="After warmup the mean loss over the last collapse_window steps must be below the mean of the first collapse_window steps of the run by at least this fraction, else a no-progress warning.")
+    knn_drop_margin: float = Field(2.0, ge=0.0, description=(
+        "With model.init: kNN top-1 more than this many points below the kNN of the initial weights counts as "
+        "harm (DG513)."))
+    knn_drop_patience: int = Field(2, gt=0, description=(
+        "Consecutive kNN evaluations below the start by more than knn_drop_margin that stop the run (DG513)."))
 
 
 class Eval(Section):
@@ -242,6 +265,10 @@ class Eval(Section):
     knn_k: int = Field(20, gt=0, description="Neighbours of the kNN classifier.")
     knn_temperature: float = Field(0.07, gt=0.0, description="Temperature of the weighted kNN vote.")
     knn_every_epochs: int = Field(0, ge=0, description="kNN evaluation every N epochs; 0: only at the end.")
+    every_steps: int | None = Field(None, ge=0, description=(
+        "kNN evaluation every N optimizer steps (plotted in loss.png; the best state is kept as "
+        "checkpoints/best.pt). Default: 10 evaluations along a run with model.init (the do-no-harm check, "
+        "DG513, needs them), 0 (none besides knn_every_epochs and the end) otherwise."))
     knn: bool = Field(True, description="Evaluate the teacher backbone with kNN (needs labelled images); false turns it off.")
     path: str | None = Field(None, description=(
         "Labelled folder (one subfolder per class) of kNN query images, never trained on. When data.path has the "

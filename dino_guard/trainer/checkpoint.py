@@ -28,7 +28,7 @@ META = ("format_version", "sha256")
 # field -> the type a resumable checkpoint holds there (None allowed for the optional ones)
 FIELDS = {"student": dict, "teacher": dict, "optimizer": dict, "scaler": dict, "loss": dict, "monitor": dict,
           "rng": dict, "step": int, "epoch": int, "micro_batches_done": int, "setup": dict, "world_size": int}
-OPTIONAL = {"knn_top1_init": (float, int)}
+OPTIONAL = {"knn_top1_init": (float, int), "evaluation": (dict,)}  # evaluation: kNN best / do-no-harm state
 
 
 class CheckpointError(Exception):
@@ -158,7 +158,7 @@ def _shape_problem(state) -> str:
             return f"field {name!r} is {type(value).__name__}, not {kind.__name__}"
     for name, kinds in OPTIONAL.items():
         if state.get(name) is not None and not isinstance(state[name], kinds):
-            return f"field {name!r} is {type(state[name]).__name__}, not a number"
+            return f"field {name!r} is {type(state[name]).__name__}, not {' or '.join(k.__name__ for k in kinds)}"
     if state["step"] < 0 or state["epoch"] < 0:
         return f"step {state['step']} / epoch {state['epoch']} is negative"
     return ""

@@ -32,13 +32,14 @@ from pathlib import Path
 
 import torch
 
-from dino_guard.plan import RunPlan, last_step, plan_run, setup_processes
-from dino_guard.trainer import checkpoint, distributed, runfolder, setupdiff
+from dino_guard.plan import RunPlan, freeze_backbone_steps, last_step, plan_run, setup_processes
+from dino_guard.trainer import checkpoint, distributed, evaluate, init_weights, runfolder, setupdiff
 from dino_guard.trainer.build import build_loss, build_models, build_optimizer
 from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source, split_indices
 from dino_guard.trainer.export import write_backbone
 from dino_guard.trainer.images import DataError
-from dino_guard.trainer.knn import eval_sets, evaluate
+from dino_guard.trainer.knn import eval_sets
+from dino_guard.trainer.knn import evaluate as knn_top1
 from dino_guard.trainer.metrics import append_metric, read_metrics, summarize, write_metrics
 from dino_guard.trainer.monitor import Event, Monitor
 from dino_guard.trainer.pipeline import PrefetchViews, build_pipeline
@@ -125,6 +126,8 @@ class Run:
     amp_dtype: torch.dtype | None
     monitor: Monitor
     knn_sets: tuple | None
+    evals: evaluate.Evaluations  # kNN along the run, the best state, the do-no-harm check
+    freeze_steps: int = 0  # steps at the start that train only the heads (warm starts)
     step: int = 0
     history: list = field(default_factory=list)
     knn_init: float | None = None
@@ -156,7 +159,7 @@ class Run:
 
     def knn(self) -> float | None:
         e = self.setup.eval
-        return evaluate(self.teacher.backbone, *self.knn_sets, self.device, e.knn_k, e.knn_temperature,
+        return knn_top1(self.teacher.backbone, *self.knn_sets, self.device, e.knn_k, e.knn_temperature,
                         self.setup.data.num_workers)
 
 
@@ -193,9 +196,10 @@ def prepare(setup, opts: Options) -> Run:
     dataset[(0, 0)]  # one sample here: data no image of which reads is one DataError, not a worker's traceback
     sched = Schedule.from_setup(setup, plan)
     student, teacher, model, run_student, run_teacher = prepare_models(setup, device, d, opts.log)
+    last = last_step(plan, opts.max_steps, t.max_steps)
     return Run(setup=setup, opts=opts, d=d, device=device, source=source, plan=plan,
-               dataset=dataset, pipeline=pipeline,
-               sched=sched, last_step=last_step(plan, opts.max_steps, t.max_steps),
+               dataset=dataset, pipeline=pipeline, evals=evaluate.Evaluations.from_setup(setup, last),
+               freeze_steps=freeze_backbone_steps(setup, plan), sched=sched, last_step=last,
                student=student, teacher=teacher, model=model, run_student=run_student, run_teacher=run_teacher,
                loss_fn=build_loss(setup).to(device), optimizer=build_optimizer(setup, student, device),
                scaler=torch.amp.GradScaler(device.type, enabled=t.precision == "fp16"),
@@ -220,6 +224,7 @@ def plan_for(setup, source, d: distributed.Dist) -> RunPlan:
 def prepare_models(setup, device: torch.device, d: distributed.Dist, log: Callable):
     """Student and teacher on the device; DDP and torch.compile wrappers when asked."""
     student, teacher = build_models(setup)
+    init_weights.apply(setup, student, teacher, log if d.main else lambda text: None)  # model.init: a warm start
     student.to(device)
     teacher.to(device)
     if device.type == "cuda" and not is_vit_like(setup):
@@ -249,11 +254,7 @@ def start(run: Run) -> None:
         run.log(f"--resume: no checkpoint at {run.ckpt_path}; starting from scratch"
                 + (f" (dropped the {dropped} line(s) of metrics.jsonl)" if dropped else ""))
     if run.knn_init is None and run.knn_sets:
-        run.knn_init = run.knn()
-        bank, queries = run.knn_sets
-        if run.knn_init is not None:
-            run.log(f"kNN top-1 of the backbone at random init: {run.knn_init:.1f}% "
-                    f"({len(queries)} held-out images, {len(bank)} in the bank)")
+        evaluate.measure_start(run, save)  # the baseline of the do-no-harm check; best.pt's first state
     if run.d.main:
         write_metrics(run.out / "metrics.jsonl", run.history)
     if run.saved_step is None:
@@ -281,6 +282,8 @@ def resume(run: Run) -> None:
         run.monitor.load_state_dict(state["monitor"])
         checkpoint.set_rng_state(state["rng"])
         run.step, run.knn_init = state["step"], state["knn_top1_init"]
+        if state.get("evaluation"):
+            run.evals.load_state_dict(state["evaluation"])
     except (RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         # a verified checkpoint of a model this setup does not build: say so instead of a traceback
         raise DataError(f"--resume: {run.ckpt_path} cannot be resumed with this setup "
@@ -311,6 +314,7 @@ def save(run: Run, path: Path | None = None) -> None:
             "loss": run.loss_fn.state_dict(), "monitor": run.monitor.state_dict(), "rng": checkpoint.rng_state(),
             "step": run.step, "epoch": run.step // run.steps_per_epoch,
             "micro_batches_done": (run.step % run.steps_per_epoch) * k, "knn_top1_init": run.knn_init,
+            "evaluation": run.evals.state_dict(),
             "setup": run.setup.model_dump(mode="json"), "world_size": run.d.world}, path or run.ckpt_path)
     if path is None:
         run.saved_step = run.step
@@ -362,6 +366,8 @@ def run_steps(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
             if run.stopped_by:
                 return
             end_of_step(run)
+            if run.stopped_by:
+                return
         if signalled or (stop.signum is not None and not run.d.enabled):
             save(run)
             signame = signal.Signals(stop.signum or signal.SIGTERM).name
@@ -392,9 +398,7 @@ def checkpoint_due(run: Run) -> bool:
 
 
 def knn_due(run: Run) -> bool:
-    every = run.setup.eval.knn_every_epochs
-    return bool(run.knn_sets and every and run.step % run.steps_per_epoch == 0
-                and (run.step // run.steps_per_epoch) % every == 0)
+    return bool(run.knn_sets) and run.evals.due(run.step, run.steps_per_epoch)
 
 
 def end_of_step(run: Run) -> None:
@@ -406,11 +410,14 @@ def end_of_step(run: Run) -> None:
     if epoch_end and t.checkpoint_every_epochs and epoch % t.checkpoint_every_epochs == 0:
         save(run, run.out / "checkpoints" / f"epoch_{epoch:04d}.pt")
     if knn_due(run):
-        run.history[-1]["knn_top1"] = top1 = run.knn()
+        harm = evaluate.after_step(run, save)
         if run.d.main:  # the step's row is already on disk: rewrite it with the kNN in it
             write_metrics(run.out / "metrics.jsonl", run.history)
-        if top1 is not None:
-            run.log(f"epoch {epoch}: kNN top-1 {top1:.1f}%")
+        if harm is not None:  # DG513: kNN below the warm start's
+            run.events.append(harm)
+            if run.d.main:
+                run.opts.on_event(harm)
+            run.stopped_by, run.exit_code = harm.code, EXIT_STOPPED
 
 
 def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
@@ -437,6 +444,9 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
             stats = teacher_stats(teacher_view0, run.loss_fn.center, s["teacher_temp"])
         if run.opts.step_hook:
             run.opts.step_hook(run.step, run.student)
+    if run.step < run.freeze_steps:  # heads first: the backbone's gradients are dropped (no update, no decay)
+        for p in run.student.backbone.parameters():
+            p.grad = None
     grad_norm = optimizer_step(run.student, run.teacher, run.optimizer, run.scaler, run.loss_fn,
                                t_clip(run.setup), s["epoch"], s["teacher_momentum"])
     flag = torch.tensor(float(stop.signum is not None), device=run.device)
@@ -499,6 +509,9 @@ def finish(run: Run) -> Result:
         knn_final = run.history[-1]["knn_top1"] if run.history and "knn_top1" in run.history[-1] else run.knn()
     summary = summarize(run.history, knn_final, run.knn_init, run.stopped_by, run.bad_files, run.source.ignored,
                         run.effective_batch)
+    if knn_final is not None and run.evals.record(run.step, knn_final):
+        save(run, evaluate.best_path(run))
+    summary.update(knn_top1_best=run.evals.best, knn_top1_best_step=run.evals.best_step)
     if run.d.main:
         runfolder.write_text(run.out / "summary.json", json.dumps(summary, indent=2) + "\n")
         runfolder.write_text(run.out / "setup.resolved.json", json.dumps(run.setup.model_dump(mode="json"), indent=2) + "\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from dino_guard.plan import teacher_momentum
+
 
 def cosine(start: float, end: float, step: int, total: int) -> float:
     """Cosine from start (step 0) to end (step total)."""
@@ -46,7 +48,7 @@ class Schedule:
         return cls(total_steps=plan.total_steps, steps_per_epoch=steps_per_epoch,
                    lr=plan.lr, min_lr=o.min_lr, warmup_steps=plan.warmup_steps(o.warmup_epochs),
                    weight_decay=o.weight_decay, weight_decay_end=o.weight_decay_end,
-                   momentum_start=setup.teacher_momentum.start, momentum_end=setup.teacher_momentum.end,
+                   momentum_start=teacher_momentum(setup)[0], momentum_end=teacher_momentum(setup)[1],
                    warmup_teacher_temp=c.warmup_teacher_temp, teacher_temp=c.teacher_temp,
                    teacher_temp_warmup_steps=c.warmup_teacher_temp_epochs * steps_per_epoch)
 

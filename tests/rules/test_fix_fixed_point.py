@@ -20,6 +20,7 @@ from tests.rules.test_fixtures import SETUP_FILES, expectations
 
 # Setup rules that give advice but no single value to write, and why.
 NO_FIX = {
+    "DG110": "missing weights: only the user knows where the file is",
     "DG202": "an unknown backbone has a value only when exactly one catalogue name is close",
     "DG412": "info: states the learning rate used; nothing to change",
     "DG603": "an unknown GPU name: only the user knows which card it is",
