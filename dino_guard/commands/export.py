@@ -13,8 +13,21 @@ import click
 
 
 def checkpoint_of(target: Path) -> Path:
-    """A run folder's checkpoints/last.pt, or the checkpoint file given."""
-    return target / "checkpoints" / "last.pt" if target.is_dir() else target
+    """A run folder's checkpoints/last.pt (best.pt after a do-no-harm stop), or the checkpoint file given."""
+    if not target.is_dir():
+        return target
+    best = target / "checkpoints" / "best.pt"
+    return best if stopped_by_harm(target) and best.is_file() else target / "checkpoints" / "last.pt"
+
+
+def stopped_by_harm(run_dir: Path) -> bool:
+    """summary.json says DG513 stopped the run: its last state is worse than its start."""
+    import json
+
+    try:
+        return json.loads((run_dir / "summary.json").read_text()).get("stopped_by") == "DG513"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 @click.command("export")
@@ -45,6 +58,9 @@ def export(run_dir: str, which: str, output: str | None) -> None:
                    "checkpoints/last.pt, or a checkpoint file", err=True)
         sys.exit(2)
     folder = target if target.is_dir() else ckpt.parent
+    if ckpt.name == "best.pt" and target.is_dir():
+        click.echo(f"{target} was stopped by DG513 (kNN below its start): exporting {ckpt}, the best state measured, "
+                   "not last.pt")
     out = Path(output) if output else folder / ("backbone.pt" if which == "teacher" else "backbone.student.pt")
     try:
         pt, meta = export_checkpoint(ckpt, out, which)

@@ -80,7 +80,17 @@ def with_resolved_data_path(setup, setup_path: str):
     if setup.eval.path:
         resolved = str(resolve_data_path(setup.eval.path, setup_path))
         setup = setup.model_copy(update={"eval": setup.eval.model_copy(update={"path": resolved})})
+    if setup.model.init:
+        resolved = str(resolve_data_path(setup.model.init, setup_path))
+        setup = setup.model_copy(update={"model": setup.model.model_copy(update={"init": resolved})})
     return setup
+
+
+def with_init(setup, init: str | None):
+    """--init PATH replaces model.init (a path from the working directory)."""
+    if init is None:
+        return setup
+    return setup.model_copy(update={"model": setup.model.model_copy(update={"init": init})})
 
 
 def launch_workers(setup, device: str, nnodes, node_rank: int, rdzv_endpoint) -> int:
@@ -130,11 +140,13 @@ def _inside(path: Path, folder: Path) -> bool:
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT_DIR from checkpoints/last.pt (exactly).")
 @click.option("--overwrite", is_flag=True, help="Delete the run already in OUTPUT_DIR and start over.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--init", "init", type=click.Path(), metavar="PATH",
+              help="Start the backbones from these weights (overrides model.init): an export, a checkpoint.")
 @click.option("--nnodes", type=click.IntRange(min=1), help="Nodes of a multi-node run (must equal train.num_nodes).")
 @click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True, help="This node's rank (0 on the node at --rdzv-endpoint).")
 @click.option("--rdzv-endpoint", metavar="HOST:PORT", help="Rendezvous address of node 0 (multi-node runs).")
 def train(setup_path: str, max_steps: int | None, output_dir: str | None, resume: bool, overwrite: bool,
-          device: str, nnodes: int | None, node_rank: int, rdzv_endpoint: str | None) -> None:
+          device: str, init: str | None, nnodes: int | None, node_rank: int, rdzv_endpoint: str | None) -> None:
     """Check, then train the setup with the reference DINO trainer.
 
     Writes metrics.jsonl, summary.json, loss.png and checkpoints/last.pt to
@@ -146,7 +158,8 @@ def train(setup_path: str, max_steps: int | None, output_dir: str | None, resume
     by a loss-trend check (DG5xx), 130/143 interrupted.
     """
     try:
-        run_command(setup_path, max_steps, output_dir, resume, overwrite, device, (nnodes, node_rank, rdzv_endpoint))
+        run_command(setup_path, max_steps, output_dir, resume, overwrite, device, (nnodes, node_rank, rdzv_endpoint),
+                    init)
     except KeyboardInterrupt:  # Ctrl-C before the loop's own handler is installed (start-up)
         click.echo("\ndino-guard train: interrupted during start-up; no training step was taken", err=True)
         sys.exit(130)
@@ -159,9 +172,9 @@ def command_line(setup_path: str, output_dir: str | None) -> str:
 
 
 def run_command(setup_path: str, max_steps: int | None, output_dir: str | None, resume: bool,
-                overwrite: bool, device: str, nodes: tuple) -> None:
+                overwrite: bool, device: str, nodes: tuple, init: str | None = None) -> None:
     loaded = preflight(setup_path)
-    setup = with_resolved_data_path(loaded.setup, loaded.path)
+    setup = with_init(with_resolved_data_path(loaded.setup, loaded.path), init)
     if device == "cuda":
         import torch
 
@@ -201,9 +214,13 @@ def run_command(setup_path: str, max_steps: int | None, output_dir: str | None, 
 def report(result, setup, out: Path) -> None:
     """The run's last lines: kNN, steps and loss, where the files are, and what a stop left on disk."""
     s = result.summary
+    start = "at the start (model.init)" if setup.model.init else "at random init"
     if s["knn_top1"] is not None and s["knn_top1_init"] is not None:
         click.echo(f"kNN top-1 (teacher backbone, k={setup.eval.knn_k}): {s['knn_top1']:.1f}% after training, "
-                   f"{s['knn_top1_init']:.1f}% at random init ({s['knn_top1'] - s['knn_top1_init']:+.1f} points)")
+                   f"{s['knn_top1_init']:.1f}% {start} ({s['knn_top1'] - s['knn_top1_init']:+.1f} points)")
+    if s.get("knn_top1_best") is not None and (out / "checkpoints" / "best.pt").exists():
+        click.echo(f"best kNN top-1 {s['knn_top1_best']:.1f}% at step {s['knn_top1_best_step']}: "
+                   f"{out / 'checkpoints' / 'best.pt'}")
     if s["skipped_files"]:
         click.echo(f"skipped {s['skipped_files']} unreadable image loads (see summary.json)")
     final_loss = "none" if s["final_loss"] is None else f"{s['final_loss']:.4f}"

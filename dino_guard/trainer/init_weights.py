@@ -293,3 +293,14 @@ def apply(setup, student, teacher, log) -> InitReport | None:
     teacher.backbone.load_state_dict(state, strict=True)
     log(report.describe())
     return report
+
+
+def recipe_text(setup, sched, freeze_steps: int, knn_every: int) -> str:
+    """The warm-start recipe in use, one line (the defaults' sources are in the setup schema's docs)."""
+    from dino_guard.plan import lr_factor
+
+    knn = f"kNN every {knn_every} steps against the start (DG513)" if knn_every else "no kNN along the run"
+    return (f"warm start: heads first for {freeze_steps} step(s) (train.freeze_backbone_steps), "
+            f"lr x {lr_factor(setup):g} "
+            f"(optimizer.warm_start_lr_factor), teacher momentum {sched.momentum_start:g} -> {sched.momentum_end:g} "
+            f"(teacher_momentum.warm_start), {knn}")

@@ -260,6 +260,8 @@ def start(run: Run) -> None:
     if run.saved_step is None:
         save(run)  # a run stopped before its first periodic checkpoint still leaves its start
     run.log(plan_text(run.setup, run.source, run.plan, run.sched, run.last_step, run.d, run.device, run.knn_sets))
+    if run.setup.model.init:
+        run.log(init_weights.recipe_text(run.setup, run.sched, run.freeze_steps, run.evals.every_steps))
 
 
 def resume(run: Run) -> None:
