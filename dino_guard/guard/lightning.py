@@ -10,6 +10,11 @@ the first step, then watches every optimizer step with the trainer's Monitor
 step (the numbers are averaged over the ranks), prints the finding as
 `dino-guard check` prints it and keeps it in `callback.finding`.
 
+With `knn_loader` (labelled images) it also measures the kNN top-1 of the
+teacher backbone before step one (or takes `knn_baseline`) and every
+`knn_every_n_steps` optimizer steps, and stops the run with DG513 when it stays
+below that start (guard/knn_check.py): the do-no-harm check of warm starts.
+
 The class derives from the Callback of `lightning` and of `pytorch_lightning`
 (whichever are installed), so one callback works with both Trainers.
 """
@@ -20,7 +25,7 @@ import importlib
 from pathlib import Path
 
 from dino_guard.findings import Finding
-from dino_guard.guard.preflight import Located, RunFacts, find_parts, preflight
+from dino_guard.guard.preflight import Located, RunFacts, find_parts, live_finding, preflight
 from dino_guard.guard.watch import Watch, first_error, monitor_config, show
 from dino_guard.trainer.monitor import Monitor
 
@@ -59,9 +64,19 @@ def run_facts(trainer, gpu: str | None) -> RunFacts:
 class DinoGuardCallback(*_callback_bases()):
     """Pre-flight before the first step, the DG5xx monitor on every optimizer step."""
 
-    def __init__(self, gpu: str | None = None, output_dir=None, monitor=None):
+    def __init__(self, gpu: str | None = None, output_dir=None, monitor=None, knn_loader=None,
+                 knn_baseline: float | None = None, knn_every_n_steps: int = 50,
+                 knn_backbone: str = "teacher_backbone"):
+        """knn_loader: labelled (images, labels, ...) batches for the do-no-harm check; knn_baseline: the
+        start's kNN top-1 in percent (None: measured before step one); knn_backbone: the attribute of the
+        LightningModule that holds the backbone to evaluate."""
+        from dino_guard.guard.knn_check import KnnCheck
+
         self.gpu, self.output_dir = gpu, Path(output_dir) if output_dir is not None else None
         self.monitor_config = monitor_config(monitor)
+        self.knn_backbone = knn_backbone
+        self.knn = (KnnCheck(knn_loader, knn_every_n_steps, knn_baseline, self.monitor_config)
+                    if knn_loader is not None else None)
         self.preflight_findings: list[Finding] = []
         self.finding: Finding | None = None  # the finding that stopped the run
         self.stopped_at: int | None = None  # trainer.global_step when it stopped
@@ -82,6 +97,8 @@ class DinoGuardCallback(*_callback_bases()):
         if error is not None:
             self._stop(trainer, error)
             return
+        if self.knn is not None:
+            self.knn.start(self._knn_module(pl_module), pl_module.device)
         monitor = Monitor(self.monitor_config, int(criterion.module.center.shape[-1]), facts.precision)
         self._watch = Watch(criterion, monitor, per_call=False, output_dir=self.output_dir, raise_on_stop=False)
         self._watch.lr_source = lambda: _peak_lr(trainer)
@@ -91,6 +108,27 @@ class DinoGuardCallback(*_callback_bases()):
         if self._watch is not None and self.finding is None:
             self._watch.end_step()
             self._after_record(trainer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        """kNN every knn_every_n_steps optimizer steps; DG513 stops a run that stays below its start."""
+        if self.knn is None or self.finding is not None or not self.knn.due(trainer.global_step):
+            return
+        top1, harm = self.knn.step(trainer.global_step, self._knn_module(pl_module), pl_module.device)
+        if top1 is not None:
+            _log(trainer, {"step": trainer.global_step, "knn_top1": top1})
+        if harm is not None:
+            finding = live_finding(harm.code, f"model.{self.knn_backbone}", "knn_baseline", harm.message,
+                                   "lower the lr, train the heads first on a frozen backbone, or raise the teacher "
+                                   "momentum; keep the checkpoint of the best step")
+            show([finding])
+            self._stop(trainer, finding)
+
+    def _knn_module(self, pl_module):
+        module = getattr(pl_module, self.knn_backbone, None)
+        if module is None:
+            raise TypeError(f"DinoGuardCallback(knn_loader=...): {type(pl_module).__name__} has no attribute "
+                            f"{self.knn_backbone!r}; pass knn_backbone='the attribute holding the teacher backbone'")
+        return module
 
     def on_train_end(self, trainer, pl_module) -> None:
         if self._watch is None:

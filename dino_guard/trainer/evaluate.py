@@ -62,7 +62,7 @@ class Evaluations:
             return True
         return False
 
-    def harm(self, step: int, top1: float, best_path) -> Event | None:
+    def harm(self, step: int, top1: float, kept: str = "") -> Event | None:
         """DG513 once kNN has stayed more than the margin below the start for `patience` evaluations."""
         if not self.guard or self.start is None:
             return None
@@ -73,8 +73,8 @@ class Evaluations:
         return Event("DG513", "optimizer.warm_start_lr_factor",
                      f"step {step}: kNN top-1 {top1:.1f}% is {drop:.1f} points below the start's {self.start:.1f}% "
                      f"(monitor.knn_drop_margin {self.margin:g}) for {self.below} evaluations in a row: the run is "
-                     f"destroying the features of model.init; stopped, {best_path} keeps step {self.best_step} "
-                     f"(kNN {self.best:.1f}%)",
+                     f"destroying the features it started from; stopped; the best state measured is step "
+                     f"{self.best_step}'s (kNN {self.best:.1f}%){kept}",
                      "lower the lr (optimizer.warm_start_lr_factor, optimizer.lr), train the heads longer first "
                      "(train.freeze_backbone_steps) or slow the teacher (teacher_momentum.warm_start); "
                      "`dino-guard export RUN_DIR` exports best.pt", stop=True)
@@ -104,7 +104,7 @@ def after_step(run, save: Callable) -> Event | None:
     run.log(f"step {run.step} (epoch {run.step // run.steps_per_epoch}): kNN top-1 {top1:.1f}%")
     if run.evals.record(run.step, top1):
         save(run, best_path(run))
-    return run.evals.harm(run.step, top1, best_path(run))
+    return run.evals.harm(run.step, top1, f", kept in {best_path(run)}")
 
 
 def best_path(run):

@@ -140,3 +140,37 @@ def test_ddp_two_cpu_ranks_a_nan_on_one_rank_stops_both(tmp_path):
     seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert seen[0] == seen[1] == {"global_step": 5, "code": "DG501"}
     assert stderr.count("DG501") == 1  # rank 0 reports, once
+
+
+def knn_loader():
+    """Labelled images without DINO's augmentation (the callback's evaluation loader)."""
+    from torchvision.transforms.functional import to_tensor
+
+    return torch.utils.data.DataLoader(ex.Blobs(32, transform=lambda pil: to_tensor(pil.resize((32, 32)))),
+                                       batch_size=16)
+
+
+def fit_with_knn(**callback_kwargs):
+    import lightning.pytorch as pl
+
+    torch.manual_seed(0)
+    callback = DinoGuardCallback(monitor=ex.MONITOR, knn_loader=knn_loader(), knn_every_n_steps=2, **callback_kwargs)
+    trainer = pl.Trainer(max_epochs=2, accelerator="cpu", devices=1, callbacks=[callback], logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(ex.DINOLightning(), ex.dataloader(n=48))
+    return callback, trainer
+
+
+def test_knn_loader_measures_the_start_then_every_n_steps():
+    callback, trainer = fit_with_knn()
+    steps = [step for step, _ in callback.knn.history]
+    assert steps == list(range(0, trainer.global_step + 1, 2))  # to the end, or to a DG513 stop
+    assert callback.finding is None or callback.finding.code == "DG513"
+    assert callback.knn.evals.start == callback.knn.history[0][1]
+
+
+def test_knn_below_the_given_baseline_stops_the_lightning_run_with_dg513():
+    callback, trainer = fit_with_knn(knn_baseline=100.0)
+    assert callback.finding.code == "DG513" and callback.finding.path == "model.teacher_backbone"
+    assert "below the start's 100.0%" in callback.finding.message
+    assert trainer.global_step == 4  # evaluations at steps 2 and 4, both below: knn_drop_patience 2
