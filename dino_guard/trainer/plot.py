@@ -5,7 +5,8 @@ splits into the teacher's entropy and the KL the student has not closed
 (loss - teacher entropy). A healthy run keeps the teacher entropy well below
 ln(output_dim) (the uniform-collapse line) and the gap small; a loss near
 ln(output_dim) with the gap near 0 is a collapsed run, however low the KL.
-kNN top-1 of the teacher backbone at each evaluation goes on a second axis.
+kNN top-1 of the teacher backbone at each evaluation goes on a second axis, as
+points (never joined: the run did not measure between them), the best starred.
 """
 
 from __future__ import annotations
@@ -61,7 +62,14 @@ def figure(rows: list, output_dim: int, title: str = "", knn_init: float | None 
     handles = ax.get_legend_handles_labels()
     if s["knn_step"]:
         knn_ax = ax.twinx()
-        knn_ax.plot(s["knn_step"], s["knn_top1"], "o-", ms=4, lw=1, color="black", label="kNN top-1 (teacher backbone)")
+        # the measured points only: a line between two evaluations would show progress nobody measured
+        knn_ax.plot(s["knn_step"], s["knn_top1"], "o", ms=4, color="black",
+                    label="kNN top-1 (teacher backbone), measured")
+        best = max(range(len(s["knn_top1"])), key=lambda i: s["knn_top1"][i])
+        knn_ax.plot([s["knn_step"][best]], [s["knn_top1"][best]], "*", ms=11, color="gold", mec="black", mew=0.6,
+                    label=f"best kNN {s['knn_top1'][best]:.1f}% (step {s['knn_step'][best]}: checkpoints/best.pt)")
+        if s["knn_step"][0] == 0:
+            knn_ax.axhline(s["knn_top1"][0], color="gray", ls=":", lw=1, label="kNN at the start")
         knn_ax.set_ylim(0, 100)
         knn_ax.set_ylabel("kNN top-1 (%)")
         more = knn_ax.get_legend_handles_labels()

@@ -48,8 +48,11 @@ def test_figure_plots_the_series_and_the_uniform_collapse_line(rows):
     assert list(lines["loss - teacher entropy"].get_ydata())[1] == 1.0
     collapse = next(line for label, line in lines.items() if label.startswith("ln(output_dim)"))
     assert list(collapse.get_ydata()) == [pytest.approx(math.log(256))] * 2
-    (knn,) = knn_ax.get_lines()
+    knn, best, start = knn_ax.get_lines()
     assert (list(knn.get_xdata()), list(knn.get_ydata())) == ([0, 2], [40.0, 50.0])
+    assert knn.get_linestyle() == "None"  # points: nothing was measured between two evaluations
+    assert (list(best.get_xdata()), list(best.get_ydata())) == ([2], [50.0])
+    assert list(start.get_ydata()) == [40.0, 40.0]
     plt.close(fig)
 
 
