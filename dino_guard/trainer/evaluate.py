@@ -80,8 +80,8 @@ class Evaluations:
                      "`dino-guard export RUN_DIR` exports best.pt", stop=True)
 
 
-def measure_start(run, save: Callable) -> None:
-    """The kNN before step one: the baseline, and best.pt's first state."""
+def measure_start(run) -> None:
+    """The kNN before step one: the baseline, and the first best (`keep_start` writes best.pt)."""
     bank, queries = run.knn_sets
     run.knn_init = run.knn()
     if run.knn_init is None:
@@ -91,7 +91,12 @@ def measure_start(run, save: Callable) -> None:
     what = f"the weights of model.init ({run.setup.model.init})" if warm_start(run.setup) else "random init"
     run.log(f"kNN top-1 of the backbone at {what}: {run.knn_init:.1f}% "
             f"({len(queries)} held-out images, {len(bank)} in the bank)")
-    if ev.record(0, run.knn_init):
+    ev.record(0, run.knn_init)
+
+
+def keep_start(run, save: Callable) -> None:
+    """best.pt of the start, written after last.pt (a kill between them leaves last.pt, never best.pt alone)."""
+    if run.evals.best_step == 0:
         save(run, best_path(run))
 
 

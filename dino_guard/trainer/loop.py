@@ -195,7 +195,8 @@ def prepare(setup, opts: Options) -> Run:
     dataset = ImageDataset(source, train_idx, pipeline.transform, t.seed)
     dataset[(0, 0)]  # one sample here: data no image of which reads is one DataError, not a worker's traceback
     sched = Schedule.from_setup(setup, plan)
-    student, teacher, model, run_student, run_teacher = prepare_models(setup, device, d, opts.log)
+    resuming = opts.resume and (opts.output_dir / "checkpoints" / "last.pt").exists()  # its weights replace model.init's
+    student, teacher, model, run_student, run_teacher = prepare_models(setup, device, d, opts.log, not resuming)
     last = last_step(plan, opts.max_steps, t.max_steps)
     return Run(setup=setup, opts=opts, d=d, device=device, source=source, plan=plan,
                dataset=dataset, pipeline=pipeline, evals=evaluate.Evaluations.from_setup(setup, last),
@@ -221,10 +222,11 @@ def plan_for(setup, source, d: distributed.Dist) -> RunPlan:
     return plan
 
 
-def prepare_models(setup, device: torch.device, d: distributed.Dist, log: Callable):
-    """Student and teacher on the device; DDP and torch.compile wrappers when asked."""
+def prepare_models(setup, device: torch.device, d: distributed.Dist, log: Callable, warm: bool = True):
+    """Student and teacher (from model.init when `warm`) on the device; DDP and torch.compile wrappers when asked."""
     student, teacher = build_models(setup)
-    init_weights.apply(setup, student, teacher, log if d.main else lambda text: None)  # model.init: a warm start
+    if warm:  # model.init: a warm start
+        init_weights.apply(setup, student, teacher, log if d.main else lambda text: None)
     student.to(device)
     teacher.to(device)
     if device.type == "cuda" and not is_vit_like(setup):
@@ -254,11 +256,12 @@ def start(run: Run) -> None:
         run.log(f"--resume: no checkpoint at {run.ckpt_path}; starting from scratch"
                 + (f" (dropped the {dropped} line(s) of metrics.jsonl)" if dropped else ""))
     if run.knn_init is None and run.knn_sets:
-        evaluate.measure_start(run, save)  # the baseline of the do-no-harm check; best.pt's first state
+        evaluate.measure_start(run)  # the baseline of the do-no-harm check
     if run.d.main:
         write_metrics(run.out / "metrics.jsonl", run.history)
     if run.saved_step is None:
         save(run)  # a run stopped before its first periodic checkpoint still leaves its start
+        evaluate.keep_start(run, save)
     run.log(plan_text(run.setup, run.source, run.plan, run.sched, run.last_step, run.d, run.device, run.knn_sets))
     if run.setup.model.init:
         run.log(init_weights.recipe_text(run.setup, run.sched, run.freeze_steps, run.evals.every_steps))
