@@ -176,7 +176,7 @@ class Watch:
         row = {"step": p.step, "loss": loss, "teacher_std": std, "teacher_entropy": entropy,
                "teacher_temp": p.teacher_temp}
         self._write(row, found)
-        stop = next((f for f, e in zip(found, events) if e.stop), None)
+        stop = next((f for f, e in zip(found, events, strict=True) if e.stop), None)
         if stop is not None and self.stopped is None:
             self.stop(stop)
 

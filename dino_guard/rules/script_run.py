@@ -95,7 +95,7 @@ def _one_epoch_of_steps(schedule: Obj, trace) -> bool:
     if not (isinstance(length, Obj) and length.kind == "length" and schedule.fact("per_batch")):
         return False
     loader = length.fact("of")
-    return any(loader is l for l in trace.train_loaders)
+    return any(loader is train for train in trace.train_loaders)
 
 
 def effective_batch(evidence) -> int | None:

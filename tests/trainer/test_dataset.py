@@ -135,8 +135,8 @@ def test_views_are_batched_two_global_tensors_and_local_tensors():
     source = find_source(setup.data)
     ds = ImageDataset(source, list(range(8)), pipe.transform, seed=0)
     batch = pipe.collate([ds[(0, i)] for i in range(4)])
-    g, l = pipe.views(batch, torch.device("cpu"))
-    assert g.shape == (2 * 4, 3, 32, 32) and l.shape == (2 * 4, 3, 16, 16)
+    g, loc = pipe.views(batch, torch.device("cpu"))
+    assert g.shape == (2 * 4, 3, 32, 32) and loc.shape == (2 * 4, 3, 16, 16)
     again = pipe.collate([ds[(0, i)] for i in range(4)])
     assert torch.equal(again["views"][0], batch["views"][0])  # seeded per (seed, epoch, index)
 

@@ -43,7 +43,7 @@ def test_two_processes_match_one_process(tmp_path, launcher):
 
     m1, m2 = metrics(tmp_path / "one"), metrics(tmp_path / "two")
     assert len(m1) == len(m2) == 4
-    for a, b in zip(m1, m2):
+    for a, b in zip(m1, m2, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-5) and a["lr"] == b["lr"]
     s1 = torch.load(tmp_path / "one" / "checkpoints" / "last.pt", weights_only=True)
     s2 = torch.load(tmp_path / "two" / "checkpoints" / "last.pt", weights_only=True)

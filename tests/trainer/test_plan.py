@@ -28,7 +28,7 @@ def test_summary_throughput_counts_the_waits_between_bursts():
     # 15 fast steps (0.1 s) then one that waited 4 s for the workers, twice:
     # the median step says 640 images/s, the run made far fewer.
     times, now = [], 0.0
-    for burst in range(2):
+    for _burst in range(2):
         now += 4.0
         times.append(now)
         for _ in range(15):
