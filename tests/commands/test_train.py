@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.trainer.conftest import TINY, cli, merge, run, tiny_setup, write_yaml
+from tests.trainer.helpers import TINY, cli, merge, run, tiny_setup, write_yaml
 
 
 def test_train_writes_metrics_summary_plot_and_prints_knn(tmp_path):

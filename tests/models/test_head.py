@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from tests.trainer.conftest import tiny_setup
+from tests.trainer.helpers import tiny_setup
 
 pytestmark = pytest.mark.torch
 

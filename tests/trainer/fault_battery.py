@@ -34,7 +34,7 @@ import torch  # noqa: F401  (imported once here, before forking; no torch op run
 
 from dino_guard.trainer import checkpoint, runfolder
 from dino_guard.trainer.loop import Options, train
-from tests.trainer.conftest import metrics, tiny_setup
+from tests.trainer.helpers import metrics, tiny_setup
 
 STEPS = 6
 LOGS: list = []  # [folder]: every run's log goes there, outside a tmpfs that may be full

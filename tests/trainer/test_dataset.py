@@ -10,7 +10,7 @@ from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source
 from dino_guard.trainer.images import DataError, open_rgb
 from dino_guard.trainer.pipeline import build_pipeline
 from dino_guard.trainer.synthetic import CLASSES, shape_image
-from tests.trainer.conftest import TINY, cli, merge, run, tiny_setup, write_yaml
+from tests.trainer.helpers import TINY, cli, merge, run, tiny_setup, write_yaml
 
 
 def test_synthetic_shapes_are_deterministic_labeled_and_sized():
