@@ -39,6 +39,7 @@ from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source, 
 from dino_guard.trainer.export import write_backbone
 from dino_guard.trainer.images import DataError
 from dino_guard.trainer.knn import eval_sets, evaluate
+from dino_guard.trainer.late import LateStep, OneStepLate, to_host_later
 from dino_guard.trainer.metrics import append_metric, read_metrics, summarize, write_metrics
 from dino_guard.trainer.monitor import Event, Monitor
 from dino_guard.trainer.pipeline import PrefetchViews, build_pipeline
@@ -320,13 +321,10 @@ def save(run: Run, path: Path | None = None) -> None:
 
 
 @dataclass
-class Pending:
-    """A queued optimizer step whose numbers are still on the device."""
+class Pending(LateStep):
+    """A queued optimizer step; values: loss, grad norm, teacher std, teacher entropy, signal flag (all-reduced)."""
 
-    step: int
     schedule: dict
-    values: torch.Tensor  # loss, grad norm, teacher std, teacher entropy, signal flag (all-reduced)
-    ready: torch.cuda.Event | None
     started: float
     wait: float
     done_at: float | None  # wall clock when its numbers were ready (None: read it on arrival)
@@ -343,7 +341,7 @@ def run_steps(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
     # One loader for the whole run; views made one batch ahead (on CUDA on a side stream).
     batches = PrefetchViews(make_loader(run.dataset, sampler, run.setup, run.pipeline.collate, run.device),
                             run.pipeline.views, run.device)
-    pending = None
+    late: OneStepLate[Pending] = OneStepLate()
     while run.step < run.last_step:
         try:
             queued = launch_step(run, batches, stop)
@@ -352,13 +350,12 @@ def run_steps(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
                 raise
             return stop_on_overflow(run, exc)
         run.step += 1
-        signalled = record_step(run, pending, bar, next_started=queued.started) if pending else False
-        pending = queued
+        previous = late.push(queued)
+        signalled = record_step(run, previous, bar, next_started=queued.started) if previous else False
         if run.stopped_by:
             return
         if signalled or stop.signum is not None or checkpoint_due(run) or knn_due(run) or run.step == run.last_step:
-            signalled = record_step(run, pending, bar) or signalled  # the state to save must be recorded
-            pending = None
+            signalled = record_step(run, late.take(), bar) or signalled  # the state to save must be recorded
             if run.stopped_by:
                 return
             end_of_step(run)
@@ -443,25 +440,12 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
     values = torch.stack([loss_sum / k, grad_norm.float(), *stats, flag]).double()
     values, ready = to_host_later(distributed.mean_tensor(values, run.d))
     # On the CPU the step has run by now; on CUDA it is done when `ready` fires.
-    return Pending(run.step + 1, s, values, ready, started, wait, None if ready else time.time())
-
-
-def to_host_later(values: torch.Tensor):
-    """Start the device->host copy now; `ready` says when it has landed."""
-    if values.device.type != "cuda":
-        return values, None
-    host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
-    host.copy_(values, non_blocking=True)
-    ready = torch.cuda.Event()
-    ready.record()
-    return host, ready
+    return Pending(run.step + 1, values, ready, s, started, wait, None if ready else time.time())
 
 
 def record_step(run: Run, p: Pending, bar: ProgressBar, next_started: float | None = None) -> bool:
     """Metrics row and loss-trend checks of a queued step; True when a rank was signalled."""
-    if p.ready is not None:
-        p.ready.synchronize()
-    loss, grad_norm, std, entropy, flag = p.values.tolist()
+    loss, grad_norm, std, entropy, flag = p.numbers()
     dt = (next_started or time.perf_counter()) - p.started
     s = p.schedule
     row = {"step": p.step, "epoch": s["epoch"], "loss": loss, "lr": s["lr"], "weight_decay": s["weight_decay"],
