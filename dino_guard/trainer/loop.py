@@ -546,8 +546,8 @@ def is_vit_like(setup) -> bool:
     """Patch-based backbones (ViT, DeiT, Swin, ...) gain nothing from channels_last."""
     from dino_guard import backbones
 
-    info = backbones.lookup(setup.model.backbone.name)
-    return bool(setup.model.backbone.patch_size or (info.is_vit_like if info else "vit" in setup.model.backbone.name))
+    resolved = backbones.resolve(setup.model.backbone)
+    return resolved.is_vit_like or (resolved.info is None and "vit" in setup.model.backbone.name)
 
 
 def t_clip(setup) -> float:
