@@ -40,7 +40,7 @@ from dino_guard.trainer.export import write_backbone
 from dino_guard.trainer.images import DataError
 from dino_guard.trainer.knn import eval_sets, evaluate
 from dino_guard.trainer.late import LateStep, OneStepLate, to_host_later
-from dino_guard.trainer.metrics import append_metric, read_metrics, summarize, write_metrics
+from dino_guard.trainer.metrics import append_metric, kept, read_metrics, summarize, write_metrics
 from dino_guard.trainer.monitor import Event, Monitor
 from dino_guard.trainer.pipeline import PrefetchViews, build_pipeline
 from dino_guard.trainer.plot import plot_run
@@ -292,8 +292,9 @@ def resume(run: Run) -> None:
     if dropped:
         run.log(f"metrics.jsonl: dropped {dropped} line(s) after the checkpoint's step {run.step} or unreadable; "
                 f"kept {len(run.history)} row(s)")
-    if len(run.history) < run.step:
-        run.log(f"metrics.jsonl lacks {run.step - len(run.history)} of the rows of steps 1-{run.step} "
+    expected = run.step // run.setup.train.log_every_steps  # at least every Nth step's row was written
+    if len(run.history) < expected:
+        run.log(f"metrics.jsonl lacks {expected - len(run.history)} of the rows of steps 1-{run.step} "
                 "(damaged before the checkpoint); training goes on, those rows stay missing")
     run.log(f"resumed from {run.ckpt_path} at step {run.step} (epoch {run.step // run.steps_per_epoch})")
 
@@ -404,8 +405,9 @@ def end_of_step(run: Run) -> None:
         save(run, run.out / "checkpoints" / f"epoch_{epoch:04d}.pt")
     if knn_due(run):
         run.history[-1]["knn_top1"] = top1 = run.knn()
-        if run.d.main:  # the step's row is already on disk: rewrite it with the kNN in it
-            write_metrics(run.out / "metrics.jsonl", run.history)
+        if run.d.main:  # the step's row may be on disk already: rewrite the file with the kNN in it
+            every = run.setup.train.log_every_steps
+            write_metrics(run.out / "metrics.jsonl", [r for r in run.history if kept(r, every, run.last_step)])
         if top1 is not None:
             run.log(f"epoch {epoch}: kNN top-1 {top1:.1f}%")
 
@@ -453,7 +455,7 @@ def record_step(run: Run, p: Pending, bar: ProgressBar, next_started: float | No
            "teacher_std": std, "teacher_entropy": entropy, "images_per_s": run.effective_batch / dt,
            "data_wait": p.wait / dt, "time": p.done_at or time.time()}
     run.history.append(row)
-    if run.d.main:
+    if run.d.main and kept(row, run.setup.train.log_every_steps, run.last_step):
         append_metric(run.out / "metrics.jsonl", row)
     bar.update(row)
     step_events = run.monitor.observe(p.step, loss, grad_norm, std, entropy, run.sched.in_teacher_temp_warmup(p.step),
