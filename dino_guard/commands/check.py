@@ -26,9 +26,12 @@ from dino_guard.terminal import printable
               help="Read [tool.dino-guard] from this TOML file instead of the nearest pyproject.toml.")
 @click.option("--warn-unused-ignores", is_flag=True, help="Report suppression comments that suppress nothing (DG008).")
 @click.option("--show-settings", is_flag=True, help="Print which settings file each path uses and the resolved settings, then exit.")
-@click.option("--fix", is_flag=True, help="Apply safe fixes in place (comments and untouched bytes kept), then report what remains.")
-@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff: also apply fixes that change the recipe (lr, momentum, K, ...).")
-@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff and write nothing; exit 1 when there are any.")
+@click.option("--fix", is_flag=True,
+              help="Apply safe fixes in place (comments and untouched bytes kept), then report what remains.")
+@click.option("--unsafe-fixes", is_flag=True,
+              help="With --fix or --diff: also apply fixes that change the recipe (lr, momentum, K, ...).")
+@click.option("--diff", is_flag=True,
+              help="Print the fixes as a unified diff and write nothing; exit 1 when there are any.")
 def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_ignores, show_settings,
           fix, unsafe_fixes, diff) -> None:
     """Check setup files (*.dino.yaml) and lightly scripts (*.py) for DINO mistakes.

@@ -8,7 +8,6 @@ import click
 
 from dino_guard.terminal import printable
 
-
 FIX_MEANING = {
     "safe": " (applied by `check --fix`: it makes the run possible and keeps the recipe)",
     "unsafe": " (applied only with `check --fix --unsafe-fixes`: it changes the recipe)",

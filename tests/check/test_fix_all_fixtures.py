@@ -90,9 +90,9 @@ def _only_fixed_lines_change(fixed) -> None:
     for line in lines:
         body = line[1:]
         if line[:1] not in "+-" or not body.strip(" {}[],") or body.removesuffix(",") in comma_only:
-            continue
+            continue  # context, or a JSON line that gained the comma before an inserted entry
         if line[:1] == "-" and fixed.path.suffix == ".py":
-            continue  # a call that gains a keyword argument: its new line names it  # context, or a JSON line that gained the comma before an inserted entry
+            continue  # a call that gains a keyword argument: its new line names it
         bare_element = not any(c in body for c in ":=#")
         assert bare_element or any(word in body for word in words), f"{body!r} changed\n{fixed.diff()}"
 

@@ -88,7 +88,7 @@ def _is_empty(node: yaml.Node) -> bool:
 
 def _replace(text: str, key_node: yaml.Node, value_node: yaml.Node, value: Any, dialect: Dialect) -> str:
     if _same_shape_list(value_node, value):  # element by element: a list over several lines keeps its lines
-        for item, new in reversed(list(zip(value_node.value, value))):
+        for item, new in reversed(list(zip(value_node.value, value, strict=True))):
             text = text[:item.start_mark.index] + dialect.value(new) + text[item.end_mark.index:]
         return text
     rendered = dialect.value(value)
