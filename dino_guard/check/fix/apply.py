@@ -20,7 +20,7 @@ from pathlib import Path
 from dino_guard.check.engine import Options
 from dino_guard.check.fix.errors import NotFixable
 from dino_guard.codes import fix_safety
-from dino_guard.findings import Finding, UnreadableInput
+from dino_guard.findings import Finding, Severity, UnreadableInput
 
 MAX_PASSES = 10  # a fix that needs more has met another fix that undoes it; stop rather than loop
 
@@ -117,6 +117,13 @@ def _overlaps(dotted: str, value: object, written: dict) -> bool:
         elif other.startswith(dotted + ".") or dotted.startswith(other + "."):
             return True
     return False
+
+
+def apply_fields(suffix: str, text: str, fields: dict) -> str:
+    """A setup file's text with {dotted field: value} written in (None removes): `rescale` writes its changes so."""
+    if suffix == ".py":
+        raise NotFixable("a script's fields are no keys to set")
+    return editor(suffix)(text, Finding("", 1, 1, "", "", Severity.INFO, "", "", fix=fields))
 
 
 def editor(suffix: str) -> Callable[[str, Finding], str]:
