@@ -114,3 +114,14 @@ def test_a_file_that_does_not_parse_is_one_line_and_exit_2(cli, tmp_path):
     broken.write_text("model: {backbone: [\n")
     result = cli("rescale", broken, "--gpus", "T4", "--dataset-size", "10", "--output", tmp_path / "o.dino.yaml")
     assert result.exit_code == 2 and "DG001" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_the_readme_shows_what_the_command_prints(cli, tmp_path, monkeypatch):
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "vits16_t4.dino.yaml"
+    result = cli("rescale", "examples/dino_paper_vits16_16gpu.dino.yaml", "--gpus", "1xT4-16GB",
+                 "--dataset-size", "20000", "--output", out)
+    printed = result.output.replace(str(out), "vits16_t4.dino.yaml")
+    assert printed.strip() in (REPO / "README.md").read_text()
