@@ -48,8 +48,10 @@ def rules_command(fmt: str) -> None:
 
     entries = all_rules()
     if fmt == "json":
+        from dino_guard.codes import fix_safety
+
         click.echo(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary,
-                                "origin": r.origin} for r in entries], indent=2))
+                                "origin": r.origin, "fix": fix_safety(r.code)} for r in entries], indent=2))
     elif fmt == "markdown":
         click.echo("| code | name | severity | what it catches |\n|---|---|---|---|")
         for r in entries:
