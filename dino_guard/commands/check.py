@@ -116,8 +116,9 @@ def _fix(plan: list, unsafe: bool) -> int:
         if result.changed:
             try:
                 write(result)
-            except UnreadableInput as exc:
-                raise click.ClickException(printable(str(exc))) from None
+            except UnreadableInput as exc:  # a file it may read but not replace: one line, exit 2
+                click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
+                sys.exit(2)
             count += result.applied
     return count
 

@@ -88,6 +88,12 @@ def test_yaml_strings_and_quotes_elsewhere_are_untouched():
     assert yaml.apply(text, {"train.precision": "bf16"}) == "train: {precision: bf16, output_dir: 'runs/x'}\n"
 
 
+def test_yaml_crlf_file_keeps_its_line_endings():
+    text = BLOCK.replace("\n", "\r\n")
+    assert yaml.apply(text, {"model.head.batch_norm": False}) == text + "    batch_norm: false\r\n"
+    assert yaml.apply(text, {"data.synthetic": None}) == text.replace("  synthetic: shapes\r\n", "")
+
+
 def test_yaml_scalar_root_is_not_fixable():
     with pytest.raises(NotFixable):
         yaml.apply("just text\n", {"a.b": 1})

@@ -83,6 +83,20 @@ def test_unreadable_file_is_one_line_and_exit_2(cli, tmp_path):
     assert cli("check", "--diff", tmp_path / "missing.dino.yaml").exit_code == 2
 
 
+def test_a_file_in_a_folder_that_cannot_be_written_is_one_line_and_exit_2(cli, tmp_path, monkeypatch):
+    from dino_guard.check.fix import apply
+
+    path = _copy(HEAD, tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(apply.tempfile, "mkstemp", refuse)
+    result = cli("check", "--fix", path)
+    assert result.exit_code == 2 and "cannot be written (Permission denied)" in result.output
+    assert path.read_text() == HEAD.read_text()
+
+
 def test_rule_shows_its_fix_safety(cli):
     assert "Fix: safe" in cli("rule", "DG201").output
     assert "Fix: unsafe" in cli("rule", "DG402").output

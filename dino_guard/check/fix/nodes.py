@@ -111,10 +111,10 @@ def _insert(text: str, mapping: yaml.MappingNode, key: str, value: Any, dialect:
         raise NotFixable("an empty block mapping")
     first_key, last_value = mapping.value[0][0], mapping.value[-1][1]
     at = _line_end(text, end_of(last_value))
-    indent = " " * first_key.start_mark.column
+    indent, newline = " " * first_key.start_mark.column, _newline(text)
     if at == len(text) and not text.endswith("\n"):
-        return text + "\n" + indent + entry + "\n"
-    return text[:at] + indent + entry + "\n" + text[at:]
+        return text + newline + indent + entry + newline
+    return text[:at] + indent + entry + newline + text[at:]
 
 
 def _insert_flow(text: str, mapping: yaml.MappingNode, entry: str) -> str:
@@ -124,7 +124,7 @@ def _insert_flow(text: str, mapping: yaml.MappingNode, entry: str) -> str:
     last_key, last_value = mapping.value[-1]
     at = end_of(last_value)
     if mapping.start_mark.line != mapping.end_mark.line:  # written over several lines: one entry per line
-        return text[:at] + ",\n" + " " * last_key.start_mark.column + entry + text[at:]
+        return text[:at] + "," + _newline(text) + " " * last_key.start_mark.column + entry + text[at:]
     return text[:at] + ", " + entry + text[at:]
 
 
@@ -139,6 +139,11 @@ def _remove(text: str, mapping: yaml.MappingNode, pair: tuple) -> str:
         return text[:key_node.start_mark.index] + text[end_of(value_node):]
     start = text.rfind("\n", 0, key_node.start_mark.index) + 1
     return text[:start] + text[_line_end(text, end_of(value_node)):]
+
+
+def _newline(text: str) -> str:
+    """The file's own line ending, for the lines an insertion adds."""
+    return "\r\n" if "\r\n" in text else "\n"
 
 
 def _line_end(text: str, offset: int) -> int:
