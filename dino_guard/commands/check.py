@@ -73,37 +73,31 @@ def _options(settings: cfg.Settings):
                    warn_unused_ignores=settings.warn_unused_ignores)
 
 
-def _fixes(plan: list, unsafe: bool) -> list:
-    """Each readable file before and after its fixes; unreadable ones are left to the check that follows."""
+def _fixes(plan: list, unsafe: bool) -> tuple[list, list[str]]:
+    """Each readable file before and after its fixes, and why the others could not be read."""
     from dino_guard.check.fix.apply import fix_file
 
-    results = []
+    results, unreadable = [], []
     for path, settings in plan:
         _check_gpu_name(settings.gpu, settings.source)
         try:
             results.append(fix_file(path, _options(settings), unsafe))
-        except UnreadableInput:
-            continue
-    return results
+        except UnreadableInput as exc:
+            unreadable.append(str(exc))
+    return results, unreadable
 
 
 def _diff(plan: list, unsafe: bool) -> None:
     """--diff: the unified diff of every fix, nothing written; exit 1 when there is one (as ruff)."""
-    from dino_guard.check import inputs
-
-    changed = [r for r in _fixes(plan, unsafe) if r.changed]
+    results, unreadable = _fixes(plan, unsafe)
+    changed = [r for r in results if r.changed]
     for result in changed:
         for line in result.diff().splitlines():  # a diff shows file content: escaped as every printed value
             click.echo(printable(line))
     count = sum(r.applied for r in changed)
     click.echo(f"Would fix {count} finding{'s' * (count != 1)}" if count else "No fixes to apply", err=True)
-    unreadable = False
-    for path, _ in plan:
-        try:
-            inputs.load(path)
-        except UnreadableInput as exc:
-            click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
-            unreadable = True
+    for message in unreadable:
+        click.echo(f"dino-guard: error: {printable(message)}", err=True)
     sys.exit(2 if unreadable else 1 if changed else 0)
 
 
@@ -112,7 +106,7 @@ def _fix(plan: list, unsafe: bool) -> int:
     from dino_guard.check.fix.apply import write
 
     count = 0
-    for result in _fixes(plan, unsafe):
+    for result in _fixes(plan, unsafe)[0]:  # the unreadable ones are reported by the check that follows
         if result.changed:
             try:
                 write(result)
