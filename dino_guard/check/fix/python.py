@@ -67,7 +67,7 @@ def _with_keyword(call, keyword: str, value: Any):
         return call.with_changes(args=args)
     if value is None:
         return call
-    if any(arg.star for arg in args) or (callee_has_positional(call) and _name(call.func) != "create_model"):
+    if any(arg.star for arg in args) or (_has_positional(call) and _name(call.func) != "create_model"):
         raise NotFixable(f"{_name(call.func)}(...) passes positional or ** arguments: {keyword}= could collide")
     new = cst.Arg(keyword=cst.Name(keyword), value=cst.parse_expression(repr(value)),
                   equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
@@ -77,7 +77,7 @@ def _with_keyword(call, keyword: str, value: Any):
     return call.with_changes(args=[*args, new])
 
 
-def callee_has_positional(call) -> bool:
+def _has_positional(call) -> bool:
     return any(arg.keyword is None and not arg.star for arg in call.args)
 
 
