@@ -161,10 +161,17 @@ def test_python_existing_keyword_value_is_replaced_in_place():
     assert fixed == SCRIPT.replace("65536", "2048")
 
 
-def test_python_refuses_a_field_with_no_keyword_or_a_call_with_positional_arguments():
+def test_python_argument_given_by_position_is_replaced_in_place():
+    text = "head = DINOProjectionHead(input_dim, 512, 64, 2048, freeze_last_layer=1)\n"
+    assert python.apply(text, {"model.head.input_dim": 512}, (1, 8)) == text.replace("(input_dim,", "(512,")
+    assert python.apply(text, {"model.head.output_dim": 256}, (1, 8)) == text.replace("2048", "256")
+    assert python.apply(text, {"model.head.batch_norm": False}, (1, 8)) == text.replace("=1)", "=1, batch_norm=False)")
+
+
+def test_python_refuses_a_field_with_no_keyword_or_a_call_with_star_arguments():
     with pytest.raises(NotFixable):
         python.apply(SCRIPT, {"train.batch_size": 32}, (4, 8))
     with pytest.raises(NotFixable):
-        python.apply("head = DINOProjectionHead(2048)\n", {"model.head.input_dim": 384}, (1, 8))
+        python.apply("head = DINOProjectionHead(*dims)\n", {"model.head.input_dim": 384}, (1, 8))
     with pytest.raises(NotFixable):
         python.apply(SCRIPT, {"loss.output_dim": 2048}, (4, 8))  # no DINOLoss call there

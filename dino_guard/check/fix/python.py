@@ -4,9 +4,10 @@ A setup field is a keyword argument of one lightly (or timm) call
 (`loss.output_dim` -> `DINOLoss(output_dim=...)`, sources/script_help.py);
 the finding's line:column lies inside that call. The keyword's value is
 replaced, or the keyword is appended; nothing else of the script changes.
-A fix with a field that is no keyword of such a call (a batch size, a
-momentum schedule), or a call that passes positional or `**` arguments the
-keyword could collide with, is not fixable here.
+An argument given by position is edited in place (lightly's signature says
+which position). A fix with a field that is no keyword of such a call (a
+batch size, a momentum schedule), or a call that passes `*` or `**`
+arguments the keyword could collide with, is not fixable here.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def _with_keyword(call, keyword: str, value: Any):
 
     args = list(call.args)
     existing = [i for i, arg in enumerate(args) if arg.keyword is not None and arg.keyword.value == keyword]
+    positional = _positional_index(call, keyword)
     if existing:
         i = existing[0]
         if value is None:
@@ -65,10 +67,13 @@ def _with_keyword(call, keyword: str, value: Any):
         else:
             args[i] = args[i].with_changes(value=cst.parse_expression(repr(value)))
         return call.with_changes(args=args)
+    if any(arg.star for arg in args):
+        raise NotFixable(f"{_name(call.func)}(...) passes * or ** arguments: {keyword}= could collide")
+    if positional is not None and value is not None:  # given by position: its value is replaced there
+        args[positional] = args[positional].with_changes(value=cst.parse_expression(repr(value)))
+        return call.with_changes(args=args)
     if value is None:
-        return call
-    if any(arg.star for arg in args) or (_has_positional(call) and _name(call.func) != "create_model"):
-        raise NotFixable(f"{_name(call.func)}(...) passes positional or ** arguments: {keyword}= could collide")
+        return call if positional is None else _refuse(call, keyword)
     new = cst.Arg(keyword=cst.Name(keyword), value=cst.parse_expression(repr(value)),
                   equal=cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""),
                                         whitespace_after=cst.SimpleWhitespace("")))
@@ -77,8 +82,21 @@ def _with_keyword(call, keyword: str, value: Any):
     return call.with_changes(args=[*args, new])
 
 
-def _has_positional(call) -> bool:
-    return any(arg.keyword is None and not arg.star for arg in call.args)
+def _positional_index(call, keyword: str) -> int | None:
+    """The index of the positional argument that passes `keyword`, by lightly's signature; None if none does."""
+    from dino_guard.sources import lightly_api
+
+    order = {"DINOProjectionHead": lightly_api.DINO_HEAD, "DINOLoss": lightly_api.DINO_LOSS,
+             "DINOTransform": lightly_api.DINO_TRANSFORM}.get(_name(call.func))
+    given = sum(1 for arg in call.args if arg.keyword is None and not arg.star)
+    names = [name for name, _ in order or ()]
+    if keyword in names and names.index(keyword) < given:
+        return names.index(keyword)
+    return None
+
+
+def _refuse(call, keyword: str):
+    raise NotFixable(f"{_name(call.func)}(...) passes {keyword} by position: removing it would shift the others")
 
 
 def _name(func) -> str | None:
