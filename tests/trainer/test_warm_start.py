@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.trainer.conftest import cli, metrics, run, tiny_setup, torch, write_yaml
+from tests.trainer.helpers import cli, metrics, run, tiny_setup, torch, write_yaml
 
 EVERY = 3
 
