@@ -284,13 +284,19 @@ def _guess_layout(state: dict) -> str:
     return "timm state dict"
 
 
+def timm_module(backbone: torch.nn.Module) -> torch.nn.Module:
+    """The timm model itself: lightly's MaskedVisionTransformerTIMM (DINOv2) holds it as `.vit`."""
+    inner = getattr(backbone, "vit", None)
+    return inner if isinstance(inner, torch.nn.Module) else backbone
+
+
 def apply(setup, student, teacher, log) -> InitReport | None:
     """Load model.init into the student's and the teacher's backbone (both the same weights); print the report."""
     m = setup.model
     if not m.init:
         return None
-    state, report = load_backbone_weights(m.init, student.backbone, m.backbone.name, m.init_part)
-    teacher.backbone.load_state_dict(state, strict=True)
+    state, report = load_backbone_weights(m.init, timm_module(student.backbone), m.backbone.name, m.init_part)
+    timm_module(teacher.backbone).load_state_dict(state, strict=True)
     log(report.describe())
     return report
 

@@ -154,3 +154,16 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path: Path, case: str):
         load_backbone_weights(str(path), fresh("test_vit"), "test_vit")
     text = str(info.value)
     assert text.startswith(f"model.init: {path}") and "\n" not in text
+
+
+def test_lightly_masked_vit_wrapper_loads_into_its_timm_model(tmp_path: Path):
+    """DINOv2 students are lightly's MaskedVisionTransformerTIMM: the weights go into its `.vit`."""
+    from lightly.models.modules import MaskedVisionTransformerTIMM
+
+    from dino_guard.trainer.init_weights import timm_module
+
+    source = bare("test_vit")
+    torch.save(source.state_dict(), tmp_path / "w.pth")
+    wrapped = MaskedVisionTransformerTIMM(vit=fresh("test_vit"))
+    load_backbone_weights(str(tmp_path / "w.pth"), timm_module(wrapped), "test_vit")
+    assert_same(wrapped.vit, source)
