@@ -61,7 +61,9 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
             tree = ast.parse(text, filename=path)
     except SyntaxError as exc:
         return Loaded(path, None, Locations(), [_syntax_finding(path, exc)], frozenset())
-    except (ValueError, RecursionError, MemoryError):
+    except (RecursionError, MemoryError):  # Python itself could not compile it: never "passed"
+        return _not_analysed(path, "the script is nested too deeply for Python to parse: it was not checked")
+    except ValueError:  # null bytes: Python refuses the file too
         return _nothing(path)
     if require_lightly and not prefilter.imports_lightly(tree):
         return _nothing(path)
@@ -75,7 +77,7 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
 
     try:
         trace = Interpreter(tree, text.splitlines(), DinoLibrary()).run()
-    except (OutOfBudget, RecursionError):
+    except (OutOfBudget, RecursionError, MemoryError):
         return _not_analysed(path, "the script is too large or too deeply nested to follow: it was not checked")
     findings = verdict.api_findings(path, trace.lightly_refs)  # DG707/DG708
     if not _uses_dino(trace):
