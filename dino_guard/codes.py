@@ -89,6 +89,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG715", "backbone-output-not-flat", Severity.ERROR, "script"),
     Code("DG716", "imagefolder-without-classes", Severity.ERROR, "script"),
     Code("DG717", "teacher-never-updated", Severity.ERROR, "script"),
+    Code("DG730", "lightly-pin-unreadable", Severity.WARNING, "script"),
 )}
 
 # Codes that once existed, with what replaced them. Never reuse one.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from dino_guard.check.engine import Options, check_loaded
@@ -11,37 +11,48 @@ from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.setupfile import suppress
 from dino_guard.setupfile.loader import Loaded, load_setup
 
+Excluded = Callable[[Path, bool], bool]  # (path, named on the command line) -> leave it out
 SETUP_PATTERNS = (".dino.yaml", ".dino.yml", ".dino.json", ".dino.toml")
-SKIP_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", "build", "dist"})
 
 
-def expand(paths: list[str]) -> Iterator[Path]:
+def expand(paths: list[str], excluded: Excluded | None = None, force_exclude: bool = False) -> Iterator[Path]:
     """Files as given; folders searched for setup files and Python scripts.
 
+    `excluded(path, named)` says which files and folders the settings leave out:
+    inside folders always, for paths given by name only with force_exclude (as
+    ruff; then a folder above the named path counts too).
     A missing path is yielded as is, so that reading it reports it.
     """
+    excluded = excluded or (lambda path, named: False)
     for raw in paths:
         path = Path(raw)
+        if force_exclude and excluded(path, True):
+            continue
         if not path.is_dir():
             yield path
             continue
-        unlisted: list = []  # folders os.walk cannot read: yielded, so that reading them reports why
-        for root, dirs, files in os.walk(path, onerror=unlisted.append):
-            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
-            for name in sorted(files):
-                if name.endswith(SETUP_PATTERNS) or name.endswith(".py"):
-                    yield Path(root) / name
-        yield from (Path(error.filename) for error in unlisted)
+        yield from _walk(path, excluded)
 
 
-def load(path: Path) -> Loaded:
-    """Read one file with the reader its suffix calls for."""
+def _walk(top: Path, excluded: Excluded) -> Iterator[Path]:
+    unlisted: list = []  # folders os.walk cannot read: yielded, so that reading them reports why
+    for root, dirs, files in os.walk(top, onerror=unlisted.append):
+        here = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not excluded(here / d, False))
+        for name in sorted(files):
+            if (name.endswith(SETUP_PATTERNS) or name.endswith(".py")) and not excluded(here / name, False):
+                yield here / name
+    yield from (Path(error.filename) for error in unlisted)
+
+
+def load(path: Path, src: tuple = ()) -> Loaded:
+    """Read one file with the reader its suffix calls for (src: see Options.src)."""
     if path.is_dir():  # given as a file, or a folder os.walk could not list
         raise UnreadableInput(f"{path}: {_folder_problem(path)}")
     if path.suffix == ".py":
         from dino_guard.sources.python import load_python  # only scripts pay for the ast analysis
 
-        return load_python(path)
+        return load_python(path, src)
     return load_setup(path)
 
 
@@ -55,7 +66,7 @@ def _folder_problem(path: Path) -> str:
 
 def check_path(path: Path, options: Options) -> list[Finding]:
     """Findings for one file, less those its own comments suppress; on scripts, help is phrased as Python arguments."""
-    return findings_of(path, load(path), options)
+    return findings_of(path, load(path, options.src), options)
 
 
 def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:

@@ -26,7 +26,10 @@ from dino_guard.terminal import printable
               help="Read [tool.dino-guard] from this TOML file instead of the nearest pyproject.toml.")
 @click.option("--warn-unused-ignores", is_flag=True, help="Report suppression comments that suppress nothing (DG008).")
 @click.option("--show-settings", is_flag=True, help="Print which settings file each path uses and the resolved settings, then exit.")
-def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_ignores, show_settings) -> None:
+@click.option("--force-exclude", is_flag=True,
+              help="Leave out excluded files even when named on the command line (the pre-commit hook passes it).")
+def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_ignores, show_settings,
+          force_exclude) -> None:
     """Check setup files (*.dino.yaml) and lightly scripts (*.py) for DINO mistakes.
 
     Settings come from the nearest pyproject.toml with a [tool.dino-guard]
@@ -39,10 +42,12 @@ def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_i
     select, ignore = cfg.split_codes(select), cfg.split_codes(ignore)
     _check_gpu_name(gpu)
     config_file = cfg.explicit_config(config_file) if config_file is not None else None
-    plan = []  # (file, its settings), in the order the files are checked
-    for path in inputs.expand(list(paths)):
+    def settings_of(path: Path) -> cfg.Settings:
         source = config_file or cfg.find_config(path)
-        plan.append((path, cfg.resolve(cfg.load_settings(source), select, ignore, gpu, warn_unused_ignores)))
+        return cfg.resolve(cfg.load_settings(source), select, ignore, gpu, warn_unused_ignores)
+
+    walk = inputs.expand(list(paths), lambda p, named: cfg.excluded(p, settings_of(p), ancestors=named), force_exclude)
+    plan = [(path, settings_of(path)) for path in walk]
     if show_settings:
         groups: dict[cfg.Settings, list[Path]] = {}
         for path, settings in plan:
@@ -60,8 +65,11 @@ def _run(plan: list, paths: tuple, fmt: str, show_info: bool) -> None:
     findings, unreadable, files = [], False, 0
     for path, settings in plan:
         _check_gpu_name(settings.gpu, settings.source)
-        options = Options(select=settings.select, ignore=settings.ignore, gpu=settings.gpu,
-                          warn_unused_ignores=settings.warn_unused_ignores)
+        if cfg.skipped_test_file(path, settings):  # not a training script: counted, not read
+            files += 1
+            continue
+        options = Options(select=settings.select, ignore=settings.ignores_for(path), gpu=settings.gpu,
+                          warn_unused_ignores=settings.warn_unused_ignores, src=settings.src)
         try:
             findings.extend(inputs.check_path(path, options))
         except UnreadableInput as exc:

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 MAX_BYTES = 5_000_000  # a training script is a few KB; generated megabyte files are not scripts
 
 
-def load_python(path: str | Path) -> Loaded:
+def load_python(path: str | Path, src: tuple = ()) -> Loaded:
+    """src: folders that hold the project's own packages (a lightly there is first-party)."""
     path = Path(path)
     raw = read_bounded(path, MAX_BYTES, "a training script", "give the script itself", head_only=True)
     if not prefilter.may_import_lightly(raw):
@@ -50,10 +51,10 @@ def load_python(path: str | Path) -> Loaded:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return _nothing(str(path))  # Python would refuse it too; not ours to report
-    return dataclasses.replace(analyse(str(path), text), text=text)
+    return dataclasses.replace(analyse(str(path), text, src=src), text=text)
 
 
-def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
+def analyse(path: str, text: str, require_lightly: bool = True, src: tuple = ()) -> Loaded:
     """The whole analysis of one script's text (tests call it on any file)."""
     try:
         with warnings.catch_warnings():
@@ -79,7 +80,7 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
         trace = Interpreter(tree, text.splitlines(), DinoLibrary()).run()
     except (OutOfBudget, RecursionError, MemoryError):
         return _not_analysed(path, "the script is too large or too deeply nested to follow: it was not checked")
-    findings = verdict.api_findings(path, trace.lightly_refs)  # DG707/DG708
+    findings = verdict.api_findings(path, trace.lightly_refs, tree, src)  # DG707/DG708
     if not _uses_dino(trace):
         return Loaded(path, None, Locations(), findings, frozenset())
     roles = Roles(trace)
