@@ -28,7 +28,7 @@ KEYS = {
     "warn-unused-ignores": "true: report suppression comments that suppress nothing (DG008)",
     "exclude": "glob patterns of files and folders not to check, replacing the defaults (.git, .venv, build, ...)",
     "extend-exclude": "glob patterns of files and folders not to check, on top of the defaults",
-    "per-file-ignores": "a table of glob pattern -> codes dropped for the files it matches, e.g. {\"docs/*\" = [\"DG7\"]}",
+    "per-file-ignores": "a table: glob pattern -> codes dropped for the files it matches, e.g. \"docs/*\" = [\"DG7\"]",
     "src": "folders that hold the project's own packages (default [\".\", \"src\"]): a lightly there is first-party",
     "check-tests": "true: also read test files (test_*.py, *_test.py, conftest.py, tests/) as training scripts",
 }

@@ -91,6 +91,29 @@ def analyse(path: str, text: str, require_lightly: bool = True, src: tuple = ())
     return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known), evidence)
 
 
+_RAISES = frozenset({"raises", "assertRaises", "assertRaisesRegex", "assertWarns", "assertWarnsRegex"})
+
+
+def expected_failures(text: str) -> list[tuple[int, int]]:
+    """Line ranges of `with pytest.raises(...)` / `with self.assertRaises(...)` blocks: code written to fail
+    on purpose, where a finding about the failure is the test's point, never an error."""
+    if "raises" not in text and "Raises" not in text and "Warns" not in text:
+        return []
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    return [(node.lineno, node.end_lineno or node.lineno) for node in ast.walk(tree)
+            if isinstance(node, ast.With | ast.AsyncWith) and any(_expects_failure(item.context_expr)
+                                                                   for item in node.items)]
+
+
+def _expects_failure(expr: ast.expr) -> bool:
+    func = expr.func if isinstance(expr, ast.Call) else None
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return name in _RAISES
+
+
 def once_per_location(findings: list) -> list:
     """One finding per code and source location: a function reached through several call paths
     (called twice, then again by the end pass) reports its mistake once."""

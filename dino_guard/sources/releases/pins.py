@@ -259,7 +259,8 @@ def _meets(version: str, spec: str) -> bool:
 def judge(pin: Pin | None) -> Judge:
     """The described release(s) to judge a script against, given its project's pin."""
     if pin is not None and pin.unknown:
-        return Judge((rel.newest(),), False, f"{pin.source.name} installs lightly from a URL or path of unknown version")
+        why = f"{pin.source.name} installs lightly from a URL or path of unknown version"
+        return Judge((rel.newest(),), False, why)
     if pin is None or not pin.spec:
         where = f"{pin.source.name} does not pin a version" if pin else "no lightly pin next to or above the script"
         return Judge((rel.newest(),), True, f"the newest release dino-guard knows; {where}")

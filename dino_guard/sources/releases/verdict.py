@@ -74,4 +74,5 @@ def _catches(handler: ast.ExceptHandler) -> bool:
 
 
 def _tests_hasattr(test: ast.expr) -> bool:
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "hasattr" for n in ast.walk(test))
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "hasattr"
+               for n in ast.walk(test))
