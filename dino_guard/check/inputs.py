@@ -9,8 +9,9 @@ from pathlib import Path
 from dino_guard.check.engine import Options, check_loaded
 from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.setupfile import suppress
-from dino_guard.setupfile.loader import Loaded, load_setup
+from dino_guard.setupfile.loader import Loaded, load_setup, read_bounded
 
+SUPPRESSION_BYTES = 5_000_000  # the second read, for the comments of a file the reader kept no text of
 Excluded = Callable[[Path, bool], bool]  # (path, named on the command line) -> leave it out
 SETUP_PATTERNS = (".dino.yaml", ".dino.yml", ".dino.json", ".dino.toml")
 
@@ -84,9 +85,11 @@ def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:
 def _unsuppressed(path: Path, text: str | None, findings: list[Finding], options: Options) -> list[Finding]:
     """Drop what the file's `# dino-guard: ignore[...]` / `# noqa: DG...` comments silence."""
     if text is None:  # a reader that kept no text (a script it did not analyse)
+        if not findings and not options.warn_unused_ignores:
+            return findings  # nothing to silence: no second read (a hook passes every file of a repository)
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            text = read_bounded(path, SUPPRESSION_BYTES, "a script", "", head_only=True).decode("utf-8", "replace")
+        except UnreadableInput:
             return findings
     found = suppress.directives(path, text)
     kept = suppress.apply(findings, found)

@@ -24,6 +24,7 @@ from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.schemas import Setup
 from dino_guard.schemas.describe import describe_type
 from dino_guard.setupfile import yamlpos
+from dino_guard.setupfile.suppress import toml_header
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -286,7 +287,6 @@ def _field_description(loc: tuple) -> str:
 
 # --- TOML: tomllib has no positions; find keys by scanning the lines ---------------------------
 
-_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
 
 
@@ -306,10 +306,10 @@ def _parse_toml(text: str) -> yamlpos.Document:
         doc.problems.append(yamlpos.Problem("syntax", f"invalid TOML: {str(exc).split(';')[0]}", (1, 1)))
         return doc
     table: tuple = ()
-    for number, line in enumerate(text.splitlines(), start=1):
-        if m := _TABLE.match(line):
-            table = tuple(part.strip() for part in m.group(1).split("."))
-            doc.positions.setdefault(table, (number, m.start(1) + 1))
+    for number, line in enumerate(re.split(r"\r?\n", text), start=1):  # TOML's line ends only, as suppress counts
+        if line.lstrip().startswith("[") and (header := toml_header(line)) is not None:
+            table = header
+            doc.positions.setdefault(table, (number, len(line) - len(line.lstrip()) + 1))
         elif m := _KEY.match(line):
             doc.positions.setdefault(table + (m.group(1),), (number, m.start(1) + 1))
     return doc
