@@ -32,6 +32,7 @@ KEYS = {
     "src": "folders that hold the project's own packages (default [\".\", \"src\"]): a lightly there is first-party",
     "check-tests": "true: also read test files (test_*.py, *_test.py, conftest.py, tests/) as training scripts",
 }
+PYPROJECT_BYTES = 1_000_000  # a pyproject.toml is a few KB: read at most this much
 _CODE_SHAPE = re.compile(r"DG\d{0,3}")
 
 
@@ -89,12 +90,25 @@ def find_config(path: Path) -> Path | None:
     return _search(start if start.is_dir() else start.parent)
 
 
-@lru_cache(maxsize=256)
+_FOUND: dict[Path, Path | None] = {}  # folder -> its settings file: a walk asks once per folder, not per file
+
+
 def _search(folder: Path) -> Path | None:
-    candidate = folder / "pyproject.toml"
-    if candidate.is_file() and "tool" in _read(candidate) and "dino-guard" in _read(candidate)["tool"]:
-        return candidate
-    return None if folder.parent == folder else _search(folder.parent)
+    """A loop, not recursion: a path 500 folders deep is an ordinary input."""
+    visited = []
+    for current in (folder, *folder.parents):
+        if current in _FOUND:
+            found = _FOUND[current]
+            break
+        visited.append(current)
+        candidate = current / "pyproject.toml"
+        if candidate.is_file() and "dino-guard" in _read(candidate).get("tool", {}):
+            found = candidate
+            break
+    else:
+        found = None
+    _FOUND.update(dict.fromkeys(visited, found))
+    return found
 
 
 def explicit_config(file: Path) -> Path:
@@ -108,10 +122,13 @@ def explicit_config(file: Path) -> Path:
 
 @lru_cache(maxsize=64)
 def _read(file: Path) -> dict:
-    from dino_guard.setupfile.loader import tomllib
+    from dino_guard.findings import UnreadableInput
+    from dino_guard.setupfile.loader import read_bounded, tomllib
 
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_bounded(file, PYPROJECT_BYTES, "a pyproject.toml", "").decode("utf-8"))
+    except UnreadableInput as exc:
+        raise click.UsageError(f"cannot read settings: {printable(str(exc))}")
     except RecursionError:
         raise click.UsageError(f"{printable(str(file))}: cannot read it as TOML: nested too deeply to read")
     except (ValueError, OSError) as exc:  # bad TOML or UTF-8, a 5000-digit integer, no permission

@@ -47,7 +47,7 @@ def preflight(setup_path: str):
 
         click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
         sys.exit(2)
-    findings = findings_of(Path(setup_path), loaded, Options())  # the file's inline suppressions apply, as in check
+    findings = findings_of(Path(setup_path), loaded, _check_options(Path(setup_path)))  # suppressions apply too
     shown = [f for f in findings if f.severity != Severity.INFO]
     if shown and main_process() and LAUNCHED not in os.environ:  # once per run: not again in our workers
         click.echo(format_text(shown, 1), err=True)
@@ -55,6 +55,15 @@ def preflight(setup_path: str):
         click.echo("dino-guard train: the setup has errors (above); fix them, then train", err=True)
         sys.exit(1)
     return loaded
+
+
+def _check_options(path: Path):
+    """The [tool.dino-guard] settings `check` would judge this setup with (select, ignore, per-file-ignores, gpu)."""
+    from dino_guard.check.engine import Options
+    from dino_guard.commands import config as cfg
+
+    settings = cfg.load_settings(cfg.find_config(path))
+    return Options(select=settings.select, ignore=settings.ignores_for(path), gpu=settings.gpu, src=settings.src)
 
 
 def event_printer(loaded):
