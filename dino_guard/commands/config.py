@@ -128,7 +128,7 @@ def _read(file: Path) -> dict:
     try:
         data = tomllib.loads(read_bounded(file, PYPROJECT_BYTES, "a pyproject.toml", "").decode("utf-8"))
     except UnreadableInput as exc:
-        raise click.UsageError(f"cannot read settings: {printable(str(exc))}")
+        raise click.UsageError(f"cannot read settings: {printable(str(exc))}") from None
     except RecursionError:
         raise click.UsageError(f"{printable(str(file))}: cannot read it as TOML: nested too deeply to read")
     except (ValueError, OSError) as exc:  # bad TOML or UTF-8, a 5000-digit integer, no permission

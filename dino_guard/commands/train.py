@@ -31,7 +31,6 @@ def main_process() -> bool:
 
 def preflight(setup_path: str):
     """Load and check the setup; exit 1 on an error finding, 2 on unreadable input."""
-    from dino_guard.check.engine import Options
     from dino_guard.check.inputs import findings_of
     from dino_guard.check.report import format_text
     from dino_guard.setupfile.loader import load_setup
