@@ -73,6 +73,7 @@ def analyse(path: str, text: str, require_lightly: bool = True, src: tuple = ())
     from dino_guard.sources.evidence import ScriptEvidence
     from dino_guard.sources.interp import Interpreter, OutOfBudget
     from dino_guard.sources.library import DinoLibrary
+    from dino_guard.sources.library.methods import state_dict_ema
     from dino_guard.sources.releases import verdict
     from dino_guard.sources.roles import Roles
 
@@ -80,6 +81,7 @@ def analyse(path: str, text: str, require_lightly: bool = True, src: tuple = ())
         trace = Interpreter(tree, text.splitlines(), DinoLibrary()).run()
     except (OutOfBudget, RecursionError, MemoryError):
         return _not_analysed(path, "the script is too large or too deeply nested to follow: it was not checked")
+    trace.ema_by_hand = trace.ema_by_hand or state_dict_ema(tree)
     findings = verdict.api_findings(path, trace.lightly_refs, tree, src)  # DG707/DG708
     if not _uses_dino(trace):
         return Loaded(path, None, Locations(), findings, frozenset())
