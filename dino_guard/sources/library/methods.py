@@ -159,7 +159,7 @@ def state_dict_ema(tree: ast.Module) -> bool:
         if isinstance(node, ast.For) and _reads_state_dict([node.iter]):
             if any(_in_place_update(n) for part in node.body for n in ast.walk(part)):
                 return True
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load_state_dict":
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "load_state_dict":
             comps = [n for arg in node.args for n in ast.walk(arg) if isinstance(n, ast.DictComp)]
             if any(_reads_state_dict([g.iter for g in comp.generators]) for comp in comps):
                 return True
