@@ -12,12 +12,14 @@ from pathlib import Path
 
 from dino_guard import backbones
 from dino_guard.findings import Severity
+from dino_guard.plan import lr_rule, lr_used
 from dino_guard.rules.registry import ScriptIssue, script_rule
 from dino_guard.sources.interp.values import Obj, Scaled
 
 # DINO's learning rate per 256 images (facebookresearch/dino main_dino.py: lr * batch / 256).
 DINO_LR_PER_256 = {"adamw": 0.0005, "adam": 0.0005, "sgd": 0.03}
 LR_TOO_HIGH = 4.0  # how far above DINO's scaled lr a script's scaled lr must be to warn
+LR_WRITTEN_TOO_HIGH = 50.0  # the same for an lr written as a number (lightly's examples use 8x with Adam: quiet)
 TINY_BATCH = 64
 MAX_FOLDER_ENTRIES = 50_000  # a flat folder larger than this is not scanned to the end
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")  # torchvision's IMG_EXTENSIONS
@@ -109,13 +111,16 @@ def effective_batch(evidence) -> int | None:
 
 @script_rule("DG713", "lr-scaled-too-high", Severity.WARNING)
 def lr_scaled_too_high(evidence) -> Iterator[ScriptIssue]:
-    """The script's own learning-rate scaling gives far more than DINO's for its batch.
+    """The script's learning rate is far more than DINO's for its batch.
 
     What it checks:
         an optimizer lr the script computes from a batch size (a linear `base_lr
         * batch_size / 256` or square-root rule) against DINO's linear rule
         `0.0005 * batch / 256` (AdamW; 0.03 for SGD) at the effective batch the
-        script determines (batch per device x devices x nodes x accumulation).
+        script determines (batch per device x devices x nodes x accumulation):
+        more than 4x warns. An lr written as a number (`AdamW(lr=1e-1)`) is
+        the lr used; more than 50x DINO's at that batch (the run plan's lr
+        rule) warns.
 
     Why it matters:
         a base lr meant for another reference batch, a batch counted twice (per
@@ -139,14 +144,19 @@ def lr_scaled_too_high(evidence) -> Iterator[ScriptIssue]:
         return
     for optimizer in evidence.pair.only(evidence.trace.of_kind("optimizer")):
         lr, name = optimizer.fact("lr"), optimizer.fact("name")
-        if not isinstance(lr, Scaled) or name not in DINO_LR_PER_256:
+        if name not in DINO_LR_PER_256 or isinstance(lr, bool) or not isinstance(lr, int | float):
             continue
-        reference = DINO_LR_PER_256[name] * batch / 256
-        if lr > LR_TOO_HIGH * reference:
+        reference = lr_used(DINO_LR_PER_256[name], batch, "dino")
+        if isinstance(lr, Scaled) and lr > LR_TOO_HIGH * reference:
             yield ScriptIssue(optimizer.facts["lr"][1], "optimizer.lr",
                               f"the script scales the lr to {lr:.3g}, {lr / reference:.0f}x DINO's {reference:.3g} "
                               f"for {name} at an effective batch of {batch}",
                               f"use lr={DINO_LR_PER_256[name]} * batch / 256 = {reference:.3g}")
+        elif not isinstance(lr, Scaled) and evidence.setup.method == "dino" and lr > LR_WRITTEN_TOO_HIGH * reference:
+            yield ScriptIssue(optimizer.facts["lr"][1], "optimizer.lr",
+                              f"lr={lr:g} is {lr / reference:.0f}x what DINO uses for {name} at an effective batch "
+                              f"of {batch} ({DINO_LR_PER_256[name]:g} per 256 images: {lr_rule('dino')} = "
+                              f"{reference:.3g})", f"use lr={reference:.3g} ({DINO_LR_PER_256[name]:g} * {batch} / 256)")
 
 
 @script_rule("DG714", "tiny-batch-large-momentum", Severity.WARNING)
