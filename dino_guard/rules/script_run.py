@@ -156,7 +156,8 @@ def lr_scaled_too_high(evidence) -> Iterator[ScriptIssue]:
             yield ScriptIssue(optimizer.facts["lr"][1], "optimizer.lr",
                               f"lr={lr:g} is {lr / reference:.0f}x what DINO uses for {name} at an effective batch "
                               f"of {batch} ({DINO_LR_PER_256[name]:g} per 256 images: {lr_rule('dino')} = "
-                              f"{reference:.3g})", f"use lr={reference:.3g} ({DINO_LR_PER_256[name]:g} * {batch} / 256)")
+                              f"{reference:.3g})",
+                              f"use lr={reference:.3g} ({DINO_LR_PER_256[name]:g} * {batch} / 256)")
 
 
 @script_rule("DG714", "tiny-batch-large-momentum", Severity.WARNING)
