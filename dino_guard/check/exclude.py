@@ -53,9 +53,8 @@ def is_test_file(path: Path, root: Path | None) -> bool:
     name = path.name
     if name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
         return True
-    absolute = Path(os.path.abspath(path))
-    relative = _relative(absolute, root)
-    folders = Path(relative).parent.parts if relative is not None else absolute.parent.parts
+    relative = _relative(Path(os.path.abspath(path)), root)
+    folders = Path(relative).parent.parts if relative is not None else path.parent.parts  # no project: as named
     return any(folder in TEST_FOLDERS for folder in folders)
 
 
