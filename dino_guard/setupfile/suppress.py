@@ -167,14 +167,20 @@ def _yaml_comment_start(line: str, state: dict) -> int | None:
                 quote = None
         elif char == "#" and (i == 0 or line[i - 1] in " \t"):
             state["quote"] = None
+            _opens_block(line[:i], indent, state)  # `key: |  # comment`: the block still follows
             return i
         elif char in "\"'" and (i == 0 or line[i - 1] in " \t[{,:-"):
             quote = char
         i += 1
     state["quote"] = quote
-    if not quote and re.search(r"(^|[\s:-])[|>][-+0-9]*\s*$", line):
-        state["block"] = indent
+    if not quote:
+        _opens_block(line, indent, state)
     return None
+
+
+def _opens_block(content: str, indent: int, state: dict) -> None:
+    if re.search(r"(^|[\s:-])[|>][-+0-9]*\s*$", content):
+        state["block"] = indent
 
 
 # --- what a line-level directive covers ----------------------------------------------------------

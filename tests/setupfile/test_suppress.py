@@ -114,3 +114,8 @@ def test_a_toml_table_directive_covers_subtables_wherever_they_appear_quoted_hea
     [directive] = suppress.directives(Path("s.dino.toml"), text)
     spans = [(directive.first, directive.last), *directive.more]
     assert spans == [(1, 2), (5, 8)]
+
+
+def test_a_block_scalar_with_a_comment_on_its_key_line_still_hides_its_lines():
+    text = "note: |  # dino-guard: ignore[DG201]\n  # dino-guard: ignore-file[DG203]\nmodel: {}\n"
+    assert [d.line for d in suppress.directives(Path("s.dino.yaml"), text)] == [1]
