@@ -51,7 +51,8 @@ def api_findings(path: str, refs: dict[str, tuple], tree: ast.Module | None = No
     return findings
 
 
-_GUARD_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError", "Exception", "BaseException"})
+_GUARD_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError"})
+_BROAD_ERRORS = frozenset({"Exception", "BaseException"})  # a guard only around imports: else it wraps a whole run
 
 
 def guarded_lines(tree: ast.Module) -> list[tuple[int, int]]:
@@ -59,18 +60,25 @@ def guarded_lines(tree: ast.Module) -> list[tuple[int, int]]:
     the fallback) and `if hasattr(...)` / `x if hasattr(...) else y`."""
     ranges = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Try | getattr(ast, "TryStar", ast.Try)) and any(_catches(h) for h in node.handlers):
+        if isinstance(node, ast.Try | getattr(ast, "TryStar", ast.Try)) and _guards(node):
             ranges.append((node.lineno, node.handlers[-1].end_lineno or node.lineno))
         elif isinstance(node, ast.If | ast.IfExp | ast.While) and _tests_hasattr(node.test):
             ranges.append((node.lineno, node.end_lineno or node.lineno))
     return ranges
 
 
-def _catches(handler: ast.ExceptHandler) -> bool:
+def _guards(node: ast.Try) -> bool:
+    """The try catches a missing name: ImportError/AttributeError anywhere, a broad except only around imports."""
+    only_imports = all(isinstance(s, ast.Import | ast.ImportFrom) for s in node.body)
+    return any(_catches(h, _GUARD_ERRORS) or (only_imports and _catches(h, _BROAD_ERRORS, bare=True))
+               for h in node.handlers)
+
+
+def _catches(handler: ast.ExceptHandler, names: frozenset, bare: bool = False) -> bool:
     if handler.type is None:
-        return True
+        return bare
     types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-    return any(isinstance(t, ast.Name) and t.id in _GUARD_ERRORS for t in types)
+    return any(isinstance(t, ast.Name) and t.id in names for t in types)
 
 
 def _tests_hasattr(test: ast.expr) -> bool:

@@ -15,6 +15,12 @@ COMPAT = {
         except ImportError:
             from lightly.data import DINOCollateFunction as DINOTransform
         """,
+    "bare except around imports": """
+        try:
+            from lightly.data import DINOCollateFunction
+        except:  # noqa: E722
+            DINOCollateFunction = None
+        """,
     "hasattr guard": """
         import lightly.data
         if hasattr(lightly.data, "DINOCollateFunction"):
@@ -34,7 +40,12 @@ def test_compat_imports_and_hasattr_guards_are_not_dg707(tmp_path, source):
     assert [f.code for f in loaded.findings] == []
 
 
-def test_the_same_name_unguarded_is_still_dg707(tmp_path):
+@pytest.mark.parametrize("source", [
+    "from lightly.data import DINOCollateFunction\n",
+    "import lightly.data\ntry:\n    c = lightly.data.DINOCollateFunction()\n"
+    "except Exception:\n    raise SystemExit(1)\n",
+])
+def test_the_same_name_unguarded_or_in_a_broad_try_around_a_run_is_still_dg707(tmp_path, source):
     (tmp_path / ".git").mkdir()
-    loaded = analyse(str(tmp_path / "train.py"), "from lightly.data import DINOCollateFunction\n")
+    loaded = analyse(str(tmp_path / "train.py"), source)
     assert [f.code for f in loaded.findings] == ["DG707"]
