@@ -71,6 +71,24 @@ def _fifo(inside_folder: bool = False, name: str = "x.dino.yaml", command: str =
     return make
 
 
+def _with_pin(name: str, text: str) -> Callable[[Path], list]:
+    """A script that uses a lightly name, next to an odd pin file."""
+    def make(folder: Path) -> list:
+        (folder / ".git").mkdir()
+        (folder / name).write_text(text)
+        (folder / "train.py").write_text("from lightly.data import DINOCollateFunction\n")
+        return ["check", str(folder / "train.py")]
+
+    return make
+
+
+def _deep_path(folder: Path) -> list:
+    deep = folder.joinpath(*["d"] * 500)
+    deep.mkdir(parents=True)
+    (deep / "x.dino.yaml").write_text(BASE)
+    return ["check", "--force-exclude", str(deep / "x.dino.yaml")]
+
+
 def _pyproject_fifo(folder: Path) -> list:
     os.mkfifo(folder / "pyproject.toml")
     (folder / "x.dino.yaml").write_text(BASE)
@@ -260,6 +278,17 @@ CASES = [
     Case("script-too-large", _big_script, must_say="DG709"),
     Case("script-fifo", _fifo(name="train.py"), exits=frozenset({2})),
     Case("script-surrogate-escape", _file("train.py", 'import lightly\nx = "\\ud800"\n')),
+    # --- issue 23: bounded work and odd pin files, each one line or a finding ---
+    Case("script-list-doubled-41-times", _file("train.py", "import lightly\nx = [lightly]\n" + "x = x + x\n" * 41),
+         must_say="DG709"),
+    Case("script-expression-too-deep", _file("train.py", "import lightly\nx = " + "-" * 200_000 + "1\n"),
+         must_say="DG709"),
+    Case("pin-caret-only", _with_pin("pyproject.toml", '[tool.poetry.dependencies]\nlightly = "^"\n'),
+         must_say="DG730"),
+    Case("pin-dependencies-5", _with_pin("pyproject.toml", "[project]\ndependencies = 5\n"), must_say="DG730"),
+    Case("pin-lock-nested", _with_pin("uv.lock", "x = " + "[" * 5000 + "]" * 5000 + "\n"), must_say="DG730"),
+    Case("pin-5000-digit-version", _with_pin("requirements.txt", "lightly==1." + "5" * 5000 + "\n"), must_say="DG730"),
+    Case("path-500-folders-deep", _deep_path),
     # --- command line ---
     Case("gpu-H100-0GB", _file("x.dino.yaml", BASE, "check", "--gpu", "H100-0GB"), exits=frozenset({2}), must_say="H100-0GB"),
     Case("estimate-batch-size-option-10-pow-400", _file("x.dino.yaml", BASE, "estimate", "--method", "analytic",
