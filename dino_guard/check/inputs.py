@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from dino_guard.check.engine import Options, check_loaded
 from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.setupfile import suppress
-from dino_guard.setupfile.loader import Loaded, load_setup, read_bounded
+from dino_guard.setupfile.loader import Loaded, load_setup, parse_text, read_bounded, validate_document
 
 SUPPRESSION_BYTES = 5_000_000  # the second read, for the comments of a file the reader kept no text of
 Excluded = Callable[[Path, bool], bool]  # (path, named on the command line) -> leave it out
@@ -55,6 +56,15 @@ def load(path: Path, src: tuple = ()) -> Loaded:
 
         return load_python(path, src)
     return load_setup(path)
+
+
+def load_text(path: Path, text: str, src: tuple = ()) -> Loaded:
+    """Text that is not (yet) on disk, as the reader of path's suffix reads it: `check --fix` re-checks its edits."""
+    if path.suffix == ".py":
+        from dino_guard.sources.python import analyse
+
+        return dataclasses.replace(analyse(str(path), text, src=src), text=text)
+    return dataclasses.replace(validate_document(str(path), parse_text(text, path.suffix)), text=text)
 
 
 def _folder_problem(path: Path) -> str:

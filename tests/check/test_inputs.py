@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 FIXTURES = REPO / "tests" / "sources" / "fixtures"
 OLD_API = FIXTURES / "bad_old_collate_module.py"  # DG707 in a user's project
