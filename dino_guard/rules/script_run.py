@@ -76,8 +76,8 @@ def momentum_schedule_shorter_than_run(evidence) -> Iterator[ScriptIssue]:
             continue
         if _one_epoch_of_steps(schedule, evidence.trace) and epochs > 1:
             yield ScriptIssue(schedule.facts["max_steps"][1], "teacher_momentum",
-                              f"the teacher momentum schedule runs over len(loader), the steps of one epoch, but the "
-                              f"script trains {epochs} epochs: the teacher is frozen after the first",
+                              f"the teacher momentum schedule runs over len(loader), the steps of one epoch, but "
+                              f"{evidence.built.trained_by} trains {epochs} epochs: the teacher is frozen after the first",
                               f"schedule over every step of the run: cosine_schedule(step, len(loader) * {epochs}, ...)")
             continue
         if not _int(max_steps):
@@ -85,8 +85,9 @@ def momentum_schedule_shorter_than_run(evidence) -> Iterator[ScriptIssue]:
         if _epoch_unit(schedule.fact("step"), loops) and 0 < max_steps < epochs:
             end = schedule.fact("end")
             yield ScriptIssue(schedule.facts["max_steps"][1], "teacher_momentum",
-                              f"the teacher momentum schedule reaches its end ({end}) after {max_steps} epochs but the "
-                              f"script trains {epochs}: the teacher is frozen for the last {epochs - max_steps}",
+                              f"the teacher momentum schedule reaches its end ({end}) after {max_steps} epochs but "
+                              f"{evidence.built.trained_by} trains {epochs}: the teacher is frozen for the last "
+                              f"{epochs - max_steps}",
                               f"schedule over the whole run: cosine_schedule(epoch, {epochs}, ...)")
 
 

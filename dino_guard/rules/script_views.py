@@ -86,7 +86,7 @@ def teacher_temp_warmup_never_ends(evidence) -> Iterator[ScriptIssue]:
             continue
         if start != end and warmup > built.epochs:
             yield ScriptIssue(loss.facts["warmup_teacher_temp_epochs"][1], "loss.warmup_teacher_temp_epochs",
-                              f"the teacher temperature warms up from {start} to {end} over {warmup} epochs but the script trains "
+                              f"the teacher temperature warms up from {start} to {end} over {warmup} epochs but {built.trained_by} trains "
                               f"{built.epochs}: teacher_temp={end} is never reached",
                               f"DINOLoss(..., warmup_teacher_temp_epochs={max(1, built.epochs // 3)})")
 

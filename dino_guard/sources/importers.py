@@ -24,16 +24,17 @@ MAX_BYTES = 1_000_000
 _STOPS_FIRST = frozenset({"max_steps", "max_time"})
 
 
-def epochs_from_importers(script: Path) -> int | None:
-    """The epochs every importer of `script` trains it for, or None when none does or they disagree."""
-    found: list = []
+def epochs_from_importers(script: Path) -> tuple[int | None, str]:
+    """The epochs every importer of `script` trains it for (None when none does or they disagree), and who."""
+    found, names = [], []
     for file in _candidates(script):
         tree = _read(file, script.stem)
-        if tree is not None and _imports(tree, script.stem):
-            found += _max_epochs(tree)
+        if tree is not None and _imports(tree, script.stem) and (epochs := _max_epochs(tree)):
+            found += epochs
+            names.append(file.name)
     if not found or None in found or len(set(found)) != 1:
-        return None
-    return found[0]
+        return None, "the script"
+    return found[0], " and ".join(names)
 
 
 def _candidates(script: Path) -> list[Path]:

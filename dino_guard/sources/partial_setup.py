@@ -28,6 +28,7 @@ class Built:
     positions: dict = field(default_factory=dict)
     known: set = field(default_factory=set)
     epochs: int | None = None  # training length, for the script checks
+    trained_by: str = "the script"  # who sets that length: the script, or the file that imports and trains it
 
     def put(self, dotted: str, value: Any, pos: tuple, known: bool = True) -> None:
         parts = dotted.split(".")

@@ -90,7 +90,7 @@ def analyse(path: str, text: str, require_lightly: bool = True, src: tuple = ())
     if built.epochs is None and trace.schedules and Path(path).is_file():  # a module another file trains
         from dino_guard.sources.importers import epochs_from_importers
 
-        built.epochs = epochs_from_importers(Path(path))
+        built.epochs, built.trained_by = epochs_from_importers(Path(path))
     setup, invalid = _validate(path, built)
     findings += invalid
     evidence = ScriptEvidence(path, trace, roles, built, partial_setup.DinoPair(trace), setup)

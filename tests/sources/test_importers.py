@@ -51,3 +51,8 @@ def test_the_search_is_bounded(tmp_path, monkeypatch):
     shutil.copy(FIXTURE / "main.py", tmp_path)  # sorts after a0..a4
     monkeypatch.setattr(importers, "MAX_FILES", 3)
     assert codes(tmp_path / "dino_module.py") == []
+
+
+def test_the_message_names_the_file_that_trains_the_module():
+    [finding] = [f for f in check_path(FIXTURE / "dino_module.py", Options(count_images=False)) if f.code == "DG712"]
+    assert "main.py trains 100" in finding.message
