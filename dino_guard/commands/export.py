@@ -35,7 +35,7 @@ def export(run_dir: str, which: str, output: str | None) -> None:
 
     from pydantic import ValidationError
 
-    from dino_guard.trainer.checkpoint import CheckpointError
+    from dino_guard.trainer.checkpoint import TODO, CheckpointError
     from dino_guard.trainer.export import ExportError, export_checkpoint
 
     target = Path(run_dir)
@@ -49,7 +49,7 @@ def export(run_dir: str, which: str, output: str | None) -> None:
     try:
         pt, meta = export_checkpoint(ckpt, out, which)
     except CheckpointError as exc:  # names the file and what is wrong with it
-        click.echo(f"dino-guard export: error: {str(exc).split('; move it away')[0]}", err=True)
+        click.echo(f"dino-guard export: error: {str(exc).removesuffix('; ' + TODO)}", err=True)
         sys.exit(2)
     except (ExportError, ValidationError) as exc:
         click.echo(f"dino-guard export: error: {ckpt}: {str(exc).splitlines()[0]}", err=True)

@@ -31,6 +31,11 @@ FIELDS = {"student": dict, "teacher": dict, "optimizer": dict, "scaler": dict, "
 OPTIONAL = {"knn_top1_init": (float, int)}
 
 
+# What to do about a damaged last.pt. Not "move it away": --resume without last.pt is refused (runfolder).
+TODO = ("replace it with an earlier copy (rename checkpoints/epoch_NNNN.pt to last.pt) and resume again, "
+        "or start over with --overwrite (deletes this run's outputs)")
+
+
 class CheckpointError(Exception):
     """A checkpoint that cannot be trusted; the message names the file and what to do."""
 
@@ -120,8 +125,7 @@ def _write(obj: dict, f, path: Path) -> None:
 
 def load(path: Path, mmap: bool = False) -> dict:
     """The verified checkpoint at `path`, or CheckpointError saying what is wrong and what to do."""
-    todo = ("move it away and resume from an earlier copy (e.g. checkpoints/epoch_NNNN.pt renamed to last.pt), "
-            "or start over with --overwrite")
+    todo = TODO
     try:
         size = path.stat().st_size
     except OSError as exc:
