@@ -150,3 +150,11 @@ def test_resume_after_images_were_added_is_refused_naming_both_counts(tmp_path):
     for i in range(40, 56):
         (data / f"{i:03d}.png").unlink()
     assert run(setup, out, max_steps=4, resume=True).exit_code == 0  # the data as it was: resumes
+
+
+def test_resume_with_last_pt_gone_is_refused_and_drops_nothing(four_steps):
+    (four_steps / "checkpoints" / "last.pt").unlink()
+    kept = {n: (four_steps / n).read_bytes() for n in ("metrics.jsonl", "summary.json", "backbone.pt")}
+    with pytest.raises(RunFolderError, match="last.pt does not exist.*holds metrics.jsonl, summary.json"):
+        run(tiny_setup(**CKPT), four_steps, max_steps=6, resume=True)
+    assert {n: (four_steps / n).read_bytes() for n in kept} == kept
