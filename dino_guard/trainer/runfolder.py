@@ -83,14 +83,18 @@ def overwrite_note(out: Path, removed: list[Path]) -> str:
     return f"--overwrite: removed {len(removed)} output(s) of the previous run in {out}: {listed}"
 
 
-def refuse_lost_checkpoint(out: Path, command: str) -> RunFolderError | None:
-    """--resume of a run whose checkpoints/last.pt is gone would silently start over: say what is there."""
+def refuse_lost_checkpoint(out: Path) -> RunFolderError | None:
+    """--resume of a run whose checkpoints/last.pt is gone would silently start over, dropping what
+    is on disk: say what is there. A run killed before its first checkpoint left at most an empty
+    metrics.jsonl (no step was taken): nothing is lost, so that one starts."""
     last = out / CHECKPOINTS / "last.pt"
-    if last.exists() or last.is_symlink() or not holds_run(out):
+    if last.exists() or last.is_symlink():
         return None
+    found = [n for n in RUN_FILES if (out / n).exists() and not (n == "metrics.jsonl" and not (out / n).stat().st_size)]
     ckpts = out / CHECKPOINTS
-    found = [n for n in RUN_FILES if (out / n).exists()]
     found += sorted(f"{CHECKPOINTS}/{p.name}" for p in ckpts.iterdir() if p.suffix == ".pt") if ckpts.is_dir() else []
+    if not found:
+        return None
     return RunFolderError(
         f"--resume: {last} does not exist, so there is nothing to resume from; {out} holds {', '.join(found)}; "
         f"rename an earlier checkpoint ({CHECKPOINTS}/epoch_NNNN.pt) to last.pt and resume, "
@@ -142,7 +146,7 @@ def claimed(out: Path, resume: bool, overwrite: bool, command: str, log: Callabl
     try:
         if holds_run(out) and not (resume or overwrite):
             raise refuse_reuse(out, command)
-        if resume and (lost := refuse_lost_checkpoint(out, command)):
+        if resume and (lost := refuse_lost_checkpoint(out)):
             raise lost
         if overwrite and (removed := remove_run(out)):
             log(overwrite_note(out, removed))

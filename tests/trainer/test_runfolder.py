@@ -168,3 +168,10 @@ def test_resume_without_last_pt_is_refused_naming_what_is_on_disk(tmp_path):
     assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n'  # nothing dropped
     with _claim(tmp_path / "fresh", resume=True):  # --resume of a folder with no run yet starts it
         pass
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "metrics.jsonl").write_text("")  # written at the start; no step was taken, nothing to lose
+    with _claim(tmp_path, resume=True):
+        pass
