@@ -45,6 +45,8 @@ def test_a_damaged_checkpoint_exits_2_naming_the_file_and_what_to_do(tmp_path):
     proc = _train(tmp_path, "--resume")
     _assert_one_line(proc, 2)
     assert "out/checkpoints/last.pt: not a readable checkpoint" in proc.stderr and "--overwrite" in proc.stderr
+    # not "move it away": --resume without last.pt used to start over silently (now refused)
+    assert "rename checkpoints/epoch_NNNN.pt to last.pt" in proc.stderr and "move it away" not in proc.stderr
 
 
 def test_lr_1e40_ends_as_dg501_exit_3_saying_exactly_what_was_saved(tmp_path):
