@@ -31,7 +31,7 @@ from dino_guard.findings import Finding, Severity
 from dino_guard.guard.preflight import Located, RunFacts, find_parts, live_finding, preflight
 from dino_guard.guard.snapshot import LastFinite
 from dino_guard.trainer import runfolder
-from dino_guard.trainer.loop import to_host_later
+from dino_guard.trainer.late import LateStep, OneStepLate, to_host_later
 from dino_guard.trainer.monitor import Monitor
 from dino_guard.trainer.teacher_stats import teacher_stats
 
@@ -113,12 +113,9 @@ def used_temperature(criterion, args: tuple, kwargs: dict) -> float:
 
 
 @dataclass
-class Pending:
-    """A finished step whose numbers may still be on the device."""
+class Pending(LateStep):
+    """A finished step; values: loss, teacher std, teacher entropy (all-reduced)."""
 
-    step: int
-    values: torch.Tensor  # loss, teacher std, teacher entropy (all-reduced)
-    ready: object | None  # torch.cuda.Event on CUDA
     teacher_temp: float
     in_teacher_warmup: bool
     after_lr_warmup: bool
@@ -136,7 +133,7 @@ class Watch:
         self.last_finite = LastFinite(keep) if keep and on_stop is not None else None
         self.lr_source: Callable[[], float | None] = lambda: None
         self.on_row: Callable[[dict], None] = lambda row: None
-        self.step, self.pending, self.findings, self.stopped = 0, None, [], None
+        self.step, self.late, self.findings, self.stopped = 0, OneStepLate(), [], None
         self.history: list = []
         self._last_lr: float | None = None
         self._reset()
@@ -185,7 +182,7 @@ class Watch:
         queued = Pending(self.step + 1, host, ready, self._temp, warmup, after_lr_warmup)
         self.step += 1
         self._reset()
-        previous, self.pending = self.pending, queued
+        previous = self.late.push(queued)
         if previous is not None:
             self._record(previous)
         if self.last_finite is not None:
@@ -193,14 +190,12 @@ class Watch:
 
     def flush(self) -> None:
         """Record the last step (at the end of the run)."""
-        previous, self.pending = self.pending, None
+        previous = self.late.take()
         if previous is not None:
             self._record(previous)
 
     def _record(self, p: Pending) -> None:
-        if p.ready is not None:
-            p.ready.synchronize()
-        loss, std, entropy = p.values.tolist()
+        loss, std, entropy = p.numbers()
         # grad norm 0.0: the guard does not see gradients; DG501 watches the loss itself
         events = self.monitor.observe(p.step, loss, 0.0, std, entropy, p.in_teacher_warmup, p.after_lr_warmup)
         found = [live_finding(e.code, self.criterion.path, e.field, e.message, e.help) for e in events]
