@@ -136,7 +136,8 @@ def _inside(path: Path, folder: Path) -> bool:
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps.")
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Overrides train.output_dir.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT_DIR from checkpoints/last.pt (exactly).")
-@click.option("--overwrite", is_flag=True, help="Delete the run already in OUTPUT_DIR and start over.")
+@click.option("--overwrite", is_flag=True, help="Start over: delete the previous run's files in OUTPUT_DIR (only what a run writes; "
+                   "a symlinked checkpoints/ only as the link, never its target).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--nnodes", type=click.IntRange(min=1), help="Nodes of a multi-node run (must equal train.num_nodes).")
 @click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True, help="This node's rank (0 on the node at --rdzv-endpoint).")
