@@ -130,7 +130,9 @@ def backbone_fixed_input_size(ctx) -> Iterator[Issue]:
         return
     for field, size in _crop_sizes(ctx.setup.transform):
         if size != info.img_size:
-            yield Issue(field, f"{ctx.setup.model.backbone.name} takes only {info.img_size} px input; {size} px crops cannot work",
+            yield Issue(field,
+                        f"{ctx.setup.model.backbone.name} takes only {info.img_size} px input; "
+                        f"{size} px crops cannot work",
                         "use a timm ViT with dynamic_img_size: true or a conv net, or n_local_views: 0",
                         fix=_fixed_input_fix(field, info.img_size))
 

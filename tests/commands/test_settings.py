@@ -26,7 +26,8 @@ def test_unknown_codes_on_the_command_line_are_usage_errors(cli, good_setup, opt
 
 @pytest.mark.parametrize("config, message", [
     ('[tool.dino-guard]\nignor = ["DG401"]\n', "unknown key 'ignor'. Did you mean ignore?"),
-    ('[tool.dino-guard]\nselect = ["DG2O1"]\n', "[tool.dino-guard] select: unknown code or prefix 'DG2O1'. Did you mean DG201?"),
+    ('[tool.dino-guard]\nselect = ["DG2O1"]\n',
+     "[tool.dino-guard] select: unknown code or prefix 'DG2O1'. Did you mean DG201?"),
     ('[tool.dino-guard]\ngpu = "H100-8OGB"\n', "[tool.dino-guard] gpu: unknown GPU"),
     ('[tool.dino-guard]\nwarn-unused-ignores = "yes"\n', "warn-unused-ignores must be true or false"),
 ])

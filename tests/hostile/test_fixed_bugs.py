@@ -262,7 +262,8 @@ def test_unreadable_data_file_is_not_blamed_on_the_output_folder():
     assert os_error_advice(in_data, Path("runs/x"), "/proc") == (
         "/proc/1/cwd: Permission denied; data.path (/proc) must be a folder of images this user can read")
     in_output = PermissionError(13, "Permission denied", "runs/x/metrics.jsonl")
-    assert os_error_advice(in_output, Path("runs/x"), "/proc").endswith("choose a writable train.output_dir (or --output-dir)")
+    assert os_error_advice(in_output, Path("runs/x"), "/proc").endswith(
+        "choose a writable train.output_dir (or --output-dir)")
 
 
 def test_estimate_batch_size_option_beyond_64_bits_is_a_usage_error_not_an_overflow(cli, write_setup):

@@ -78,7 +78,8 @@ def loader_transform(loader: Obj) -> Any:
     collate = loader.fact("collate_fn")
     if isinstance(collate, Obj) and collate.kind == "dino_collate":
         return collate
-    if "collate_fn" in loader.facts and collate is not None and not (isinstance(collate, Obj) and collate.kind == "multiview_collate"):
+    if ("collate_fn" in loader.facts and collate is not None
+            and not (isinstance(collate, Obj) and collate.kind == "multiview_collate")):
         return UNKNOWN  # a custom collate may apply the transform itself
     dataset = loader.fact("dataset")
     if not (isinstance(dataset, Obj) and dataset.kind == "dataset"):

@@ -44,10 +44,12 @@ def api_findings(path: str, refs: dict[str, tuple], tree: ast.Module | None = No
         seen.add((missing, pos[0]))
         help_text = catalog.replacement(lacking[-1], missing)
         if len(lacking) == len(judge.releases) and (judge.certain or len(judge.releases) == 2):
-            findings.append(make_finding("DG707", path, pos, "", f"{missing} does not exist in {judge.describe()}", help_text))
+            findings.append(make_finding("DG707", path, pos, "", f"{missing} does not exist in {judge.describe()}",
+                                         help_text))
         else:
             findings.append(make_finding("DG708", path, pos, "", f"{missing} may not exist in the lightly this project "
-                                         f"gets: it is absent from lightly {' and '.join(lacking)} ({judge.why})", help_text))
+                                         f"gets: it is absent from lightly {' and '.join(lacking)} ({judge.why})",
+                                         help_text))
     return findings
 
 

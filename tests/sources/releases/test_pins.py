@@ -15,7 +15,8 @@ from dino_guard.sources.releases.pins import Pin
     ({"pyproject.toml": '[project]\n[project.optional-dependencies]\ntrain = ["lightly>=1.5"]\n'}, ">=1.5"),
     ({"pyproject.toml": '[tool.poetry.dependencies]\nlightly = "^1.4.2"\n'}, ">=1.4.2,<2"),
     ({"pyproject.toml": '[tool.poetry.dependencies]\nlightly = {version = "~1.3"}\n'}, ">=1.3,<1.4"),
-    ({"poetry.lock": '[[package]]\nname = "lightly"\nversion = "1.2.40"\n', "requirements.txt": "lightly\n"}, "==1.2.40"),
+    ({"poetry.lock": '[[package]]\nname = "lightly"\nversion = "1.2.40"\n', "requirements.txt": "lightly\n"},
+     "==1.2.40"),
     ({"uv.lock": 'version = 1\n[[package]]\nname = "lightly"\nversion = "1.5.3"\n'}, "==1.5.3"),
 ])
 def test_pins_are_read_from_every_kind_of_project_file(tmp_path, files, spec):
