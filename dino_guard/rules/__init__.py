@@ -9,6 +9,7 @@ from dino_guard.rules import (  # noqa: F401,E401  # noqa: F401,E401
     augment,  # noqa: F401
     crops,
     data,
+    dinov2,
     loss,
     memory,  # noqa: F401
     model,
