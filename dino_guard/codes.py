@@ -95,6 +95,10 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG715", "backbone-output-not-flat", Severity.ERROR, "script"),
     Code("DG716", "imagefolder-without-classes", Severity.ERROR, "script"),
     Code("DG717", "teacher-never-updated", Severity.ERROR, "script"),
+    Code("DG718", "teacher-head-not-updated", Severity.WARNING, "script"),
+    Code("DG719", "ibot-loss-output-dim-mismatch", Severity.ERROR, "script"),
+    Code("DG720", "last-layer-freeze-no-op", Severity.WARNING, "script"),
+    Code("DG721", "koleo-single-image-per-call", Severity.WARNING, "script"),
 )}
 
 # Codes that once existed, with what replaced them. Never reuse one.

@@ -17,6 +17,7 @@ from dino_guard.rules import (  # noqa: F401,E401  # noqa: F401,E401
     optim,
     schema_codes,  # noqa: F401  (registers DG0xx)
     script_codes,
+    script_dinov2,
     script_roles,
     script_run,
     script_teacher,

@@ -11,10 +11,11 @@ from dino_guard.findings import Severity
 from dino_guard.rules.registry import Issue, rule
 
 # Below these effective batches a recipe runs far outside what it was tuned for. DINO: the paper's
-# smallest ablated batch is 128 (Table 9); a quarter of that is where reports of collapse start
-# (dino#110, batch 2). DINOv2: Meta's recipes train at 1024-3072 and the lr rule refers to 1024;
+# smallest ablated batch is 128 (Table 9); an eighth of that and below is where reports of collapse
+# are (dino#110, batch 2). DINOv2: Meta's recipes train at 1024-3072 and the lr rule refers to 1024;
 # an eighth of that (dinov2#298: batch 32 diverges; #479, #507).
-RECIPE_MIN_BATCH = {"dino": 32, "dinov2": 128}
+RECIPE_MIN_BATCH = {"dino": 16, "dinov2": 128}
+METHOD_NAMES = {"dino": "DINO", "dinov2": "DINOv2"}
 
 
 def _ibot_head_width(setup) -> tuple[int, str]:
@@ -135,7 +136,7 @@ def batch_below_recipe(ctx) -> Iterator[Issue]:
 
     What it checks:
         the effective batch (batch_size x accumulate x devices x nodes)
-        against 32 for DINO and 128 for DINOv2.
+        against 16 for DINO and 128 for DINOv2.
 
     Why it matters:
         the recipes' temperatures, centering momentum, teacher momentum and
@@ -160,7 +161,8 @@ def batch_below_recipe(ctx) -> Iterator[Issue]:
     if plan.effective_batch >= floor:
         return
     accumulate = ctx.setup.train.accumulate_grad_batches * math.ceil(floor / plan.effective_batch)
-    yield Issue("train.batch_size", f"effective batch {plan.effective_batch}: the {method.upper()} recipe is tuned for "
+    recipe = METHOD_NAMES.get(method, method)
+    yield Issue("train.batch_size", f"effective batch {plan.effective_batch}: the {recipe} recipe is tuned for "
                 f"1024 images a step and is not known to train below {floor}",
                 f"set train.accumulate_grad_batches: {accumulate} (an effective batch of "
                 f"{plan.effective_batch // ctx.setup.train.accumulate_grad_batches * accumulate}), or use more devices",
