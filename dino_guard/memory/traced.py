@@ -1,4 +1,4 @@
-"""Traced estimate: run real DINO training steps on the meta device (DINOv2: traced_dinov2.py).
+"""Traced estimate: run real DINO training steps on the meta device (DINOv2: traced_dinov2.py, on this one).
 
 The student and teacher backbones (timm or torchvision), lightly's
 DINOProjectionHead and DINOLoss, the crops at their sizes, backward and the
@@ -52,11 +52,9 @@ class Step:
 
 def estimate(spec: MemorySpec, steps: int = 2) -> Breakdown:
     """Peak bytes of `steps` DINO training steps, split by where they go."""
+    if spec.method != "dino":
+        raise ValueError(f"traced.estimate traces DINO steps; {spec.method} has its own (memory.traced_{spec.method})")
     tracker = AllocationTracker()
-    if spec.method == "dinov2":
-        from dino_guard.memory import traced_dinov2
-
-        return _measure(spec, traced_dinov2.build(spec, tracker), tracker, steps)
     return _measure(spec, _build(spec, tracker), tracker, steps)
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import torch
 
+from dino_guard.memory import traced
 from dino_guard.memory.autocast import CudaAutocast
+from dino_guard.memory.breakdown import Breakdown
 from dino_guard.memory.spec import MemorySpec
 from dino_guard.memory.tracker import AllocationTracker
 from dino_guard.models import dinov2
@@ -25,8 +27,13 @@ from dino_guard.models import dinov2
 KOLEO_WEIGHT = 0.1  # Meta's koleo_loss_weight; the weight does not change memory
 
 
+def estimate(spec: MemorySpec, steps: int = 2) -> Breakdown:
+    """Peak bytes of `steps` DINOv2 training steps, split by where they go (iBOT: a row of its own)."""
+    tracker = AllocationTracker()
+    return traced._measure(spec, build(spec, tracker), tracker, steps)
+
+
 def build(spec: MemorySpec, tracker: AllocationTracker):
-    from dino_guard.memory import traced
 
     student, width = _masked_backbone(spec)
     teacher, _ = _masked_backbone(spec)
@@ -53,9 +60,7 @@ def build(spec: MemorySpec, tracker: AllocationTracker):
 
 
 def _masked_backbone(spec: MemorySpec):
-    from dino_guard.memory.traced import _backbone
-
-    built = _backbone(spec)
+    built = traced._backbone(spec)
     wrapped = dinov2.masked_vit(built.module, meta=True, weight_initialization="skip", pos_embed_initialization="skip")
     return wrapped, built.width
 
@@ -67,12 +72,10 @@ def _patch_tokens(tokens: torch.Tensor, prefix: int, index: torch.Tensor) -> tor
 
 def forward(spec: MemorySpec, step, tracker: AllocationTracker) -> torch.Tensor:
     """Teacher on the global crops (class and masked tokens), student on every crop, DINO + iBOT + KoLeo."""
-    from dino_guard.memory.traced import DTYPES
-
     dino_head, ibot_head = step.student_head[0], step.student_head[1]
     t_dino_head, t_ibot_head = step.teacher_head[0], step.teacher_head[1]
     prefix = step.student.vit.num_prefix_tokens
-    with CudaAutocast(DTYPES[spec.precision]):
+    with CudaAutocast(traced.DTYPES[spec.precision]):
         tracker.phase = "teacher"
         teacher_out, teacher_masked = [], None
         with torch.no_grad():

@@ -32,9 +32,9 @@ def _analytic(spec: MemorySpec):
 @pytest.mark.torch
 @pytest.mark.parametrize("spec", DINOV2_SETUPS, ids=lambda s: f"{s.backbone}-{s.precision}-sep{s.ibot_separate_head}")
 def test_analytic_agrees_with_traced_within_3_percent_on_dinov2(spec, torch_extra):
-    from dino_guard.memory import traced
+    from dino_guard.memory import traced_dinov2
 
-    t = traced.estimate(spec)
+    t = traced_dinov2.estimate(spec)
     a = _analytic(spec)
     assert abs(a.peak_allocated_bytes / t.peak_allocated_bytes - 1) <= 0.03, (a.parts, t.parts)
     assert t.parts["ibot"] > 0 and a.parts["ibot"] > 0
