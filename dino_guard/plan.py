@@ -1,8 +1,8 @@
 """The run plan: what a setup trains, written once for `check` and `train`.
 
 Effective batch, the learning rate the optimizer uses, the kNN hold-out,
-steps per epoch and the run's length all follow from the setup and the
-number of images; `check`'s rules (DG411, DG412, DG416, ...) and the trainer
+steps per epoch, the run's length and the cosine schedules over it all
+follow from the setup and the number of images; `check`'s rules (DG411, DG412, DG416, ...) and the trainer
 read them from here, so the numbers `check` states are the ones `train` runs.
 Stdlib only: the check path stays torch-free.
 """
@@ -17,6 +17,11 @@ DINOV2_LR_REFERENCE_BATCH = 1024  # DINOv2: optimizer.lr is the rate for this ma
 SYNTHETIC_HOLDOUT = 0.2  # the built-in shapes set holds out a fifth for kNN unless eval says otherwise
 
 
+def effective_batch(batch_size: int, accumulate: int = 1, processes: int = 1) -> int:
+    """Images per optimizer step: the per-process batch x gradient accumulation x processes."""
+    return batch_size * accumulate * processes
+
+
 def lr_used(base_lr: float, effective_batch: int, method: str = "dino") -> float:
     """The lr the optimizer uses for `effective_batch` images per step.
 
@@ -26,6 +31,11 @@ def lr_used(base_lr: float, effective_batch: int, method: str = "dino") -> float
     if method == "dinov2":
         return base_lr * math.sqrt(effective_batch / DINOV2_LR_REFERENCE_BATCH)
     return base_lr * effective_batch / LR_REFERENCE_BATCH
+
+
+def lr_reference_batch(method: str = "dino") -> int:
+    """The batch `optimizer.lr` is the rate for, under the method's scaling rule."""
+    return DINOV2_LR_REFERENCE_BATCH if method == "dinov2" else LR_REFERENCE_BATCH
 
 
 def lr_rule(method: str = "dino") -> str:
@@ -77,7 +87,7 @@ class RunPlan:
 
     @property
     def effective_batch(self) -> int:
-        return self.batch_size * self.accumulate * self.processes
+        return effective_batch(self.batch_size, self.accumulate, self.processes)
 
     @property
     def lr(self) -> float:
@@ -125,3 +135,19 @@ def last_step(plan: RunPlan, *max_steps: int | None) -> int | None:
     if plan.total_steps is None:
         return cap
     return min(plan.total_steps, cap) if cap else plan.total_steps
+
+
+def cosine(start: float, end: float, step: int, total: int) -> float:
+    """Cosine from start (step 0) to end (step total), as facebookresearch/dino's cosine_scheduler
+    and lightly's cosine_schedule (whose `max_steps - 1` is `total` here)."""
+    if total <= 0:
+        return end
+    t = min(step, total) / total
+    return end + 0.5 * (start - end) * (1 + math.cos(math.pi * t))
+
+
+def warmup_cosine(peak: float, final: float, step: int, total: int, warmup: int) -> float:
+    """Linear warmup from 0 to peak over `warmup` steps, then cosine to final."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return cosine(peak, final, step - warmup, total - warmup)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, GOOD_SETUP, REPO
+from tests.helpers import EXAMPLES, GOOD_SETUP, REPO
 
 pytestmark = pytest.mark.slow
 

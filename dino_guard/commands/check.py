@@ -89,4 +89,4 @@ def _check_gpu_name(name: str | None, source: Path | None = None) -> None:
     try:
         gpus.resolve(name)
     except gpus.GpuError as exc:
-        raise click.UsageError(f"{source}: [tool.dino-guard] gpu: {exc}" if source else f"--gpu: {exc}")
+        raise click.UsageError(f"{source}: [tool.dino-guard] gpu: {exc}" if source else f"--gpu: {exc}") from exc

@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterator
 
 from dino_guard.findings import Severity
-from dino_guard.plan import LR_REFERENCE_BATCH, last_step
+from dino_guard.plan import cosine, last_step, lr_reference_batch, lr_rule
 from dino_guard.rules.registry import Issue, rule
 
 # Base learning rates (per 256 images) DINO recipes use, with a wide margin.
@@ -107,9 +107,10 @@ def lr_used(ctx) -> Iterator[Issue]:
         Goyal et al. 2017.
     """
     plan = ctx.run_plan
-    yield Issue("optimizer.lr", f"lr used = {plan.base_lr:g} x {plan.effective_batch} / {LR_REFERENCE_BATCH} = {plan.lr:.4g} "
+    yield Issue("optimizer.lr", f"lr used = {lr_rule(plan.method)} = {plan.lr:.4g} with lr {plan.base_lr:g} "
                 f"(effective batch {plan.effective_batch})",
-                f"optimizer.lr is the rate for a batch of {LR_REFERENCE_BATCH}; it is scaled linearly")
+                f"optimizer.lr is the rate for a batch of {lr_reference_batch(plan.method)}; "
+                f"the optimizer uses {lr_rule(plan.method)}")
 
 
 @rule("DG413", "lr-out-of-range", Severity.WARNING, needs=("optimizer",))
@@ -218,7 +219,7 @@ def init_share(start: float, end: float, steps: int) -> float:
     n = min(steps, 2000)  # a long run is sampled evenly: the check stays fast
     log_share = 0.0
     for i in range(n):
-        m = end - (end - start) * (math.cos(math.pi * i / max(n - 1, 1)) + 1) / 2
+        m = cosine(start, end, i, max(n - 1, 1))
         if m <= 0:
             return 0.0
         log_share += math.log(m)
