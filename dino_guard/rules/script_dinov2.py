@@ -216,3 +216,54 @@ def koleo_single_image_per_call(evidence) -> Iterator[ScriptIssue]:
                           "image is its own nearest neighbour and the term is a constant without gradient (infinite "
                           "in float16)", "load at least 2 images per device (DataLoader(batch_size=...)), or leave "
                           "KoLeo out")
+
+
+def _warmup_epochs(call: ast.Call) -> tuple[float, ast.AST] | None:
+    """(A, node) for `linear_warmup_schedule(..., warmup_steps=int(A / epochs * total_steps), ...)`."""
+    node = next((k.value for k in call.keywords if k.arg == "warmup_steps"), call.args[1] if len(call.args) > 1 else None)
+    for part in ast.walk(node) if node is not None else ():
+        if (isinstance(part, ast.BinOp) and isinstance(part.op, ast.Div) and isinstance(part.left, ast.Constant)
+                and isinstance(part.left.value, (int, float)) and isinstance(part.right, ast.Name)):
+            return float(part.left.value), node
+    return None
+
+
+@script_rule("DG722", "teacher-temp-warmup-longer-than-run", Severity.WARNING)
+def teacher_temp_warmup_longer_than_run(evidence) -> Iterator[ScriptIssue]:
+    """A teacher-temperature warm-up of more epochs than the script trains.
+
+    What it checks:
+        `linear_warmup_schedule(step, warmup_steps=int(A / epochs *
+        total_steps), start_value, end_value)` (lightly's DINOv2 example
+        writes A = 30) in a script that trains fewer than A epochs.
+
+    Why it matters:
+        the warm-up then lasts A / epochs times the run: the teacher never
+        reaches its final temperature (0.07) and trains the whole run
+        sharper than the recipe. DINO's `warmup_teacher_temp_epochs` is
+        DG404 (setups) and DG706 (DINOLoss's own warm-up).
+
+    Example:
+        `epochs = 10` with `warmup_steps=int(30 / epochs * total_steps)`.
+
+    Use instead:
+        a warm-up that is a share of the run: `warmup_steps=int(0.3 *
+        total_steps)`.
+
+    References:
+        lightly examples/pytorch/dinov2.py; facebookresearch/dinov2
+        `warmup_teacher_temp_epochs: 30`.
+    """
+    epochs = evidence.value("train.epochs")
+    if evidence.tree is None or not isinstance(epochs, int) or isinstance(epochs, bool):
+        return
+    for call in ast.walk(evidence.tree):
+        if not isinstance(call, ast.Call):
+            continue
+        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+        found = _warmup_epochs(call) if name == "linear_warmup_schedule" else None
+        if found and found[0] > epochs:
+            warm, node = found
+            yield ScriptIssue((node.lineno, node.col_offset + 1), "", f"the teacher temperature warms up over "
+                              f"{warm:g} epochs in a run of {epochs}: it never reaches its final value",
+                              "warm up over a share of the run, e.g. warmup_steps=int(0.3 * total_steps)")
