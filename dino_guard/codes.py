@@ -100,6 +100,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG720", "last-layer-freeze-no-op", Severity.WARNING, "script"),
     Code("DG721", "koleo-single-image-per-call", Severity.WARNING, "script"),
     Code("DG722", "teacher-temp-warmup-longer-than-run", Severity.WARNING, "script"),
+    Code("DG723", "sqrt-lr-reference-is-the-batch", Severity.WARNING, "script"),
 )}
 
 # Codes that once existed, with what replaced them. Never reuse one.

@@ -267,3 +267,55 @@ def teacher_temp_warmup_longer_than_run(evidence) -> Iterator[ScriptIssue]:
             yield ScriptIssue((node.lineno, node.col_offset + 1), "", f"the teacher temperature warms up over "
                               f"{warm:g} epochs in a run of {epochs}: it never reaches its final value",
                               "warm up over a share of the run, e.g. warmup_steps=int(0.3 * total_steps)")
+
+
+SQRT_REFERENCE = 1024  # DINOv2's lr rule: lr x sqrt(batch / 1024) (plan.DINOV2_LR_REFERENCE_BATCH)
+
+
+def _sqrt_ratio(node: ast.AST) -> ast.BinOp | None:
+    """The `a / b` inside `math.sqrt(a / b)`, `np.sqrt(a / b)` or `(a / b) ** 0.5`."""
+    if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "sqrt" and node.args:
+        inner = node.args[0]
+    elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant)
+          and node.right.value == 0.5):
+        inner = node.left
+    else:
+        return None
+    return inner if isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Div) else None
+
+
+@script_rule("DG723", "sqrt-lr-reference-is-the-batch", Severity.WARNING)
+def sqrt_lr_reference_is_the_batch(evidence) -> Iterator[ScriptIssue]:
+    """DINOv2's square-root lr rule with its reference batch edited to the script's own batch.
+
+    What it checks:
+        `lr * math.sqrt(batch_size / N)` (or `** 0.5`) in a DINOv2 script
+        whose DataLoader batch is the constant N, when N is not 1024.
+
+    Why it matters:
+        DINOv2's lr (0.004 for ViT-S/14 ... ViT-g/14) is for 1024 images a
+        step, scaled by sqrt(batch / 1024). With the reference set to the
+        batch itself the ratio is 1 and a 64-image run trains with the
+        1024-image lr, 4x too high: dinov2#143 diverged to NaN at 13k
+        iterations this way.
+
+    Example:
+        `DataLoader(..., batch_size=64)` and `lr = 0.004 * math.sqrt(64 / 64)`.
+
+    Use instead:
+        `lr = 0.004 * math.sqrt(batch_size / 1024)`.
+
+    References:
+        facebookresearch/dinov2 `scaling_rule: sqrt_wrt_1024`; dinov2 issue #143.
+    """
+    batch = evidence.value("train.batch_size")
+    if evidence.tree is None or evidence.value("method") != "dinov2" or not isinstance(batch, int) \
+            or batch == SQRT_REFERENCE:
+        return
+    for node in ast.walk(evidence.tree):
+        ratio = _sqrt_ratio(node)
+        if ratio is not None and isinstance(ratio.right, ast.Constant) and ratio.right.value == batch:
+            yield ScriptIssue((ratio.right.lineno, ratio.right.col_offset + 1), "", f"the square-root lr rule refers "
+                              f"to the script's own batch ({batch}), so the lr is the one tuned for "
+                              f"{SQRT_REFERENCE} images, {(SQRT_REFERENCE / batch) ** 0.5:.1f}x too high for {batch}",
+                              f"scale against {SQRT_REFERENCE}: math.sqrt(batch_size / {SQRT_REFERENCE})")

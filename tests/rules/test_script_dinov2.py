@@ -52,3 +52,12 @@ def test_dg721_silent_with_two_images_per_batch():
 def test_dg722_silent_when_the_run_is_longer_than_the_warmup():
     assert "DG722" not in codes(GOOD.replace("epochs = 100\n", "epochs = 30\n"))
     assert "DG722" in codes(GOOD.replace("epochs = 100\n", "epochs = 29\n"))
+
+
+def test_dg723_silent_when_the_sqrt_rule_refers_to_1024():
+    lr = ("batch_size = 128\nlr = 0.004 * math.sqrt(batch_size / REFERENCE)\n"
+          'optimizer = AdamW([{"params": others}, {"params": last_layers, "last_layer": True}], lr=lr)')
+    text = "import math\n" + GOOD.replace(
+        'optimizer = AdamW([{"params": others}, {"params": last_layers, "last_layer": True}], lr=0.0005)', lr)
+    assert "DG723" in codes(text.replace("REFERENCE", "128"))
+    assert not {"DG723", "DG713"} & codes(text.replace("REFERENCE", "1024"))
