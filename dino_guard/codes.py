@@ -101,6 +101,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG721", "koleo-single-image-per-call", Severity.WARNING, "script"),
     Code("DG722", "teacher-temp-warmup-longer-than-run", Severity.WARNING, "script"),
     Code("DG723", "sqrt-lr-reference-is-the-batch", Severity.WARNING, "script"),
+    Code("DG724", "fixed-epoch-length-schedule", Severity.WARNING, "script"),
 )}
 
 # Codes that once existed, with what replaced them. Never reuse one.

@@ -319,3 +319,65 @@ def sqrt_lr_reference_is_the_batch(evidence) -> Iterator[ScriptIssue]:
                               f"to the script's own batch ({batch}), so the lr is the one tuned for "
                               f"{SQRT_REFERENCE} images, {(SQRT_REFERENCE / batch) ** 0.5:.1f}x too high for {batch}",
                               f"scale against {SQRT_REFERENCE}: math.sqrt(batch_size / {SQRT_REFERENCE})")
+
+
+META_EPOCH_LENGTH = 1250  # facebookresearch/dinov2 OFFICIAL_EPOCH_LENGTH: iterations per "epoch", whatever the data
+
+
+def _epoch_length_names(tree: ast.AST) -> set:
+    """Names bound to 1250 (`OFFICIAL_EPOCH_LENGTH = 1250`)."""
+    return {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            and node.value.value == META_EPOCH_LENGTH for t in node.targets if isinstance(t, ast.Name)}
+
+
+def _is_length(node: ast.AST, names: set) -> bool:
+    return (isinstance(node, ast.Constant) and node.value == META_EPOCH_LENGTH) or (
+        isinstance(node, ast.Name) and node.id in names)
+
+
+@script_rule("DG724", "fixed-epoch-length-schedule", Severity.WARNING)
+def fixed_epoch_length_schedule(evidence) -> Iterator[ScriptIssue]:
+    """Schedules sized by DINOv2's 1,250-iteration "epoch" in a loop over the data set's real epochs.
+
+    What it checks:
+        a product with 1250 (or a name bound to 1250, Meta's
+        `OFFICIAL_EPOCH_LENGTH`) in a script whose training loop walks a
+        DataLoader, when no loop is bounded by that length (no
+        `range(1250)`, no comparison with it).
+
+    Why it matters:
+        Meta's DINOv2 counts an "epoch" as 1,250 iterations whatever the
+        data (dinov2#135, #376, #437, #494). Schedules of `epochs * 1250`
+        steps in a loop of `epochs * len(dataloader)` steps end early (the
+        lr, teacher momentum and temperature sit at their final values for
+        the rest of the run) or never reach their end.
+
+    Example:
+        `total_steps = epochs * 1250` for cosine_schedule with `for batch
+        in dataloader:` inside `for epoch in range(epochs):`.
+
+    Use instead:
+        `total_steps = epochs * len(dataloader)`.
+
+    References:
+        facebookresearch/dinov2 train.py (`OFFICIAL_EPOCH_LENGTH`); dinov2
+        issues #135, #376.
+    """
+    tree, trace = evidence.tree, evidence.trace
+    if tree is None or not trace.train_loaders:
+        return
+    names = _epoch_length_names(tree)
+    bounded = any((isinstance(n, ast.Call) and getattr(n.func, "id", "") == "range"
+                   and any(_is_length(a, names) for a in n.args))
+                  or (isinstance(n, ast.Compare) and any(_is_length(c, names) for c in [n.left, *n.comparators]))
+                  for n in ast.walk(tree))
+    if bounded:
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and (
+                _is_length(node.left, names) or _is_length(node.right, names)):
+            yield ScriptIssue((node.lineno, node.col_offset + 1), "", f"the schedules count {META_EPOCH_LENGTH} "
+                              "iterations an epoch (DINOv2's OFFICIAL_EPOCH_LENGTH), but the loop runs "
+                              "len(dataloader) iterations an epoch: they end early or never",
+                              "size them from the data: total_steps = epochs * len(dataloader)")
+            return

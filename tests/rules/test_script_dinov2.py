@@ -61,3 +61,13 @@ def test_dg723_silent_when_the_sqrt_rule_refers_to_1024():
         'optimizer = AdamW([{"params": others}, {"params": last_layers, "last_layer": True}], lr=0.0005)', lr)
     assert "DG723" in codes(text.replace("REFERENCE", "128"))
     assert not {"DG723", "DG713"} & codes(text.replace("REFERENCE", "1024"))
+
+
+def test_dg724_silent_when_the_loop_is_bounded_by_the_same_epoch_length():
+    fixed = GOOD.replace("total_steps = epochs * num_batches\n",
+                         "OFFICIAL_EPOCH_LENGTH = 1250\ntotal_steps = epochs * OFFICIAL_EPOCH_LENGTH\n")
+    assert "DG724" in codes(fixed)
+    bounded = fixed.replace("        optimizer.step()\n",
+                            "        optimizer.step()\n        if batch_idx + 1 >= OFFICIAL_EPOCH_LENGTH:\n"
+                            "            break\n")
+    assert "DG724" not in codes(bounded)
