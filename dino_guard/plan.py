@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 LR_REFERENCE_BATCH = 256  # DINO: optimizer.lr is the rate for this many images (linear scaling rule)
 DINOV2_LR_REFERENCE_BATCH = 1024  # DINOv2: optimizer.lr is the rate for this many images (square-root rule)
+DINO_MOMENTUM, DINO_MOMENTUM_BATCH = 0.996, 1024  # DINO's teacher momentum and the batch it was tuned at
 SYNTHETIC_HOLDOUT = 0.2  # the built-in shapes set holds out a fifth for kNN unless eval says otherwise
 
 
@@ -43,6 +44,17 @@ def lr_rule(method: str = "dino") -> str:
     if method == "dinov2":
         return f"lr x sqrt(effective batch / {DINOV2_LR_REFERENCE_BATCH})"
     return f"lr x effective batch / {LR_REFERENCE_BATCH}"
+
+
+def scaled_momentum(momentum: float, from_batch: int, to_batch: int) -> float:
+    """The EMA momentum for `to_batch` images per step, given one tuned at `from_batch`: rho ** (to / from).
+
+    The EMA scaling rule of Busbridge et al., "How to Scale Your EMA"
+    (NeurIPS 2023): with kappa = B'/B, rho' = rho ** kappa keeps the
+    teacher's memory the same number of images long. DG411 and `rescale`
+    both use it.
+    """
+    return momentum ** (to_batch / from_batch)
 
 
 def setup_processes(setup) -> int:
