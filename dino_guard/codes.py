@@ -110,11 +110,12 @@ CODES: dict[str, Code] = {c.code: c for c in (
 # and is applied only with --unsafe-fixes. A code not listed has no fix; infos are never applied.
 FIX_SAFETY: dict[str, str] = {
     "DG101": "safe", "DG201": "safe", "DG301": "safe", "DG302": "safe", "DG303": "safe", "DG401": "safe",
-    "DG601": "safe",
+    "DG601": "safe", "DG418": "safe", "DG421": "safe",
     "DG102": "unsafe", "DG103": "unsafe", "DG104": "unsafe", "DG105": "unsafe", "DG202": "unsafe",
     "DG203": "unsafe", "DG304": "unsafe", "DG305": "unsafe", "DG402": "unsafe", "DG403": "unsafe",
     "DG404": "unsafe", "DG410": "unsafe", "DG413": "unsafe", "DG414": "unsafe",
     "DG415": "unsafe", "DG416": "unsafe", "DG417": "unsafe", "DG602": "unsafe",
+    "DG204": "unsafe", "DG419": "unsafe", "DG420": "unsafe", "DG422": "unsafe",
 }
 
 
