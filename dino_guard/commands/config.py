@@ -79,8 +79,15 @@ def _code_words() -> list[str]:
     return sorted({*CODES, *RETIRED, *prefixes})
 
 
+_LOOK_ALIKES = str.maketrans("OIL", "011")  # letters typed for the digits they look like
+
+
 def _did_you_mean(word: str, choices) -> str:
-    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    digits = word[:2] + word[2:].translate(_LOOK_ALIKES)  # DG2O1 -> DG201, before guessing by similarity
+    if digits != word and digits in choices:
+        return f". Did you mean {digits}?"
+    near = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f". Did you mean {near[0]}?" if near else ""
 
 

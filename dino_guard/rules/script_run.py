@@ -140,8 +140,8 @@ def lr_scaled_too_high(evidence) -> Iterator[ScriptIssue]:
         world_size / 256`); Goyal et al. 2017.
     """
     batch = effective_batch(evidence)
-    if batch is None:
-        return
+    if batch is None or evidence.value("method") == "dinov2":
+        return  # DINOv2's lr follows the square-root rule against 1024 (DG723), not DINO's linear one
     for optimizer in evidence.pair.only(evidence.trace.of_kind("optimizer")):
         lr, name = optimizer.fact("lr"), optimizer.fact("name")
         if name not in DINO_BASE_LR or isinstance(lr, bool) or not isinstance(lr, int | float):

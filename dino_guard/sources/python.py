@@ -93,7 +93,7 @@ def analyse(path: str, text: str, require_lightly: bool = True, src: tuple = ())
         built.epochs, built.trained_by = epochs_from_importers(Path(path))
     setup, invalid = _validate(path, built)
     findings += invalid
-    evidence = ScriptEvidence(path, trace, roles, built, partial_setup.DinoPair(trace), setup)
+    evidence = ScriptEvidence(path, trace, roles, built, partial_setup.DinoPair(trace), setup, tree)
     return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known), evidence)
 
 
