@@ -128,7 +128,7 @@ def run_rules(ctx: Context, rules: Iterable[Rule] | None = None) -> list[Finding
         for issue in entry.check(ctx):
             position = ctx.locations.of(issue.field) if issue.field else (1, 1)
             findings.append(make_finding(entry.code, ctx.path, position, issue.field, issue.message, issue.help,
-                                         issue.fix))
+                                         issue.fix, issue.severity))
     return findings
 
 
@@ -141,7 +141,8 @@ def run_script_rules(loaded: Loaded, options: Options) -> list[Finding]:
         for issue in entry.check(loaded.evidence):
             if (entry.code, issue.position) not in seen:
                 seen.add((entry.code, issue.position))
-                findings.append(make_finding(entry.code, loaded.path, issue.position, issue.field, issue.message, issue.help))
+                findings.append(make_finding(entry.code, loaded.path, issue.position, issue.field, issue.message,
+                                             issue.help, severity=issue.severity))
     return findings
 
 

@@ -14,9 +14,12 @@ from dino_guard.commands import config as cfg
 from dino_guard.findings import Severity, UnreadableInput
 from dino_guard.terminal import printable
 
+# --fail-on: the severities that make check exit 1
+FAILING = {"error": (Severity.ERROR,), "warning": (Severity.ERROR, Severity.WARNING)}
+
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text", show_default=True)
 @click.option("--select", multiple=True, help="Only these codes or prefixes (comma-separated), e.g. DG2,DG401.")
 @click.option("--ignore", multiple=True, help="Skip these codes or prefixes (comma-separated).")
@@ -26,23 +29,28 @@ from dino_guard.terminal import printable
               help="Read [tool.dino-guard] from this TOML file instead of the nearest pyproject.toml.")
 @click.option("--warn-unused-ignores", is_flag=True, help="Report suppression comments that suppress nothing (DG008).")
 @click.option("--show-settings", is_flag=True, help="Print which settings file each path uses and the resolved settings, then exit.")
-def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_ignores, show_settings) -> None:
+@click.option("--fail-on", type=click.Choice(cfg.FAIL_ON), default=None,
+              help="The least severity that fails the check (exit 1). Default: error, or fail-on in [tool.dino-guard].")
+def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_ignores, show_settings, fail_on) -> None:
     """Check setup files (*.dino.yaml) and lightly scripts (*.py) for DINO mistakes.
 
-    Settings come from the nearest pyproject.toml with a [tool.dino-guard]
-    table above each file (or --config FILE); options override them.
+    With no PATH, checks the current folder (as ruff does). Settings come from
+    the nearest pyproject.toml with a [tool.dino-guard] table above each file
+    (or --config FILE); options override them.
 
-    Exit status: 0 no errors, 1 at least one error, 2 usage error or unreadable input.
+    Exit status: 0 no errors (no warnings with --fail-on warning), 1 at least
+    one error (or warning with --fail-on warning), 2 usage error or unreadable input.
     """
     from dino_guard.check import inputs
 
+    paths = paths or (".",)
     select, ignore = cfg.split_codes(select), cfg.split_codes(ignore)
     _check_gpu_name(gpu)
     config_file = cfg.explicit_config(config_file) if config_file is not None else None
     plan = []  # (file, its settings), in the order the files are checked
     for path in inputs.expand(list(paths)):
         source = config_file or cfg.find_config(path)
-        plan.append((path, cfg.resolve(cfg.load_settings(source), select, ignore, gpu, warn_unused_ignores)))
+        plan.append((path, cfg.resolve(cfg.load_settings(source), select, ignore, gpu, warn_unused_ignores, fail_on)))
     if show_settings:
         groups: dict[cfg.Settings, list[Path]] = {}
         for path, settings in plan:
@@ -57,17 +65,19 @@ def _run(plan: list, paths: tuple, fmt: str, show_info: bool) -> None:
     from dino_guard.check.engine import Options
     from dino_guard.check.report import FORMATTERS
 
-    findings, unreadable, files = [], False, 0
+    findings, unreadable, files, failing = [], False, 0, False
     for path, settings in plan:
         _check_gpu_name(settings.gpu, settings.source)
         options = Options(select=settings.select, ignore=settings.ignore, gpu=settings.gpu,
                           warn_unused_ignores=settings.warn_unused_ignores)
         try:
-            findings.extend(inputs.check_path(path, options))
+            found = inputs.check_path(path, options)
         except UnreadableInput as exc:
             click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
             unreadable = True
             continue
+        findings.extend(found)
+        failing = failing or any(f.severity in FAILING[settings.fail_on] for f in found)
         files += 1
     if files == 0 and not unreadable:
         click.echo(f"dino-guard: warning: no setup files (*.dino.yaml, *.py) found in {printable(', '.join(paths))}", err=True)
@@ -77,7 +87,7 @@ def _run(plan: list, paths: tuple, fmt: str, show_info: bool) -> None:
     output = FORMATTERS[fmt](findings, files) if files or fmt in ("json", "sarif") else ""
     if output:
         click.echo(output)
-    sys.exit(2 if unreadable else 1 if any(f.severity == Severity.ERROR for f in findings) else 0)
+    sys.exit(2 if unreadable else 1 if failing else 0)
 
 
 def _check_gpu_name(name: str | None, source: Path | None = None) -> None:

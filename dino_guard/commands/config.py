@@ -25,7 +25,9 @@ KEYS = {
     "ignore": "code prefixes to drop, e.g. [\"DG411\"]",
     "gpu": "GPU the batch is checked against, e.g. \"H100-80GB\"",
     "warn-unused-ignores": "true: report suppression comments that suppress nothing (DG008)",
+    "fail-on": "the least severity that fails the check (exit 1): \"error\" (default) or \"warning\"",
 }
+FAIL_ON = ("error", "warning")
 _CODE_SHAPE = re.compile(r"DG\d{0,3}")
 
 
@@ -38,6 +40,7 @@ class Settings:
     ignore: tuple = ()
     gpu: str | None = None
     warn_unused_ignores: bool = False
+    fail_on: str = "error"  # error | warning: the least severity that makes check exit 1
 
 
 def split_codes(values: tuple, where: str = "--select/--ignore") -> tuple:
@@ -117,7 +120,10 @@ def load_settings(file: Path | None) -> Settings:
     warn = config.get("warn-unused-ignores", False)
     if not isinstance(warn, bool):
         raise click.UsageError(f"{file}: [tool.dino-guard] warn-unused-ignores must be true or false")
-    return Settings(file, _codes(config, "select", file), _codes(config, "ignore", file), gpu, warn)
+    fail_on = config.get("fail-on", "error")
+    if fail_on not in FAIL_ON:
+        raise click.UsageError(f"{file}: [tool.dino-guard] fail-on must be \"error\" or \"warning\", not {fail_on!r}")
+    return Settings(file, _codes(config, "select", file), _codes(config, "ignore", file), gpu, warn, fail_on)
 
 
 def _codes(config: dict, key: str, file: Path) -> tuple:
@@ -129,10 +135,12 @@ def _codes(config: dict, key: str, file: Path) -> tuple:
     return split_codes(tuple(value), f"{file}: [tool.dino-guard] {key}")
 
 
-def resolve(file_settings: Settings, select: tuple, ignore: tuple, gpu: str | None, warn_unused: bool) -> Settings:
-    """Command-line options over the file: --select replaces, --ignore adds, --gpu replaces."""
+def resolve(file_settings: Settings, select: tuple, ignore: tuple, gpu: str | None, warn_unused: bool,
+            fail_on: str | None = None) -> Settings:
+    """Command-line options over the file: --select replaces, --ignore adds, --gpu and --fail-on replace."""
     return Settings(file_settings.source, select or file_settings.select, (*file_settings.ignore, *ignore),
-                    gpu or file_settings.gpu, warn_unused or file_settings.warn_unused_ignores)
+                    gpu or file_settings.gpu, warn_unused or file_settings.warn_unused_ignores,
+                    fail_on or file_settings.fail_on)
 
 
 def describe(settings: Settings, files: list[Path]) -> str:
@@ -142,6 +150,7 @@ def describe(settings: Settings, files: list[Path]) -> str:
              f"  ignore = {list(settings.ignore)}",
              f"  gpu = {settings.gpu!r}",
              f"  warn-unused-ignores = {str(settings.warn_unused_ignores).lower()}",
+             f"  fail-on = {settings.fail_on!r}",
              "  files:"]
     lines.extend(f"    {f}" for f in files)
     return "\n".join(lines)

@@ -30,12 +30,15 @@ class Issue:
     `fix` is the change that makes the rule silent, {dotted field: value}
     (None removes the key). A test applies every rule's fix to its bad fixture
     and checks the rule goes quiet, so the advice is a fixed point.
+    `severity` is set only by a graded rule (codes.Code.graded) when the
+    numbers make failure certain; None is the table's severity.
     """
 
     field: str
     message: str
     help: str
     fix: dict | None = field(default=None, compare=False, hash=False)
+    severity: Severity | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class ScriptIssue:
     field: str
     message: str
     help: str
+    severity: Severity | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,11 @@ class Rule:
     check: Callable[..., Iterable[Issue]] | None = None  # None: raised elsewhere (loader, trainer)
     needs: tuple = ()  # dotted setup fields the check reads; skipped when a partial source lacks one
     origin: str = "setup"  # setup | loader | script | trainer
+
+    @property
+    def severity_label(self) -> str:
+        """The table's severity, `warning/error` for a graded rule."""
+        return codes.CODES[self.code].severity_label
 
     @property
     def summary(self) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import jsonschema
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, REPO
 
 FINDING_KEYS = {"path", "line", "column", "code", "name", "severity", "message", "help", "field", "fix"}
 
@@ -167,3 +169,41 @@ def test_json_output_is_a_list_even_when_no_file_was_read(cli, tmp_path):
 def test_schema_to_an_unwritable_path_is_a_usage_error(cli, tmp_path):
     result = cli("schema", "-o", tmp_path / "missing" / "schema.json")
     assert result.exit_code == 2 and "cannot write" in result.output
+
+
+def _copy_fixture(tmp_path, name: str) -> Path:
+    target = tmp_path / name
+    shutil.copy(REPO / "tests" / "rules" / "fixtures" / name, target)
+    return target
+
+
+def test_fail_on_warning_makes_a_warning_fail(cli, tmp_path):
+    setup = _copy_fixture(tmp_path, "DG402_slightly_high_bad.dino.yaml")  # DG402 as a warning only
+    assert cli("check", setup).exit_code == 0
+    assert cli("check", setup, "--fail-on", "warning").exit_code == 1
+    assert cli("check", setup, "--fail-on", "error").exit_code == 0
+
+
+def test_fail_on_warning_from_the_config(cli, tmp_path):
+    setup = _copy_fixture(tmp_path, "DG402_slightly_high_bad.dino.yaml")
+    (tmp_path / "pyproject.toml").write_text('[tool.dino-guard]\nfail-on = "warning"\n')
+    assert cli("check", setup).exit_code == 1
+    assert cli("check", setup, "--fail-on", "error").exit_code == 0  # the option wins over the file
+
+
+def test_fail_on_with_an_unknown_value_in_the_config_is_a_usage_error(cli, tmp_path):
+    setup = _copy_fixture(tmp_path, "DG402_slightly_high_bad.dino.yaml")
+    (tmp_path / "pyproject.toml").write_text('[tool.dino-guard]\nfail-on = "info"\n')
+    result = cli("check", setup)
+    assert result.exit_code == 2 and "fail-on must be" in result.output
+
+
+def test_teacher_temp_at_the_student_temp_fails_the_check(cli, tmp_path):
+    assert cli("check", _copy_fixture(tmp_path, "DG402_bad.dino.yaml")).exit_code == 1  # error-grade DG402
+
+
+def test_check_with_no_path_checks_the_current_folder(cli, tmp_path, monkeypatch):
+    _copy_fixture(tmp_path, "DG402_bad.dino.yaml")
+    monkeypatch.chdir(tmp_path)
+    result = cli("check")
+    assert result.exit_code == 1 and "DG402_bad.dino.yaml:5:3: DG402" in result.output
