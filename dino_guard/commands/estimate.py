@@ -1,7 +1,9 @@
 """`dino-guard estimate SETUP`: peak GPU memory of a training step, and the batch that fits.
 
 Loaded lazily by dino_guard.cli; imports torch only for --method traced.
-Exit status: 0 estimated, 1 the setup has error findings (printed), 2 usage
+Exit status: 0 estimated (and the batch fits, or no GPU was given), 1 the
+setup has error findings (printed) or the batch does not fit the GPU (the
+estimate is still printed; the same fact DG601 reports as an error), 2 usage
 or unreadable input (one line, never a traceback).
 """
 
@@ -79,6 +81,9 @@ def estimate(setup_path: str, gpu: str | None, batch_size: int | None, method: s
     hardware.gpu_memory_gb or --gpu), the largest per-device batch that
     fits, and the batch_size / accumulate_grad_batches pair that keeps the
     effective batch.
+
+    Exit status: 0 estimated, 1 setup errors or the batch does not fit the
+    GPU, 2 usage or unreadable input.
     """
     setup = _load(setup_path, gpu, fmt)
     card = _gpu(setup, gpu)
@@ -92,6 +97,8 @@ def estimate(setup_path: str, gpu: str | None, batch_size: int | None, method: s
         _fail(f"the {method} estimate of {spec.backbone} failed: {type(exc).__name__}: {exc}")
     devices = setup_processes(setup)
     click.echo(json.dumps(result.to_json(), indent=2) if fmt == "json" else format_text(result, devices))
+    if result.verdict == gpus.DOES_NOT_FIT:  # a script or CI step must not read "estimated" as "fits"
+        sys.exit(1)
 
 
 def _bounded_method(spec, method: str) -> str:

@@ -2,7 +2,7 @@
 
 This module imports torch only inside the command, so the CLI can list it
 cheaply. Exit status: 0 trained, 1 the setup has error findings, 2 bad input
-(unreadable setup, missing or empty data, a model that cannot be built, a
+(the train extra not installed, unreadable setup, missing or empty data, a model that cannot be built, a
 run folder in use or holding a run without --resume/--overwrite, a damaged
 checkpoint or one of another setup, a full disk), 3 a loss-trend check
 stopped the run (DG5xx), 130 / 143 SIGINT / SIGTERM (checkpoint saved;
@@ -145,6 +145,9 @@ def train(setup_path: str, max_steps: int | None, output_dir: str | None, resume
     joins them. Exit status: 0 done, 1 setup errors, 2 bad input, 3 stopped
     by a loss-trend check (DG5xx), 130/143 interrupted.
     """
+    from dino_guard.commands.extras import require_train_extra
+
+    require_train_extra("train")
     try:
         run_command(setup_path, max_steps, output_dir, resume, overwrite, device, (nnodes, node_rank, rdzv_endpoint))
     except KeyboardInterrupt:  # Ctrl-C before the loop's own handler is installed (start-up)

@@ -78,7 +78,8 @@ def teacher_temp_too_high(ctx) -> Iterator[Issue]:
                     "use teacher_temp: 0.04 (at most 0.07, with warmup_teacher_temp 0.04)",
                     fix={"loss.teacher_temp": 0.04}, severity=Severity.ERROR)
     elif temp > MAX_TEACHER_TEMP:
-        yield Issue("loss.teacher_temp", f"teacher_temp={temp} is above {MAX_TEACHER_TEMP}: the teacher's targets are too flat",
+        yield Issue("loss.teacher_temp",
+                    f"teacher_temp={temp} is above {MAX_TEACHER_TEMP}: the teacher's targets are too flat",
                     "use teacher_temp: 0.04 (at most 0.07, with warmup_teacher_temp 0.04)",
                     fix={"loss.teacher_temp": 0.04})
 

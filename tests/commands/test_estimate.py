@@ -25,7 +25,7 @@ def invoke(tmp_path, args, text=VIT_B):
 
 def test_json_contract(tmp_path):
     result = invoke(tmp_path, ["--method", "analytic", "--format", "json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # batch 512 does not fit: the JSON is printed, the exit says so
     data = json.loads(result.output)
     for key in ("peak_allocated_bytes", "gpu_memory_bytes", "fits", "max_batch_size", "batch_size",
                 "accumulate_grad_batches", "method"):
@@ -130,6 +130,8 @@ def test_setups_measured_to_run_on_an_h100_fit(name, method):
 ])
 def test_three_verdicts_in_json_and_text(tmp_path, batch, verdict, fits, words):
     args = ["--method", "analytic", "--batch-size", str(batch)]
-    data = json.loads(invoke(tmp_path, [*args, "--format", "json"]).output)
+    result = invoke(tmp_path, [*args, "--format", "json"])
+    data = json.loads(result.output)
     assert (data["verdict"], data["fits"]) == (verdict, fits)
     assert words in invoke(tmp_path, args).output
+    assert result.exit_code == (0 if fits else 1)  # estimate_exits_non_zero_when_the_batch_does_not_fit
