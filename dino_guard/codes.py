@@ -65,7 +65,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG402", "teacher-temp-too-high", Severity.WARNING, "setup", Severity.ERROR),
     Code("DG403", "warmup-teacher-temp-above-final", Severity.WARNING, "setup"),
     Code("DG404", "teacher-temp-warmup-too-long", Severity.WARNING, "setup"),
-    Code("DG410", "teacher-momentum-invalid", Severity.WARNING, "setup"),
+    Code("DG410", "teacher-momentum-invalid", Severity.WARNING, "setup", Severity.ERROR),
     Code("DG411", "momentum-small-batch", Severity.INFO, "setup"),
     Code("DG412", "lr-used", Severity.INFO, "setup"),
     Code("DG413", "lr-out-of-range", Severity.WARNING, "setup"),

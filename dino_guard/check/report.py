@@ -21,10 +21,14 @@ def format_text(findings: list[Finding], files_checked: int) -> str:
 
 
 def finding_lines(findings: list[Finding]) -> list[str]:
-    """`path:line:col: DGnnn message` and an indented help line per finding (also the runtime guard's output)."""
+    """`path:line:col: DGnnn message` and an indented help line per finding (also the runtime guard's output).
+
+    A finding about a live object (the runtime guard's; line 0) is placed by its module path alone.
+    """
     lines = []
     for f in findings:
-        where = click.style(f"{printable(f.path)}:{f.line}:{f.column}:", bold=True)
+        place = f"{printable(f.path)}:{f.line}:{f.column}:" if f.line else f"{printable(f.path)}:"
+        where = click.style(place, bold=True)
         code = click.style(f.code, fg=_COLOURS[f.severity], bold=True)
         lines.append(f"{where} {code} {printable(f.message)}")
         lines.append(f"    help: {printable(f.help)}")

@@ -207,8 +207,9 @@ class Watch:
 
         if self.output_dir is None or not self.history or not is_main_rank():
             return
+        stop = (self.history[-1]["step"], self.stopped.code) if self.stopped is not None else None  # the stop's row
         plot_run(self.history, int(self.criterion.module.center.shape[-1]), self.output_dir / "loss.png",
-                 "DINO loss (dino-guard)")
+                 "DINO loss (dino-guard)", stop=stop)
 
     def remove(self) -> None:
         for handle in self._handles:

@@ -25,6 +25,14 @@ def test_teacher_temp_is_graded_by_the_numbers(fixture, severity):
     assert _severity_of(fixture, "DG402") == severity
 
 
+@pytest.mark.parametrize("fixture, severity", [
+    ("DG410_bad.dino.yaml", Severity.WARNING),  # 1.0 -> 0.996: a swapped pair, the teacher still moves
+    ("DG410_frozen_teacher_bad.dino.yaml", Severity.ERROR),  # 1.0 throughout: the teacher never moves
+])
+def test_teacher_momentum_is_graded_by_the_numbers(fixture, severity):
+    assert _severity_of(fixture, "DG410") == severity
+
+
 def test_a_graded_code_refuses_a_severity_outside_its_grades():
     with pytest.raises(ValueError, match="warning/error"):
         make_finding("DG402", "x", (1, 1), "", "m", "h", severity=Severity.INFO)
