@@ -52,3 +52,10 @@ def test_every_script_code_has_a_fixture():
         if entry.origin == "script" and entry.code not in ("DG709", "DG707", "DG708"):
             assert entry.code in expected, f"{entry.code} has no script fixture"
     assert {"DG707", "DG708"} & expected
+
+
+def test_a_flattened_resnet_feature_map_names_the_width_the_head_sees():
+    """lightly's `.flatten(start_dim=1)` after children()[:-2] used to silence DG715 (issue 25)."""
+    loaded = load_python(FIXTURES / "bad_resnet_feature_map_flattened.py")
+    (found,) = [f for f in check_loaded(loaded, Options()) if f.code == "DG715"]
+    assert "512·H·W values (25088 for 224 px crops" in found.message and found.line == 36
