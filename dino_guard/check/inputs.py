@@ -62,9 +62,12 @@ def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:
     """What `check` reports for a file already loaded: `train` and `estimate` give the same verdict."""
     findings = _unsuppressed(path, loaded.text, check_loaded(loaded, options), options)
     if path.suffix == ".py":
-        from dino_guard.sources.script_help import rephrase
+        from dino_guard.sources.script_help import at_origin, once_per_place, rephrase
 
         findings = [rephrase(f) for f in findings]
+        if loaded.evidence is not None and loaded.text is not None:  # at the literal to edit, not at its use
+            lines, origins = loaded.text.splitlines(), loaded.evidence.trace.origins
+            findings = once_per_place([at_origin(f, origins, lines) for f in findings])
     return findings
 
 

@@ -87,12 +87,22 @@ def format_sarif(findings: list[Finding], files_checked: int) -> str:
         "ruleId": f.code,
         "level": level[f.severity],
         "message": {"text": f"{f.message}. Help: {f.help}"},
-        "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path},
-                                            "region": {"startLine": f.line, "startColumn": f.column}}}],
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path}, "region": _region(f)}}],
+        "relatedLocations": [{"id": i, "message": {"text": note},
+                              "physicalLocation": {"artifactLocation": {"uri": f.path},
+                                                   "region": {"startLine": line, "startColumn": column}}}
+                             for i, (line, column, note) in enumerate(f.related)],
         "properties": {"field": f.field},
     } for f in findings]
     run = {"tool": {"driver": {"name": "dino-guard", "version": __version__, "rules": rules}}, "results": results}
     return json.dumps({"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": [run]}, indent=2)
+
+
+def _region(f: Finding) -> dict:
+    region = {"startLine": f.line, "startColumn": f.column}
+    if f.end_line is not None:
+        region.update(endLine=f.end_line, endColumn=f.end_column)
+    return region
 
 
 FORMATTERS: dict[str, Callable[[list[Finding], int], str]] = {

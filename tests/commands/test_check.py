@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import EXAMPLES, REPO
 
-FINDING_KEYS = {"path", "line", "column", "code", "name", "severity", "message", "help", "field", "fix"}
+FINDING_KEYS = {"path", "line", "column", "code", "name", "severity", "message", "help", "field", "fix",
+                "end_line", "end_column", "related", "edit"}
 
 
 def test_good_setup_passes(cli, good_setup):
@@ -207,3 +208,15 @@ def test_check_with_no_path_checks_the_current_folder(cli, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     result = cli("check")
     assert result.exit_code == 1 and "DG402_bad.dino.yaml:5:3: DG402" in result.output
+
+
+def test_a_script_finding_points_at_the_literal_to_edit_with_the_use_related(cli):
+    """`input_dim = 2048` at module level, used inside __init__: the finding is at the 2048 (issue 25)."""
+    script = REPO / "tests" / "sources" / "fixtures" / "bad_head_input_resnet18.py"
+    (found,) = [f for f in json.loads(cli("check", script, "--format", "json").output) if f["code"] == "DG201"]
+    lines = script.read_text().splitlines()
+    assert lines[found["line"] - 1][found["column"] - 1:found["end_column"] - 1] == "2048"
+    assert found["edit"] == {"line": found["line"], "column": found["column"], "end_line": found["line"],
+                             "end_column": found["end_column"], "replacement": "512"}
+    assert found["help"] == f"change line {found['line']} to `input_dim = 512` (used at line 19)"
+    assert [(r["line"], r["message"]) for r in found["related"]] == [(19, "the value is used here")]

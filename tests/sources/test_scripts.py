@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from dino_guard.check.engine import Options, check_loaded
+from dino_guard.check.inputs import findings_of
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import all_rules
 from dino_guard.sources.python import load_python
@@ -31,7 +32,7 @@ def expectations(path: Path) -> set[tuple[int, str]]:
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
 def test_script_reports_exactly_what_it_expects(path: Path):
     expected = expectations(path)
-    findings = check_loaded(load_python(path), Options(count_images=False))
+    findings = findings_of(path, load_python(path), Options(count_images=False))  # as `check` reports them
     shown = {(f.line, f.code) for f in findings if f.severity != Severity.INFO or (f.line, f.code) in expected}
     assert shown == expected, "\n".join(f"{f.line}:{f.column} {f.code} {f.message}" for f in findings)
     if path.name.startswith("good"):
