@@ -17,7 +17,9 @@ from dino_guard.memory.spec import MemorySpec
 
 METHODS = ("traced", "analytic")
 TRAIN_EXTRA = ("torch", "timm", "lightly")
-INSTALL_HINT = "pip install 'dino-guard[train]'"
+# Not on PyPI: the install line is a checkout's or git's (README, "Installing")
+INSTALL_HINT = ("pip install -e '.[train]' in a checkout, or pip install "
+                "'dino-guard[train] @ git+https://github.com/dino-guard/dino-guard@<commit>'")
 
 
 class MethodUnavailable(RuntimeError):

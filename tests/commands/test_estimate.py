@@ -88,7 +88,7 @@ def test_traced_without_torch_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
     result = invoke(tmp_path, ["--method", "traced"])
     assert result.exit_code == 2
-    assert "pip install 'dino-guard[train]'" in result.output
+    assert "pip install -e '.[train]'" in result.output and "dino-guard[train] @ git+" in result.output
 
 
 def test_unreadable_setup(tmp_path):
