@@ -223,7 +223,7 @@ def init_share(start: float, end: float, steps: int) -> float:
     lightly's cosine schedule from `start` to `end`: the product of the momenta."""
     if steps <= 0:
         return 1.0
-    n = min(steps, 2000)  # a long run is sampled evenly: the check stays fast
+    n = min(steps, 256)  # a long run is sampled evenly (the log-momentum is smooth in i): the check stays fast
     log_share = 0.0
     for i in range(n):
         m = end - (end - start) * (math.cos(math.pi * i / max(n - 1, 1)) + 1) / 2

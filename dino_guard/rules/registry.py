@@ -10,6 +10,7 @@ name or severity than the table's, is refused.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -131,6 +132,21 @@ def all_rules() -> list[Rule]:
     return [RULES[c] for c in sorted(RULES)]
 
 
+def rules_for(origin: str) -> list[Rule]:
+    """The rules with a check over `origin` (setup | script), loading only their modules."""
+    from dino_guard.rules import SCRIPT_MODULES, SETUP_MODULES
+
+    _load(SETUP_MODULES if origin == "setup" else SCRIPT_MODULES)
+    return [RULES[c] for c in sorted(RULES) if RULES[c].origin == origin and RULES[c].check is not None]
+
+
 def _ensure_loaded() -> None:
-    # Importing the package registers every rule module (see rules/__init__.py).
-    import dino_guard.rules  # noqa: F401
+    """Register every rule module (rules/__init__.py lists them)."""
+    from dino_guard.rules import DOCUMENTED_MODULES, SCRIPT_MODULES, SETUP_MODULES
+
+    _load((*SETUP_MODULES, *SCRIPT_MODULES, *DOCUMENTED_MODULES))
+
+
+def _load(modules: tuple) -> None:
+    for name in modules:
+        importlib.import_module(f"dino_guard.rules.{name}")  # registers its rules on first import
