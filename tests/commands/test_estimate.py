@@ -135,3 +135,30 @@ def test_three_verdicts_in_json_and_text(tmp_path, batch, verdict, fits, words):
     assert (data["verdict"], data["fits"]) == (verdict, fits)
     assert words in invoke(tmp_path, args).output
     assert result.exit_code == (0 if fits else 1)  # estimate_exits_non_zero_when_the_batch_does_not_fit
+
+
+def test_traced_progress_is_off_when_stderr_is_not_a_terminal(monkeypatch):
+    import io
+
+    from dino_guard.commands.estimate import traced_progress
+
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    assert traced_progress() is None
+
+
+def test_traced_progress_counts_steps_on_a_terminal(monkeypatch, torch_extra):
+    import io
+
+    from dino_guard.commands.estimate import traced_progress
+    from dino_guard.memory.estimate import run
+    from dino_guard.memory.spec import MemorySpec
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stderr", Terminal())
+    progress = traced_progress()
+    run(MemorySpec("resnet18", 8), "analytic", None, on_step=progress.update)
+    assert progress.n == 1  # one estimated step, counted
+    progress.close()
