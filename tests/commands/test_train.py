@@ -75,6 +75,10 @@ def test_a_monitor_stop_prints_the_finding_and_exits_3(tmp_path):
     over = {"loss": {"teacher_temp": 20.0, "warmup_teacher_temp": 20.0}, "optimizer": {"lr": 0.05},
             "monitor": {"grace_steps": 2, "collapse_window": 5}, "train": {"epochs": 20}}
     setup = write_yaml(tmp_path / "flat.dino.yaml", merge(TINY, over))
+    refused = cli(["train", str(setup), "--output-dir", "refused", "--device", "cpu"], tmp_path)
+    assert refused.returncode == 1 and "DG402" in refused.stderr  # collapse is certain: refused before any step
+    # deliberately collapsing, so that the monitor (not the pre-flight) is what stops it
+    setup.write_text("# dino-guard: ignore-file[DG402] the monitor must stop this run\n" + setup.read_text())
     proc = cli(["train", str(setup), "--output-dir", "out", "--device", "cpu"], tmp_path)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "DG502" in proc.stderr and "uniform collapse" in proc.stderr and "Traceback" not in proc.stderr
