@@ -8,7 +8,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from dino_guard.setupfile.loader import tomllib
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 # The newest torch API the package uses, and the release that introduced it: the lower bound's reason.
 NEWEST_TORCH_API = ("torch.amp.GradScaler", Version("2.3"))

@@ -37,7 +37,7 @@ def series(rows: list, knn_init: float | None = None, knn_final: float | None = 
     if knn_final is not None and steps:
         knn.setdefault(steps[-1], knn_final)
     return {"step": steps, "loss": loss, "teacher_entropy": entropy,
-            "gap": [a - b for a, b in zip(loss, entropy)],
+            "gap": [a - b for a, b in zip(loss, entropy, strict=True)],
             "knn_step": sorted(knn), "knn_top1": [knn[s] for s in sorted(knn)]}
 
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.helpers import EXAMPLES
 
 BLOCKED_RUN = ("import sys\n"
                "for name in sys.argv[1].split(','): sys.modules[name] = None\n"
