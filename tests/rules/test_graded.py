@@ -9,7 +9,7 @@ from dino_guard.check.inputs import check_path
 from dino_guard.codes import CODES, make_finding
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import all_rules
-from tests.rules.test_fixtures import FIXTURES
+from tests.rules.helpers import FIXTURES
 
 
 def _severity_of(fixture: str, code: str) -> Severity:
