@@ -23,8 +23,20 @@ ORIGINS = ("loader", "setup", "script", "trainer")
 class Code:
     code: str
     name: str
-    severity: Severity
+    severity: Severity  # what the code is raised as when nothing makes failure certain
     origin: str  # loader | setup | script | trainer: who raises it
+    # A graded rule raises this instead when the numbers make failure certain (DG402: a teacher
+    # temperature at or above the student's collapses); its doc states the thresholds and their source.
+    graded: Severity | None = None
+
+    @property
+    def severities(self) -> tuple[Severity, ...]:
+        return (self.severity, self.graded) if self.graded else (self.severity,)
+
+    @property
+    def severity_label(self) -> str:
+        """`warning` or, for a graded rule, `warning/error`."""
+        return "/".join(s.value for s in self.severities)
 
 
 CODES: dict[str, Code] = {c.code: c for c in (
@@ -51,10 +63,10 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG304", "local-scale-overlaps-global", Severity.WARNING, "setup"),
     Code("DG305", "local-crop-not-smaller", Severity.WARNING, "setup"),
     Code("DG401", "loss-output-dim-mismatch", Severity.ERROR, "setup"),
-    Code("DG402", "teacher-temp-too-high", Severity.WARNING, "setup"),
+    Code("DG402", "teacher-temp-too-high", Severity.WARNING, "setup", Severity.ERROR),
     Code("DG403", "warmup-teacher-temp-above-final", Severity.WARNING, "setup"),
     Code("DG404", "teacher-temp-warmup-too-long", Severity.WARNING, "setup"),
-    Code("DG410", "teacher-momentum-invalid", Severity.WARNING, "setup"),
+    Code("DG410", "teacher-momentum-invalid", Severity.WARNING, "setup", Severity.ERROR),
     Code("DG411", "momentum-small-batch", Severity.INFO, "setup"),
     Code("DG412", "lr-used", Severity.INFO, "setup"),
     Code("DG413", "lr-out-of-range", Severity.WARNING, "setup"),
@@ -143,11 +155,13 @@ def get(code: str) -> Code:
 
 
 def make_finding(code: str, path: str, position: tuple, field: str, message: str, help: str,
-                 fix: dict | None = None) -> Finding:
-    """A Finding for a registered code at (line, column) of path."""
+                 fix: dict | None = None, severity: Severity | None = None) -> Finding:
+    """A Finding for a registered code at (line, column) of path; `severity` only as the table grades it."""
     entry = get(code)
+    if severity is not None and severity not in entry.severities:
+        raise ValueError(f"{code} is raised as {entry.severity_label}, not {severity.value}")
     return Finding(path=path, line=position[0], column=position[1], code=code, name=entry.name,
-                   severity=entry.severity, message=message, help=help, field=field, fix=fix)
+                   severity=severity or entry.severity, message=message, help=help, field=field, fix=fix)
 
 
 def known_prefix(prefix: str) -> bool:

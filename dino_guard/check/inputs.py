@@ -85,10 +85,14 @@ def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:
     findings = _unsuppressed(path, loaded.text, check_loaded(loaded, options), options)
     if path.suffix == ".py":
         from dino_guard.sources.python import expected_failures
-        from dino_guard.sources.script_help import rephrase
+        from dino_guard.sources.script_help import at_origin, once_per_place, rephrase
 
+        # code inside `with pytest.raises(...)` is there to fail: judged where it is used
         inside = expected_failures(loaded.text) if findings and loaded.text else []
         findings = [rephrase(f) for f in findings if not any(first <= f.line <= last for first, last in inside)]
+        if loaded.evidence is not None and loaded.text is not None:  # at the literal to edit, not at its use
+            lines, origins = loaded.text.splitlines(), loaded.evidence.trace.origins
+            findings = once_per_place([at_origin(f, origins, lines) for f in findings])
     return findings
 
 

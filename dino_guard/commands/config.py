@@ -31,7 +31,9 @@ KEYS = {
     "per-file-ignores": "a table: glob pattern -> codes dropped for the files it matches, e.g. \"docs/*\" = [\"DG7\"]",
     "src": "folders that hold the project's own packages (default [\".\", \"src\"]): a lightly there is first-party",
     "check-tests": "true: also read test files (test_*.py, *_test.py, conftest.py, tests/) as training scripts",
+    "fail-on": "the least severity that fails the check (exit 1): \"error\" (default) or \"warning\"",
 }
+FAIL_ON = ("error", "warning")
 PYPROJECT_BYTES = 1_000_000  # a pyproject.toml is a few KB: read at most this much
 _CODE_SHAPE = re.compile(r"DG\d{0,3}")
 
@@ -50,6 +52,7 @@ class Settings:
     per_file_ignores: tuple = ()  # (pattern, codes) pairs
     src: tuple = ()  # folders (absolute) that hold first-party packages, beyond the project root and src/
     check_tests: bool = False
+    fail_on: str = "error"  # error | warning: the least severity that makes check exit 1
 
     @property
     def root(self) -> Path | None:
@@ -162,11 +165,14 @@ def load_settings(file: Path | None) -> Settings:
     warn = config.get("warn-unused-ignores", False)
     if not isinstance(warn, bool):
         raise click.UsageError(f"{file}: [tool.dino-guard] warn-unused-ignores must be true or false")
+    fail_on = config.get("fail-on", "error")
+    if fail_on not in FAIL_ON:
+        raise click.UsageError(f"{file}: [tool.dino-guard] fail-on must be \"error\" or \"warning\", not {fail_on!r}")
     exclude = _patterns(config, "exclude", file) if "exclude" in config else None
     src = tuple((file.parent / folder).resolve() for folder in _patterns(config, "src", file))
     return Settings(file, _codes(config, "select", file), _codes(config, "ignore", file), gpu, warn, exclude,
                     _patterns(config, "extend-exclude", file), _per_file_ignores(config, file), src,
-                    _flag(config, "check-tests", file))
+                    _flag(config, "check-tests", file), fail_on)
 
 
 def _flag(config: dict, key: str, file: Path) -> bool:
@@ -201,11 +207,13 @@ def _codes(config: dict, key: str, file: Path, name: str | None = None) -> tuple
     return split_codes(tuple(value), f"{printable(str(file))}: [tool.dino-guard] {printable(name)}")
 
 
-def resolve(file_settings: Settings, select: tuple, ignore: tuple, gpu: str | None, warn_unused: bool) -> Settings:
-    """Command-line options over the file: --select replaces, --ignore adds, --gpu replaces."""
+def resolve(file_settings: Settings, select: tuple, ignore: tuple, gpu: str | None, warn_unused: bool,
+            fail_on: str | None = None) -> Settings:
+    """Command-line options over the file: --select replaces, --ignore adds, --gpu and --fail-on replace."""
     return dataclasses.replace(file_settings, select=select or file_settings.select,
                                ignore=(*file_settings.ignore, *ignore), gpu=gpu or file_settings.gpu,
-                               warn_unused_ignores=warn_unused or file_settings.warn_unused_ignores)
+                               warn_unused_ignores=warn_unused or file_settings.warn_unused_ignores,
+                               fail_on=fail_on or file_settings.fail_on)
 
 
 def excluded(path: Path, settings: Settings, ancestors: bool) -> bool:
@@ -239,6 +247,7 @@ def describe(settings: Settings, files: list[Path]) -> str:
              f"  per-file-ignores = {dict((p, list(c)) for p, c in settings.per_file_ignores)}",
              f"  src = {[str(s) for s in settings.src]}",
              f"  check-tests = {str(settings.check_tests).lower()}",
+             f"  fail-on = {settings.fail_on!r}",
              "  files:"]
     lines.extend(f"    {printable(str(f))}" for f in files)
     return "\n".join(lines)

@@ -2,8 +2,9 @@
 
 torch is imported only inside the command. Exit status: 0 written (and
 read back: it loads with strict=True into the model backbone.json names), 2
-no checkpoint, one that cannot be read or exported, or an -o that would
-replace the run's own files (one line naming the file).
+no checkpoint, one that cannot be read or exported, an -o that would
+replace the run's own files (one line naming the file), or the train extra
+is not installed.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ def checkpoint_of(target: Path) -> Path:
 @click.option("--which", type=click.Choice(["teacher", "student"]), default="teacher", show_default=True,
               help="Whose backbone: DINO evaluates and exports the teacher.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="The .pt to write (backbone.json goes next to it). Default: RUN_DIR/backbone.pt "
-                   "(backbone.student.pt for --which student).")
+              help="The .pt to write; its description goes next to it with the same name and .json "
+                   "(-o model.pt writes model.json). Default: RUN_DIR/backbone.pt + backbone.json "
+                   "(backbone.student.pt + .json for --which student).")
 def export(run_dir: str, which: str, output: str | None) -> None:
     """Write the backbone of RUN_DIR's last checkpoint (or of a checkpoint file) for downstream use.
 
@@ -37,6 +39,9 @@ def export(run_dir: str, which: str, output: str | None) -> None:
 
     from pydantic import ValidationError
 
+    from dino_guard.commands.extras import require_train_extra
+
+    require_train_extra("export")
     from dino_guard.trainer.build import BuildError
     from dino_guard.trainer.checkpoint import TODO, CheckpointError
     from dino_guard.trainer.export import ExportError, export_checkpoint, output_problem

@@ -2,7 +2,7 @@
 
 This module imports torch only inside the command, so the CLI can list it
 cheaply. Exit status: 0 trained, 1 the setup has error findings, 2 bad input
-(unreadable setup, missing or empty data, a model that cannot be built, a
+(the train extra not installed, unreadable setup, missing or empty data, a model that cannot be built, a
 run folder in use or holding a run without --resume/--overwrite, a damaged
 checkpoint or one of another setup, a full disk), 3 a loss-trend check
 stopped the run (DG5xx), 130 / 143 SIGINT / SIGTERM (checkpoint saved;
@@ -12,6 +12,7 @@ continue with --resume; 130 also for Ctrl-C during start-up).
 from __future__ import annotations
 
 import errno
+import math
 import os
 import shlex
 import sys
@@ -154,6 +155,9 @@ def train(setup_path: str, max_steps: int | None, output_dir: str | None, resume
     joins them. Exit status: 0 done, 1 setup errors, 2 bad input, 3 stopped
     by a loss-trend check (DG5xx), 130/143 interrupted.
     """
+    from dino_guard.commands.extras import require_train_extra
+
+    require_train_extra("train")
     try:
         run_command(setup_path, max_steps, output_dir, resume, overwrite, device, (nnodes, node_rank, rdzv_endpoint))
     except KeyboardInterrupt:  # Ctrl-C before the loop's own handler is installed (start-up)
@@ -211,8 +215,7 @@ def report(result, setup, out: Path) -> None:
     """The run's last lines: kNN, steps and loss, where the files are, and what a stop left on disk."""
     s = result.summary
     if s["knn_top1"] is not None and s["knn_top1_init"] is not None:
-        click.echo(f"kNN top-1 (teacher backbone, k={setup.eval.knn_k}): {s['knn_top1']:.1f}% after training, "
-                   f"{s['knn_top1_init']:.1f}% at random init ({s['knn_top1'] - s['knn_top1_init']:+.1f} points)")
+        click.echo(knn_line(s, setup.eval.knn_k))
     if s["skipped_files"]:
         click.echo(f"skipped {s['skipped_files']} unreadable image loads (see summary.json)")
     final_loss = "none" if s["final_loss"] is None else f"{s['final_loss']:.4f}"
@@ -222,6 +225,25 @@ def report(result, setup, out: Path) -> None:
     if (s["stopped_by"] or "").startswith("DG"):
         click.echo(f"stopped by {s['stopped_by']} (`dino-guard rule {s['stopped_by']}` explains it); "
                    f"{saved_state(out, result.checkpoint_step)}", err=True)
+
+
+TINY_EVAL_SET = 100  # below this, one query image moves top-1 by more than a point
+
+
+def knn_line(summary: dict, k: int) -> str:
+    """kNN top-1 with its sample size: the 95% margin of a top-1 measured on n images, and a caveat when n is tiny."""
+    top1, init, n = summary["knn_top1"], summary["knn_top1_init"], summary.get("knn_queries")
+    line = (f"kNN top-1 (teacher backbone, k={k}): {top1:.1f}% after training, {init:.1f}% at random init "
+            f"({top1 - init:+.1f} points")
+    if not n:
+        return line + ")"
+    p = top1 / 100
+    margin = 100 * 1.96 * math.sqrt(max(p * (1 - p), 1 / n) / n)  # normal approximation; never 0 at 0% or 100%
+    line += f", on {n} query image{'s' if n != 1 else ''}, +/-{margin:.1f} points at 95%)"
+    if n < TINY_EVAL_SET:
+        line += (f"; a tiny evaluation set: one image is {100 / n:.1f} points, so the gain says little; "
+                 "give eval.path a labelled folder of a few hundred images or more")
+    return line
 
 
 def saved_state(out: Path, step: int | None) -> str:

@@ -251,9 +251,10 @@ class Watch:
         if self.output_dir is None or not self.history or not is_main_rank():
             return
         dim = int(self.criterion.module.center.shape[-1])
+        stop = (self.history[-1]["step"], self.stopped.code) if self.stopped is not None else None  # the stop's row
         # a new file renamed over the name, as metrics.jsonl: a planted link is replaced, never followed
         self._output(runfolder.replaced, self.output_dir / "loss.png",
-                     lambda tmp: plot_run(self.history, dim, tmp, "DINO loss (dino-guard)"))
+                     lambda tmp: plot_run(self.history, dim, tmp, "DINO loss (dino-guard)", stop=stop))
 
     def remove(self) -> None:
         for handle in self._handles:

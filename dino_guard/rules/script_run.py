@@ -214,7 +214,10 @@ def backbone_output_not_flat(evidence) -> Iterator[ScriptIssue]:
         a module known to return a feature map: a ResNet without its average
         pooling (`children()[:-2]`), torchvision's `vgg16().features` (and the
         other `.features` trunks), timm's `features_only=True` or
-        `global_pool=""`.
+        `global_pool=""`; also when such a map is flattened first
+        (`backbone(x).flatten(start_dim=1)`, lightly's usual code): the head
+        then sees channels x H x W values (512·7·7 = 25088 for a ResNet-18 on
+        224 px crops), not the pooled width.
 
     Why it matters:
         the head's first Linear acts on the last axis of a (batch, channels,
@@ -235,15 +238,43 @@ def backbone_output_not_flat(evidence) -> Iterator[ScriptIssue]:
     """
     reported = set()
     for _, value, _ in evidence.trace.head_inputs:
-        if isinstance(value, Obj) and value.kind == "tensor" and value.fact("spatial"):
+        if not (isinstance(value, Obj) and value.kind == "tensor"):
+            continue
+        if value.fact("spatial"):
             where = value.facts["spatial"][1]  # one finding per backbone (its deepcopy shares the position)
-            if where in reported:
-                continue
-            reported.add(where)
-            yield ScriptIssue(where, "model.head.input_dim", f"the DINO head gets {value.fact('spatial')}, not a flat "
-                              "feature vector: the first step fails with `mat1 and mat2 shapes cannot be multiplied`",
-                              "pool and flatten first: backbone(x).flatten(start_dim=1) after an average pooling, "
-                              "or timm.create_model(name, num_classes=0)")
+            if where not in reported:
+                reported.add(where)
+                yield ScriptIssue(where, "model.head.input_dim", f"the DINO head gets {value.fact('spatial')}, not a "
+                                  "flat feature vector: the first step fails with `mat1 and mat2 shapes cannot be "
+                                  "multiplied`", _POOL_FIRST)
+        elif value.fact("flattened_map"):
+            where = value.facts["flattened_map"][1]
+            if where not in reported:
+                reported.add(where)
+                yield ScriptIssue(where, "model.head.input_dim", _flattened_message(evidence, value), _POOL_FIRST)
+
+
+_POOL_FIRST = ("pool and flatten first: backbone(x).flatten(start_dim=1) after an average pooling "
+               "(nn.Sequential(*list(resnet.children())[:-1])), or timm.create_model(name, num_classes=0)")
+_RESNET_STRIDE = 32  # a torchvision ResNet's last map is the input downsampled 32 times (224 px -> 7 x 7)
+
+
+def _map_side(crop: int) -> int:
+    return -(-crop // _RESNET_STRIDE)  # ceil: the strided convolutions pad
+
+
+def _flattened_message(evidence, value: Obj) -> str:
+    """The width the head really sees: channels x H x W of the flattened map, at the script's crop sizes."""
+    what, channels = value.fact("flattened_map"), value.fact("map_channels")
+    if not isinstance(channels, int):
+        return (f"the DINO head gets {what} flattened with .flatten(start_dim=1): channels x height x width values, "
+                "not the pooled feature vector; the first step fails with `mat1 and mat2 shapes cannot be multiplied`")
+    sizes = [evidence.value(f"transform.{name}_crop_size") for name in ("global", "local")]
+    sizes = [s for s in sizes if isinstance(s, int)] or [224]
+    widths = ", ".join(f"{channels * _map_side(s) ** 2} for {s} px crops" for s in sizes)
+    return (f"the DINO head gets {what} flattened with .flatten(start_dim=1): {channels}·H·W values ({widths}), "
+            f"not a {channels}-wide feature vector; the first step fails with `mat1 and mat2 shapes cannot be "
+            "multiplied`")
 
 
 @script_rule("DG716", "imagefolder-without-classes", Severity.ERROR)

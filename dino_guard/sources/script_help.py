@@ -91,3 +91,39 @@ def rephrase(finding: Finding) -> Finding:
         return finding  # script and loader codes already speak Python
     text = _FIXED.get(finding.code) or (python_fix(finding.fix) if finding.fix else None)
     return dataclasses.replace(finding, help=text) if text else finding
+
+
+def at_origin(finding: Finding, origins: dict, lines: list[str]) -> Finding:
+    """A finding on a name moved to the literal its value was written as (`input_dim = 2048`).
+
+    The use stays as a related location; when the fix is that one value, the
+    help says how to edit the line and the finding carries the edit (with its
+    end) for editors. Findings whose position is no name read are unchanged.
+    """
+    span = origins.get((finding.line, finding.column))
+    if span is None or not 0 < span[0] <= len(lines) or span[0] != span[2]:
+        return finding
+    line, column, _, end_column = span
+    moved = dataclasses.replace(finding, line=line, column=column, end_line=line, end_column=end_column,
+                                related=(*finding.related, (finding.line, finding.column, "the value is used here")))
+    values = list((finding.fix or {}).values())
+    if len(values) != 1 or isinstance(values[0], bool) or not isinstance(values[0], (int, float, str)):
+        return moved
+    text = lines[line - 1]
+    replacement = repr(values[0])
+    edited = text[:column - 1] + replacement + text[end_column - 1:].split("#", 1)[0]  # the statement, no comment
+    return dataclasses.replace(
+        moved, help=f"change line {line} to `{edited.strip()}` (used at line {finding.line})",
+        edit={"line": line, "column": column, "end_line": line, "end_column": end_column, "replacement": replacement})
+
+
+def once_per_place(findings: list[Finding]) -> list[Finding]:
+    """One finding per code and place: two uses of one wrong literal (student and teacher head) are one edit."""
+    kept: dict[tuple, Finding] = {}
+    for f in findings:
+        key = (f.code, f.line, f.column)
+        if key in kept:
+            kept[key] = dataclasses.replace(kept[key], related=(*kept[key].related, *f.related))
+        else:
+            kept[key] = f
+    return sorted(kept.values(), key=lambda f: f.sort_key)

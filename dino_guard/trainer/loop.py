@@ -487,7 +487,7 @@ def finish(run: Run) -> Result:
     if run.knn_sets and not stopped_by_check:  # the last epoch's evaluation, when there was one, is the final one
         knn_final = run.history[-1]["knn_top1"] if run.history and "knn_top1" in run.history[-1] else run.knn()
     summary = summarize(run.history, knn_final, run.knn_init, run.stopped_by, run.bad_files, run.source.ignored,
-                        run.effective_batch)
+                        run.effective_batch, len(run.knn_sets[1]) if run.knn_sets else None)
     if run.d.main:
         runfolder.write_text(run.out / "summary.json", json.dumps(summary, indent=2) + "\n")
         runfolder.write_text(run.out / "setup.resolved.json", json.dumps(run.setup.model_dump(mode="json"), indent=2) + "\n")
@@ -495,8 +495,9 @@ def finish(run: Run) -> Result:
             write_backbone(run.setup, run.teacher.state_dict(), run.out / "backbone.pt", "teacher", run.step)
         if run.history:
             title = f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}"
+            stop = (run.history[-1]["step"], run.stopped_by) if run.stopped_by else None  # marked on the curve
             runfolder.replaced(run.out / "loss.png", lambda tmp: plot_run(
-                run.history, run.setup.loss_output_dim, tmp, title, run.knn_init, knn_final))
+                run.history, run.setup.loss_output_dim, tmp, title, run.knn_init, knn_final, stop))
     distributed.finish(run.d)
     return Result(run.exit_code, summary, run.events, run.saved_step)
 

@@ -16,11 +16,14 @@ def attach(model, loader, **kwargs) -> DinoGuard:
     return DinoGuard.attach(kwargs.pop("criterion"), student=model, dataloader=loader, monitor=ex.MONITOR, **kwargs)
 
 
-def run(lr: float = 1e-3, teacher_temp: float = 0.04, epochs: int = 2, **kwargs):
+def run(lr: float = 1e-3, teacher_temp: float = 0.04, epochs: int = 2, temp_after_attach: float | None = None,
+        **kwargs):
     """(guard, steps made, the stop or None) for the example loop with one thing changed."""
     torch.manual_seed(0)
     model, loss_fn, loader = ex.DINO(ex.backbone(), 64), ex.criterion(teacher_temp), ex.dataloader(n=48)
     guard = attach(model, loader, criterion=loss_fn, **kwargs)
+    if temp_after_attach is not None:  # changed after the pre-flight: only the loss monitor can see it
+        loss_fn.teacher_temp = temp_after_attach
     try:
         steps = ex.plain_loop(model, loss_fn, loader, lr, epochs)
         guard.close()
@@ -51,9 +54,29 @@ def test_absurd_lr_stops_with_dg501_one_step_after_the_first_nan():
     assert "peak lr used" not in stop.help  # the plain guard has no optimizer: no lr is made up
 
 
+def test_teacher_temp_of_0_5_stops_at_attach_with_dg402_in_code_terms():
+    """The live DINOLoss's temperature is visible before step one: an error-grade DG402 at attach, not DG502 later."""
+    found = preflight_stop(ex.DINO(ex.backbone(), 64), ex.dataloader(), criterion=ex.criterion(0.5))
+    assert found.code == "DG402" and found.path == "criterion" and found.severity.value == "error"
+    assert "DINOLoss(teacher_temp=0.04, ...)" in found.help and "loss." not in found.help
+
+
+def test_a_live_finding_is_printed_at_its_module_path(capsys):
+    with pytest.raises(DinoGuardStop):
+        attach(ex.DINO(ex.backbone(), 64), ex.dataloader(), criterion=ex.criterion(0.5))
+    printed = capsys.readouterr().err
+    assert "criterion: DG402" in printed and ":0:0" not in printed
+
+
+def test_a_slightly_high_teacher_temp_is_a_warning_at_attach_and_the_run_goes_on():
+    guard, steps, stop = run(teacher_temp=0.08)
+    assert stop is None and steps == 12
+    assert [f.code for f in guard.findings] == ["DG402"] and guard.findings[0].severity.value == "warning"
+
+
 @pytest.mark.slow
 def test_teacher_temp_of_0_5_stops_with_uniform_collapse_dg502():
-    guard, steps, stop = run(teacher_temp=0.5, epochs=8)
+    guard, steps, stop = run(temp_after_attach=0.5, epochs=8)
     assert stop is not None and stop.code == "DG502", guard.findings
     assert "ln(output_dim) = 5.5452" in stop.message
     assert steps < 48
@@ -64,6 +87,7 @@ def test_head_for_2048_behind_a_384_wide_backbone_stops_before_any_step_dg201():
     found = preflight_stop(model, ex.dataloader())
     assert found.code == "DG201" and found.path == "student.student_head.layers.0"
     assert "DINOProjectionHead(input_dim=2048)" in found.message and "feature width (384)" in found.message
+    assert "DINOProjectionHead(input_dim=384, ...)" in found.help and "model.head" not in found.help
 
 
 def test_dataset_without_the_transform_stops_dg101_with_the_real_type():

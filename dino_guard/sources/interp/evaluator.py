@@ -17,6 +17,7 @@ from typing import Any
 from dino_guard.sources.interp.expressions import ExpressionsMixin
 from dino_guard.sources.interp.frames import Frame, OutOfBudget
 from dino_guard.sources.interp.hooks import PlainPython
+from dino_guard.sources.interp.origins import OriginsMixin
 from dino_guard.sources.interp.scripts import ScriptCallsMixin
 from dino_guard.sources.interp.statements import StatementsMixin
 from dino_guard.sources.interp.trace import Trace
@@ -27,7 +28,7 @@ MAX_CELLS = 1_000_000  # list items built or copied, all lists together
 MAX_SECONDS = 2.0  # a backstop: steps and cells bound a script long before this
 
 
-class Interpreter(StatementsMixin, ExpressionsMixin, ScriptCallsMixin):
+class Interpreter(StatementsMixin, ExpressionsMixin, ScriptCallsMixin, OriginsMixin):
     def __init__(self, tree: ast.Module, lines: list[str], library: Any = None):
         self.tree = tree
         self.lines = lines
@@ -48,6 +49,7 @@ class Interpreter(StatementsMixin, ExpressionsMixin, ScriptCallsMixin):
         self.call_site: tuple | None = None  # the position of the call being made
         self.attribute_logs: list = []  # per enclosing branch: attributes it assigned, with their old values
         self.star_modules: list = []  # modules of `from m import *` at any level, in order
+        self.written_at: dict = {}  # (id of a scope dict, name) -> span of the literal its value was written as
 
     def run(self) -> Trace:
         frame = Frame(self.globals)

@@ -114,6 +114,7 @@ class ExpressionsMixin:
                 kwargs[kw.arg] = value
                 kw_nodes[kw.arg] = kw.value
         call = Call(node, args, kwargs, star, arg_nodes, kw_nodes, self.pos(node))
+        self.note_arguments(call, frame)
         self.call_site = call.pos
         return self.call(callee, call, frame)
 
@@ -129,11 +130,14 @@ class ExpressionsMixin:
                 if isinstance(value, (tuple, Seq, DictVal)):
                     self._forget_contents(node, value, frame, only_empty=True)  # fill(views): a helper may fill the list
         if isinstance(callee, Func):
-            return self.call_func(callee, plain_args, call.kwargs, unknown_args=call.star)
+            return self.call_func(callee, plain_args, call.kwargs, unknown_args=call.star,
+                                  origins=self.call_origins(call, frame))
         if isinstance(callee, Cls):
-            return self.instantiate(callee, plain_args, call.kwargs, call.pos, unknown_args=call.star)
+            return self.instantiate(callee, plain_args, call.kwargs, call.pos, unknown_args=call.star,
+                                    origins=self.call_origins(call, frame))
         if isinstance(callee, Bound) and callee.func is not None:
-            return self.call_func(callee.func, plain_args, call.kwargs, self_obj=callee.obj, unknown_args=call.star)
+            return self.call_func(callee.func, plain_args, call.kwargs, self_obj=callee.obj, unknown_args=call.star,
+                                  origins=self.call_origins(call, frame))
         if isinstance(callee, Bound):
             return self.library.call_method(self, callee, call)
         if isinstance(callee, Ref):

@@ -59,8 +59,17 @@ def _add_module(it, obj: Obj, call: Call) -> Any:
     return None
 
 
+def _flatten(it, obj: Obj, call: Call) -> Any:
+    """lightly's `backbone(x).flatten(start_dim=1)` on a feature map: a vector of channels x height x width
+    values, still not the pooled feature vector a head's input_dim is sized for (DG715 follows it)."""
+    if obj.kind == "tensor" and obj.fact("spatial") and call.arg(0, "start_dim", 0) == 1:
+        return Obj("tensor", call.pos, facts={"flattened_map": obj.facts["spatial"],
+                                              **{k: obj.facts[k] for k in ("map_channels",) if k in obj.facts}})
+    return opaque(call.pos)
+
+
 METHODS = {
-    "parameters": _parameters, "named_parameters": _parameters, "children": _children, "modules": _children,
+    "parameters": _parameters, "flatten": _flatten, "named_parameters": _parameters, "children": _children, "modules": _children,
     "cancel_last_layer_gradients": _cancel_last_layer_gradients, "detach": _detach,
     "forward": lambda it, obj, call: call_object(it, obj, call), "__call__": lambda it, obj, call: call_object(it, obj, call),
     "fit": _fit, "add_module": _add_module, "zero_grad": lambda it, obj, call: None,
@@ -142,6 +151,7 @@ def tensor_from(module: Obj, pos: tuple) -> Obj:
     facts = {"module": (module, pos)}
     if module.fact("spatial"):
         facts["spatial"] = module.facts["spatial"]  # where the map is made: one finding per backbone
+        facts.update({k: module.facts[k] for k in ("map_channels",) if k in module.facts})
     return Obj("tensor", pos, facts=facts)
 
 
