@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
 TORCHVISION_PREFIX = "torchvision/"
 
@@ -43,7 +44,8 @@ class BackboneInfo:
 
 @lru_cache(maxsize=1)
 def table() -> dict[str, BackboneInfo]:
-    text = resources.files("dino_guard").joinpath("data/backbones.json").read_text()
+    # next to this module, as pip installs it (importlib.resources alone costs a pre-commit run ~20 ms to import)
+    text = (Path(__file__).parent / "data" / "backbones.json").read_text(encoding="utf-8")
     return {name: BackboneInfo(name=name, **entry) for name, entry in json.loads(text).items()}
 
 
@@ -59,6 +61,21 @@ def canonical_name(name: str) -> str:
 
 def lookup(name: str) -> BackboneInfo | None:
     return table().get(canonical_name(name))
+
+
+_REGISTERS = re.compile(r"_reg(\d+)(?=_|$)")
+
+
+def register_tokens(name: str) -> int:
+    """Register tokens of a timm ViT, read from its name (`vit_small_patch14_reg4_dinov2`: 4); 0 without."""
+    match = _REGISTERS.search(canonical_name(name))
+    return int(match.group(1)) if match else 0
+
+
+def without_registers(name: str) -> str | None:
+    """The same architecture without register tokens, when the table has it (`..._reg4_dinov2` -> `..._dinov2`)."""
+    plain = _REGISTERS.sub("", canonical_name(name))
+    return plain if plain != canonical_name(name) and plain in table() else None
 
 
 @dataclass(frozen=True)

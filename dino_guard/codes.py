@@ -23,8 +23,20 @@ ORIGINS = ("loader", "setup", "script", "trainer")
 class Code:
     code: str
     name: str
-    severity: Severity
+    severity: Severity  # what the code is raised as when nothing makes failure certain
     origin: str  # loader | setup | script | trainer: who raises it
+    # A graded rule raises this instead when the numbers make failure certain (DG402: a teacher
+    # temperature at or above the student's collapses); its doc states the thresholds and their source.
+    graded: Severity | None = None
+
+    @property
+    def severities(self) -> tuple[Severity, ...]:
+        return (self.severity, self.graded) if self.graded else (self.severity,)
+
+    @property
+    def severity_label(self) -> str:
+        """`warning` or, for a graded rule, `warning/error`."""
+        return "/".join(s.value for s in self.severities)
 
 
 CODES: dict[str, Code] = {c.code: c for c in (
@@ -47,16 +59,17 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG201", "head-input-dim-mismatch", Severity.ERROR, "setup"),
     Code("DG202", "unknown-backbone", Severity.ERROR, "setup"),
     Code("DG203", "batch-norm-with-vit", Severity.WARNING, "setup"),
+    Code("DG204", "register-tokens-in-masked-vit", Severity.ERROR, "setup"),
     Code("DG301", "crop-not-divisible-by-patch", Severity.ERROR, "setup"),
     Code("DG302", "crops-on-fixed-size-vit", Severity.ERROR, "setup"),
     Code("DG303", "backbone-fixed-input-size", Severity.ERROR, "setup"),
     Code("DG304", "local-scale-overlaps-global", Severity.WARNING, "setup"),
     Code("DG305", "local-crop-not-smaller", Severity.WARNING, "setup"),
     Code("DG401", "loss-output-dim-mismatch", Severity.ERROR, "setup"),
-    Code("DG402", "teacher-temp-too-high", Severity.WARNING, "setup"),
+    Code("DG402", "teacher-temp-too-high", Severity.WARNING, "setup", Severity.ERROR),
     Code("DG403", "warmup-teacher-temp-above-final", Severity.WARNING, "setup"),
     Code("DG404", "teacher-temp-warmup-too-long", Severity.WARNING, "setup"),
-    Code("DG410", "teacher-momentum-invalid", Severity.WARNING, "setup"),
+    Code("DG410", "teacher-momentum-invalid", Severity.WARNING, "setup", Severity.ERROR),
     Code("DG411", "momentum-small-batch", Severity.INFO, "setup"),
     Code("DG412", "lr-used", Severity.INFO, "setup"),
     Code("DG413", "lr-out-of-range", Severity.WARNING, "setup"),
@@ -64,6 +77,11 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG415", "fp16-small-patch", Severity.WARNING, "setup"),
     Code("DG416", "teacher-too-slow-for-run", Severity.WARNING, "setup"),
     Code("DG417", "no-optimizer-step", Severity.WARNING, "setup"),
+    Code("DG418", "ibot-output-dim-mismatch", Severity.ERROR, "setup"),
+    Code("DG419", "koleo-single-image", Severity.WARNING, "setup"),
+    Code("DG420", "batch-below-recipe", Severity.WARNING, "setup"),
+    Code("DG421", "mask-ratio-invalid", Severity.ERROR, "setup"),
+    Code("DG422", "mask-ratio-out-of-range", Severity.WARNING, "setup"),
     Code("DG501", "non-finite-loss", Severity.ERROR, "trainer"),
     Code("DG502", "uniform-collapse", Severity.ERROR, "trainer"),
     Code("DG503", "dimensional-collapse", Severity.ERROR, "trainer"),
@@ -93,6 +111,14 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG715", "backbone-output-not-flat", Severity.ERROR, "script"),
     Code("DG716", "imagefolder-without-classes", Severity.ERROR, "script"),
     Code("DG717", "teacher-never-updated", Severity.ERROR, "script"),
+    Code("DG718", "teacher-head-not-updated", Severity.WARNING, "script"),
+    Code("DG719", "ibot-loss-output-dim-mismatch", Severity.ERROR, "script"),
+    Code("DG720", "last-layer-freeze-no-op", Severity.WARNING, "script"),
+    Code("DG721", "koleo-single-image-per-call", Severity.WARNING, "script"),
+    Code("DG722", "teacher-temp-warmup-longer-than-run", Severity.WARNING, "script"),
+    Code("DG723", "sqrt-lr-reference-is-the-batch", Severity.WARNING, "script"),
+    Code("DG724", "fixed-epoch-length-schedule", Severity.WARNING, "script"),
+    Code("DG730", "lightly-pin-unreadable", Severity.WARNING, "script"),
 )}
 
 # Which findings `check --fix` may apply (as ruff): "safe" makes the run possible without changing the
@@ -101,11 +127,12 @@ CODES: dict[str, Code] = {c.code: c for c in (
 # and is applied only with --unsafe-fixes. A code not listed has no fix; infos are never applied.
 FIX_SAFETY: dict[str, str] = {
     "DG101": "safe", "DG201": "safe", "DG301": "safe", "DG302": "safe", "DG303": "safe", "DG401": "safe",
-    "DG601": "safe",
+    "DG601": "safe", "DG418": "safe", "DG421": "safe",
     "DG102": "unsafe", "DG103": "unsafe", "DG104": "unsafe", "DG105": "unsafe", "DG202": "unsafe",
     "DG203": "unsafe", "DG304": "unsafe", "DG305": "unsafe", "DG402": "unsafe", "DG403": "unsafe",
     "DG404": "unsafe", "DG410": "unsafe", "DG413": "unsafe", "DG414": "unsafe",
     "DG415": "unsafe", "DG416": "unsafe", "DG417": "unsafe", "DG602": "unsafe",
+    "DG204": "unsafe", "DG419": "unsafe", "DG420": "unsafe", "DG422": "unsafe",
 }
 
 
@@ -132,11 +159,13 @@ def get(code: str) -> Code:
 
 
 def make_finding(code: str, path: str, position: tuple, field: str, message: str, help: str,
-                 fix: dict | None = None) -> Finding:
-    """A Finding for a registered code at (line, column) of path."""
+                 fix: dict | None = None, severity: Severity | None = None) -> Finding:
+    """A Finding for a registered code at (line, column) of path; `severity` only as the table grades it."""
     entry = get(code)
+    if severity is not None and severity not in entry.severities:
+        raise ValueError(f"{code} is raised as {entry.severity_label}, not {severity.value}")
     return Finding(path=path, line=position[0], column=position[1], code=code, name=entry.name,
-                   severity=entry.severity, message=message, help=help, field=field, fix=fix)
+                   severity=severity or entry.severity, message=message, help=help, field=field, fix=fix)
 
 
 def known_prefix(prefix: str) -> bool:

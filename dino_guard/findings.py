@@ -33,11 +33,21 @@ class Finding:
     # The change that silences the finding, as {dotted setup field: value} (None: remove the key);
     # empty when no single value does. Each reader renders it in its own syntax (a YAML key, a keyword argument).
     fix: dict[str, Any] | None = dataclass_field(default=None, compare=False)
+    # Where the finding ends (1-based, end column exclusive), for editors; None when only the start is known.
+    end_line: int | None = dataclass_field(default=None, compare=False)
+    end_column: int | None = dataclass_field(default=None, compare=False)
+    # Other places that explain it, as (line, column, note): a script finding at the literal to edit
+    # keeps the line that uses it here.
+    related: tuple = dataclass_field(default=(), compare=False)
+    # A script's fix as a text edit of the file: {line, column, end_line, end_column, replacement}.
+    edit: dict[str, Any] | None = dataclass_field(default=None, compare=False)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["severity"] = self.severity.value
         data["fix"] = dict(self.fix) if self.fix else {}
+        data["related"] = [{"path": self.path, "line": line, "column": column, "message": note}
+                           for line, column, note in self.related]
         return data
 
     @property

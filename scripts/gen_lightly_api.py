@@ -3,7 +3,8 @@
 For every release given (a wheel file, or the installed package folder),
 records the top-level names of each public lightly module and the
 constructor signatures the rules read (DINOProjectionHead, DINOLoss,
-DINOTransform, DINOCollateFunction). Sources are read with `ast`, never
+DINOTransform, DINOCollateFunction, and DINOv2's DINOv2ProjectionHead,
+IBOTPatchLoss, KoLeoLoss, MaskedVisionTransformerTIMM). Sources are read with `ast`, never
 imported, so any release can be described from its wheel without installing
 it. `dino-guard check` then judges a script against the lightly release its
 project pins (or the newest one here) whether or not lightly is installed.
@@ -37,7 +38,8 @@ from dino_guard.sources.releases.catalog import version_key  # noqa: E402  (the 
 OUT = REPO / "dino_guard" / "data" / "lightly_api.json"
 # Generated REST-client code: thousands of modules no training script imports. Any name may exist there.
 OPAQUE = ("lightly.openapi_generated",)
-SIGNATURES = ("DINOProjectionHead", "DINOLoss", "DINOTransform", "DINOCollateFunction")
+SIGNATURES = ("DINOProjectionHead", "DINOLoss", "DINOTransform", "DINOCollateFunction",
+              "DINOv2ProjectionHead", "IBOTPatchLoss", "KoLeoLoss", "MaskedVisionTransformerTIMM")
 
 
 def wheel_sources(wheel: Path) -> tuple[str, dict[str, str]]:

@@ -17,7 +17,7 @@ def rules_table() -> str:
     from dino_guard.rules.registry import all_rules
 
     rows = ["| code | name | severity | what it catches |", "|---|---|---|---|"]
-    rows += [f"| {r.code} | {r.name} | {r.severity.value} | {r.summary} |" for r in all_rules()]
+    rows += [f"| {r.code} | {r.name} | {r.severity_label} | {r.summary} |" for r in all_rules()]
     return "\n".join(rows) + "\n"
 
 

@@ -28,6 +28,7 @@ def user_repo(tmp_path_factory) -> Path:
     (repo / "good.dino.yaml").write_text(GOOD_SETUP)
     shutil.copy(EXAMPLES / "broken" / "head_input_dim_2048_on_vit_small.dino.yaml", repo / "broken.dino.yaml")
     (repo / "unrelated.py").write_text("print('no lightly here')\n")
+    shutil.copy(REPO / "tests" / "rules" / "fixtures" / "DG402_slightly_high_bad.dino.yaml", repo / "warning.dino.yaml")
     git(repo, "add", ".")
     return repo
 
@@ -51,8 +52,23 @@ def test_hook_fails_a_broken_setup_with_the_finding(user_repo):
     assert "broken.dino.yaml:5:10: DG201" in result.stdout
 
 
+def test_hook_passes_a_warning_but_shows_it(user_repo):
+    """The shipped hook is verbose: a warning does not fail the commit, and it is printed, not swallowed."""
+    result = try_repo(user_repo, "warning.dino.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Passed" in result.stdout and "warning.dino.yaml:5:3: DG402" in result.stdout
+
+
+def test_hook_fails_an_error_grade_teacher_temperature(user_repo, tmp_path):
+    (user_repo / "collapse.dino.yaml").write_text(
+        (user_repo / "warning.dino.yaml").read_text().replace("teacher_temp: 0.08", "teacher_temp: 0.5"))
+    git(user_repo, "add", "collapse.dino.yaml")
+    result = try_repo(user_repo, "collapse.dino.yaml")
+    assert result.returncode == 1 and "collapse.dino.yaml:5:3: DG402" in result.stdout, result.stdout
+
+
 HOOK_FILES = re.compile(r"(\.dino\.(ya?ml|json|toml)|\.py)$")
-FINDING = re.compile(r"^(?P<path>\S+?):\d+:\d+: (?P<code>DG\d{3}) ", re.M)
+FINDING = re.compile(r"^(?P<path>\S+?):(?P<line>\d+):\d+: (?P<code>DG\d{3}) ", re.M)
 UNREADABLE = re.compile(r"^dino-guard: error: (?P<path>\S+?):", re.M)
 PARITY_FOLDERS = ("examples", "tests/rules/fixtures", "tests/sources/fixtures", "tests/setupfile/suppression_fixtures")
 
@@ -64,18 +80,37 @@ def parity_repo(tmp_path_factory) -> Path:
     git(repo, "init", "-q")
     for folder in PARITY_FOLDERS:
         shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "pyproject.toml").write_text("[tool.dino-guard]\ncheck-tests = true\n")  # fixtures live under tests/
     git(repo, "add", ".")
     return repo
 
 
 def _hook_status(output: str, files: list[str]) -> dict[str, int]:
-    """Per file, the exit status `dino-guard check FILE` must have, read from the hook's output."""
+    """Per file, the exit status `dino-guard check FILE` must have, read from the hook's output.
+
+    A graded code (DG402) may be either severity: the text output does not say, so its
+    severity is the one the local check gives the same file, line and code.
+    """
     from dino_guard.codes import CODES
     from dino_guard.findings import Severity
 
-    errors = {m["path"] for m in FINDING.finditer(output) if CODES[m["code"]].severity == Severity.ERROR}
+    def is_error(m) -> bool:
+        if CODES[m["code"]].graded is None:
+            return CODES[m["code"]].severity == Severity.ERROR
+        return (m["path"], int(m["line"]), m["code"]) in _local_errors(m["path"])
+
+    errors = {m["path"] for m in FINDING.finditer(output) if is_error(m)}
     unreadable = {m["path"] for m in UNREADABLE.finditer(output)}
     return {f: 2 if f in unreadable else 1 if f in errors else 0 for f in files}
+
+
+def _local_errors(path: str) -> set:
+    """(path, line, code) of the error findings the local check reports in path (run from the parity repo)."""
+    from dino_guard.check.engine import Options
+    from dino_guard.check.inputs import check_path
+    from dino_guard.findings import Severity
+
+    return {(path, f.line, f.code) for f in check_path(Path(path), Options()) if f.severity == Severity.ERROR}
 
 
 def test_the_hook_and_the_local_command_agree_on_every_example_and_fixture(parity_repo, monkeypatch):
@@ -88,8 +123,8 @@ def test_the_hook_and_the_local_command_agree_on_every_example_and_fixture(parit
                    if p.is_file() and HOOK_FILES.search(p.name) and ".git" not in p.parts)
     assert len(files) > 100
     result = try_repo(parity_repo, "--all-files")
-    hook = _hook_status(result.stdout + result.stderr, files)
     monkeypatch.chdir(parity_repo)
+    hook = _hook_status(result.stdout + result.stderr, files)
     runner = CliRunner()
     local = {f: runner.invoke(main, ["check", f]).exit_code for f in files}
     assert {f: s for f, s in local.items() if s != hook[f]} == {}, result.stdout[-3000:]

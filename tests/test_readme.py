@@ -53,16 +53,17 @@ def test_install_from_outside_is_a_valid_requirement_for_this_project():
     lines = re.findall(r'pip install "([^"]+ @ git\+[^"]+)"', README)
     assert lines
     for line in lines:
-        requirement = Requirement(line.replace("<tag-or-commit>", "v0.1.0"))
+        requirement = Requirement(line.replace("<commit>", "0123456789abcdef0123456789abcdef01234567"))
         assert requirement.name == project["name"] and requirement.url.startswith("git+https://")
         assert requirement.extras <= set(project["optional-dependencies"])
 
 
-def test_precommit_rev_is_a_tag_or_commit_placeholder_and_the_hook_id_exists():
+def test_precommit_rev_is_a_commit_placeholder_and_the_hook_id_exists():
+    """The repository has no tags: the advice is a full commit SHA, never a tag."""
     import yaml
 
     hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
-    assert "rev: <tag-or-commit>" in README and "rev: v0." not in README
+    assert "rev: <commit>" in README and "rev: v0." not in README and "<tag-or-commit>" not in README
     assert f"- id: {hooks[0]['id']}" in README
 
 

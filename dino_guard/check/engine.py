@@ -13,7 +13,7 @@ from dino_guard.findings import Finding
 from dino_guard.memory import analytic
 from dino_guard.memory.spec import MemorySpec, spec_from_setup
 from dino_guard.plan import RunPlan, plan_run
-from dino_guard.rules.registry import Rule, all_rules
+from dino_guard.rules.registry import Rule, rules_for
 from dino_guard.schemas import Setup
 from dino_guard.setupfile.loader import Loaded, Locations
 
@@ -25,6 +25,7 @@ class Options:
     gpu: str | None = None  # overrides hardware.gpu
     count_images: bool = True  # rules may count files under data.path
     warn_unused_ignores: bool = False  # DG008 for suppression comments that silence nothing
+    src: tuple = ()  # folders of the project's own packages ([tool.dino-guard] src): a lightly there is first-party
 
     def wants(self, code: str) -> bool:
         if self.select and not any(code.startswith(p) for p in self.select):
@@ -116,7 +117,7 @@ class Context:
 
 def run_rules(ctx: Context, rules: Iterable[Rule] | None = None) -> list[Finding]:
     findings = []
-    for entry in rules if rules is not None else all_rules():
+    for entry in rules if rules is not None else rules_for("setup"):
         if entry.check is None or entry.origin != "setup" or not ctx.options.wants(entry.code):
             continue
         if not all(ctx.is_known(need) for need in entry.needs):
@@ -124,20 +125,21 @@ def run_rules(ctx: Context, rules: Iterable[Rule] | None = None) -> list[Finding
         for issue in entry.check(ctx):
             position = ctx.locations.of(issue.field) if issue.field else (1, 1)
             findings.append(make_finding(entry.code, ctx.path, position, issue.field, issue.message, issue.help,
-                                         issue.fix))
+                                         issue.fix, issue.severity))
     return findings
 
 
 def run_script_rules(loaded: Loaded, options: Options) -> list[Finding]:
     """The rules only a script can break, over what the script reader saw; once per code and location."""
     findings, seen = [], set()
-    for entry in all_rules():
-        if entry.origin != "script" or entry.check is None or not options.wants(entry.code):
+    for entry in rules_for("script"):
+        if not options.wants(entry.code):
             continue
         for issue in entry.check(loaded.evidence):
             if (entry.code, issue.position) not in seen:
                 seen.add((entry.code, issue.position))
-                findings.append(make_finding(entry.code, loaded.path, issue.position, issue.field, issue.message, issue.help))
+                findings.append(make_finding(entry.code, loaded.path, issue.position, issue.field, issue.message,
+                                             issue.help, severity=issue.severity))
     return findings
 
 

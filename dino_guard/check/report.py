@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -21,10 +22,14 @@ def format_text(findings: list[Finding], files_checked: int) -> str:
 
 
 def finding_lines(findings: list[Finding]) -> list[str]:
-    """`path:line:col: DGnnn message` and an indented help line per finding (also the runtime guard's output)."""
+    """`path:line:col: DGnnn message` and an indented help line per finding (also the runtime guard's output).
+
+    A finding about a live object (the runtime guard's; line 0) is placed by its module path alone.
+    """
     lines = []
     for f in findings:
-        where = click.style(f"{printable(f.path)}:{f.line}:{f.column}:", bold=True)
+        place = f"{printable(f.path)}:{f.line}:{f.column}:" if f.line else f"{printable(f.path)}:"
+        where = click.style(place, bold=True)
         code = click.style(f.code, fg=_COLOURS[f.severity], bold=True)
         lines.append(f"{where} {code} {printable(f.message)}")
         lines.append(f"    help: {printable(f.help)}")
@@ -73,6 +78,15 @@ def format_github(findings: list[Finding], files_checked: int) -> str:
     )
 
 
+def sarif_uri(path: str) -> str:
+    """A SARIF artifact URI: percent-encoded (a space, `#` or `%` in a file name is no URI syntax);
+    absolute paths as file:// URIs, relative ones as relative references."""
+    from urllib.parse import quote
+
+    encoded = quote(path.replace(os.sep, "/").encode("utf-8", "surrogateescape"), safe="/")
+    return "file://" + encoded if os.path.isabs(path) else encoded
+
+
 def format_sarif(findings: list[Finding], files_checked: int) -> str:
     """SARIF 2.1.0, for GitHub code scanning and other viewers."""
     level = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -83,12 +97,22 @@ def format_sarif(findings: list[Finding], files_checked: int) -> str:
         "ruleId": f.code,
         "level": level[f.severity],
         "message": {"text": f"{f.message}. Help: {f.help}"},
-        "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path},
-                                            "region": {"startLine": f.line, "startColumn": f.column}}}],
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": sarif_uri(f.path)}, "region": _region(f)}}],
+        "relatedLocations": [{"id": i, "message": {"text": note},
+                              "physicalLocation": {"artifactLocation": {"uri": sarif_uri(f.path)},
+                                                   "region": {"startLine": line, "startColumn": column}}}
+                             for i, (line, column, note) in enumerate(f.related)],
         "properties": {"field": f.field},
     } for f in findings]
     run = {"tool": {"driver": {"name": "dino-guard", "version": __version__, "rules": rules}}, "results": results}
     return json.dumps({"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": [run]}, indent=2)
+
+
+def _region(f: Finding) -> dict:
+    region = {"startLine": f.line, "startColumn": f.column}
+    if f.end_line is not None:
+        region.update(endLine=f.end_line, endColumn=f.end_column)
+    return region
 
 
 FORMATTERS: dict[str, Callable[[list[Finding], int], str]] = {

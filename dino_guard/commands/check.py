@@ -5,6 +5,7 @@ Exit status: 0 no errors, 1 at least one error, 2 usage or unreadable input.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,9 +15,12 @@ from dino_guard.commands import config as cfg
 from dino_guard.findings import Severity, UnreadableInput
 from dino_guard.terminal import printable
 
+# --fail-on: the severities that make check exit 1
+FAILING = {"error": (Severity.ERROR,), "warning": (Severity.ERROR, Severity.WARNING)}
+
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text", show_default=True)
 @click.option("--select", multiple=True, help="Only these codes or prefixes (comma-separated), e.g. DG2,DG401.")
 @click.option("--ignore", multiple=True, help="Skip these codes or prefixes (comma-separated).")
@@ -26,6 +30,10 @@ from dino_guard.terminal import printable
               help="Read [tool.dino-guard] from this TOML file instead of the nearest pyproject.toml.")
 @click.option("--warn-unused-ignores", is_flag=True, help="Report suppression comments that suppress nothing (DG008).")
 @click.option("--show-settings", is_flag=True, help="Print which settings file each path uses and the resolved settings, then exit.")
+@click.option("--force-exclude", is_flag=True,
+              help="Leave out excluded files even when named on the command line (the pre-commit hook passes it).")
+@click.option("--fail-on", type=click.Choice(cfg.FAIL_ON), default=None,
+              help="The least severity that fails the check (exit 1). Default: error, or fail-on in [tool.dino-guard].")
 @click.option("--fix", is_flag=True,
               help="Apply safe fixes in place (comments and untouched bytes kept), then report what remains.")
 @click.option("--unsafe-fixes", is_flag=True,
@@ -33,27 +41,37 @@ from dino_guard.terminal import printable
 @click.option("--diff", is_flag=True,
               help="Print the fixes as a unified diff and write nothing; exit 1 when there are any.")
 def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_ignores, show_settings,
-          fix, unsafe_fixes, diff) -> None:
+          force_exclude, fail_on, fix, unsafe_fixes, diff) -> None:
     """Check setup files (*.dino.yaml) and lightly scripts (*.py) for DINO mistakes.
 
-    Settings come from the nearest pyproject.toml with a [tool.dino-guard]
-    table above each file (or --config FILE); options override them.
+    With no PATH, checks the current folder (as ruff does). Settings come from
+    the nearest pyproject.toml with a [tool.dino-guard] table above each file
+    (or --config FILE); options override them.
 
     --fix applies the safe fixes (`dino-guard rule CODE` says which are) and
     prints `Fixed N findings (M remaining)`; --unsafe-fixes adds those that
     change the recipe; --diff shows the changes without writing them.
 
-    Exit status: 0 no errors, 1 at least one error (--diff: changes to make), 2 usage error or unreadable input.
+    Exit status: 0 no errors (no warnings with --fail-on warning), 1 at least
+    one error (or warning with --fail-on warning; --diff: changes to make), 2
+    usage error or unreadable input.
     """
+    # pydantic looks for plugins in every installed distribution's metadata when the first model is built;
+    # the checker's models need none, and in a large environment the search costs more than checking 20 files
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from dino_guard.check import inputs
 
+    paths = paths or (".",)
     select, ignore = cfg.split_codes(select), cfg.split_codes(ignore)
     _check_gpu_name(gpu)
     config_file = cfg.explicit_config(config_file) if config_file is not None else None
-    plan = []  # (file, its settings), in the order the files are checked
-    for path in inputs.expand(list(paths)):
+
+    def settings_of(path: Path) -> cfg.Settings:
         source = config_file or cfg.find_config(path)
-        plan.append((path, cfg.resolve(cfg.load_settings(source), select, ignore, gpu, warn_unused_ignores)))
+        return cfg.resolve(cfg.load_settings(source), select, ignore, gpu, warn_unused_ignores, fail_on)
+
+    walk = inputs.expand(list(paths), lambda p, named: cfg.excluded(p, settings_of(p), ancestors=named), force_exclude)
+    plan = [(path, settings_of(path)) for path in walk]
     if show_settings:
         groups: dict[cfg.Settings, list[Path]] = {}
         for path, settings in plan:
@@ -66,11 +84,11 @@ def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_i
     _run(plan, paths, fmt, show_info, fixed)
 
 
-def _options(settings: cfg.Settings):
+def _options(settings: cfg.Settings, path: Path):
     from dino_guard.check.engine import Options
 
-    return Options(select=settings.select, ignore=settings.ignore, gpu=settings.gpu,
-                   warn_unused_ignores=settings.warn_unused_ignores)
+    return Options(select=settings.select, ignore=settings.ignores_for(path), gpu=settings.gpu,
+                   warn_unused_ignores=settings.warn_unused_ignores, src=settings.src)
 
 
 def _fixes(plan: list, unsafe: bool) -> tuple[list, list[str]]:
@@ -80,8 +98,10 @@ def _fixes(plan: list, unsafe: bool) -> tuple[list, list[str]]:
     results, unreadable = [], []
     for path, settings in plan:
         _check_gpu_name(settings.gpu, settings.source)
+        if cfg.skipped_test_file(path, settings):  # not a training script: nothing to fix
+            continue
         try:
-            results.append(fix_file(path, _options(settings), unsafe))
+            results.append(fix_file(path, _options(settings, path), unsafe))
         except UnreadableInput as exc:
             unreadable.append(str(exc))
     return results, unreadable
@@ -121,15 +141,20 @@ def _run(plan: list, paths: tuple, fmt: str, show_info: bool, fixed: int | None 
     from dino_guard.check import inputs
     from dino_guard.check.report import FORMATTERS
 
-    findings, unreadable, files = [], False, 0
+    findings, unreadable, files, failing = [], False, 0, False
     for path, settings in plan:
         _check_gpu_name(settings.gpu, settings.source)
+        if cfg.skipped_test_file(path, settings):  # not a training script: counted, not read
+            files += 1
+            continue
         try:
-            findings.extend(inputs.check_path(path, _options(settings)))
+            found = inputs.check_path(path, _options(settings, path))
         except UnreadableInput as exc:
             click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
             unreadable = True
             continue
+        findings.extend(found)
+        failing = failing or any(f.severity in FAILING[settings.fail_on] for f in found)
         files += 1
     if files == 0 and not unreadable:
         click.echo(f"dino-guard: warning: no setup files (*.dino.yaml, *.py) found in {printable(', '.join(paths))}", err=True)
@@ -141,7 +166,7 @@ def _run(plan: list, paths: tuple, fmt: str, show_info: bool, fixed: int | None 
         click.echo(output)
     if fixed is not None:  # machine formats keep stdout one document: the count goes to stderr
         click.echo(f"Fixed {fixed} finding{'s' * (fixed != 1)} ({len(findings)} remaining)", err=fmt != "text")
-    sys.exit(2 if unreadable else 1 if any(f.severity == Severity.ERROR for f in findings) else 0)
+    sys.exit(2 if unreadable else 1 if failing else 0)
 
 
 def _check_gpu_name(name: str | None, source: Path | None = None) -> None:

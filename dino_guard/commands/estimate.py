@@ -1,7 +1,9 @@
 """`dino-guard estimate SETUP`: peak GPU memory of a training step, and the batch that fits.
 
 Loaded lazily by dino_guard.cli; imports torch only for --method traced.
-Exit status: 0 estimated, 1 the setup has error findings (printed), 2 usage
+Exit status: 0 estimated (and the batch fits, or no GPU was given), 1 the
+setup has error findings (printed) or the batch does not fit the GPU (the
+estimate is still printed; the same fact DG601 reports as an error), 2 usage
 or unreadable input (one line, never a traceback).
 """
 
@@ -79,19 +81,44 @@ def estimate(setup_path: str, gpu: str | None, batch_size: int | None, method: s
     hardware.gpu_memory_gb or --gpu), the largest per-device batch that
     fits, and the batch_size / accumulate_grad_batches pair that keeps the
     effective batch.
+
+    Exit status: 0 estimated, 1 setup errors or the batch does not fit the
+    GPU, 2 usage or unreadable input.
     """
     setup = _load(setup_path, gpu, fmt)
     card = _gpu(setup, gpu)
     spec = spec_from_setup(setup, batch_size)
     method = _bounded_method(spec, method or default_method())
+    progress = traced_progress() if method == "traced" else None
     try:
-        result = run(spec, method, card, setup.train.accumulate_grad_batches)
+        result = run(spec, method, card, setup.train.accumulate_grad_batches,
+                     on_step=progress.update if progress is not None else None)
     except MethodUnavailable as exc:
         _fail(str(exc))
     except Exception as exc:  # a model that cannot run this step (e.g. a fixed input size): say why, no traceback
         _fail(f"the {method} estimate of {spec.backbone} failed: {type(exc).__name__}: {exc}")
+    finally:
+        if progress is not None:
+            progress.close()
     devices = setup_processes(setup)
     click.echo(json.dumps(result.to_json(), indent=2) if fmt == "json" else format_text(result, devices))
+    if result.verdict == gpus.DOES_NOT_FIT:  # a script or CI step must not read "estimated" as "fits"
+        sys.exit(1)
+
+
+def traced_progress():
+    """A tqdm counter of traced steps on stderr (each takes seconds on a large model), only on a terminal.
+
+    The number of steps is not known ahead (the batch search stops when it settles), so it shows the
+    steps done, the time and the time per step rather than an ETA.
+    """
+    if not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the train extra brings tqdm; without it the estimate runs silently
+        return None
+    return tqdm(desc="tracing training steps", unit="step", leave=False, dynamic_ncols=True)
 
 
 def _bounded_method(spec, method: str) -> str:

@@ -1,7 +1,10 @@
 """`dino-guard export RUN_DIR`: the trained backbone of a run (or any checkpoint) as backbone.pt + backbone.json.
 
-torch is imported only inside the command. Exit status: 0 written, 2 no
-checkpoint or one that cannot be read (one line naming the file).
+torch is imported only inside the command. Exit status: 0 written (and
+read back: it loads with strict=True into the model backbone.json names), 2
+no checkpoint, one that cannot be read or exported, an -o that would
+replace the run's own files (one line naming the file), or the train extra
+is not installed.
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ def stopped_by_harm(run_dir: Path) -> bool:
 @click.option("--which", type=click.Choice(["teacher", "student"]), default="teacher", show_default=True,
               help="Whose backbone: DINO evaluates and exports the teacher.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="The .pt to write (backbone.json goes next to it). Default: RUN_DIR/backbone.pt "
-                   "(backbone.student.pt for --which student).")
+              help="The .pt to write; its description goes next to it with the same name and .json "
+                   "(-o model.pt writes model.json). Default: RUN_DIR/backbone.pt + backbone.json "
+                   "(backbone.student.pt + .json for --which student).")
 def export(run_dir: str, which: str, output: str | None) -> None:
     """Write the backbone of RUN_DIR's last checkpoint (or of a checkpoint file) for downstream use.
 
@@ -48,8 +52,12 @@ def export(run_dir: str, which: str, output: str | None) -> None:
 
     from pydantic import ValidationError
 
-    from dino_guard.trainer.checkpoint import CheckpointError
-    from dino_guard.trainer.export import ExportError, export_checkpoint
+    from dino_guard.commands.extras import require_train_extra
+
+    require_train_extra("export")
+    from dino_guard.trainer.build import BuildError
+    from dino_guard.trainer.checkpoint import TODO, CheckpointError
+    from dino_guard.trainer.export import ExportError, export_checkpoint, output_problem
 
     target = Path(run_dir)
     ckpt = checkpoint_of(target)
@@ -62,12 +70,15 @@ def export(run_dir: str, which: str, output: str | None) -> None:
         click.echo(f"{target} was stopped by DG513 (kNN below its start): exporting {ckpt}, the best state measured, "
                    "not last.pt")
     out = Path(output) if output else folder / ("backbone.pt" if which == "teacher" else "backbone.student.pt")
+    if problem := output_problem(out, ckpt):
+        click.echo(f"dino-guard export: error: {problem}", err=True)
+        sys.exit(2)
     try:
         pt, meta = export_checkpoint(ckpt, out, which)
     except CheckpointError as exc:  # names the file and what is wrong with it
-        click.echo(f"dino-guard export: error: {str(exc).split('; move it away')[0]}", err=True)
+        click.echo(f"dino-guard export: error: {str(exc).removesuffix('; ' + TODO)}", err=True)
         sys.exit(2)
-    except (ExportError, ValidationError) as exc:
+    except (ExportError, BuildError, ValidationError) as exc:
         click.echo(f"dino-guard export: error: {ckpt}: {str(exc).splitlines()[0]}", err=True)
         sys.exit(2)
     except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:

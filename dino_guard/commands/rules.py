@@ -35,7 +35,7 @@ def rule_command(code: str) -> None:
         raise click.UsageError(f"no rule {printable(code)}.{hint} `dino-guard rules` lists them all.")
     from dino_guard.codes import fix_safety
 
-    click.echo(f"{entry.code} {entry.name} ({entry.severity.value})\n")
+    click.echo(f"{entry.code} {entry.name} ({entry.severity_label})\n")
     click.echo(entry.doc)
     click.echo(f"\nFix: {fix_safety(entry.code)}{FIX_MEANING[fix_safety(entry.code)]}")
 
@@ -50,12 +50,21 @@ def rules_command(fmt: str) -> None:
     if fmt == "json":
         from dino_guard.codes import fix_safety
 
-        click.echo(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary,
+        click.echo(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity.value,
+                                "graded_severity": _graded(r.code), "summary": r.summary,
                                 "origin": r.origin, "fix": fix_safety(r.code)} for r in entries], indent=2))
     elif fmt == "markdown":
         click.echo("| code | name | severity | what it catches |\n|---|---|---|---|")
         for r in entries:
-            click.echo(f"| {r.code} | {r.name} | {r.severity.value} | {r.summary} |")
+            click.echo(f"| {r.code} | {r.name} | {r.severity_label} | {r.summary} |")
     else:
         for r in entries:
-            click.echo(f"{r.code}  {r.name:<34} {r.severity.value:<8} {r.summary}")
+            click.echo(f"{r.code}  {r.name:<34} {r.severity_label:<8} {r.summary}")
+
+
+def _graded(code: str) -> str | None:
+    """The severity a graded rule raises when the numbers make failure certain (None: not graded)."""
+    from dino_guard.codes import CODES
+
+    graded = CODES[code].graded
+    return graded.value if graded else None

@@ -2,7 +2,7 @@
 
 This module imports torch only inside the command, so the CLI can list it
 cheaply. Exit status: 0 trained, 1 the setup has error findings, 2 bad input
-(unreadable setup, missing or empty data, a model that cannot be built, a
+(the train extra not installed, unreadable setup, missing or empty data, a model that cannot be built, a
 run folder in use or holding a run without --resume/--overwrite, a damaged
 checkpoint or one of another setup, a full disk), 3 a loss-trend check
 stopped the run (DG5xx), 130 / 143 SIGINT / SIGTERM (checkpoint saved;
@@ -12,6 +12,7 @@ continue with --resume; 130 also for Ctrl-C during start-up).
 from __future__ import annotations
 
 import errno
+import math
 import os
 import shlex
 import sys
@@ -31,7 +32,6 @@ def main_process() -> bool:
 
 def preflight(setup_path: str):
     """Load and check the setup; exit 1 on an error finding, 2 on unreadable input."""
-    from dino_guard.check.engine import Options
     from dino_guard.check.inputs import findings_of
     from dino_guard.check.report import format_text
     from dino_guard.setupfile.loader import load_setup
@@ -47,7 +47,7 @@ def preflight(setup_path: str):
 
         click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
         sys.exit(2)
-    findings = findings_of(Path(setup_path), loaded, Options())  # the file's inline suppressions apply, as in check
+    findings = findings_of(Path(setup_path), loaded, _check_options(Path(setup_path)))  # suppressions apply too
     shown = [f for f in findings if f.severity != Severity.INFO]
     if shown and main_process() and LAUNCHED not in os.environ:  # once per run: not again in our workers
         click.echo(format_text(shown, 1), err=True)
@@ -55,6 +55,15 @@ def preflight(setup_path: str):
         click.echo("dino-guard train: the setup has errors (above); fix them, then train", err=True)
         sys.exit(1)
     return loaded
+
+
+def _check_options(path: Path):
+    """The [tool.dino-guard] settings `check` would judge this setup with (select, ignore, per-file-ignores, gpu)."""
+    from dino_guard.check.engine import Options
+    from dino_guard.commands import config as cfg
+
+    settings = cfg.load_settings(cfg.find_config(path))
+    return Options(select=settings.select, ignore=settings.ignores_for(path), gpu=settings.gpu, src=settings.src)
 
 
 def event_printer(loaded):
@@ -138,7 +147,8 @@ def _inside(path: Path, folder: Path) -> bool:
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps.")
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Overrides train.output_dir.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT_DIR from checkpoints/last.pt (exactly).")
-@click.option("--overwrite", is_flag=True, help="Delete the run already in OUTPUT_DIR and start over.")
+@click.option("--overwrite", is_flag=True, help="Start over: delete the previous run's files in OUTPUT_DIR (only what a run writes; "
+                   "a symlinked checkpoints/ only as the link, never its target).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--init", "init", type=click.Path(), metavar="PATH",
               help="Start the backbones from these weights (overrides model.init): an export, a checkpoint.")
@@ -157,6 +167,9 @@ def train(setup_path: str, max_steps: int | None, output_dir: str | None, resume
     joins them. Exit status: 0 done, 1 setup errors, 2 bad input, 3 stopped
     by a loss-trend check (DG5xx), 130/143 interrupted.
     """
+    from dino_guard.commands.extras import require_train_extra
+
+    require_train_extra("train")
     try:
         run_command(setup_path, max_steps, output_dir, resume, overwrite, device, (nnodes, node_rank, rdzv_endpoint),
                     init)
@@ -216,8 +229,7 @@ def report(result, setup, out: Path) -> None:
     s = result.summary
     start = "at the start (model.init)" if setup.model.init else "at random init"
     if s["knn_top1"] is not None and s["knn_top1_init"] is not None:
-        click.echo(f"kNN top-1 (teacher backbone, k={setup.eval.knn_k}): {s['knn_top1']:.1f}% after training, "
-                   f"{s['knn_top1_init']:.1f}% {start} ({s['knn_top1'] - s['knn_top1_init']:+.1f} points)")
+        click.echo(knn_line(s, setup.eval.knn_k, start))
     if s.get("knn_top1_best") is not None and (out / "checkpoints" / "best.pt").exists():
         click.echo(f"best kNN top-1 {s['knn_top1_best']:.1f}% at step {s['knn_top1_best_step']}: "
                    f"{out / 'checkpoints' / 'best.pt'}")
@@ -230,6 +242,25 @@ def report(result, setup, out: Path) -> None:
     if (s["stopped_by"] or "").startswith("DG"):
         click.echo(f"stopped by {s['stopped_by']} (`dino-guard rule {s['stopped_by']}` explains it); "
                    f"{saved_state(out, result.checkpoint_step)}", err=True)
+
+
+TINY_EVAL_SET = 100  # below this, one query image moves top-1 by more than a point
+
+
+def knn_line(summary: dict, k: int, start: str = "at random init") -> str:
+    """kNN top-1 with its sample size: the 95% margin of a top-1 measured on n images, and a caveat when n is tiny."""
+    top1, init, n = summary["knn_top1"], summary["knn_top1_init"], summary.get("knn_queries")
+    line = (f"kNN top-1 (teacher backbone, k={k}): {top1:.1f}% after training, {init:.1f}% {start} "
+            f"({top1 - init:+.1f} points")
+    if not n:
+        return line + ")"
+    p = top1 / 100
+    margin = 100 * 1.96 * math.sqrt(max(p * (1 - p), 1 / n) / n)  # normal approximation; never 0 at 0% or 100%
+    line += f", on {n} query image{'s' if n != 1 else ''}, +/-{margin:.1f} points at 95%)"
+    if n < TINY_EVAL_SET:
+        line += (f"; a tiny evaluation set: one image is {100 / n:.1f} points, so the gain says little; "
+                 "give eval.path a labelled folder of a few hundred images or more")
+    return line
 
 
 def saved_state(out: Path, step: int | None) -> str:

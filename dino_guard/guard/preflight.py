@@ -4,10 +4,12 @@ Before the first step, the runtime guard (guard.py, lightning.py) looks at
 what the user really built instead of at a setup file: the first item of the
 data set, the heads' real Linear layers, the backbone's real output width (one
 forward of a small batch on meta-device copies: no memory, no compute) and
-the traced memory estimate of the user's own modules. The setup rules
-themselves then run on a Setup made of these measured values, so the codes,
-messages and help are those of `dino-guard check`; a finding's path is the
-module path (`model.student_head.layer.0`), its line and column 0.
+the traced memory estimate of the user's own modules, and the DINOLoss's own
+temperatures. The setup rules themselves then run on a Setup made of these
+measured values, so the codes and messages are those of `dino-guard check`,
+the help written as the user's code (`DINOProjectionHead(input_dim=384, ...)`);
+a finding's path is the module path (`model.student_head.layer.0`), its line
+and column 0 (printed as the path alone).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dino_guard.codes import make_finding
 from dino_guard.findings import Finding
 
 RULE_CODES = ("DG201", "DG401", "DG301")  # setup rules that run unchanged on the measured values
+LOSS_CODES = ("DG402",)  # setup rules that run on the live DINOLoss's own numbers
 DATA_PATH = "dataloader.dataset"
 
 
@@ -124,12 +127,30 @@ def first_item(dataloader) -> FirstItem | None:
         return None
     if isinstance(item, dict):
         return None  # a dict of fields: which one holds the views is not knowable
-    batch = getattr(dataloader, "batch_size", None) or getattr(getattr(dataloader, "batch_sampler", None), "batch_size", None)
+    sampler = getattr(dataloader, "batch_sampler", None)
+    batch = getattr(dataloader, "batch_size", None) or getattr(sampler, "batch_size", None)
     views = _views(item)
     if views is not None:
         return FirstItem([int(v.shape[-1]) for v in views], "", batch)
+    if not _cannot_be_batched(dataloader, item):
+        return None  # views may be built later: in a collate_fn, or batched on the GPU in the loop
     shown = item[0] if isinstance(item, (tuple, list)) and item else item
     return FirstItem(None, f"{type(shown).__module__}.{type(shown).__qualname__}", batch)
+
+
+def _cannot_be_batched(dataloader, item) -> bool:
+    """True only when the DataLoader is certain to fail on the item: torch's own collate refuses it
+    (a PIL image). A collate_fn of the user's may build the views itself, and items torch batches
+    (image tensors) may get their views from batched augmentation in the loop: neither is certain."""
+    from torch.utils.data import default_collate
+
+    if getattr(dataloader, "collate_fn", default_collate) is not default_collate:
+        return False
+    try:
+        default_collate([item])
+    except (TypeError, RuntimeError):
+        return True
+    return False
 
 
 def _views(item) -> list | None:
@@ -145,7 +166,8 @@ def _views(item) -> list | None:
 def missing_transform(item: FirstItem) -> Finding:
     return live_finding("DG101", DATA_PATH, "transform",
                         f"the data set has no DINO transform: its first item holds a {item.holds} instead of "
-                        "2 global + N local views (a list of image tensors); the DataLoader fails or DINO gets one view",
+                        "2 global + N local views (a list of image tensors); the DataLoader fails or DINO gets "
+                        "one view",
                         "build the data set with transform=DINOTransform(global_crop_size=224, local_crop_size=96, "
                         "n_local_views=6) (lightly.transforms)")
 
@@ -254,9 +276,33 @@ def preflight(parts: Parts, dataloader, facts: RunFacts) -> list[Finding]:
         measured = measure(backbone.module, sizes or [native])
         if item is not None:
             findings += refused_crops(backbone, item, measured)
+    findings += loss_findings(parts.criterion)
     findings += rule_findings(parts, item, measured)
     findings += memory_findings(parts, item, facts)
-    return findings
+    return [in_code_terms(f) for f in findings]
+
+
+def in_code_terms(finding: Finding) -> Finding:
+    """The help as the user's own code (`DINOProjectionHead(input_dim=384, ...)`), not setup fields."""
+    from dino_guard.sources.script_help import rephrase
+
+    return rephrase(finding)
+
+
+def loss_findings(criterion: Located) -> list[Finding]:
+    """DG402 on the live DINOLoss's temperatures, graded as `check` grades them, before the first step."""
+    from dino_guard.check.engine import Context, run_rules
+    from dino_guard.rules.registry import get
+    from dino_guard.schemas import Setup
+
+    module = criterion.module
+    temps = {name: getattr(module, name, None) for name in ("teacher_temp", "student_temp")}
+    if not all(isinstance(value, (int, float)) for value in temps.values()):
+        return []  # a loss that keeps them elsewhere: nothing certain to say
+    setup = Setup.model_validate({"model": {"backbone": {"name": "backbone"}},
+                                  "loss": {name: float(value) for name, value in temps.items()}})
+    ctx = Context("<live>", setup, known=frozenset({"loss.teacher_temp", "loss.student_temp"}))
+    return [replace(f, path=criterion.path, line=0, column=0) for f in run_rules(ctx, [get(c) for c in LOSS_CODES])]
 
 
 def rule_findings(parts: Parts, item: FirstItem | None, measured: Measured | None) -> list[Finding]:

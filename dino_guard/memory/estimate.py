@@ -17,7 +17,9 @@ from dino_guard.memory.spec import MemorySpec
 
 METHODS = ("traced", "analytic")
 TRAIN_EXTRA = ("torch", "timm", "lightly")
-INSTALL_HINT = "pip install 'dino-guard[train]'"
+# Not on PyPI: the install line is a checkout's or git's (README, "Installing")
+INSTALL_HINT = ("pip install -e '.[train]' in a checkout, or pip install "
+                "'dino-guard[train] @ git+https://github.com/dino-guard/dino-guard@<commit>'")
 
 
 class MethodUnavailable(RuntimeError):
@@ -49,6 +51,10 @@ def peak_function(method: str, spec: MemorySpec) -> Callable[[MemorySpec], Break
         if not traced_available():
             missing = [n for n in TRAIN_EXTRA if importlib.util.find_spec(n) is None]
             raise MethodUnavailable(f"--method traced needs {', '.join(missing)}: {INSTALL_HINT}")
+        if spec.method == "dinov2":
+            from dino_guard.memory import traced_dinov2
+
+            return traced_dinov2.estimate
         from dino_guard.memory import traced
 
         return traced.estimate
@@ -119,9 +125,20 @@ class Estimate:
         }
 
 
-def run(spec: MemorySpec, method: str, gpu: GPU | None, accumulate: int = 1) -> Estimate:
-    """Estimate `spec`; with a GPU also the largest batch and the plan that fits."""
-    peak_of = peak_function(method, spec)
+def run(spec: MemorySpec, method: str, gpu: GPU | None, accumulate: int = 1,
+        on_step: Callable[[], None] | None = None) -> Estimate:
+    """Estimate `spec`; with a GPU also the largest batch and the plan that fits.
+
+    on_step is called after each estimated step (a traced one takes seconds: the command shows progress).
+    """
+    estimate_one = peak_function(method, spec)
+
+    def peak_of(one: MemorySpec) -> Breakdown:
+        breakdown = estimate_one(one)
+        if on_step is not None:
+            on_step()
+        return breakdown
+
     breakdown = peak_of(spec)
     result = Estimate(spec, breakdown, gpu, accumulate_grad_batches=accumulate)
     if gpu is not None:

@@ -1,24 +1,14 @@
 """Rules: one small documented function per check, codes in one registry.
 
-Importing this package registers every rule module. Modules are grouped by
-what they read: the loader's own codes, data and transform, model, crops,
-loss and optimisation, memory, Python scripts, and the trainer's monitor.
+Rule modules are grouped by what they read and registered when first needed
+(registry.rules_for / all_rules), not when this package is imported: a
+pre-commit run over setup files loads the setup rules only, never the script
+rules (which bring the script interpreter with them).
 """
 
-from dino_guard.rules import (  # noqa: F401,E401  # noqa: F401,E401
-    augment,  # noqa: F401
-    crops,
-    data,
-    init,
-    loss,
-    memory,  # noqa: F401
-    model,
-    monitor,  # noqa: F401
-    optim,
-    schema_codes,  # noqa: F401  (registers DG0xx)
-    script_codes,
-    script_roles,
-    script_run,
-    script_teacher,
-    script_views,
-)
+# Modules whose rules check a setup (a setup file, or the partial setup a script determines).
+SETUP_MODULES = ("augment", "crops", "data", "dinov2", "init", "loss", "memory", "model", "optim")
+# Modules whose rules read what the script reader saw.
+SCRIPT_MODULES = ("script_dinov2", "script_roles", "script_run", "script_teacher", "script_views")
+# Modules that only document codes raised elsewhere (the loader, the script reader, the trainer's monitor).
+DOCUMENTED_MODULES = ("monitor", "schema_codes", "script_codes")

@@ -40,28 +40,46 @@ def loss_output_dim_mismatch(ctx) -> Iterator[Issue]:
 
 @rule("DG402", "teacher-temp-too-high", Severity.WARNING, needs=("loss.teacher_temp",))
 def teacher_temp_too_high(ctx) -> Iterator[Issue]:
-    """Teacher temperature above 0.07.
+    """Teacher temperature above 0.07 (an error at or above the student temperature).
 
     What it checks:
-        `loss.teacher_temp` <= 0.07.
+        `loss.teacher_temp` <= 0.07. Graded by the numbers:
+        a warning above 0.07 (e.g. 0.08: unstable, may still train);
+        an error at or above `loss.student_temp` (0.1 by default; e.g. 0.5):
+        the teacher's targets are then no sharper than the student's own
+        output, so nothing counters the centering and the outputs collapse to
+        the uniform distribution for certain.
 
     Why it matters:
-        a high teacher temperature makes the teacher's targets flat; DINO's
-        authors saw training become unstable above 0.07, and a very high value
-        drives the run into uniform collapse (loss stuck at ln(output_dim)).
+        DINO avoids collapse by balancing two opposite forces: centering pushes
+        the outputs towards uniform, sharpening (a teacher temperature below
+        the student's) pushes them towards one dimension. DINO's authors saw
+        training become unstable above 0.07; with the teacher at or above the
+        student temperature the sharpening is gone and the loss freezes at
+        ln(output_dim): the runtime guard stops such a run with DG502
+        (teacher_temp 0.5 in tests/guard/test_guard.py).
 
     Example:
-        `loss: {teacher_temp: 0.2}`.
+        `loss: {teacher_temp: 0.5}` (error) or `loss: {teacher_temp: 0.08}` (warning).
 
     Use instead:
         `loss: {teacher_temp: 0.04}` (0.07 at most, reached after a warmup).
 
     References:
-        facebookresearch/dino main_dino.py (`--teacher_temp` help).
+        facebookresearch/dino main_dino.py (`--teacher_temp` help: "anything above
+        0.07 is unstable"); Caron et al. 2021, "Emerging Properties in
+        Self-Supervised Vision Transformers", section 5.3 (sharpening vs centering).
     """
-    temp = ctx.setup.loss.teacher_temp
-    if temp > MAX_TEACHER_TEMP:
-        yield Issue("loss.teacher_temp", f"teacher_temp={temp} is above {MAX_TEACHER_TEMP}: the teacher's targets are too flat",
+    temp, student = ctx.setup.loss.teacher_temp, ctx.setup.loss.student_temp
+    if temp >= student:
+        yield Issue("loss.teacher_temp",
+                    f"teacher_temp={temp} is not below student_temp={student}: the teacher's targets are no sharper "
+                    "than the student's output, so training collapses to uniform outputs",
+                    "use teacher_temp: 0.04 (at most 0.07, with warmup_teacher_temp 0.04)",
+                    fix={"loss.teacher_temp": 0.04}, severity=Severity.ERROR)
+    elif temp > MAX_TEACHER_TEMP:
+        yield Issue("loss.teacher_temp",
+                    f"teacher_temp={temp} is above {MAX_TEACHER_TEMP}: the teacher's targets are too flat",
                     "use teacher_temp: 0.04 (at most 0.07, with warmup_teacher_temp 0.04)",
                     fix={"loss.teacher_temp": 0.04})
 

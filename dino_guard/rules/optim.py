@@ -28,10 +28,16 @@ INIT_LEFT_MAX = 0.10  # share of its random init the EMA teacher may still hold 
 
 @rule("DG410", "teacher-momentum-invalid", Severity.WARNING, needs=("teacher_momentum",))
 def teacher_momentum_invalid(ctx) -> Iterator[Issue]:
-    """Teacher EMA momentum outside DINO's range or decreasing.
+    """Teacher EMA momentum outside DINO's range or decreasing (an error when it is 1.0 throughout).
 
     What it checks:
-        `teacher_momentum.start` in [0.9, 1) and start <= end.
+        `teacher_momentum.start` in [0.9, 1) and start <= end. Graded by the
+        numbers: a warning for a low start or a decreasing schedule; an error
+        when both start and end are 1.0, since the EMA update
+        `teacher = m * teacher + (1 - m) * student` then never changes the
+        teacher: it stays at its random initialisation for the whole run and
+        the exported (teacher) backbone is untrained, for certain (the same
+        fact DG717 reports for a script that never updates the teacher).
 
     Why it matters:
         the teacher is an exponential moving average of the student; a
@@ -55,10 +61,12 @@ def teacher_momentum_invalid(ctx) -> Iterator[Issue]:
                     f"swap them: start: {end}, end: {start}",
                     fix={"teacher_momentum.start": end, "teacher_momentum.end": start})
     elif start >= 1.0 or (start < 0.9 and not short_run(ctx)):
-        state = "freezes the teacher at its initialisation" if start >= 1.0 else "makes the teacher a noisy copy of the student"
+        frozen = start >= 1.0  # and end >= start: 1.0 throughout, the teacher never moves
+        state = "freezes the teacher at its initialisation" if frozen else "makes the teacher a noisy copy of the student"
         yield Issue("teacher_momentum.start", f"teacher momentum start={start} {state}",
-                    "use start: 0.996 (0.9995 for batches of 256 or less)",
-                    fix={"teacher_momentum.start": 0.996, "teacher_momentum.end": max(end, 0.996)})
+                    f"use start: 0.996 (0.9995 for batches of 256 or less), end: {max(end, 0.996)}",
+                    fix={"teacher_momentum.start": 0.996, "teacher_momentum.end": max(end, 0.996)},
+                    severity=Severity.ERROR if frozen else None)
 
 
 @rule("DG411", "momentum-small-batch", Severity.INFO, needs=("teacher_momentum.start", "train"))
@@ -238,7 +246,7 @@ def init_share(start: float, end: float, steps: int) -> float:
     lightly's cosine schedule from `start` to `end`: the product of the momenta."""
     if steps <= 0:
         return 1.0
-    n = min(steps, 2000)  # a long run is sampled evenly: the check stays fast
+    n = min(steps, 256)  # a long run is sampled evenly (the log-momentum is smooth in i): the check stays fast
     log_share = 0.0
     for i in range(n):
         m = cosine(start, end, i, max(n - 1, 1))

@@ -10,6 +10,7 @@ name or severity than the table's, is refused.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -30,12 +31,15 @@ class Issue:
     `fix` is the change that makes the rule silent, {dotted field: value}
     (None removes the key). A test applies every rule's fix to its bad fixture
     and checks the rule goes quiet, so the advice is a fixed point.
+    `severity` is set only by a graded rule (codes.Code.graded) when the
+    numbers make failure certain; None is the table's severity.
     """
 
     field: str
     message: str
     help: str
     fix: dict | None = field(default=None, compare=False, hash=False)
+    severity: Severity | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class ScriptIssue:
     field: str
     message: str
     help: str
+    severity: Severity | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,11 @@ class Rule:
     check: Callable[..., Iterable[Issue]] | None = None  # None: raised elsewhere (loader, trainer)
     needs: tuple = ()  # dotted setup fields the check reads; skipped when a partial source lacks one
     origin: str = "setup"  # setup | loader | script | trainer
+
+    @property
+    def severity_label(self) -> str:
+        """The table's severity, `warning/error` for a graded rule."""
+        return codes.CODES[self.code].severity_label
 
     @property
     def summary(self) -> str:
@@ -122,6 +132,21 @@ def all_rules() -> list[Rule]:
     return [RULES[c] for c in sorted(RULES)]
 
 
+def rules_for(origin: str) -> list[Rule]:
+    """The rules with a check over `origin` (setup | script), loading only their modules."""
+    from dino_guard.rules import SCRIPT_MODULES, SETUP_MODULES
+
+    _load(SETUP_MODULES if origin == "setup" else SCRIPT_MODULES)
+    return [RULES[c] for c in sorted(RULES) if RULES[c].origin == origin and RULES[c].check is not None]
+
+
 def _ensure_loaded() -> None:
-    # Importing the package registers every rule module (see rules/__init__.py).
-    import dino_guard.rules  # noqa: F401
+    """Register every rule module (rules/__init__.py lists them)."""
+    from dino_guard.rules import DOCUMENTED_MODULES, SCRIPT_MODULES, SETUP_MODULES
+
+    _load((*SETUP_MODULES, *SCRIPT_MODULES, *DOCUMENTED_MODULES))
+
+
+def _load(modules: tuple) -> None:
+    for name in modules:
+        importlib.import_module(f"dino_guard.rules.{name}")  # registers its rules on first import

@@ -127,11 +127,27 @@ def _reason(exc: Exception) -> str:
     return text.split(";")[0] if "integer string conversion" in text else text
 
 
+# libyaml's parser when PyYAML has it (its wheels do): the same nodes and marks, several times faster than
+# the pure-Python one, which was half of a pre-commit run over 20 setups (bench/check/RESULTS.md).
+# A document libyaml refuses is read again by the pure-Python parser, whose messages, positions and
+# nesting limit (DG007) the findings are written for: errors are rare, and then exact.
+_FAST_LOADER = getattr(yaml, "CSafeLoader", None)
+
+
+def _compose(text: str):
+    if _FAST_LOADER is not None:
+        try:
+            return yaml.compose(text, Loader=_FAST_LOADER)
+        except Exception:  # noqa: BLE001 -- any refusal (a YAML error, a lone surrogate): the pure-Python parser decides
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 def parse_yaml(text: str) -> Document:
     """Parse YAML or JSON text; never raises for bad content."""
     doc = Document()
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = _compose(text)
     except yaml.MarkedYAMLError as exc:
         doc.problems.append(Problem("syntax", _syntax_message(exc), _syntax_position(exc)))
         return doc

@@ -16,7 +16,8 @@ from dino_guard.codes import get
 from dino_guard.findings import Finding
 
 # Setup sections that are one lightly constructor's keyword arguments (check --fix edits them there too).
-CALLS = {"model.head": "DINOProjectionHead", "loss": "DINOLoss", "transform": "DINOTransform"}
+CALLS = {"model.head": "DINOProjectionHead", "loss": "DINOLoss", "transform": "DINOTransform",
+         "ibot": "IBOTPatchLoss"}
 
 # Whole-sentence help for findings whose fix is no single keyword argument in a script.
 _FIXED = {
@@ -26,8 +27,9 @@ _FIXED = {
 
 
 def _batch(fix: dict) -> str:
-    batch, steps = fix["train.batch_size"], fix.get("train.accumulate_grad_batches", 1)
-    return (f"use DataLoader(batch_size={batch}) and step the optimizer every {steps} batches "
+    batch, steps = fix.get("train.batch_size"), fix.get("train.accumulate_grad_batches", 1)
+    loader = f"use DataLoader(batch_size={batch}) and step" if batch is not None else "step"
+    return (f"{loader} the optimizer every {steps} batches "
             f"(Lightning: Trainer(accumulate_grad_batches={steps}))")
 
 
@@ -52,6 +54,11 @@ _STATEMENTS: dict[str, Callable[[dict], str]] = {
                                      "`dino-guard train` with transform.backend: device)"),
     "model.backbone.dynamic_img_size": lambda fix: ("create the ViT with timm.create_model(..., dynamic_img_size=True) "
                                                     "(timm interpolates the position embeddings per crop size)"),
+    "ibot.mask_ratio_min_max": lambda fix: ("call random_block_mask(..., min_image_mask_ratio={!r}, "
+                                            "max_image_mask_ratio={!r})".format(*fix["ibot.mask_ratio_min_max"])),
+    "ibot.mask_sample_probability": lambda fix: (f"call random_block_mask(..., "
+                                                 f"batch_mask_ratio={fix['ibot.mask_sample_probability']!r})"),
+    "koleo.weight": lambda fix: f"weigh the KoLeo term by {fix['koleo.weight']!r} (or leave KoLeoLoss out)",
     "model.backbone.name": lambda fix: f"timm.create_model({fix['model.backbone.name']!r}, num_classes=0)",
 }
 
@@ -84,3 +91,39 @@ def rephrase(finding: Finding) -> Finding:
         return finding  # script and loader codes already speak Python
     text = _FIXED.get(finding.code) or (python_fix(finding.fix) if finding.fix else None)
     return dataclasses.replace(finding, help=text) if text else finding
+
+
+def at_origin(finding: Finding, origins: dict, lines: list[str]) -> Finding:
+    """A finding on a name moved to the literal its value was written as (`input_dim = 2048`).
+
+    The use stays as a related location; when the fix is that one value, the
+    help says how to edit the line and the finding carries the edit (with its
+    end) for editors. Findings whose position is no name read are unchanged.
+    """
+    span = origins.get((finding.line, finding.column))
+    if span is None or not 0 < span[0] <= len(lines) or span[0] != span[2]:
+        return finding
+    line, column, _, end_column = span
+    moved = dataclasses.replace(finding, line=line, column=column, end_line=line, end_column=end_column,
+                                related=(*finding.related, (finding.line, finding.column, "the value is used here")))
+    values = list((finding.fix or {}).values())
+    if len(values) != 1 or isinstance(values[0], bool) or not isinstance(values[0], (int, float, str)):
+        return moved
+    text = lines[line - 1]
+    replacement = repr(values[0])
+    edited = text[:column - 1] + replacement + text[end_column - 1:].split("#", 1)[0]  # the statement, no comment
+    return dataclasses.replace(
+        moved, help=f"change line {line} to `{edited.strip()}` (used at line {finding.line})",
+        edit={"line": line, "column": column, "end_line": line, "end_column": end_column, "replacement": replacement})
+
+
+def once_per_place(findings: list[Finding]) -> list[Finding]:
+    """One finding per code and place: two uses of one wrong literal (student and teacher head) are one edit."""
+    kept: dict[tuple, Finding] = {}
+    for f in findings:
+        key = (f.code, f.line, f.column)
+        if key in kept:
+            kept[key] = dataclasses.replace(kept[key], related=(*kept[key].related, *f.related))
+        else:
+            kept[key] = f
+    return sorted(kept.values(), key=lambda f: f.sort_key)

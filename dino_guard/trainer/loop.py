@@ -277,6 +277,8 @@ def resume(run: Run) -> None:
         raise checkpoint.CheckpointError(
             f"--resume: {run.ckpt_path} was written by another setup: {setupdiff.describe(refused)}; "
             f"resume with the setup that wrote it, or start over with `{run.opts.command} --overwrite`")
+    if changed := checkpoint.data_changed(state, len(run.source.items), run.setup.data.path or "data"):
+        raise checkpoint.CheckpointError(f"--resume: {run.ckpt_path}: {changed}")
     if allowed:
         run.log(f"--resume: allowed changes: {setupdiff.describe(allowed)}")
     try:
@@ -322,7 +324,8 @@ def save(run: Run, path: Path | None = None) -> None:
             "step": run.step, "epoch": run.step // run.steps_per_epoch,
             "micro_batches_done": (run.step % run.steps_per_epoch) * k, "knn_top1_init": run.knn_init,
             "evaluation": run.evals.state_dict(),
-            "setup": run.setup.model_dump(mode="json"), "world_size": run.d.world}, path or run.ckpt_path)
+            "setup": run.setup.model_dump(mode="json"), "world_size": run.d.world,
+            "data_images": len(run.source.items)}, path or run.ckpt_path)
     if path is None:
         run.saved_step = run.step
 
@@ -499,7 +502,7 @@ def finish(run: Run) -> Result:
     if run.knn_sets and not stopped_by_check:  # the last epoch's evaluation, when there was one, is the final one
         knn_final = run.history[-1]["knn_top1"] if run.history and "knn_top1" in run.history[-1] else run.knn()
     summary = summarize(run.history, knn_final, run.knn_init, run.stopped_by, run.bad_files, run.source.ignored,
-                        run.effective_batch)
+                        run.effective_batch, len(run.knn_sets[1]) if run.knn_sets else None)
     if knn_final is not None and run.evals.record(run.step, knn_final):
         save(run, evaluate.best_path(run))
     summary.update(knn_top1_best=run.evals.best, knn_top1_best_step=run.evals.best_step)
@@ -510,8 +513,9 @@ def finish(run: Run) -> Result:
             write_backbone(run.setup, run.teacher.state_dict(), run.out / "backbone.pt", "teacher", run.step)
         if run.history:
             title = f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}"
+            stop = (run.history[-1]["step"], run.stopped_by) if run.stopped_by else None  # marked on the curve
             runfolder.replaced(run.out / "loss.png", lambda tmp: plot_run(
-                run.history, run.setup.loss_output_dim, tmp, title, run.knn_init, knn_final))
+                run.history, run.setup.loss_output_dim, tmp, title, run.knn_init, knn_final, stop))
     distributed.finish(run.d)
     return Result(run.exit_code, summary, run.events, run.saved_step)
 

@@ -76,10 +76,11 @@ def throughput(history: list, effective_batch: int) -> float | None:
 
 
 def summarize(history: list, knn_final, knn_init, stopped_by, bad_files: int, ignored_files: int,
-              effective_batch: int) -> dict:
-    """summary.json: `steps` is the last optimizer step whose metrics were recorded."""
+              effective_batch: int, knn_queries: int | None = None) -> dict:
+    """summary.json: `steps` is the last optimizer step whose metrics were recorded;
+    `knn_queries` the images kNN top-1 was measured on (its sample size)."""
     return {"final_loss": history[-1]["loss"] if history else None,
             "steps": history[-1]["step"] if history else 0,
             "images_per_s": throughput(history, effective_batch),
-            "knn_top1": knn_final, "knn_top1_init": knn_init, "stopped_by": stopped_by,
+            "knn_top1": knn_final, "knn_top1_init": knn_init, "knn_queries": knn_queries, "stopped_by": stopped_by,
             "skipped_files": bad_files, "ignored_non_image_files": ignored_files}

@@ -7,6 +7,9 @@ ln(output_dim) (the uniform-collapse line) and the gap small; a loss near
 ln(output_dim) with the gap near 0 is a collapsed run, however low the KL.
 kNN top-1 of the teacher backbone at each evaluation goes on a second axis, as
 points (never joined: the run did not measure between them), the best starred.
+Steps are whole numbers (integer ticks, even for a 3-step run), and a run the
+monitor or the runtime guard stopped shows where: a vertical line at the step
+with the code that stopped it.
 """
 
 from __future__ import annotations
@@ -40,12 +43,16 @@ def series(rows: list, knn_init: float | None = None, knn_final: float | None = 
 
 
 def figure(rows: list, output_dim: int, title: str = "", knn_init: float | None = None,
-           knn_final: float | None = None):
-    """The loss.png figure (matplotlib, Agg): losses on the left axis, kNN top-1 on the right."""
+           knn_final: float | None = None, stop: tuple | None = None):
+    """The loss.png figure (matplotlib, Agg): losses on the left axis, kNN top-1 on the right.
+
+    stop: (step, code) where a check (DG5xx) or a signal stopped the run, marked on the curve.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     s = series(rows, knn_init, knn_final)
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
@@ -55,7 +62,10 @@ def figure(rows: list, output_dim: int, title: str = "", knn_init: float | None 
             label="loss - teacher entropy (KL the student has not closed)")
     ln_k = math.log(output_dim)
     ax.axhline(ln_k, color="tab:red", ls="--", lw=1, label=f"ln(output_dim) = {ln_k:.2f} (uniform collapse)")
+    if stop is not None:
+        ax.axvline(stop[0], color="tab:purple", ls=":", lw=1.5, label=f"stopped by {stop[1]} at step {stop[0]}")
     ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # optimizer steps are whole numbers
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("nats")
     ax.grid(alpha=0.3)
@@ -81,10 +91,10 @@ def figure(rows: list, output_dim: int, title: str = "", knn_init: float | None 
 
 
 def plot_run(rows: list, output_dim: int, path: Path, title: str = "", knn_init: float | None = None,
-             knn_final: float | None = None) -> None:
-    """Write loss.png for a run's metrics rows."""
+             knn_final: float | None = None, stop: tuple | None = None) -> None:
+    """Write loss.png for a run's metrics rows (stop: (step, code) of a stopped run)."""
     import matplotlib.pyplot as plt
 
-    fig = figure(rows, output_dim, title, knn_init, knn_final)
+    fig = figure(rows, output_dim, title, knn_init, knn_final, stop)
     fig.savefig(path, bbox_inches="tight")  # the legend sits below the axes
     plt.close(fig)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import jsonschema
 import pytest
 
-from tests.helpers import EXAMPLES
+from tests.helpers import EXAMPLES, REPO
 
-FINDING_KEYS = {"path", "line", "column", "code", "name", "severity", "message", "help", "field", "fix"}
+FINDING_KEYS = {"path", "line", "column", "code", "name", "severity", "message", "help", "field", "fix",
+                "end_line", "end_column", "related", "edit"}
 
 
 def test_good_setup_passes(cli, good_setup):
@@ -167,3 +170,53 @@ def test_json_output_is_a_list_even_when_no_file_was_read(cli, tmp_path):
 def test_schema_to_an_unwritable_path_is_a_usage_error(cli, tmp_path):
     result = cli("schema", "-o", tmp_path / "missing" / "schema.json")
     assert result.exit_code == 2 and "cannot write" in result.output
+
+
+def _copy_fixture(tmp_path, name: str) -> Path:
+    target = tmp_path / name
+    shutil.copy(REPO / "tests" / "rules" / "fixtures" / name, target)
+    return target
+
+
+def test_fail_on_warning_makes_a_warning_fail(cli, tmp_path):
+    setup = _copy_fixture(tmp_path, "DG402_slightly_high_bad.dino.yaml")  # DG402 as a warning only
+    assert cli("check", setup).exit_code == 0
+    assert cli("check", setup, "--fail-on", "warning").exit_code == 1
+    assert cli("check", setup, "--fail-on", "error").exit_code == 0
+
+
+def test_fail_on_warning_from_the_config(cli, tmp_path):
+    setup = _copy_fixture(tmp_path, "DG402_slightly_high_bad.dino.yaml")
+    (tmp_path / "pyproject.toml").write_text('[tool.dino-guard]\nfail-on = "warning"\n')
+    assert cli("check", setup).exit_code == 1
+    assert cli("check", setup, "--fail-on", "error").exit_code == 0  # the option wins over the file
+
+
+def test_fail_on_with_an_unknown_value_in_the_config_is_a_usage_error(cli, tmp_path):
+    setup = _copy_fixture(tmp_path, "DG402_slightly_high_bad.dino.yaml")
+    (tmp_path / "pyproject.toml").write_text('[tool.dino-guard]\nfail-on = "info"\n')
+    result = cli("check", setup)
+    assert result.exit_code == 2 and "fail-on must be" in result.output
+
+
+def test_teacher_temp_at_the_student_temp_fails_the_check(cli, tmp_path):
+    assert cli("check", _copy_fixture(tmp_path, "DG402_bad.dino.yaml")).exit_code == 1  # error-grade DG402
+
+
+def test_check_with_no_path_checks_the_current_folder(cli, tmp_path, monkeypatch):
+    _copy_fixture(tmp_path, "DG402_bad.dino.yaml")
+    monkeypatch.chdir(tmp_path)
+    result = cli("check")
+    assert result.exit_code == 1 and "DG402_bad.dino.yaml:5:3: DG402" in result.output
+
+
+def test_a_script_finding_points_at_the_literal_to_edit_with_the_use_related(cli):
+    """`input_dim = 2048` at module level, used inside __init__: the finding is at the 2048 (issue 25)."""
+    script = REPO / "tests" / "sources" / "fixtures" / "bad_head_input_resnet18.py"
+    (found,) = [f for f in json.loads(cli("check", script, "--format", "json").output) if f["code"] == "DG201"]
+    lines = script.read_text().splitlines()
+    assert lines[found["line"] - 1][found["column"] - 1:found["end_column"] - 1] == "2048"
+    assert found["edit"] == {"line": found["line"], "column": found["column"], "end_line": found["line"],
+                             "end_column": found["end_column"], "replacement": "512"}
+    assert found["help"] == f"change line {found['line']} to `input_dim = 512` (used at line 19)"
+    assert [(r["line"], r["message"]) for r in found["related"]] == [(19, "the value is used here")]

@@ -25,7 +25,7 @@ def invoke(tmp_path, args, text=VIT_B):
 
 def test_json_contract(tmp_path):
     result = invoke(tmp_path, ["--method", "analytic", "--format", "json"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # batch 512 does not fit: the JSON is printed, the exit says so
     data = json.loads(result.output)
     for key in ("peak_allocated_bytes", "gpu_memory_bytes", "fits", "max_batch_size", "batch_size",
                 "accumulate_grad_batches", "method"):
@@ -88,7 +88,7 @@ def test_traced_without_torch_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
     result = invoke(tmp_path, ["--method", "traced"])
     assert result.exit_code == 2
-    assert "pip install 'dino-guard[train]'" in result.output
+    assert "pip install -e '.[train]'" in result.output and "dino-guard[train] @ git+" in result.output
 
 
 def test_unreadable_setup(tmp_path):
@@ -130,6 +130,35 @@ def test_setups_measured_to_run_on_an_h100_fit(name, method):
 ])
 def test_three_verdicts_in_json_and_text(tmp_path, batch, verdict, fits, words):
     args = ["--method", "analytic", "--batch-size", str(batch)]
-    data = json.loads(invoke(tmp_path, [*args, "--format", "json"]).output)
+    result = invoke(tmp_path, [*args, "--format", "json"])
+    data = json.loads(result.output)
     assert (data["verdict"], data["fits"]) == (verdict, fits)
     assert words in invoke(tmp_path, args).output
+    assert result.exit_code == (0 if fits else 1)  # estimate_exits_non_zero_when_the_batch_does_not_fit
+
+
+def test_traced_progress_is_off_when_stderr_is_not_a_terminal(monkeypatch):
+    import io
+
+    from dino_guard.commands.estimate import traced_progress
+
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    assert traced_progress() is None
+
+
+def test_traced_progress_counts_steps_on_a_terminal(monkeypatch, torch_extra):
+    import io
+
+    from dino_guard.commands.estimate import traced_progress
+    from dino_guard.memory.estimate import run
+    from dino_guard.memory.spec import MemorySpec
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stderr", Terminal())
+    progress = traced_progress()
+    run(MemorySpec("resnet18", 8), "analytic", None, on_step=progress.update)
+    assert progress.n == 1  # one estimated step, counted
+    progress.close()

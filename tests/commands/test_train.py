@@ -75,7 +75,22 @@ def test_a_monitor_stop_prints_the_finding_and_exits_3(tmp_path):
     over = {"loss": {"teacher_temp": 20.0, "warmup_teacher_temp": 20.0}, "optimizer": {"lr": 0.05},
             "monitor": {"grace_steps": 2, "collapse_window": 5}, "train": {"epochs": 20}}
     setup = write_yaml(tmp_path / "flat.dino.yaml", merge(TINY, over))
+    refused = cli(["train", str(setup), "--output-dir", "refused", "--device", "cpu"], tmp_path)
+    assert refused.returncode == 1 and "DG402" in refused.stderr  # collapse is certain: refused before any step
+    # deliberately collapsing, so that the monitor (not the pre-flight) is what stops it
+    setup.write_text("# dino-guard: ignore-file[DG402] the monitor must stop this run\n" + setup.read_text())
     proc = cli(["train", str(setup), "--output-dir", "out", "--device", "cpu"], tmp_path)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "DG502" in proc.stderr and "uniform collapse" in proc.stderr and "Traceback" not in proc.stderr
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["stopped_by"] == "DG502"
+
+
+def test_knn_gain_on_a_tiny_evaluation_set_carries_its_sample_size_and_a_caveat():
+    """'+15.0 points' after one step on 40 images read like a result; it is a few images' worth."""
+    from dino_guard.commands.train import knn_line
+
+    tiny = knn_line({"knn_top1": 40.0, "knn_top1_init": 25.0, "knn_queries": 40}, k=20)
+    assert "+15.0 points, on 40 query images, +/-15.2 points at 95%" in tiny
+    assert "a tiny evaluation set: one image is 2.5 points" in tiny
+    large = knn_line({"knn_top1": 40.0, "knn_top1_init": 25.0, "knn_queries": 10_000}, k=20)
+    assert "on 10000 query images, +/-1.0 points at 95%" in large and "tiny" not in large

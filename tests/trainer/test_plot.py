@@ -68,3 +68,17 @@ def test_plot_run_writes_a_png(rows, tmp_path):
     path = tmp_path / "loss.png"
     plot_run(rows, 256, path, "test_vit, effective batch 64", knn_init=40.0, knn_final=60.0)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+
+
+def test_steps_are_integer_ticks_and_a_stop_is_marked(rows):
+    """loss.png of a short stopped run: no 1.5 steps on the axis, and a line where DG502 stopped it."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(rows, output_dim=256, stop=(3, "DG502"))
+    loss_ax = fig.axes[0]
+    fig.canvas.draw()
+    ticks = [t for t in loss_ax.get_xticks() if loss_ax.get_xlim()[0] <= t <= loss_ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    marker = next(line for line in loss_ax.get_lines() if line.get_label().startswith("stopped by DG502"))
+    assert list(marker.get_xdata()) == [3, 3] and "at step 3" in marker.get_label()
+    plt.close(fig)

@@ -114,6 +114,7 @@ class ExpressionsMixin:
                 kwargs[kw.arg] = value
                 kw_nodes[kw.arg] = kw.value
         call = Call(node, args, kwargs, star, arg_nodes, kw_nodes, self.pos(node))
+        self.note_arguments(call, frame)
         self.call_site = call.pos
         return self.call(callee, call, frame)
 
@@ -129,11 +130,14 @@ class ExpressionsMixin:
                 if isinstance(value, (tuple, Seq, DictVal)):
                     self._forget_contents(node, value, frame, only_empty=True)  # fill(views): a helper may fill the list
         if isinstance(callee, Func):
-            return self.call_func(callee, plain_args, call.kwargs, unknown_args=call.star)
+            return self.call_func(callee, plain_args, call.kwargs, unknown_args=call.star,
+                                  origins=self.call_origins(call, frame))
         if isinstance(callee, Cls):
-            return self.instantiate(callee, plain_args, call.kwargs, call.pos, unknown_args=call.star)
+            return self.instantiate(callee, plain_args, call.kwargs, call.pos, unknown_args=call.star,
+                                    origins=self.call_origins(call, frame))
         if isinstance(callee, Bound) and callee.func is not None:
-            return self.call_func(callee.func, plain_args, call.kwargs, self_obj=callee.obj, unknown_args=call.star)
+            return self.call_func(callee.func, plain_args, call.kwargs, self_obj=callee.obj, unknown_args=call.star,
+                                  origins=self.call_origins(call, frame))
         if isinstance(callee, Bound):
             return self.library.call_method(self, callee, call)
         if isinstance(callee, Ref):
@@ -183,6 +187,7 @@ class ExpressionsMixin:
             if isinstance(left, Params) and isinstance(right, Params):
                 return Params(left.owners + right.owners)
             if isinstance(left, Seq) and isinstance(right, Seq):
+                self.charge(len(left.items or ()) + len(right.items or ()))
                 return _concat(left, right)
             if isinstance(left, str) and isinstance(right, str) and len(left) + len(right) < 1000:
                 return left + right
@@ -230,6 +235,7 @@ class ExpressionsMixin:
             if all(isinstance(v, Params) for v in spread):  # [*a.parameters(), *b.parameters()]
                 return Params([o for v in spread for o in v.owners])
             return Seq()
+        self.charge(len(node.elts))
         items = [self.eval(e, frame) for e in node.elts]
         if all(is_const(i) for i in items):
             return tuple(items)
@@ -275,6 +281,7 @@ class ExpressionsMixin:
             return Children(base.owner, -upper) if lower is None and upper is not None and upper < 0 else Seq()
         if isinstance(base, Seq):
             if base.items is not None:
+                self.charge(len(base.items))
                 return Seq(base.items[lower:upper], len(base.items[lower:upper]))
             return Seq(None, _slice_bound(base.max_len, lower, upper))
         if isinstance(base, tuple):

@@ -14,12 +14,13 @@ MAX_CALLS_PER_FUNC = 6
 
 class ScriptCallsMixin:
     def call_func(self, func: Func, args: list, kwargs: dict, self_obj: Obj | None = None,
-                  unknown_args: bool = False) -> Any:
+                  unknown_args: bool = False, origins: tuple | None = None) -> Any:
         if self.depth >= MAX_DEPTH or func.calls >= MAX_CALLS_PER_FUNC:
             return opaque(self.pos(func.node))
         func.calls += 1
         frame = Frame(self.globals, {}, self_obj, func.owner)
         self._bind_params(func.node.args, args, kwargs, frame, self_obj, unknown_args)
+        self._bind_origins(func.node.args, len(args), kwargs, frame, self_obj, origins)
         self.depth += 1
         self.contexts.extend(func.decorators)  # @decorator(...): the body runs inside it
         self.scopes.append(func.owner or self.scope())
@@ -57,6 +58,22 @@ class ScriptCallsMixin:
         if spec.kwarg:
             frame.locals[spec.kwarg.arg] = opaque(self.pos(spec.kwarg))
 
+    def _bind_origins(self, spec: ast.arguments, n_args: int, kwargs: dict, frame: Frame, self_obj: Obj | None,
+                      origins: tuple | None) -> None:
+        """Each parameter's origin: the literal (or the name's origin) the caller passed, or its literal default."""
+        positional = (spec.posonlyargs + spec.args)[1 if self_obj is not None else 0:]
+        passed, named = origins if origins is not None else ([], {})
+        defaults = [None] * (len(positional) - len(spec.defaults)) + list(spec.defaults)
+        params = list(zip(positional, defaults, strict=False)) + list(zip(spec.kwonlyargs, spec.kw_defaults, strict=False))
+        for index, (param, default) in enumerate(params):
+            if index < n_args and index < len(positional):
+                span = passed[index] if index < len(passed) else None
+            elif param.arg in kwargs:
+                span = named.get(param.arg)
+            else:
+                span = self.literal_span(default)
+            self.note_written(param.arg, span, frame.locals)
+
     def _keyword_or_default(self, param: ast.arg, default: ast.AST | None, kwargs: dict, unknown_args: bool) -> Any:
         if param.arg in kwargs:
             return kwargs[param.arg]
@@ -64,14 +81,15 @@ class ScriptCallsMixin:
             return self.eval(default, Frame(self.globals))
         return opaque(self.pos(param))
 
-    def instantiate(self, cls: Cls, args: list, kwargs: dict, pos: tuple, unknown_args: bool = False) -> Obj:
+    def instantiate(self, cls: Cls, args: list, kwargs: dict, pos: tuple, unknown_args: bool = False,
+                    origins: tuple | None = None) -> Obj:
         obj = Obj("instance", pos, cls=cls)
         self.library.on_instance(self, obj)
         cls.instances += 1
         self.instances.append(obj)
         init = find_method(cls, "__init__")
         if init is not None:
-            self.call_func(init, args, kwargs, self_obj=obj, unknown_args=unknown_args)
+            self.call_func(init, args, kwargs, self_obj=obj, unknown_args=unknown_args, origins=origins)
         return obj
 
 

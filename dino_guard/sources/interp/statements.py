@@ -75,12 +75,17 @@ class StatementsMixin:
 
     def stmt_Assign(self, node: ast.Assign, frame: Frame) -> None:
         value = self.eval(node.value, frame)
+        span = self.origin_of(node.value, frame)
         for target in node.targets:
             self.assign(target, value, frame)
+            if isinstance(target, ast.Name):
+                self.note_written(target.id, span, frame.locals)
 
     def stmt_AnnAssign(self, node: ast.AnnAssign, frame: Frame) -> None:
         if node.value is not None:
             self.assign(node.target, self.eval(node.value, frame), frame)
+            if isinstance(node.target, ast.Name):
+                self.note_written(node.target.id, self.origin_of(node.value, frame), frame.locals)
 
     def stmt_AugAssign(self, node: ast.AugAssign, frame: Frame) -> None:
         value = self.eval(ast.BinOp(node.target, node.op, node.value), frame) if isinstance(node.target, ast.Name) else None
@@ -232,6 +237,7 @@ class StatementsMixin:
     def assign(self, target: ast.AST, value: Any, frame: Frame) -> None:
         if isinstance(target, ast.Name):
             frame.locals[target.id] = value
+            self.note_written(target.id, None, frame.locals)  # stmt_Assign notes a literal's origin after this
             self._note_binding(target, value, frame.locals)
         elif isinstance(target, ast.Attribute):
             self._assign_attribute(target, value, frame)

@@ -9,7 +9,7 @@ from dino_guard.sources import lightly_api as api
 from dino_guard.sources.interp.callargs import Call, Starred
 from dino_guard.sources.interp.scripts import find_method
 from dino_guard.sources.interp.values import Bound, Children, Obj, Params, Ref, is_const, opaque
-from dino_guard.sources.library import lightly, lightning, models
+from dino_guard.sources.library import lightly, lightning, models, table
 
 # methods whose effect on their arguments is fully known (the rest may change what they get)
 KNOWN_METHODS = frozenset({"parameters", "named_parameters", "children", "modules", "cancel_last_layer_gradients",
@@ -59,8 +59,17 @@ def _add_module(it, obj: Obj, call: Call) -> Any:
     return None
 
 
+def _flatten(it, obj: Obj, call: Call) -> Any:
+    """lightly's `backbone(x).flatten(start_dim=1)` on a feature map: a vector of channels x height x width
+    values, still not the pooled feature vector a head's input_dim is sized for (DG715 follows it)."""
+    if obj.kind == "tensor" and obj.fact("spatial") and call.arg(0, "start_dim", 0) == 1:
+        return Obj("tensor", call.pos, facts={"flattened_map": obj.facts["spatial"],
+                                              **{k: obj.facts[k] for k in ("map_channels",) if k in obj.facts}})
+    return opaque(call.pos)
+
+
 METHODS = {
-    "parameters": _parameters, "named_parameters": _parameters, "children": _children, "modules": _children,
+    "parameters": _parameters, "flatten": _flatten, "named_parameters": _parameters, "children": _children, "modules": _children,
     "cancel_last_layer_gradients": _cancel_last_layer_gradients, "detach": _detach,
     "forward": lambda it, obj, call: call_object(it, obj, call), "__call__": lambda it, obj, call: call_object(it, obj, call),
     "fit": _fit, "add_module": _add_module, "zero_grad": lambda it, obj, call: None,
@@ -114,6 +123,12 @@ def call_object(it, obj: Obj, call: Call) -> Any:
     """Calling an object: a loss, or a module's forward."""
     if obj.kind == "loss":
         return lightly.loss_forward(it, obj, call)
+    if obj.kind == "partial":
+        return table.call_partial(it, obj, call)
+    if obj.kind == "ibot_loss":
+        return lightly.ibot_forward(it, obj, call)
+    if obj.kind == "koleo_loss":
+        return lightly.koleo_forward(it, obj, call)
     if obj.kind not in ("backbone", "head", "instance", "module", "opaque"):
         return opaque(call.pos)
     it.trace.calls.append((obj, it.library.gradient_off(it)))
@@ -136,6 +151,7 @@ def tensor_from(module: Obj, pos: tuple) -> Obj:
     facts = {"module": (module, pos)}
     if module.fact("spatial"):
         facts["spatial"] = module.facts["spatial"]  # where the map is made: one finding per backbone
+        facts.update({k: module.facts[k] for k in ("map_channels",) if k in module.facts})
     return Obj("tensor", pos, facts=facts)
 
 
@@ -145,3 +161,34 @@ def _dtype(value: Any) -> str | None:
         last = value.qual.rsplit(".", 1)[-1]
         return last if last in api.TORCH_DTYPES or last.startswith(("float", "bfloat")) else None
     return None
+
+
+_IN_PLACE = frozenset({"mul_", "add_", "sub_", "copy_", "lerp_", "addcmul_"})
+
+
+def state_dict_ema(tree: ast.Module) -> bool:
+    """An EMA written over state_dict() values: a loop over a module's state_dict() that updates tensors in place
+    (`v.mul_(m).add_(s[k], alpha=1 - m)`, `v *= m`, `sd[k] = ...`) or a computed dict loaded back
+    (`teacher.load_state_dict({k: m * v + (1 - m) * s[k] for k, v in ...})`). The evaluator does not follow the
+    values of a state dict, so the reader looks at the code's shape."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.For) and _reads_state_dict([node.iter]):
+            if any(_in_place_update(n) for part in node.body for n in ast.walk(part)):
+                return True
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "load_state_dict":
+            comps = [n for arg in node.args for n in ast.walk(arg) if isinstance(n, ast.DictComp)]
+            if any(_reads_state_dict([g.iter for g in comp.generators]) for comp in comps):
+                return True
+    return False
+
+
+def _reads_state_dict(sources: list) -> bool:
+    return any(isinstance(n, ast.Attribute) and n.attr == "state_dict" for s in sources for n in ast.walk(s))
+
+
+def _in_place_update(node: ast.AST) -> bool:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _IN_PLACE:
+        return True
+    if isinstance(node, ast.AugAssign):
+        return True
+    return isinstance(node, ast.Assign) and any(isinstance(t, ast.Subscript) for t in node.targets)

@@ -105,7 +105,8 @@ def sequential(it, call: Call) -> Any:
             return copy_backbone(children.owner, call.pos)  # a ResNet without its fc: pooled features
         if isinstance(children, Children) and children.drop == 2 and _is_resnet(children.owner):
             return Obj("module", call.pos, parts=[children.owner], facts={  # without avgpool and fc: the last map
-                "spatial": ("a ResNet without its average pooling (children()[:-2], a feature map)", call.pos)})
+                "spatial": ("a ResNet without its average pooling (children()[:-2], a feature map)", call.pos),
+                "map_channels": (children.owner.fact("feature_dim"), call.pos)})
     return Obj("module", call.pos, parts=[a for a in call.args if isinstance(a, Obj)])
 
 
