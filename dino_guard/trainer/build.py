@@ -35,14 +35,17 @@ class MultiCrop(nn.Module):
         return out_global, self.head(self.backbone(local_crops).flatten(1))
 
 
-def create_backbone(cfg, meta: bool = False):
+def create_backbone(cfg, meta: bool = False, dynamic_img_size: bool | None = None, init_values: float | None = None):
     """The setup's backbone through the one builder (dino_guard.models.backbone): timm with
     num_classes=0 (pooled features) or torchvision/<name> without its last Linear.
-    Returns a Backbone (module, width, recipe for backbone.json)."""
+    Returns a Backbone (module, width, recipe for backbone.json). The keywords are the
+    method's (DINOv2: LayerScale and dynamic sizes, trainer/dinov2_step.backbone_args)."""
     from dino_guard.models import backbone as models
 
+    dynamic = cfg.dynamic_img_size if dynamic_img_size is None else dynamic_img_size
     try:
-        return models.build_backbone(cfg.name, cfg.dynamic_img_size, cfg.drop_path_rate, cfg.pretrained, meta=meta)
+        return models.build_backbone(cfg.name, dynamic, cfg.drop_path_rate, cfg.pretrained, meta=meta,
+                                     init_values=init_values)
     except models.UnknownBackbone as exc:
         raise BuildError(f"model.backbone.name: {exc}{models.did_you_mean(cfg.name)}") from None
     except models.BackboneArgsError as exc:  # e.g. dynamic_img_size on a conv net
@@ -59,9 +62,14 @@ def output_width(backbone: nn.Module, size: int) -> int:
     return width
 
 
-def build_models(setup) -> tuple[MultiCrop, MultiCrop]:
-    """Student and teacher; refuses a head whose input_dim is not the backbone's width."""
+def build_models(setup) -> tuple[nn.Module, nn.Module]:
+    """Student and teacher of the setup's method; refuses a head whose input_dim is not the backbone's width."""
     from lightly.models.utils import deactivate_requires_grad
+
+    if setup.method == "dinov2":
+        from dino_guard.trainer import dinov2_step
+
+        return dinov2_step.build_models(setup)
 
     backbone = create_backbone(setup.model.backbone).module
     width = output_width(backbone, setup.transform.global_crop_size if setup.transform else 224)
@@ -79,6 +87,15 @@ def build_models(setup) -> tuple[MultiCrop, MultiCrop]:
     return student, teacher
 
 
+def build_criterion(setup) -> nn.Module:
+    """The method's loss: DINO's DINOLoss, or DINOv2's DINO + iBOT + KoLeo (centres move once per optimizer step)."""
+    if setup.method == "dinov2":
+        from dino_guard.trainer import dinov2_step
+
+        return dinov2_step.build_criterion(setup)
+    return build_loss(setup)
+
+
 def build_loss(setup):
     """lightly's DINOLoss whose center update waits for the whole optimizer step (the one builder)."""
     c = setup.loss
@@ -88,17 +105,33 @@ def build_loss(setup):
 
 
 def param_groups(model: nn.Module) -> list[dict]:
-    """Weight decay on weights, none on biases and norm parameters (as DINO does)."""
+    """Weight decay on weights, none on biases and norm parameters (as DINO does).
+
+    Each group carries `lr_scale` and `wd_scale`: the loop sets a group's lr and
+    weight decay to the schedule's value times them (DINOv2's layer-wise groups use
+    other scales, trainer/dinov2_step.py).
+    """
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
-    return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "lr_scale": 1.0, "wd_scale": 1.0},
+            {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0, "wd_scale": 0.0}]
 
 
 def build_optimizer(setup, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    if setup.method == "dinov2":
+        from dino_guard.trainer import dinov2_step
+
+        return make_optimizer(setup, dinov2_step.param_groups(setup, model), device)
+    return make_optimizer(setup, param_groups(model), device)
+
+
+def make_optimizer(setup, groups: list[dict], device: torch.device) -> torch.optim.Optimizer:
+    """The setup's optimizer over `groups` (their own weight_decay wins over the setup's)."""
     o = setup.optimizer
-    groups = param_groups(model)
+    for g in groups:
+        g.setdefault("weight_decay", o.weight_decay * g.get("wd_scale", 1.0))
     fused = {"fused": True} if device.type == "cuda" else {}
     if o.name == "adamw":
         return torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay, **fused)

@@ -35,17 +35,23 @@ def setup_hash(setup) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def backbone_state(model_state: dict) -> dict:
-    """The backbone's entries of a student or teacher state dict, with the `backbone.` prefix removed."""
-    return {k[len(PREFIX):]: v for k, v in model_state.items() if k.startswith(PREFIX)}
+DINOV2_PREFIX = "backbone.vit."  # DINOv2: the timm ViT in lightly's MaskedVisionTransformerTIMM, not its mask token
+
+
+def backbone_state(model_state: dict, prefix: str = PREFIX) -> dict:
+    """The backbone's entries of a student or teacher state dict, with the `prefix` removed."""
+    return {k[len(prefix):]: v for k, v in model_state.items() if k.startswith(prefix)}
 
 
 def write_backbone(setup, model_state: dict, out: Path, which: str = "teacher", step=None) -> tuple[Path, Path]:
     """backbone.pt at `out` and backbone.json next to it (same stem); both written new and renamed into place."""
+    from dino_guard.trainer import dinov2_step
     from dino_guard.trainer.build import create_backbone
 
-    recipe = create_backbone(setup.model.backbone, meta=True)  # the same builder that made the trained model
-    state = backbone_state(model_state)
+    dinov2 = setup.method == "dinov2"
+    args = dinov2_step.backbone_args(setup) if dinov2 else {}
+    recipe = create_backbone(setup.model.backbone, meta=True, **args)  # the same builder that made the trained model
+    state = backbone_state(model_state, DINOV2_PREFIX if dinov2 else PREFIX)
     if not state:
         raise ExportError(f"no `{which}` backbone weights to export")
     meta = {**recipe.recipe, "feature_dim": recipe.width, "which": which, "step": step,

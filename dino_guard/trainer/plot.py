@@ -19,6 +19,13 @@ def _finite(value) -> float:
     return float(value) if value is not None and math.isfinite(value) else math.nan
 
 
+# DINOv2's rows also carry each term and the iBOT head's teacher entropy (trainer/dinov2_step.py)
+DINOV2_SERIES = {"dino": ("DINO term (class tokens)", "tab:purple", "-"),
+                 "ibot": ("iBOT term (masked patches)", "tab:brown", "-"),
+                 "koleo": ("KoLeo term", "tab:gray", "-"),
+                 "ibot_teacher_entropy": ("iBOT head teacher entropy", "tab:olive", ":")}
+
+
 def series(rows: list, knn_init: float | None = None, knn_final: float | None = None) -> dict:
     """The plotted series from metrics rows (metrics.jsonl, one per optimizer step).
 
@@ -33,13 +40,14 @@ def series(rows: list, knn_init: float | None = None, knn_final: float | None = 
         knn.setdefault(0, knn_init)
     if knn_final is not None and steps:
         knn.setdefault(steps[-1], knn_final)
+    terms = {key: [_finite(r.get(key)) for r in rows] for key in DINOV2_SERIES if any(key in r for r in rows)}
     return {"step": steps, "loss": loss, "teacher_entropy": entropy,
             "gap": [a - b for a, b in zip(loss, entropy)],
-            "knn_step": sorted(knn), "knn_top1": [knn[s] for s in sorted(knn)]}
+            "knn_step": sorted(knn), "knn_top1": [knn[s] for s in sorted(knn)], **terms}
 
 
 def figure(rows: list, output_dim: int, title: str = "", knn_init: float | None = None,
-           knn_final: float | None = None):
+           knn_final: float | None = None, ibot_output_dim: int | None = None):
     """The loss.png figure (matplotlib, Agg): losses on the left axis, kNN top-1 on the right."""
     import matplotlib
 
@@ -52,9 +60,15 @@ def figure(rows: list, output_dim: int, title: str = "", knn_init: float | None 
     ax.plot(s["step"], s["teacher_entropy"], lw=1, color="tab:orange", label="teacher entropy")
     ax.plot(s["step"], s["gap"], lw=1, color="tab:green",
             label="loss - teacher entropy (KL the student has not closed)")
+    for key, (label, color, style) in DINOV2_SERIES.items():
+        if key in s:
+            ax.plot(s["step"], s[key], lw=1, color=color, ls=style, label=label)
     ln_k = math.log(output_dim)
     ax.axhline(ln_k, color="tab:red", ls="--", lw=1, label=f"ln(output_dim) = {ln_k:.2f} (uniform collapse)")
-    ax.set_ylim(bottom=0)
+    if ibot_output_dim and ibot_output_dim != output_dim:
+        ln_ki = math.log(ibot_output_dim)
+        ax.axhline(ln_ki, color="tab:pink", ls="--", lw=1, label=f"ln(iBOT output_dim) = {ln_ki:.2f} (iBOT collapse)")
+    ax.set_ylim(bottom=min([0.0, *(v for v in s.get("koleo", []) if math.isfinite(v))]))  # KoLeo can be negative
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("nats")
     ax.grid(alpha=0.3)
@@ -73,10 +87,10 @@ def figure(rows: list, output_dim: int, title: str = "", knn_init: float | None 
 
 
 def plot_run(rows: list, output_dim: int, path: Path, title: str = "", knn_init: float | None = None,
-             knn_final: float | None = None) -> None:
+             knn_final: float | None = None, ibot_output_dim: int | None = None) -> None:
     """Write loss.png for a run's metrics rows."""
     import matplotlib.pyplot as plt
 
-    fig = figure(rows, output_dim, title, knn_init, knn_final)
+    fig = figure(rows, output_dim, title, knn_init, knn_final, ibot_output_dim)
     fig.savefig(path, bbox_inches="tight")  # the legend sits below the axes
     plt.close(fig)
