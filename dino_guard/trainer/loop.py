@@ -494,8 +494,10 @@ def record_step(run: Run, p: Pending, bar: ProgressBar, next_started: float | No
     bar.update(row)
     terms = {dinov2_step.TERM_NAMES[key]: row[key] for key in dinov2_step.TERM_NAMES if key in row}
     patch = (row["ibot"], row["ibot_teacher_std"], row["ibot_teacher_entropy"]) if "ibot" in row else None
-    step_events = run.monitor.observe(p.step, loss, grad_norm, std, entropy, run.sched.in_teacher_temp_warmup(p.step),
-                                      p.step > run.sched.warmup_steps, terms=terms, patch=patch)
+    # the trend checks read the DINO term against its head's entropy and ln K (the total adds iBOT and KoLeo)
+    step_events = run.monitor.observe(p.step, row.get("dino", loss), grad_norm, std, entropy,
+                                      run.sched.in_teacher_temp_warmup(p.step), p.step > run.sched.warmup_steps,
+                                      terms=terms, patch=patch)
     for e in step_events:
         run.events.append(e)
         if run.d.main:

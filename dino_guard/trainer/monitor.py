@@ -94,11 +94,11 @@ class Monitor:
     # ------------------------------------------------------------ checks
 
     def _non_finite(self, step: int, loss: float, grad_norm: float, terms: dict) -> Event | None:
+        broken = next((name for name, value in terms.items() if not math.isfinite(value)), None)
+        if broken:  # the guard's `loss` is the DINO term alone: a broken iBOT or KoLeo term is only here
+            return self._non_finite_term(step, broken, terms[broken])
         if math.isfinite(loss) and (math.isfinite(grad_norm) or self.precision == "fp16"):
             return None  # fp16: an inf gradient is the GradScaler's business (it skips the step)
-        broken = next((name for name, value in terms.items() if not math.isfinite(value)), None)
-        if broken:
-            return self._non_finite_term(step, broken, terms[broken])
         what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {grad_norm}"
         fix = "use train.precision: bf16 instead of fp16, " if self.precision == "fp16" else ""
         return Event("DG501", "train.precision" if self.precision == "fp16" else "optimizer.lr",
