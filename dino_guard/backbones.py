@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -59,6 +60,21 @@ def canonical_name(name: str) -> str:
 
 def lookup(name: str) -> BackboneInfo | None:
     return table().get(canonical_name(name))
+
+
+_REGISTERS = re.compile(r"_reg(\d+)(?=_|$)")
+
+
+def register_tokens(name: str) -> int:
+    """Register tokens of a timm ViT, read from its name (`vit_small_patch14_reg4_dinov2`: 4); 0 without."""
+    match = _REGISTERS.search(canonical_name(name))
+    return int(match.group(1)) if match else 0
+
+
+def without_registers(name: str) -> str | None:
+    """The same architecture without register tokens, when the table has it (`..._reg4_dinov2` -> `..._dinov2`)."""
+    plain = _REGISTERS.sub("", canonical_name(name))
+    return plain if plain != canonical_name(name) and plain in table() else None
 
 
 def suggestions(name: str, n: int = 3) -> list[str]:

@@ -44,6 +44,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG201", "head-input-dim-mismatch", Severity.ERROR, "setup"),
     Code("DG202", "unknown-backbone", Severity.ERROR, "setup"),
     Code("DG203", "batch-norm-with-vit", Severity.WARNING, "setup"),
+    Code("DG204", "register-tokens-in-masked-vit", Severity.ERROR, "setup"),
     Code("DG301", "crop-not-divisible-by-patch", Severity.ERROR, "setup"),
     Code("DG302", "crops-on-fixed-size-vit", Severity.ERROR, "setup"),
     Code("DG303", "backbone-fixed-input-size", Severity.ERROR, "setup"),
@@ -61,6 +62,11 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG415", "fp16-small-patch", Severity.WARNING, "setup"),
     Code("DG416", "teacher-too-slow-for-run", Severity.WARNING, "setup"),
     Code("DG417", "no-optimizer-step", Severity.WARNING, "setup"),
+    Code("DG418", "ibot-output-dim-mismatch", Severity.ERROR, "setup"),
+    Code("DG419", "koleo-single-image", Severity.WARNING, "setup"),
+    Code("DG420", "batch-below-recipe", Severity.WARNING, "setup"),
+    Code("DG421", "mask-ratio-invalid", Severity.ERROR, "setup"),
+    Code("DG422", "mask-ratio-out-of-range", Severity.WARNING, "setup"),
     Code("DG501", "non-finite-loss", Severity.ERROR, "trainer"),
     Code("DG502", "uniform-collapse", Severity.ERROR, "trainer"),
     Code("DG503", "dimensional-collapse", Severity.ERROR, "trainer"),
@@ -89,6 +95,10 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG715", "backbone-output-not-flat", Severity.ERROR, "script"),
     Code("DG716", "imagefolder-without-classes", Severity.ERROR, "script"),
     Code("DG717", "teacher-never-updated", Severity.ERROR, "script"),
+    Code("DG718", "teacher-head-not-updated", Severity.WARNING, "script"),
+    Code("DG719", "ibot-loss-output-dim-mismatch", Severity.ERROR, "script"),
+    Code("DG720", "last-layer-freeze-no-op", Severity.WARNING, "script"),
+    Code("DG721", "koleo-single-image-per-call", Severity.WARNING, "script"),
 )}
 
 # Codes that once existed, with what replaced them. Never reuse one.

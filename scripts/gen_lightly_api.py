@@ -37,7 +37,8 @@ from dino_guard.sources.releases.catalog import version_key  # noqa: E402  (the 
 OUT = REPO / "dino_guard" / "data" / "lightly_api.json"
 # Generated REST-client code: thousands of modules no training script imports. Any name may exist there.
 OPAQUE = ("lightly.openapi_generated",)
-SIGNATURES = ("DINOProjectionHead", "DINOLoss", "DINOTransform", "DINOCollateFunction")
+SIGNATURES = ("DINOProjectionHead", "DINOLoss", "DINOTransform", "DINOCollateFunction",
+              "DINOv2ProjectionHead", "IBOTPatchLoss", "KoLeoLoss", "MaskedVisionTransformerTIMM")
 
 
 def wheel_sources(wheel: Path) -> tuple[str, dict[str, str]]:

@@ -9,6 +9,7 @@ from dino_guard.rules import (  # noqa: F401,E401  # noqa: F401,E401
     augment,  # noqa: F401
     crops,
     data,
+    dinov2,
     loss,
     memory,  # noqa: F401
     model,
@@ -16,6 +17,7 @@ from dino_guard.rules import (  # noqa: F401,E401  # noqa: F401,E401
     optim,
     schema_codes,  # noqa: F401  (registers DG0xx)
     script_codes,
+    script_dinov2,
     script_roles,
     script_run,
     script_teacher,

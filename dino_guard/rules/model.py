@@ -23,7 +23,9 @@ def head_input_dim_mismatch(ctx) -> Iterator[Issue]:
         the first Linear of DINOProjectionHead cannot take the backbone's
         output; the first step fails with `mat1 and mat2 shapes cannot be
         multiplied (64x384 and 2048x2048)`. lightly's default input_dim is
-        2048 (ResNet-50), so a ViT behind a default head always fails.
+        2048 (ResNet-50), so a ViT behind a default head always fails; the
+        same holds for DINOv2ProjectionHead (`method: dinov2`), whose
+        default is also 2048, in front of a 384-wide ViT-S/14.
 
     Example:
         `backbone: {name: vit_small_patch16_224}`, `head: {input_dim: 2048}`.
@@ -33,15 +35,16 @@ def head_input_dim_mismatch(ctx) -> Iterator[Issue]:
         the backbone's width.
 
     References:
-        lightly issue #1589; timm `head_hidden_size`.
+        lightly issue #1589; lightly DINOv2ProjectionHead; timm `head_hidden_size`.
     """
     head_dim = ctx.setup.model.head.input_dim
     width = ctx.feature_dim
     if head_dim is None or width is None or head_dim == width:
         return
     name = ctx.setup.model.backbone.name
+    head = "DINOv2ProjectionHead" if ctx.setup.method == "dinov2" else "DINOProjectionHead"
     yield Issue("model.head.input_dim",
-                f"DINOProjectionHead(input_dim={head_dim}) does not match {name}'s feature width ({width}): "
+                f"{head}(input_dim={head_dim}) does not match {name}'s feature width ({width}): "
                 f"the first step fails with `mat1 and mat2 shapes cannot be multiplied (Nx{width} and {head_dim}x...)`",
                 f"set model.head.input_dim: {width} (or leave it out to use the backbone's width)",
                 fix={"model.head.input_dim": width})

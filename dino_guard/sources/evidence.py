@@ -18,6 +18,7 @@ class ScriptEvidence:
     built: Built  # the partial setup's data, positions, known fields and the run's epochs
     pair: DinoPair  # which script classes build DINO: values of other models in the file are not DINO's
     setup: Any | None = None  # the validated Setup, when the script determines one
+    tree: Any | None = None  # the script's ast.Module, for rules about statements the evaluator does not model
 
     def known(self, dotted: str) -> bool:
         return dotted in self.built.known

@@ -13,6 +13,10 @@ from dino_guard.sources.releases import catalog
 DINO_HEAD = catalog.signature(catalog.newest(), "DINOProjectionHead")
 DINO_LOSS = catalog.signature(catalog.newest(), "DINOLoss")
 DINO_TRANSFORM = catalog.signature(catalog.newest(), "DINOTransform")
+# DINOv2's parts (lightly >= 1.5.22 in the releases described here); their output widths are checked by DG719.
+DINOV2_HEAD = catalog.signature(catalog.newest(), "DINOv2ProjectionHead")
+IBOT_LOSS = catalog.signature(catalog.newest(), "IBOTPatchLoss")
+KOLEO_LOSS = catalog.signature(catalog.newest(), "KoLeoLoss")
 # lightly < 1.4 put the DINO augmentations in a collate function with the same crop arguments.
 DINO_COLLATE = DINO_TRANSFORM[:5]
 

@@ -67,7 +67,16 @@ def build(trace: Trace, roles: Roles) -> Built:
     _train_facts(built, trace, pair)
     _momentum(built, pair.only(trace.momentum_calls))
     _train_section(built, trace)
+    _method(built, trace, pair)
     return built
+
+
+def _method(built: Built, trace: Trace, pair: DinoPair) -> None:
+    """DINOv2 when the DINO model's classes build DINOv2's parts: iBOT's loss, KoLeo, DINOv2ProjectionHead."""
+    parts = pair.only(trace.of_kind("ibot_loss") + trace.of_kind("koleo_loss")
+                      + [h for h in trace.of_kind("head") if h.fact("dinov2")])
+    if parts:
+        built.put("method", "dinov2", min(o.pos for o in parts))
 
 
 class DinoPair:
@@ -116,6 +125,8 @@ def _section(built: Built, prefix: str, objs: list, fields: tuple, hidden: tuple
         return
     built.place(prefix, objs[0].pos)
     for name in fields:
+        if any(name not in o.facts for o in objs):
+            continue  # an argument one of the classes does not have (DINOv2ProjectionHead: no freeze_last_layer)
         value = agreed([o.fact(name) for o in objs])
         if value is not _NOT_AGREED:
             built.put(f"{prefix}.{name}", value, objs[0].facts[name][1], known=name not in hidden)

@@ -84,7 +84,7 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
     built = partial_setup.build(trace, roles)
     setup, invalid = _validate(path, built)
     findings += invalid
-    evidence = ScriptEvidence(path, trace, roles, built, partial_setup.DinoPair(trace), setup)
+    evidence = ScriptEvidence(path, trace, roles, built, partial_setup.DinoPair(trace), setup, tree)
     return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known), evidence)
 
 

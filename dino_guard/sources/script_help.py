@@ -16,7 +16,8 @@ from dino_guard.codes import get
 from dino_guard.findings import Finding
 
 # Setup sections that are one lightly constructor's keyword arguments.
-_CALLS = {"model.head": "DINOProjectionHead", "loss": "DINOLoss", "transform": "DINOTransform"}
+_CALLS = {"model.head": "DINOProjectionHead", "loss": "DINOLoss", "transform": "DINOTransform",
+          "ibot": "IBOTPatchLoss"}
 
 # Whole-sentence help for findings whose fix is no single keyword argument in a script.
 _FIXED = {
@@ -26,8 +27,9 @@ _FIXED = {
 
 
 def _batch(fix: dict) -> str:
-    batch, steps = fix["train.batch_size"], fix.get("train.accumulate_grad_batches", 1)
-    return (f"use DataLoader(batch_size={batch}) and step the optimizer every {steps} batches "
+    batch, steps = fix.get("train.batch_size"), fix.get("train.accumulate_grad_batches", 1)
+    loader = f"use DataLoader(batch_size={batch}) and step" if batch is not None else "step"
+    return (f"{loader} the optimizer every {steps} batches "
             f"(Lightning: Trainer(accumulate_grad_batches={steps}))")
 
 
@@ -52,6 +54,11 @@ _STATEMENTS: dict[str, Callable[[dict], str]] = {
                                      "`dino-guard train` with transform.backend: device)"),
     "model.backbone.dynamic_img_size": lambda fix: ("create the ViT with timm.create_model(..., dynamic_img_size=True) "
                                                     "(timm interpolates the position embeddings per crop size)"),
+    "ibot.mask_ratio_min_max": lambda fix: ("call random_block_mask(..., min_image_mask_ratio={!r}, "
+                                            "max_image_mask_ratio={!r})".format(*fix["ibot.mask_ratio_min_max"])),
+    "ibot.mask_sample_probability": lambda fix: (f"call random_block_mask(..., "
+                                                 f"batch_mask_ratio={fix['ibot.mask_sample_probability']!r})"),
+    "koleo.weight": lambda fix: f"weigh the KoLeo term by {fix['koleo.weight']!r} (or leave KoLeoLoss out)",
     "model.backbone.name": lambda fix: f"timm.create_model({fix['model.backbone.name']!r}, num_classes=0)",
 }
 

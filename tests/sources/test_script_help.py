@@ -55,3 +55,9 @@ def test_every_rules_fix_on_its_bad_fixture_has_a_python_spelling():
         for finding in _findings(path, code):
             if finding.fix and not set(finding.fix) & setup_only:
                 assert code in _FIXED or python_fix(finding.fix), (code, finding.fix)
+
+
+def test_an_accumulation_fix_without_a_batch_size_keeps_the_dataloader_batch():
+    """DG420 on a script fixes accumulate_grad_batches alone (once a KeyError in the pre-commit hook)."""
+    assert python_fix({"train.accumulate_grad_batches": 16}) == (
+        "step the optimizer every 16 batches (Lightning: Trainer(accumulate_grad_batches=16))")

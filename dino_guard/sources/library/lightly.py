@@ -14,7 +14,7 @@ from dino_guard.sources.interp.callargs import ABSENT, Call
 from dino_guard.sources.interp.values import Obj, opaque
 from dino_guard.sources.library import data, lightning, models, training
 from dino_guard.sources.library.objects import record
-from dino_guard.sources.library.trace import LossCall
+from dino_guard.sources.library.trace import IBOTCall, KoLeoCall, LossCall
 
 
 def _bound(kind: str, signature: tuple):
@@ -37,6 +37,11 @@ def _masked_vit(it, call: Call) -> Any:
     return models.copy_backbone(vit, call.pos) if models.is_backbone(vit) else opaque(call.pos)
 
 
+def _dinov2_head(it, call: Call) -> Obj:
+    """DINOv2ProjectionHead: a head like DINO's (the same width rules), without a last-layer freeze argument."""
+    return record(it, Obj("head", call.pos, facts={**call.bind(it, api.DINOV2_HEAD), "dinov2": (True, call.pos)}))
+
+
 def _deactivate_requires_grad(it, call: Call) -> None:
     it.library.freeze(it, [a for a in [call.arg(0, "model")] if isinstance(a, Obj)])
 
@@ -49,6 +54,10 @@ def _optimizer(it, call: Call) -> Obj:
 BY_LAST_NAME = {
     "DINOProjectionHead": _bound("head", api.DINO_HEAD),
     "DINOLoss": _bound("loss", api.DINO_LOSS),
+    "DINOv2ProjectionHead": _dinov2_head,
+    "IBOTPatchLoss": _bound("ibot_loss", api.IBOT_LOSS),
+    "KoLeoLoss": _bound("koleo_loss", api.KOLEO_LOSS),
+    "linear_warmup_schedule": training.linear_warmup_schedule,
     "DINOTransform": _bound("transform", api.DINO_TRANSFORM),
     "DINOCollateFunction": _bound("dino_collate", api.DINO_COLLATE),
     "LightlyDataset": _lightly_dataset,
@@ -83,3 +92,23 @@ def loss_forward(it, loss: Obj, call_: Call) -> Obj:
     it.trace.loss_calls.append(update)
     it.library.note_teacher_update(update)  # every forward moves the loss centre
     return Obj("tensor", call_.pos, facts={"from_loss": (True, call_.pos)})
+
+
+def _argument_texts(it, call_: Call, names: tuple) -> tuple:
+    nodes = [call_.kw_nodes.get(name) or (call_.arg_nodes[i] if i < len(call_.arg_nodes) else None)
+             for i, name in enumerate(names)]
+    return tuple(ast.unparse(n) if n is not None else "" for n in nodes)
+
+
+def ibot_forward(it, loss: Obj, call_: Call) -> Obj:
+    """IBOTPatchLoss(teacher_out, student_out, mask, teacher_temp=None): its center moves on every call."""
+    update = IBOTCall(loss, call_.arg(0, "teacher_out"), call_.arg(1, "student_out"), call_.pos,
+                      _argument_texts(it, call_, ("teacher_out", "student_out")))
+    it.trace.ibot_calls.append(update)
+    return Obj("tensor", call_.pos, facts={"from_loss": (True, call_.pos)})
+
+
+def koleo_forward(it, loss: Obj, call_: Call) -> Obj:
+    """KoLeoLoss(x): x's rows are the images whose nearest neighbours it spreads."""
+    it.trace.koleo_calls.append(KoLeoCall(call_.arg(0, "x"), call_.pos, _argument_texts(it, call_, ("x",))[0]))
+    return Obj("tensor", call_.pos)

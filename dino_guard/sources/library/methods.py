@@ -9,7 +9,7 @@ from dino_guard.sources import lightly_api as api
 from dino_guard.sources.interp.callargs import Call, Starred
 from dino_guard.sources.interp.scripts import find_method
 from dino_guard.sources.interp.values import Bound, Children, Obj, Params, Ref, is_const, opaque
-from dino_guard.sources.library import lightly, lightning, models
+from dino_guard.sources.library import lightly, lightning, models, table
 
 # methods whose effect on their arguments is fully known (the rest may change what they get)
 KNOWN_METHODS = frozenset({"parameters", "named_parameters", "children", "modules", "cancel_last_layer_gradients",
@@ -114,6 +114,12 @@ def call_object(it, obj: Obj, call: Call) -> Any:
     """Calling an object: a loss, or a module's forward."""
     if obj.kind == "loss":
         return lightly.loss_forward(it, obj, call)
+    if obj.kind == "partial":
+        return table.call_partial(it, obj, call)
+    if obj.kind == "ibot_loss":
+        return lightly.ibot_forward(it, obj, call)
+    if obj.kind == "koleo_loss":
+        return lightly.koleo_forward(it, obj, call)
     if obj.kind not in ("backbone", "head", "instance", "module", "opaque"):
         return opaque(call.pos)
     it.trace.calls.append((obj, it.library.gradient_off(it)))

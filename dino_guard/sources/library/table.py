@@ -14,7 +14,7 @@ from typing import Any
 from dino_guard import backbones
 from dino_guard.sources import lightly_api as api
 from dino_guard.sources.interp.callargs import Call
-from dino_guard.sources.interp.values import Obj, Params, Scaled, opaque
+from dino_guard.sources.interp.values import Obj, Params, Ref, Scaled, opaque
 from dino_guard.sources.library import data, lightly, lightly_train, lightning, models, training
 
 Handler = Callable[[Any, Call, str], Any]
@@ -70,7 +70,24 @@ def _named(handler: Callable) -> Handler:
     return lambda it, call, qual: handler(it, call)
 
 
+def _partial(it, call: Call, qual: str) -> Any:
+    """functools.partial(DINOv2ProjectionHead, input_dim=384): calling it later calls the library with both."""
+    callee = call.arg(0, "func")
+    return Obj("partial", call.pos, attrs={"callee": callee, "call": call}) if isinstance(callee, Ref) else opaque(call.pos)
+
+
+def call_partial(it, partial: Obj, call: Call) -> Any:
+    """The call a partial stands for: its own arguments first, the later call's after (keywords: the later win)."""
+    inner: Call = partial.attrs["call"]
+    merged = Call(call.node, inner.args[1:] + call.args, {**inner.kwargs, **call.kwargs}, inner.star or call.star,
+                  inner.arg_nodes[1:] + call.arg_nodes, {**inner.kw_nodes, **call.kw_nodes}, call.pos)
+    qual = partial.attrs["callee"].qual
+    handler = lookup(qual)
+    return handler(it, merged, qual) if handler is not None else opaque(call.pos)
+
+
 EXACT: dict = {
+    "functools.partial": _partial,
     "timm.create_model": _named(models.timm_model), "timm.models.create_model": _named(models.timm_model),
     "torch.hub.load": _named(models.hub_model),
     "torch.utils.data.DataLoader": _named(data.dataloader), "torch.utils.data.dataloader.DataLoader": _named(data.dataloader),

@@ -37,6 +37,26 @@ class LossCall:
 
 
 @dataclass
+class IBOTCall:
+    """IBOTPatchLoss(teacher_out, student_out, mask, teacher_temp=None): which modules made each side."""
+
+    loss: Obj
+    teacher: Any
+    student: Any
+    pos: Position
+    texts: tuple = ("", "")
+
+
+@dataclass
+class KoLeoCall:
+    """KoLeoLoss(x): what the regulariser is applied to."""
+
+    value: Any
+    pos: Position
+    text: str = ""
+
+
+@dataclass
 class OptimizerCall:
     owners: list | None  # objects whose parameters it gets; None: unknown
     pos: Position
@@ -46,6 +66,9 @@ class OptimizerCall:
 class DinoTrace(Trace):
     momentum_calls: list = field(default_factory=list)
     loss_calls: list = field(default_factory=list)
+    ibot_calls: list = field(default_factory=list)  # IBOTCall: DINOv2's masked-patch loss
+    koleo_calls: list = field(default_factory=list)  # KoLeoCall
+    warmups: list = field(default_factory=list)  # linear_warmup_schedule(...) Objs
     optimizers: list = field(default_factory=list)
     frozen: set = field(default_factory=set)  # ids of objects whose requires_grad was turned off
     maybe_frozen: set = field(default_factory=set)  # ids handed to calls dino-guard cannot follow

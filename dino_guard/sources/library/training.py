@@ -53,6 +53,17 @@ def cosine_schedule(it, call: Call) -> Obj:
     return obj
 
 
+def linear_warmup_schedule(it, call: Call) -> Obj:
+    """lightly's linear_warmup_schedule(step, warmup_steps, start_value, end_value): DINOv2's teacher temperature."""
+    node = call.kw_nodes.get("warmup_steps") or (call.arg_nodes[1] if len(call.arg_nodes) > 1 else call.node)
+    obj = Obj("warmup", call.pos, facts={
+        "step": (call.arg(0, "step"), call.pos), "warmup_steps": (call.arg(1, "warmup_steps"), it.pos(node)),
+        "start": (call.arg(2, "start_value"), call.pos), "end": (call.arg(3, "end_value"), call.pos)})
+    it.trace.warmups.append(obj)
+    obj.scope = it.scope()
+    return obj
+
+
 def _param_owners(value: Any) -> list:
     """Modules whose parameters an optimizer receives (the known part)."""
     if isinstance(value, Params):
