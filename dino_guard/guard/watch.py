@@ -109,7 +109,8 @@ def used_ibot_temperature(criterion, args: tuple, kwargs: dict) -> float:
 
 
 class Watch:
-    """Hooks on the user's DINOLoss (and DINOv2's IBOTPatchLoss, KoLeoLoss) feeding the trainer's Monitor, one step late.
+    """Hooks on the user's DINOLoss (and DINOv2's IBOTPatchLoss, KoLeoLoss) feeding the trainer's Monitor,
+    one step late.
 
     `terms`: DINOv2's other losses by name ("iBOT", "KoLeo"). Their outputs are
     each step's terms, so a non-finite one is named; the iBOT loss's teacher
