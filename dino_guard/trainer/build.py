@@ -62,14 +62,9 @@ def output_width(backbone: nn.Module, size: int) -> int:
     return width
 
 
-def build_models(setup) -> tuple[nn.Module, nn.Module]:
-    """Student and teacher of the setup's method; refuses a head whose input_dim is not the backbone's width."""
+def build_models(setup) -> tuple[MultiCrop, MultiCrop]:
+    """Student and teacher; refuses a head whose input_dim is not the backbone's width."""
     from lightly.models.utils import deactivate_requires_grad
-
-    if setup.method == "dinov2":
-        from dino_guard.trainer import dinov2_step
-
-        return dinov2_step.build_models(setup)
 
     backbone = create_backbone(setup.model.backbone).module
     width = output_width(backbone, setup.transform.global_crop_size if setup.transform else 224)
@@ -85,15 +80,6 @@ def build_models(setup) -> tuple[nn.Module, nn.Module]:
     teacher = MultiCrop(copy.deepcopy(backbone), teacher_head)
     deactivate_requires_grad(teacher)
     return student, teacher
-
-
-def build_criterion(setup) -> nn.Module:
-    """The method's loss: DINO's DINOLoss, or DINOv2's DINO + iBOT + KoLeo (centres move once per optimizer step)."""
-    if setup.method == "dinov2":
-        from dino_guard.trainer import dinov2_step
-
-        return dinov2_step.build_criterion(setup)
-    return build_loss(setup)
 
 
 def build_loss(setup):
@@ -120,10 +106,6 @@ def param_groups(model: nn.Module) -> list[dict]:
 
 
 def build_optimizer(setup, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
-    if setup.method == "dinov2":
-        from dino_guard.trainer import dinov2_step
-
-        return make_optimizer(setup, dinov2_step.param_groups(setup, model), device)
     return make_optimizer(setup, param_groups(model), device)
 
 

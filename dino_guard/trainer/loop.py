@@ -35,7 +35,6 @@ import torch
 
 from dino_guard.plan import RunPlan, last_step, plan_run, setup_processes
 from dino_guard.trainer import checkpoint, dinov2_step, distributed, runfolder, setupdiff
-from dino_guard.trainer.build import build_criterion, build_models, build_optimizer
 from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source, split_indices
 from dino_guard.trainer.export import write_backbone
 from dino_guard.trainer.images import DataError
@@ -45,6 +44,7 @@ from dino_guard.trainer.monitor import Event, Monitor
 from dino_guard.trainer.pipeline import PrefetchViews, build_pipeline
 from dino_guard.trainer.plot import plot_run
 from dino_guard.trainer.progress import ProgressBar, plan_text
+from dino_guard.trainer.recipe import build_criterion, build_models, build_optimizer
 from dino_guard.trainer.schedules import Schedule
 from dino_guard.trainer.teacher_stats import teacher_stats
 
