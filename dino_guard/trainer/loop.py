@@ -185,7 +185,7 @@ def prepare(setup, opts: Options) -> Run:
         opts.log(f"note: torchrun started {d.world} processes, the setup says train.devices x num_nodes = "
                  f"{setup_processes(setup)}; the effective batch and lr use {d.world}")
     torch.manual_seed(t.seed)
-    random.seed(t.seed)  # DINOv2's block masks (lightly's random_block_mask draws from Python's random)
+    random.seed(t.seed + d.rank)  # DINOv2's block masks (lightly's random_block_mask uses Python's random), per rank
 
     source = find_source(setup.data)
     plan = plan_for(setup, source, d)

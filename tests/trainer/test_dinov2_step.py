@@ -50,6 +50,10 @@ def test_each_term_and_both_heads_entropy_are_in_metrics_and_export_loads_strict
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["teacher"]
     assert torch.equal(model.state_dict()["blocks.0.ls1.gamma"], state["backbone.vit.blocks.0.ls1.gamma"])
     assert (tmp_path / "loss.png").stat().st_size > 0
+    from dino_guard.trainer.export import export_checkpoint  # `dino-guard export` from the checkpoint
+
+    pt, _ = export_checkpoint(tmp_path / "checkpoints" / "last.pt", tmp_path / "exported" / "backbone.pt")
+    assert load_backbone(pt).state_dict().keys() == model.state_dict().keys()
 
 
 def test_layer_decay_and_patch_embed_multiplier_set_each_groups_lr(tmp_path):
