@@ -77,5 +77,31 @@ def without_registers(name: str) -> str | None:
     return plain if plain != canonical_name(name) and plain in table() else None
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """A setup's backbone as every part of dino-guard sees it: its width and patch, and the table's entry."""
+
+    width: int | None  # pooled feature width; None: unknown
+    patch: int | None  # patch size; None: a conv net, or unknown
+    info: BackboneInfo | None  # the table's entry; None: not in the table
+
+    @property
+    def is_vit_like(self) -> bool:
+        return self.patch is not None
+
+
+def resolve(backbone) -> Resolved:
+    """Width and patch of `backbone` (a setup's model.backbone: name, feature_dim, patch_size).
+
+    What the setup states wins over the table (a backbone the table does not
+    know, or a timm name built with another width); the rest comes from the
+    table; what neither says is None.
+    """
+    info = lookup(backbone.name)
+    width = backbone.feature_dim or (info.feature_dim if info else None)
+    patch = backbone.patch_size or (info.patch_size if info else None)
+    return Resolved(width, patch, info)
+
+
 def suggestions(name: str, n: int = 3) -> list[str]:
     return difflib.get_close_matches(canonical_name(name), list(table()), n=n, cutoff=0.5)

@@ -20,6 +20,8 @@ COMMANDS = {
                  "Predict peak GPU memory of a training step and fit the batch to a GPU."),
     "export": ("dino_guard.commands.export:export",
                "Write a run's trained backbone as backbone.pt + backbone.json (loads into timm or torchvision)."),
+    "rescale": ("dino_guard.commands.rescale:rescale",
+                "Rewrite a reference recipe for your GPUs and data set, explaining every change."),
     "rule": ("dino_guard.commands.rules:rule_command", "Print the documentation of one rule, e.g. `dino-guard rule DG201`."),
     "rules": ("dino_guard.commands.rules:rules_command", "List every rule: code, name, severity, summary."),
     "schema": ("dino_guard.commands.schema:schema_command",

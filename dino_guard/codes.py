@@ -102,6 +102,27 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG721", "koleo-single-image-per-call", Severity.WARNING, "script"),
 )}
 
+# Which findings `check --fix` may apply (as ruff): "safe" makes the run possible without changing the
+# recipe (widths, a missing transform, crop sizes, the ViT's input size, a batch split that keeps the
+# effective batch); "unsafe" changes the recipe (lr, momentum, temperatures, K, precision, workers, data)
+# and is applied only with --unsafe-fixes. A code not listed has no fix; infos are never applied.
+FIX_SAFETY: dict[str, str] = {
+    "DG101": "safe", "DG201": "safe", "DG301": "safe", "DG302": "safe", "DG303": "safe", "DG401": "safe",
+    "DG601": "safe",
+    "DG102": "unsafe", "DG103": "unsafe", "DG104": "unsafe", "DG105": "unsafe", "DG202": "unsafe",
+    "DG203": "unsafe", "DG304": "unsafe", "DG305": "unsafe", "DG402": "unsafe", "DG403": "unsafe",
+    "DG404": "unsafe", "DG410": "unsafe", "DG413": "unsafe", "DG414": "unsafe",
+    "DG415": "unsafe", "DG416": "unsafe", "DG417": "unsafe", "DG602": "unsafe",
+}
+
+
+def fix_safety(code: str) -> str:
+    """"safe", "unsafe" or "none": whether `check --fix` applies the code's fix, and under which flag."""
+    if code in CODES and CODES[code].severity == Severity.INFO:
+        return "none"  # an info is never applied (DG411's advice is for the user to weigh)
+    return FIX_SAFETY.get(code, "none")
+
+
 # Codes that once existed, with what replaced them. Never reuse one.
 RETIRED: dict[str, str] = {}
 

@@ -1,8 +1,8 @@
 """The run plan: what a setup trains, written once for `check` and `train`.
 
 Effective batch, the learning rate the optimizer uses, the kNN hold-out,
-steps per epoch and the run's length all follow from the setup and the
-number of images; `check`'s rules (DG411, DG412, DG416, ...) and the trainer
+steps per epoch, the run's length and the cosine schedules over it all
+follow from the setup and the number of images; `check`'s rules (DG411, DG412, DG416, ...) and the trainer
 read them from here, so the numbers `check` states are the ones `train` runs.
 Stdlib only: the check path stays torch-free.
 """
@@ -16,7 +16,13 @@ LR_REFERENCE_BATCH = 256  # DINO: optimizer.lr is the rate for this many images 
 DINOV2_LR_REFERENCE_BATCH = 1024  # DINOv2: optimizer.lr is the rate for this many images (square-root rule)
 DINOV2_LAYER_DECAY = 0.9  # Meta's dinov2 layerwise_decay, the default of optimizer.layer_decay for method: dinov2
 DINOV2_PATCH_EMBED_LR_MULT = 0.2  # Meta's dinov2 patch_embed_lr_mult
+DINO_MOMENTUM, DINO_MOMENTUM_BATCH = 0.996, 1024  # DINO's teacher momentum and the batch it was tuned at
 SYNTHETIC_HOLDOUT = 0.2  # the built-in shapes set holds out a fifth for kNN unless eval says otherwise
+
+
+def effective_batch(batch_size: int, accumulate: int = 1, processes: int = 1) -> int:
+    """Images per optimizer step: the per-process batch x gradient accumulation x processes."""
+    return batch_size * accumulate * processes
 
 
 def lr_used(base_lr: float, effective_batch: int, method: str = "dino") -> float:
@@ -28,6 +34,11 @@ def lr_used(base_lr: float, effective_batch: int, method: str = "dino") -> float
     if method == "dinov2":
         return base_lr * math.sqrt(effective_batch / DINOV2_LR_REFERENCE_BATCH)
     return base_lr * effective_batch / LR_REFERENCE_BATCH
+
+
+def lr_reference_batch(method: str = "dino") -> int:
+    """The batch `optimizer.lr` is the rate for, under the method's scaling rule."""
+    return DINOV2_LR_REFERENCE_BATCH if method == "dinov2" else LR_REFERENCE_BATCH
 
 
 def lr_rule(method: str = "dino") -> str:
@@ -51,6 +62,17 @@ def patch_embed_lr_mult_used(setup) -> float:
     if o.patch_embed_lr_mult is not None:
         return o.patch_embed_lr_mult
     return DINOV2_PATCH_EMBED_LR_MULT if getattr(setup, "method", "dino") == "dinov2" else 1.0
+
+
+def scaled_momentum(momentum: float, from_batch: int, to_batch: int) -> float:
+    """The EMA momentum for `to_batch` images per step, given one tuned at `from_batch`: rho ** (to / from).
+
+    The EMA scaling rule of Busbridge et al., "How to Scale Your EMA"
+    (NeurIPS 2023): with kappa = B'/B, rho' = rho ** kappa keeps the
+    teacher's memory the same number of images long. DG411 and `rescale`
+    both use it.
+    """
+    return momentum ** (to_batch / from_batch)
 
 
 def setup_processes(setup) -> int:
@@ -95,7 +117,7 @@ class RunPlan:
 
     @property
     def effective_batch(self) -> int:
-        return self.batch_size * self.accumulate * self.processes
+        return effective_batch(self.batch_size, self.accumulate, self.processes)
 
     @property
     def lr(self) -> float:
@@ -143,3 +165,19 @@ def last_step(plan: RunPlan, *max_steps: int | None) -> int | None:
     if plan.total_steps is None:
         return cap
     return min(plan.total_steps, cap) if cap else plan.total_steps
+
+
+def cosine(start: float, end: float, step: int, total: int) -> float:
+    """Cosine from start (step 0) to end (step total), as facebookresearch/dino's cosine_scheduler
+    and lightly's cosine_schedule (whose `max_steps - 1` is `total` here)."""
+    if total <= 0:
+        return end
+    t = min(step, total) / total
+    return end + 0.5 * (start - end) * (1 + math.cos(math.pi * t))
+
+
+def warmup_cosine(peak: float, final: float, step: int, total: int, warmup: int) -> float:
+    """Linear warmup from 0 to peak over `warmup` steps, then cosine to final."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    return cosine(peak, final, step - warmup, total - warmup)

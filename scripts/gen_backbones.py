@@ -34,6 +34,7 @@ TIMM = [
     "deit3_small_patch16_224", "deit3_base_patch16_224", "deit3_large_patch16_224",
     "vit_small_patch14_dinov2", "vit_base_patch14_dinov2", "vit_large_patch14_dinov2", "vit_giant_patch14_dinov2",
     "vit_small_patch14_reg4_dinov2", "vit_base_patch14_reg4_dinov2", "vit_large_patch14_reg4_dinov2",
+    "vit_giant_patch14_reg4_dinov2",
     "convnext_tiny", "convnext_small", "convnext_base",
     "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
     "regnety_008", "regnety_016", "regnety_032", "regnety_040", "regnety_080", "regnety_160",
@@ -43,6 +44,7 @@ TIMM = [
 ]
 TORCHVISION = [
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "resnext50_32x4d",
+    "wide_resnet101_2", "resnext101_32x8d", "resnext101_64x4d",
     "vit_b_16", "vit_l_16", "convnext_tiny", "convnext_small", "convnext_base",
     "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3", "efficientnet_b4",
     "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf",

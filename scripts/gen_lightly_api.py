@@ -154,7 +154,7 @@ def _top_level(body: list):
 def _arguments(init: ast.FunctionDef) -> list:
     params = init.args.args[1:]
     defaults = [None] * (len(params) - len(init.args.defaults)) + list(init.args.defaults)
-    return [[p.arg, _literal(d)] for p, d in zip(params, defaults)]
+    return [[p.arg, _literal(d)] for p, d in zip(params, defaults, strict=True)]
 
 
 def _literal(node: ast.AST | None):

@@ -1,4 +1,4 @@
-"""Shared fixtures: a setup-file writer and a CLI runner."""
+"""Shared fixtures: a setup-file writer and a CLI runner (shared values and helpers: tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-REPO = Path(__file__).resolve().parent.parent
-EXAMPLES = REPO / "examples"
-
-GOOD_SETUP = """\
-data: {synthetic: shapes, size: 20000}
-transform: {global_crop_size: 224, local_crop_size: 96, n_local_views: 6}
-model:
-  backbone: {name: vit_small_patch16_224, dynamic_img_size: true}
-  head: {input_dim: 384, output_dim: 128}
-loss: {output_dim: 128, warmup_teacher_temp_epochs: 3}
-optimizer: {warmup_epochs: 1}
-teacher_momentum: {start: 0.996}
-train: {epochs: 10, batch_size: 64}
-"""
+from tests.helpers import GOOD_SETUP
 
 
 @pytest.fixture

@@ -83,3 +83,48 @@ def test_memory_facts_are_reproducible(name):
     pytest.importorskip("timm")
     pytest.importorskip("lightly")
     assert load_generator().generate(name)["memory"] == backbones.lookup(name).memory
+
+
+def backbone_section(name: str, **stated):
+    from dino_guard.schemas.setup import Backbone
+
+    return Backbone(name=name, **stated)
+
+
+def test_resolve_takes_width_and_patch_from_the_table():
+    resolved = backbones.resolve(backbone_section("vit_small_patch16_224.dino"))
+    assert (resolved.width, resolved.patch, resolved.is_vit_like) == (384, 16, True)
+    assert resolved.info is backbones.lookup("vit_small_patch16_224")
+    assert backbones.resolve(backbone_section("torchvision/resnet50")).patch is None
+
+
+def test_resolve_lets_the_setup_state_what_the_table_does_not_know():
+    assert backbones.resolve(backbone_section("my_net")) == backbones.Resolved(None, None, None)
+    resolved = backbones.resolve(backbone_section("my_net", feature_dim=96, patch_size=8))
+    assert (resolved.width, resolved.patch, resolved.info) == (96, 8, None)
+    assert backbones.resolve(backbone_section("resnet18", feature_dim=1024)).width == 1024  # the statement wins
+
+
+def test_check_memory_and_trainer_use_the_one_resolve(monkeypatch):
+    """engine.py, memory/spec.py and trainer/loop.py each decided width and patch (issue 18)."""
+    from dino_guard.check.engine import Context
+    from dino_guard.memory.spec import spec_from_setup
+    from dino_guard.schemas import Setup
+
+    monkeypatch.setattr(backbones, "resolve", lambda b: backbones.Resolved(1234, 7, None))
+    setup = Setup.model_validate({"transform": {}, "model": {"backbone": {"name": "resnet18"}}})
+    ctx = Context("s.dino.yaml", setup)
+    assert (ctx.feature_dim, ctx.patch_size) == (1234, 7)
+    assert spec_from_setup(setup).feature_dim == 1234
+    if importlib.util.find_spec("torch"):
+        from dino_guard.trainer.loop import is_vit_like
+
+        assert is_vit_like(setup)
+
+
+def test_script_facts_name_backbones_the_table_knows():
+    """Hub aliases are names only, and every torchvision net a script's fc is read from is in the table."""
+    from dino_guard.sources import lightly_api as api
+
+    assert all(isinstance(name, str) and backbones.lookup(name) for name in api.HUB_MODELS.values())
+    assert all(backbones.lookup(backbones.TORCHVISION_PREFIX + name) for name in api.TORCHVISION_FC_NETS)

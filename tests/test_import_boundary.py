@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import EXAMPLES, REPO
+from tests.helpers import EXAMPLES, REPO
 
 HEAVY = ("torch", "timm", "lightly", "torchvision", "kornia", "numpy", "matplotlib")
 

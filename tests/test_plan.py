@@ -8,12 +8,24 @@ lr 6.25e-05 where a `devices: 2` run used half.
 
 from __future__ import annotations
 
+import io
+import math
+import tokenize
 from pathlib import Path
 
 import pytest
 
 from dino_guard.check.engine import Context
-from dino_guard.plan import held_out_count, last_step, lr_used, plan_run
+from dino_guard.plan import (
+    cosine,
+    effective_batch,
+    held_out_count,
+    last_step,
+    lr_rule,
+    lr_used,
+    plan_run,
+    warmup_cosine,
+)
 from dino_guard.schemas import Setup
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,4 +113,44 @@ def test_check_and_train_plan_the_same_run_for_every_example(path):
     sched = Schedule.from_setup(setup, trained)
     assert sched.lr == checked.lr and sched.total_steps == checked.total_steps
     dg412 = next(f for f in check_loaded(loaded) if f.code == "DG412")
-    assert f"= {sched.lr:.4g} (effective batch {trained.effective_batch})" in dg412.message
+    assert f"= {sched.lr:.4g} with lr {setup.optimizer.lr:g} (effective batch {trained.effective_batch})" in dg412.message
+
+
+def test_cosine_runs_from_start_to_end_as_lightlys_cosine_schedule():
+    assert cosine(0.996, 1.0, 0, 100) == 0.996 and cosine(0.996, 1.0, 100, 100) == 1.0
+    assert cosine(0.996, 1.0, 50, 100) == pytest.approx(0.998)
+    assert cosine(0.996, 1.0, 500, 100) == 1.0  # past the end it stays there
+    # lightly.utils.scheduler.cosine_schedule(step, max_steps, start, end), written out
+    assert cosine(0.9, 1.0, 7, 19) == pytest.approx(1.0 - 0.1 * (math.cos(math.pi * 7 / 19) + 1) / 2)
+    assert warmup_cosine(1.0, 0.0, 0, 100, 10) == pytest.approx(0.1) and warmup_cosine(1.0, 0.0, 10, 100, 10) == 1.0
+
+
+def test_rules_and_trainer_share_the_plans_cosine():
+    """One schedule: DG416's teacher and the trainer's momentum follow the same curve (issue 18)."""
+    from dino_guard.rules.optim import init_share
+
+    steps, start, end = 40, 0.9, 0.99
+    product = math.prod(cosine(start, end, i, steps - 1) for i in range(steps))
+    assert init_share(start, end, steps) == pytest.approx(product)
+    schedules = pytest.importorskip("dino_guard.trainer.schedules")
+    assert schedules.cosine is cosine and schedules.warmup_cosine is warmup_cosine
+
+
+def test_lr_rule_names_the_methods_rule():
+    assert lr_rule("dino") == "lr x effective batch / 256"
+    assert "sqrt" in lr_rule("dinov2") and "1024" in lr_rule("dinov2")
+    assert effective_batch(16, 2, 4) == 128
+
+
+def _divisions_by_256(path: Path) -> list[int]:
+    """Lines of `path` whose code (not strings or comments) divides by 256."""
+    tokens = [t for t in tokenize.generate_tokens(io.StringIO(path.read_text()).readline)
+              if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT)]
+    return [b.start[0] for a, b in zip(tokens, tokens[1:], strict=False) if a.string == "/" and b.string == "256"]
+
+
+def test_only_the_plan_scales_the_lr_by_256():
+    """The lr rule lives in plan.py: rules/script_run.py and estimate each had their own `/ 256` (issue 18)."""
+    found = {str(p.relative_to(REPO)): lines for p in sorted((REPO / "dino_guard").rglob("*.py"))
+             if p.name != "plan.py" and (lines := _divisions_by_256(p))}
+    assert found == {}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, GOOD_SETUP, REPO
+from tests.helpers import EXAMPLES, GOOD_SETUP, REPO
 
 pytestmark = pytest.mark.slow
 
@@ -94,3 +94,41 @@ def test_the_hook_and_the_local_command_agree_on_every_example_and_fixture(parit
     local = {f: runner.invoke(main, ["check", f]).exit_code for f in files}
     assert {f: s for f, s in local.items() if s != hook[f]} == {}, result.stdout[-3000:]
     assert result.returncode == (1 if any(local.values()) else 0)
+
+
+@pytest.fixture(scope="module")
+def hook_repo(tmp_path_factory) -> tuple[Path, str]:
+    """This working tree (committed or not) as a hook repository at a commit, as try-repo makes one."""
+    shadow = tmp_path_factory.mktemp("hook_repo")
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, check=True,
+                            capture_output=True, text=True).stdout.split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            (shadow / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, shadow / name)
+    git(shadow, "init", "-q")
+    git(shadow, "add", ".")
+    git(shadow, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "shadow")
+    rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=shadow, check=True, capture_output=True, text=True)
+    return shadow, rev.stdout.strip()
+
+
+def test_hook_with_args_fix_rewrites_the_file_and_fails_then_passes(hook_repo, tmp_path):
+    shadow, rev = hook_repo
+    repo = tmp_path / "user"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    shutil.copy(EXAMPLES / "broken" / "head_input_dim_2048_on_vit_small.dino.yaml", repo / "broken.dino.yaml")
+    (repo / ".pre-commit-config.yaml").write_text(
+        f"repos:\n- repo: {shadow}\n  rev: {rev}\n  hooks:\n  - id: dino-guard\n    args: [--fix]\n")
+    git(repo, "add", ".")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"), "PIP_QUIET": "1"}
+    command = [sys.executable, "-m", "pre_commit", "run", "--files", "broken.dino.yaml"]
+    first = subprocess.run(command, cwd=repo, capture_output=True, text=True, env=env, timeout=600)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "files were modified by this hook" in first.stdout and "Fixed 1 finding (0 remaining)" in first.stdout
+    assert "input_dim: 384" in (repo / "broken.dino.yaml").read_text()
+    git(repo, "add", ".")
+    second = subprocess.run(command, cwd=repo, capture_output=True, text=True, env=env, timeout=600)
+    assert second.returncode == 0, second.stdout + second.stderr

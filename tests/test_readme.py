@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 
 from dino_guard.rules.registry import all_rules
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 

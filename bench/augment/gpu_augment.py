@@ -202,7 +202,7 @@ def main() -> None:
                 result["augment"].append(bench_augment(device, b, 256, args.iters, compile_ops=True))
             except Exception as exc:  # a toolchain problem must not lose the eager numbers
                 result["augment"].append({"batch": b, "compiled_ops": True, "error": repr(exc)[:300]})
-    result["stages_ms_batch_%d" % max(args.batches)] = stage_times(device, max(args.batches), 256, args.iters)
+    result[f"stages_ms_batch_{max(args.batches)}"] = stage_times(device, max(args.batches), 256, args.iters)
     result["overlap"] = bench_overlap(device, max(args.batches), 448, args.step_ms, max(4, args.iters // 2))
     result["decode"] = bench_decode(device, 64, args.iters)
     print(json.dumps(result, indent=1))

@@ -139,7 +139,7 @@ def run_backend(data: Path, work: Path, backend: str, args) -> dict:
         from dino_guard.trainer.metrics import throughput
 
         step_s = [args.batch / r["images_per_s"] for r in rows]
-        waited = sum(r["data_wait"] * dt for r, dt in zip(rows, step_s))
+        waited = sum(r["data_wait"] * dt for r, dt in zip(rows, step_s, strict=True))
         speed = throughput(rows, args.batch)
         result.update(steps_measured=len(rows),
                       images_per_s=round(speed, 1) if speed else None,

@@ -103,10 +103,10 @@ def measure(s, dev="cuda"):
     t_head.requires_grad_(False)
     criterion = DINOLoss(s["output_dim"]).to(dev)
     opt = torch.optim.AdamW([*student.parameters(), *s_head.parameters()], lr=1e-4, fused=True)
-    b, g, l = s["batch_size"], s["global_crop_size"], s["local_crop_size"]
+    b, g, local = s["batch_size"], s["global_crop_size"], s["local_crop_size"]
     views = [(torch.randn(s["n_global_views"] * b, 3, g, g, device=dev), s["n_global_views"])]
     if s["n_local_views"]:
-        views.append((torch.randn(s["n_local_views"] * b, 3, l, l, device=dev), s["n_local_views"]))
+        views.append((torch.randn(s["n_local_views"] * b, 3, local, local, device=dev), s["n_local_views"]))
     dtype = torch.bfloat16 if s["precision"] == "bf16" else None
     for _ in range(3):
         with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None):

@@ -59,7 +59,7 @@ def batches(n: int, batch_size: int, global_size: int, local_size: int, n_local:
     out = []
     for _ in range(n):
         items = [transform(to_pil_image(torch.rand(3, 96, 96, generator=g))) for _ in range(batch_size)]
-        out.append([torch.stack(views) for views in zip(*items)])
+        out.append([torch.stack(views) for views in zip(*items, strict=True)])
     return out
 
 
@@ -149,7 +149,7 @@ def main() -> None:
         "ab_overhead_percent": round(100 * (guarded_ms / plain_ms - 1), 2),
         "guard_ms_per_step_median": round(inside_ms, 3),
         "guard_share_percent": round(100 * inside_ms / guarded_ms, 3),
-        "guard_share_percent_max": round(100 * max(i / t for i, t in zip(inside, guarded)), 3),
+        "guard_share_percent_max": round(100 * max(i / t for i, t in zip(inside, guarded, strict=True)), 3),
         "round_medians_ms_plain_guarded": rounds,  # the noise the A/B figure sits in
     }, indent=2))
 

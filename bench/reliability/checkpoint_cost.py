@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import torch
+from sample_state import checkpoint_state  # beside this script
 
 from dino_guard.trainer import checkpoint
-from tests.trainer.conftest import checkpoint_state
 
 
 def vit_s_sized_state() -> dict:

@@ -9,8 +9,9 @@ zip reader ignores, e.g. header padding), loaded different (must be 0).
 import tempfile
 from pathlib import Path
 
+from sample_state import checkpoint_state  # beside this script
+
 from dino_guard.trainer import checkpoint
-from tests.trainer.conftest import checkpoint_state
 
 
 def main() -> None:

@@ -45,7 +45,6 @@ from dino_guard.check.engine import Options  # noqa: E402
 from dino_guard.check.inputs import check_path  # noqa: E402
 from dino_guard.findings import UnreadableInput  # noqa: E402
 from dino_guard.sources.python import analyse, load_python  # noqa: E402
-from tests.sources.test_robustness import _python_files as python_files  # noqa: E402
 
 # what "determined" means per reported fact: the dotted Setup fields the reader
 # marks as known (any one of them suffices) and how to show the value
@@ -56,6 +55,24 @@ FACTS = {
     "batch_size": ("train.batch_size",),
     "epochs": ("train.epochs",),
 }
+
+
+def python_files() -> list[Path]:
+    """The standard library's and torch's Python files (torch located without importing it)."""
+    import importlib.util
+    import sysconfig
+
+    roots = [Path(sysconfig.get_paths()["stdlib"])]
+    try:
+        spec = importlib.util.find_spec("torch")
+        if spec and spec.submodule_search_locations:
+            roots.append(Path(list(spec.submodule_search_locations)[0]))
+    except (ImportError, ValueError):
+        pass
+    files = []
+    for root in roots:
+        files.extend(p for p in root.rglob("*.py") if "site-packages" not in p.relative_to(root).parts)
+    return sorted(files)
 
 
 def _value(setup: Any, fact: str) -> Any:
@@ -194,7 +211,7 @@ def pass_full_interpreter(files: list[Path], sample: int) -> dict:
 
 
 def measure_throughput(sample: int, repeats: int) -> dict:
-    files = python_files()  # the same file list as the robustness test
+    files = python_files()  # the file list of tests/sources/test_robustness.py
     pass_load_python(files[:200], 1)  # warm the file cache and the lazy imports
     return {"load_python_all": pass_load_python(files, repeats), "full_interpreter": pass_full_interpreter(files, sample)}
 

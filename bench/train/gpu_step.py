@@ -81,9 +81,9 @@ def gpu_step(batch: int, compile: bool, steps: int = 20, warmup: int = 5) -> dic
     optimizer = build_optimizer(setup, student, device)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     run_student, run_teacher = (torch.compile(student), torch.compile(teacher)) if compile else (student, teacher)
-    g, l = setup.transform.global_crop_size, setup.transform.local_crop_size
+    g, local = setup.transform.global_crop_size, setup.transform.local_crop_size
     global_crops = torch.randn(2 * batch, 3, g, g, device=device)
-    local_crops = torch.randn(6 * batch, 3, l, l, device=device)
+    local_crops = torch.randn(6 * batch, 3, local, local, device=device)
     sync()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()

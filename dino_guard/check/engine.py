@@ -102,15 +102,11 @@ class Context:
     @property
     def feature_dim(self) -> int | None:
         """The backbone's pooled width: the user's statement wins over the table."""
-        if self.setup.model.backbone.feature_dim:
-            return self.setup.model.backbone.feature_dim
-        return self.backbone.feature_dim if self.backbone else None
+        return backbones.resolve(self.setup.model.backbone).width
 
     @property
     def patch_size(self) -> int | None:
-        if self.setup.model.backbone.patch_size:
-            return self.setup.model.backbone.patch_size
-        return self.backbone.patch_size if self.backbone else None
+        return backbones.resolve(self.setup.model.backbone).patch
 
     def is_known(self, dotted: str) -> bool:
         if self.known is None:

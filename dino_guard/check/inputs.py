@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from dino_guard.check.engine import Options, check_loaded
 from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.setupfile import suppress
-from dino_guard.setupfile.loader import Loaded, load_setup
+from dino_guard.setupfile.loader import Loaded, load_setup, parse_text, validate_document
 
 SETUP_PATTERNS = (".dino.yaml", ".dino.yml", ".dino.json", ".dino.toml")
 SKIP_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", "build", "dist"})
@@ -43,6 +44,15 @@ def load(path: Path) -> Loaded:
 
         return load_python(path)
     return load_setup(path)
+
+
+def load_text(path: Path, text: str) -> Loaded:
+    """Text that is not (yet) on disk, as the reader of path's suffix reads it: `check --fix` re-checks its edits."""
+    if path.suffix == ".py":
+        from dino_guard.sources.python import analyse
+
+        return dataclasses.replace(analyse(str(path), text), text=text)
+    return dataclasses.replace(validate_document(str(path), parse_text(text, path.suffix)), text=text)
 
 
 def _folder_problem(path: Path) -> str:

@@ -26,13 +26,24 @@ from dino_guard.terminal import printable
               help="Read [tool.dino-guard] from this TOML file instead of the nearest pyproject.toml.")
 @click.option("--warn-unused-ignores", is_flag=True, help="Report suppression comments that suppress nothing (DG008).")
 @click.option("--show-settings", is_flag=True, help="Print which settings file each path uses and the resolved settings, then exit.")
-def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_ignores, show_settings) -> None:
+@click.option("--fix", is_flag=True,
+              help="Apply safe fixes in place (comments and untouched bytes kept), then report what remains.")
+@click.option("--unsafe-fixes", is_flag=True,
+              help="With --fix or --diff: also apply fixes that change the recipe (lr, momentum, K, ...).")
+@click.option("--diff", is_flag=True,
+              help="Print the fixes as a unified diff and write nothing; exit 1 when there are any.")
+def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_ignores, show_settings,
+          fix, unsafe_fixes, diff) -> None:
     """Check setup files (*.dino.yaml) and lightly scripts (*.py) for DINO mistakes.
 
     Settings come from the nearest pyproject.toml with a [tool.dino-guard]
     table above each file (or --config FILE); options override them.
 
-    Exit status: 0 no errors, 1 at least one error, 2 usage error or unreadable input.
+    --fix applies the safe fixes (`dino-guard rule CODE` says which are) and
+    prints `Fixed N findings (M remaining)`; --unsafe-fixes adds those that
+    change the recipe; --diff shows the changes without writing them.
+
+    Exit status: 0 no errors, 1 at least one error (--diff: changes to make), 2 usage error or unreadable input.
     """
     from dino_guard.check import inputs
 
@@ -49,21 +60,72 @@ def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_i
             groups.setdefault(settings, []).append(path)
         click.echo("\n".join(cfg.describe(s, files) for s, files in groups.items()) or "no files to check")
         return
-    _run(plan, paths, fmt, show_info)
+    if diff:
+        _diff(plan, unsafe_fixes)
+    fixed = _fix(plan, unsafe_fixes) if fix else None
+    _run(plan, paths, fmt, show_info, fixed)
 
 
-def _run(plan: list, paths: tuple, fmt: str, show_info: bool) -> None:
-    from dino_guard.check import inputs
+def _options(settings: cfg.Settings):
     from dino_guard.check.engine import Options
+
+    return Options(select=settings.select, ignore=settings.ignore, gpu=settings.gpu,
+                   warn_unused_ignores=settings.warn_unused_ignores)
+
+
+def _fixes(plan: list, unsafe: bool) -> tuple[list, list[str]]:
+    """Each readable file before and after its fixes, and why the others could not be read."""
+    from dino_guard.check.fix.apply import fix_file
+
+    results, unreadable = [], []
+    for path, settings in plan:
+        _check_gpu_name(settings.gpu, settings.source)
+        try:
+            results.append(fix_file(path, _options(settings), unsafe))
+        except UnreadableInput as exc:
+            unreadable.append(str(exc))
+    return results, unreadable
+
+
+def _diff(plan: list, unsafe: bool) -> None:
+    """--diff: the unified diff of every fix, nothing written; exit 1 when there is one (as ruff)."""
+    results, unreadable = _fixes(plan, unsafe)
+    changed = [r for r in results if r.changed]
+    for result in changed:
+        for line in result.diff().splitlines():  # a diff shows file content: escaped as every printed value
+            click.echo(printable(line))
+    count = sum(r.applied for r in changed)
+    click.echo(f"Would fix {count} finding{'s' * (count != 1)}" if count else "No fixes to apply", err=True)
+    for message in unreadable:
+        click.echo(f"dino-guard: error: {printable(message)}", err=True)
+    sys.exit(2 if unreadable else 1 if changed else 0)
+
+
+def _fix(plan: list, unsafe: bool) -> int:
+    """--fix: write each changed file; the number of findings fixed."""
+    from dino_guard.check.fix.apply import write
+
+    count = 0
+    for result in _fixes(plan, unsafe)[0]:  # the unreadable ones are reported by the check that follows
+        if result.changed:
+            try:
+                write(result)
+            except UnreadableInput as exc:  # a file it may read but not replace: one line, exit 2
+                click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
+                sys.exit(2)
+            count += result.applied
+    return count
+
+
+def _run(plan: list, paths: tuple, fmt: str, show_info: bool, fixed: int | None = None) -> None:
+    from dino_guard.check import inputs
     from dino_guard.check.report import FORMATTERS
 
     findings, unreadable, files = [], False, 0
     for path, settings in plan:
         _check_gpu_name(settings.gpu, settings.source)
-        options = Options(select=settings.select, ignore=settings.ignore, gpu=settings.gpu,
-                          warn_unused_ignores=settings.warn_unused_ignores)
         try:
-            findings.extend(inputs.check_path(path, options))
+            findings.extend(inputs.check_path(path, _options(settings)))
         except UnreadableInput as exc:
             click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
             unreadable = True
@@ -77,6 +139,8 @@ def _run(plan: list, paths: tuple, fmt: str, show_info: bool) -> None:
     output = FORMATTERS[fmt](findings, files) if files or fmt in ("json", "sarif") else ""
     if output:
         click.echo(output)
+    if fixed is not None:  # machine formats keep stdout one document: the count goes to stderr
+        click.echo(f"Fixed {fixed} finding{'s' * (fixed != 1)} ({len(findings)} remaining)", err=fmt != "text")
     sys.exit(2 if unreadable else 1 if any(f.severity == Severity.ERROR for f in findings) else 0)
 
 
@@ -89,4 +153,4 @@ def _check_gpu_name(name: str | None, source: Path | None = None) -> None:
     try:
         gpus.resolve(name)
     except gpus.GpuError as exc:
-        raise click.UsageError(f"{source}: [tool.dino-guard] gpu: {exc}" if source else f"--gpu: {exc}")
+        raise click.UsageError(f"{source}: [tool.dino-guard] gpu: {exc}" if source else f"--gpu: {exc}") from exc

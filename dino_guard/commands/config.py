@@ -92,10 +92,10 @@ def _read(file: Path) -> dict:
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
     except RecursionError:
-        raise click.UsageError(f"{printable(str(file))}: cannot read it as TOML: nested too deeply to read")
+        raise click.UsageError(f"{printable(str(file))}: cannot read it as TOML: nested too deeply to read") from None
     except (ValueError, OSError) as exc:  # bad TOML or UTF-8, a 5000-digit integer, no permission
         reason = exc.strerror if isinstance(exc, OSError) else str(exc).split("; use sys.")[0]
-        raise click.UsageError(f"{printable(str(file))}: cannot read it as TOML: {reason}")
+        raise click.UsageError(f"{printable(str(file))}: cannot read it as TOML: {reason}") from exc
     return data if isinstance(data.get("tool"), dict) else {}
 
 

@@ -25,7 +25,7 @@ from dino_guard.memory.estimate import (
     traced_too_costly,
 )
 from dino_guard.memory.spec import spec_from_setup
-from dino_guard.plan import setup_processes
+from dino_guard.plan import effective_batch, setup_processes
 from dino_guard.schemas.setup import INT64_MAX
 from dino_guard.terminal import printable
 
@@ -136,13 +136,14 @@ def _verdict(result: Estimate, devices: int) -> list[str]:
              f"{gpus.EDGE_RESERVE:.1%} fragmentation margin",
              f"fits: {VERDICT_WORDS[result.verdict]} ({share:.0%} of the allocator's memory)",
              f"largest batch that fits with the margin: {result.max_batch_size} per device"]
-    plan, requested = result.plan, result.spec.batch_size * result.accumulate_grad_batches
+    plan = result.plan
+    requested = effective_batch(result.spec.batch_size, result.accumulate_grad_batches, devices)
     if plan is None:
         lines.append("not even batch 1 fits: use bf16, fewer or smaller crops, a smaller head or backbone")
         return lines
-    effective = plan.batch_size * plan.accumulate_grad_batches
-    keeps = "keeps" if plan.exact else f"raises (from {requested * devices})"
+    effective = effective_batch(plan.batch_size, plan.accumulate_grad_batches, devices)
+    keeps = "keeps" if plan.exact else f"raises (from {requested})"
     lines.append(f"use batch_size: {plan.batch_size}, accumulate_grad_batches: {plan.accumulate_grad_batches} "
                  f"({keeps} the effective batch {plan.batch_size} x {plan.accumulate_grad_batches} x "
-                 f"{devices} device{'s' if devices > 1 else ''} = {effective * devices})")
+                 f"{devices} device{'s' if devices > 1 else ''} = {effective})")
     return lines

@@ -8,6 +8,12 @@ import click
 
 from dino_guard.terminal import printable
 
+FIX_MEANING = {
+    "safe": " (applied by `check --fix`: it makes the run possible and keeps the recipe)",
+    "unsafe": " (applied only with `check --fix --unsafe-fixes`: it changes the recipe)",
+    "none": " (`check --fix` leaves it to you)",
+}
+
 
 @click.command("rule")
 @click.argument("code")
@@ -27,8 +33,11 @@ def rule_command(code: str) -> None:
         close = difflib.get_close_matches(code, list(RULES) + [r.name.upper() for r in RULES.values()], n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise click.UsageError(f"no rule {printable(code)}.{hint} `dino-guard rules` lists them all.")
+    from dino_guard.codes import fix_safety
+
     click.echo(f"{entry.code} {entry.name} ({entry.severity.value})\n")
     click.echo(entry.doc)
+    click.echo(f"\nFix: {fix_safety(entry.code)}{FIX_MEANING[fix_safety(entry.code)]}")
 
 
 @click.command("rules")
@@ -39,8 +48,10 @@ def rules_command(fmt: str) -> None:
 
     entries = all_rules()
     if fmt == "json":
+        from dino_guard.codes import fix_safety
+
         click.echo(json.dumps([{"code": r.code, "name": r.name, "severity": r.severity.value, "summary": r.summary,
-                                "origin": r.origin} for r in entries], indent=2))
+                                "origin": r.origin, "fix": fix_safety(r.code)} for r in entries], indent=2))
     elif fmt == "markdown":
         click.echo("| code | name | severity | what it catches |\n|---|---|---|---|")
         for r in entries:

@@ -22,6 +22,6 @@ def schema_command(output: str | None, fmt: str) -> None:
         try:
             Path(output).write_text(text + "\n", encoding="utf-8")
         except OSError as exc:
-            raise click.UsageError(f"cannot write {printable(output)}: {exc.strerror or exc}")
+            raise click.UsageError(f"cannot write {printable(output)}: {exc.strerror or exc}") from exc
     else:
         click.echo(text)

@@ -29,7 +29,7 @@ import torch
 from dino_guard.check.report import finding_lines
 from dino_guard.findings import Finding, Severity
 from dino_guard.guard.preflight import Located, RunFacts, find_parts, live_finding, preflight
-from dino_guard.trainer.loop import to_host_later
+from dino_guard.trainer.late import LateStep, OneStepLate, to_host_later
 from dino_guard.trainer.monitor import Monitor
 from dino_guard.trainer.teacher_stats import teacher_stats
 
@@ -88,12 +88,9 @@ def used_temperature(criterion, args: tuple, kwargs: dict) -> float:
 
 
 @dataclass
-class Pending:
-    """A finished step whose numbers may still be on the device."""
+class Pending(LateStep):
+    """A finished step; values: loss, teacher std, teacher entropy (all-reduced)."""
 
-    step: int
-    values: torch.Tensor  # loss, teacher std, teacher entropy (all-reduced)
-    ready: object | None  # torch.cuda.Event on CUDA
     teacher_temp: float
     in_teacher_warmup: bool
     after_lr_warmup: bool
@@ -127,7 +124,7 @@ class Watch:
         self.output_dir, self.on_stop, self.raise_on_stop = output_dir, on_stop, raise_on_stop
         self.lr_source: Callable[[], float | None] = lambda: None
         self.on_row: Callable[[dict], None] = lambda row: None
-        self.step, self.pending, self.findings, self.stopped = 0, None, [], None
+        self.step, self.late, self.findings, self.stopped = 0, OneStepLate(), [], None
         self.history: list = []
         self._last_lr: float | None = None
         # guard.lightning counts the DINO centre's moves per optimizer step in the first steps under accumulation
@@ -204,7 +201,7 @@ class Watch:
         queued = Pending(self.step + 1, host, ready, self._temp, warmup, after_lr_warmup)
         self.step += 1
         self._reset()
-        previous, self.pending = self.pending, queued
+        previous = self.late.push(queued)
         if previous is not None:
             self._record(previous)
 
@@ -221,14 +218,12 @@ class Watch:
         """Record the last step (at the end of the run)."""
         if self.per_call and self.terms:
             self.end_step()  # the last step is still open (it ends at the next DINO call)
-        previous, self.pending = self.pending, None
+        previous = self.late.take()
         if previous is not None:
             self._record(previous)
 
     def _record(self, p: Pending) -> None:
-        if p.ready is not None:
-            p.ready.synchronize()
-        loss, std, entropy, *extra = p.values.tolist()
+        loss, std, entropy, *extra = p.numbers()
         terms = dict(zip(self.terms, extra, strict=False))
         patch = (terms["iBOT"], *extra[len(self.terms):]) if "iBOT" in terms else None
         # grad norm 0.0: the guard does not see gradients; DG501 watches the loss and each term itself
@@ -240,7 +235,7 @@ class Watch:
         if patch is not None:
             row.update(ibot_teacher_std=patch[1], ibot_teacher_entropy=patch[2])
         self._write(row, found)
-        stop = next((f for f, e in zip(found, events) if e.stop), None)
+        stop = next((f for f, e in zip(found, events, strict=True) if e.stop), None)
         if stop is not None and self.stopped is None:
             self.stop(stop)
 

@@ -76,7 +76,7 @@ def per_image_bytes(info: BackboneInfo, facts: dict, size: int) -> float:
     x = _size_measure(info, size)
     if len(points) == 1:
         return points[0][1] * x / points[0][0]
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
         if x <= x1 or (x1, y1) == points[-1]:
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     raise AssertionError("unreachable")

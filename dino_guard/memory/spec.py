@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from dino_guard import backbones
+
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 # `transform.decode: device` (dino_guard.trainer.device_aug.jpeg) decodes a batch's JPEGs on the device
@@ -80,7 +82,7 @@ def spec_from_setup(setup, batch_size: int | None = None) -> MemorySpec:
         global_crop_size=transform.global_crop_size if transform is not None else 224,
         n_local_views=local_views,
         local_crop_size=transform.local_crop_size if transform is not None else 96,
-        feature_dim=model.head.input_dim or backbone.feature_dim,
+        feature_dim=model.head.input_dim or backbones.resolve(backbone).width,
         head_hidden_dim=model.head.hidden_dim,
         head_bottleneck_dim=model.head.bottleneck_dim,
         output_dim=model.head.output_dim,

@@ -6,12 +6,22 @@ import math
 from collections.abc import Iterator
 
 from dino_guard.findings import Severity
-from dino_guard.plan import LR_REFERENCE_BATCH, last_step
+from dino_guard.plan import (
+    DINO_MOMENTUM,
+    DINO_MOMENTUM_BATCH,
+    cosine,
+    last_step,
+    lr_reference_batch,
+    lr_rule,
+    scaled_momentum,
+)
 from dino_guard.rules.registry import Issue, rule
 
 # Base learning rates (per 256 images) DINO recipes use, with a wide margin.
 LR_RANGES = {"adamw": (1e-5, 5e-3), "adam": (1e-5, 5e-3), "sgd": (1e-3, 1.0)}
-SMALL_BATCH = 512  # DINO: "use 0.9995 with batch size of 256"
+# DG411 speaks when the teacher forgets more than twice as fast (per image) as DINO's 0.996 at batch 1024
+# does: 1 - start above MOMENTUM_SLACK x (1 - the EMA-scaled momentum). At batch 256 that is start < 0.998.
+MOMENTUM_SLACK = 2.0
 SHORT_RUN = 1000  # optimizer steps; below, a fast teacher is what lets it learn at all (DG416)
 INIT_LEFT_MAX = 0.10  # share of its random init the EMA teacher may still hold at the end (DG416)
 
@@ -56,31 +66,43 @@ def momentum_small_batch(ctx) -> Iterator[Issue]:
     """A small effective batch with the large-batch teacher momentum.
 
     What it checks:
-        effective batch (batch_size x accumulate x devices x nodes) below 512
-        with `teacher_momentum.start` below 0.999, in a run long enough for
-        0.9995 (else DG416 would report the slow teacher).
+        `teacher_momentum.start` against DINO's 0.996 (tuned at batch 1024)
+        scaled to the effective batch (batch_size x accumulate x devices x
+        nodes) by the EMA scaling rule rho' = rho ** (B' / 1024); reported when
+        the teacher forgets more than twice as fast as that, in a run long
+        enough for the scaled momentum (else DG416 would report the slow
+        teacher).
 
     Why it matters:
-        0.996 was tuned for batch 1024; with small batches the teacher moves
-        too fast and DINO's authors recommend 0.9995 at 256.
+        an EMA with momentum rho averages over about B / (1 - rho) images; at a
+        smaller batch the same rho forgets in fewer images, and the teacher
+        becomes a noisy copy of the student. DINO's authors recommend 0.9995
+        at batch 256 for the same reason.
 
     Example:
         `train: {batch_size: 64}` on one GPU, `teacher_momentum: {start:
-        0.996}`.
+        0.996}` (scaled: 0.996 ** (64 / 1024) = 0.9997).
 
     Use instead:
-        `teacher_momentum: {start: 0.9995}`.
+        `teacher_momentum: {start: 0.9997}`; `dino-guard rescale` applies the
+        same rule when it changes the batch.
 
     References:
-        facebookresearch/dino main_dino.py (`--momentum_teacher` help).
+        Busbridge et al., "How to Scale Your EMA", NeurIPS 2023; facebookresearch/dino
+        main_dino.py (`--momentum_teacher` help); dino_guard/plan.py (scaled_momentum).
     """
     batch, start = ctx.run_plan.effective_batch, ctx.setup.teacher_momentum.start
+    target = scaled_momentum(DINO_MOMENTUM, DINO_MOMENTUM_BATCH, batch)
+    if 1 - start <= MOMENTUM_SLACK * (1 - target):
+        return
+    suggested = min(round(target, 4), 0.9999)
     steps = optimizer_steps(ctx)
-    if steps is not None and init_share(0.9995, ctx.setup.teacher_momentum.end, steps) > INIT_LEFT_MAX:
-        return  # too short a run for 0.9995 (DG416 would fire); the advice is for long runs
-    if batch < SMALL_BATCH and start < 0.999:
-        yield Issue("teacher_momentum.start", f"effective batch {batch} with teacher momentum start={start} (tuned for batch 1024)",
-                    "for small batches DINO recommends start: 0.9995", fix={"teacher_momentum.start": 0.9995})
+    if steps is not None and init_share(suggested, ctx.setup.teacher_momentum.end, steps) > INIT_LEFT_MAX:
+        return  # too short a run for the scaled momentum (DG416 would fire); the advice is for long runs
+    yield Issue("teacher_momentum.start", f"effective batch {batch} with teacher momentum start={start} (DINO's "
+                f"{DINO_MOMENTUM} is tuned for batch {DINO_MOMENTUM_BATCH})",
+                f"by the EMA scaling rule ({DINO_MOMENTUM} ** ({batch} / {DINO_MOMENTUM_BATCH})) use start: "
+                f"{suggested:g} for this batch", fix={"teacher_momentum.start": suggested})
 
 
 @rule("DG412", "lr-used", Severity.INFO, needs=("optimizer.lr", "train"))
@@ -107,9 +129,10 @@ def lr_used(ctx) -> Iterator[Issue]:
         Goyal et al. 2017.
     """
     plan = ctx.run_plan
-    yield Issue("optimizer.lr", f"lr used = {plan.base_lr:g} x {plan.effective_batch} / {LR_REFERENCE_BATCH} = {plan.lr:.4g} "
+    yield Issue("optimizer.lr", f"lr used = {lr_rule(plan.method)} = {plan.lr:.4g} with lr {plan.base_lr:g} "
                 f"(effective batch {plan.effective_batch})",
-                f"optimizer.lr is the rate for a batch of {LR_REFERENCE_BATCH}; it is scaled linearly")
+                f"optimizer.lr is the rate for a batch of {lr_reference_batch(plan.method)}; "
+                f"the optimizer uses {lr_rule(plan.method)}")
 
 
 @rule("DG413", "lr-out-of-range", Severity.WARNING, needs=("optimizer",))
@@ -218,7 +241,7 @@ def init_share(start: float, end: float, steps: int) -> float:
     n = min(steps, 2000)  # a long run is sampled evenly: the check stays fast
     log_share = 0.0
     for i in range(n):
-        m = end - (end - start) * (math.cos(math.pi * i / max(n - 1, 1)) + 1) / 2
+        m = cosine(start, end, i, max(n - 1, 1))
         if m <= 0:
             return 0.0
         log_share += math.log(m)

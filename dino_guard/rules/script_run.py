@@ -10,13 +10,13 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from dino_guard import backbones
+from dino_guard import backbones, plan
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import ScriptIssue, script_rule
 from dino_guard.sources.interp.values import Obj, Scaled
 
-# DINO's learning rate per 256 images (facebookresearch/dino main_dino.py: lr * batch / 256).
-DINO_LR_PER_256 = {"adamw": 0.0005, "adam": 0.0005, "sgd": 0.03}
+# DINO's base learning rate (facebookresearch/dino main_dino.py), scaled by dino_guard.plan's linear rule.
+DINO_BASE_LR = {"adamw": 0.0005, "adam": 0.0005, "sgd": 0.03}
 LR_TOO_HIGH = 4.0  # how far above DINO's scaled lr a script's scaled lr must be to warn
 TINY_BATCH = 64
 MAX_FOLDER_ENTRIES = 50_000  # a flat folder larger than this is not scanned to the end
@@ -95,7 +95,7 @@ def _one_epoch_of_steps(schedule: Obj, trace) -> bool:
     if not (isinstance(length, Obj) and length.kind == "length" and schedule.fact("per_batch")):
         return False
     loader = length.fact("of")
-    return any(loader is l for l in trace.train_loaders)
+    return any(loader is train for train in trace.train_loaders)
 
 
 def effective_batch(evidence) -> int | None:
@@ -104,7 +104,7 @@ def effective_batch(evidence) -> int | None:
     if setup is None or not (evidence.known("train.batch_size") and evidence.known("train.devices")):
         return None
     t = setup.train
-    return t.batch_size * t.devices * t.num_nodes * t.accumulate_grad_batches
+    return plan.effective_batch(t.batch_size, t.accumulate_grad_batches, plan.setup_processes(setup))
 
 
 @script_rule("DG713", "lr-scaled-too-high", Severity.WARNING)
@@ -139,14 +139,14 @@ def lr_scaled_too_high(evidence) -> Iterator[ScriptIssue]:
         return
     for optimizer in evidence.pair.only(evidence.trace.of_kind("optimizer")):
         lr, name = optimizer.fact("lr"), optimizer.fact("name")
-        if not isinstance(lr, Scaled) or name not in DINO_LR_PER_256:
+        if not isinstance(lr, Scaled) or name not in DINO_BASE_LR:
             continue
-        reference = DINO_LR_PER_256[name] * batch / 256
+        reference = plan.lr_used(DINO_BASE_LR[name], batch, "dino")
         if lr > LR_TOO_HIGH * reference:
             yield ScriptIssue(optimizer.facts["lr"][1], "optimizer.lr",
                               f"the script scales the lr to {lr:.3g}, {lr / reference:.0f}x DINO's {reference:.3g} "
                               f"for {name} at an effective batch of {batch}",
-                              f"use lr={DINO_LR_PER_256[name]} * batch / 256 = {reference:.3g}")
+                              f"use lr={DINO_BASE_LR[name]} * batch / {plan.LR_REFERENCE_BATCH} = {reference:.3g}")
 
 
 @script_rule("DG714", "tiny-batch-large-momentum", Severity.WARNING)

@@ -207,7 +207,7 @@ class Train(Section):
     output_dir: str = Field("runs/dino", description="Where metrics, checkpoints and plots go.")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
     checkpoint_every_epochs: int = Field(0, ge=0, description="Keep an extra checkpoint every N epochs; 0 keeps only last.pt.")
-    log_every_steps: int = Field(1, gt=0, description="Write metrics every N optimizer steps.")
+    log_every_steps: int = Field(1, gt=0, description="Write a metrics.jsonl row every N optimizer steps (and the last step's and kNN rows); the loss checks still see every step.")
     checkpoint_every_steps: int = Field(0, ge=0, description="Also write checkpoints/last.pt every N optimizer steps; 0: at epoch ends only.")
 
 

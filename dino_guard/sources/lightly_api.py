@@ -27,30 +27,31 @@ TRANSFORM_FIELDS = tuple(name for name, _ in DINO_TRANSFORM if name not in ("rr_
 LOSS_FIELDS = tuple(name for name, _ in DINO_LOSS if name != "center_mode")
 HEAD_FIELDS = tuple(name for name, _ in DINO_HEAD)
 
-# torch.hub.load(repo, name): the model's facts (these hub ViTs interpolate positions: any size).
+# torch.hub.load(repo, name): the timm name of the same model; its width and patch come from the
+# backbone table (dino_guard/data/backbones.json). These hub ViTs interpolate positions: any size.
 HUB_MODELS = {
-    "dino_vits16": {"name": "vit_small_patch16_224", "feature_dim": 384, "patch_size": 16},
-    "dino_vits8": {"name": "vit_small_patch8_224", "feature_dim": 384, "patch_size": 8},
-    "dino_vitb16": {"name": "vit_base_patch16_224", "feature_dim": 768, "patch_size": 16},
-    "dino_vitb8": {"name": "vit_base_patch8_224", "feature_dim": 768, "patch_size": 8},
-    "dino_resnet50": {"name": "resnet50", "feature_dim": 2048, "patch_size": None},
-    "dinov2_vits14": {"name": "vit_small_patch14_dinov2", "feature_dim": 384, "patch_size": 14},
-    "dinov2_vitb14": {"name": "vit_base_patch14_dinov2", "feature_dim": 768, "patch_size": 14},
-    "dinov2_vitl14": {"name": "vit_large_patch14_dinov2", "feature_dim": 1024, "patch_size": 14},
-    "dinov2_vitg14": {"name": "vit_giant_patch14_dinov2", "feature_dim": 1536, "patch_size": 14},
-    # DINOv2 with 4 register tokens (hubconf's *_reg): timm's reg4 variants, same width and patch
-    "dinov2_vits14_reg": {"name": "vit_small_patch14_reg4_dinov2", "feature_dim": 384, "patch_size": 14},
-    "dinov2_vitb14_reg": {"name": "vit_base_patch14_reg4_dinov2", "feature_dim": 768, "patch_size": 14},
-    "dinov2_vitl14_reg": {"name": "vit_large_patch14_reg4_dinov2", "feature_dim": 1024, "patch_size": 14},
-    "dinov2_vitg14_reg": {"name": "vit_giant_patch14_reg4_dinov2", "feature_dim": 1536, "patch_size": 14},
+    "dino_vits16": "vit_small_patch16_224",
+    "dino_vits8": "vit_small_patch8_224",
+    "dino_vitb16": "vit_base_patch16_224",
+    "dino_vitb8": "vit_base_patch8_224",
+    "dino_resnet50": "resnet50",
+    "dinov2_vits14": "vit_small_patch14_dinov2",
+    "dinov2_vitb14": "vit_base_patch14_dinov2",
+    "dinov2_vitl14": "vit_large_patch14_dinov2",
+    "dinov2_vitg14": "vit_giant_patch14_dinov2",
+    # DINOv2 with 4 register tokens (hubconf's *_reg): timm's reg4 variants
+    "dinov2_vits14_reg": "vit_small_patch14_reg4_dinov2",
+    "dinov2_vitb14_reg": "vit_base_patch14_reg4_dinov2",
+    "dinov2_vitl14_reg": "vit_large_patch14_reg4_dinov2",
+    "dinov2_vitg14_reg": "vit_giant_patch14_reg4_dinov2",
 }
 
-# torchvision.models.<name>(): pooled width (the fc layer's in_features).
-TORCHVISION_WIDTHS = {
-    "resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048,
-    "wide_resnet50_2": 2048, "wide_resnet101_2": 2048, "resnext50_32x4d": 2048,
-    "resnext101_32x8d": 2048, "resnext101_64x4d": 2048,
-}
+# torchvision.models.<name>() whose last child is the classifier `fc` (in_features: the pooled width,
+# from the backbone table under torchvision/<name>).
+TORCHVISION_FC_NETS = frozenset({
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "wide_resnet50_2", "wide_resnet101_2",
+    "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+})
 
 # Attributes that read a backbone's pooled feature width.
 WIDTH_ATTRS = frozenset({"embed_dim", "num_features", "head_hidden_size", "feature_dim", "out_features_dim"})

@@ -156,7 +156,7 @@ def _backbone(built: Built, objs: list) -> None:
 
 
 def _training_loaders(trace: Trace) -> list:
-    loaders = list({id(l): l for l in trace.train_loaders}.values())
+    loaders = list({id(loader): loader for loader in trace.train_loaders}.values())
     if not loaders:
         every = trace.of_kind("dataloader")
         loaders = every if len(every) == 1 else []
@@ -164,7 +164,7 @@ def _training_loaders(trace: Trace) -> list:
 
 
 def _transform(built: Built, trace: Trace, loaders: list) -> None:
-    choices = [(loader_transform(l), l) for l in loaders]
+    choices = [(loader_transform(loader), loader) for loader in loaders]
     if not choices:
         makers = trace.of_kind("transform") + trace.of_kind("dino_collate")
         choices = [(m, None) for m in makers]
@@ -199,7 +199,7 @@ def _transform_fields(built: Built, maker: Obj) -> None:
 
 def _loader_facts(built: Built, loaders: list) -> None:
     for key, dotted in (("batch_size", "train.batch_size"), ("num_workers", "data.num_workers")):
-        values = [l.fact(key) for l in loaders if key in l.facts]
+        values = [loader.fact(key) for loader in loaders if key in loader.facts]
         value = agreed(values) if len(values) == len(loaders) else _NOT_AGREED
         if isinstance(value, int) and not isinstance(value, bool):
             built.put(dotted, value, loaders[0].facts[key][1])

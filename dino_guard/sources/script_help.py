@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dino_guard.codes import get
 from dino_guard.findings import Finding
 
-# Setup sections that are one lightly constructor's keyword arguments.
-_CALLS = {"model.head": "DINOProjectionHead", "loss": "DINOLoss", "transform": "DINOTransform",
-          "ibot": "IBOTPatchLoss"}
+# Setup sections that are one lightly constructor's keyword arguments (check --fix edits them there too).
+CALLS = {"model.head": "DINOProjectionHead", "loss": "DINOLoss", "transform": "DINOTransform",
+         "ibot": "IBOTPatchLoss"}
 
 # Whole-sentence help for findings whose fix is no single keyword argument in a script.
 _FIXED = {
@@ -73,8 +73,8 @@ def python_fix(fix: dict) -> str | None:
             sentence = _STATEMENTS[dotted](fix)
             if sentence not in sentences:
                 sentences.append(sentence)
-        elif section in _CALLS and value is not None:
-            calls.setdefault(_CALLS[section], []).append(f"{leaf}={value!r}")
+        elif section in CALLS and value is not None:
+            calls.setdefault(CALLS[section], []).append(f"{leaf}={value!r}")
         else:
             return None
     written = [f"{name}({', '.join(args)}, ...)" for name, args in calls.items()]

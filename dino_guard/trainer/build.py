@@ -83,10 +83,14 @@ def build_models(setup) -> tuple[MultiCrop, MultiCrop]:
 
 
 def build_loss(setup):
-    """lightly's DINOLoss whose center update waits for the whole optimizer step (the one builder)."""
+    """lightly's DINOLoss whose center update waits for the whole optimizer step (the one builder).
+
+    It holds no teacher-temperature warm-up of its own: the trainer's Schedule
+    (trainer.schedules, per optimizer step) passes the temperature on every call.
+    """
     c = setup.loss
-    return dino_loss(output_dim=setup.loss_output_dim, warmup_teacher_temp=c.warmup_teacher_temp,
-                     teacher_temp=c.teacher_temp, warmup_teacher_temp_epochs=c.warmup_teacher_temp_epochs,
+    return dino_loss(output_dim=setup.loss_output_dim, warmup_teacher_temp=c.teacher_temp,
+                     teacher_temp=c.teacher_temp, warmup_teacher_temp_epochs=0,
                      student_temp=c.student_temp, center_momentum=c.center_momentum)
 
 

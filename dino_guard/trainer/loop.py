@@ -39,7 +39,8 @@ from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source, 
 from dino_guard.trainer.export import write_backbone
 from dino_guard.trainer.images import DataError
 from dino_guard.trainer.knn import eval_sets, evaluate
-from dino_guard.trainer.metrics import append_metric, read_metrics, summarize, write_metrics
+from dino_guard.trainer.late import LateStep, OneStepLate, to_host_later
+from dino_guard.trainer.metrics import append_metric, kept, read_metrics, summarize, write_metrics
 from dino_guard.trainer.monitor import Event, Monitor
 from dino_guard.trainer.pipeline import PrefetchViews, build_pipeline
 from dino_guard.trainer.plot import plot_run
@@ -302,8 +303,9 @@ def resume(run: Run) -> None:
     if dropped:
         run.log(f"metrics.jsonl: dropped {dropped} line(s) after the checkpoint's step {run.step} or unreadable; "
                 f"kept {len(run.history)} row(s)")
-    if len(run.history) < run.step:
-        run.log(f"metrics.jsonl lacks {run.step - len(run.history)} of the rows of steps 1-{run.step} "
+    expected = run.step // run.setup.train.log_every_steps  # at least every Nth step's row was written
+    if len(run.history) < expected:
+        run.log(f"metrics.jsonl lacks {expected - len(run.history)} of the rows of steps 1-{run.step} "
                 "(damaged before the checkpoint); training goes on, those rows stay missing")
     run.log(f"resumed from {run.ckpt_path} at step {run.step} (epoch {run.step // run.steps_per_epoch})")
 
@@ -331,13 +333,10 @@ def save(run: Run, path: Path | None = None) -> None:
 
 
 @dataclass
-class Pending:
-    """A queued optimizer step whose numbers are still on the device."""
+class Pending(LateStep):
+    """A queued optimizer step; values: loss, grad norm, teacher std, teacher entropy, signal flag (all-reduced)."""
 
-    step: int
     schedule: dict
-    values: torch.Tensor  # loss, grad norm, teacher std, teacher entropy, signal flag (all-reduced)
-    ready: torch.cuda.Event | None
     started: float
     wait: float
     done_at: float | None  # wall clock when its numbers were ready (None: read it on arrival)
@@ -354,7 +353,7 @@ def run_steps(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
     # One loader for the whole run; views made one batch ahead (on CUDA on a side stream).
     batches = PrefetchViews(make_loader(run.dataset, sampler, run.setup, run.pipeline.collate, run.device),
                             run.pipeline.views, run.device)
-    pending = None
+    late: OneStepLate[Pending] = OneStepLate()
     while run.step < run.last_step:
         try:
             queued = launch_step(run, batches, stop)
@@ -363,13 +362,12 @@ def run_steps(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
                 raise
             return stop_on_overflow(run, exc)
         run.step += 1
-        signalled = record_step(run, pending, bar, next_started=queued.started) if pending else False
-        pending = queued
+        previous = late.push(queued)
+        signalled = record_step(run, previous, bar, next_started=queued.started) if previous else False
         if run.stopped_by:
             return
         if signalled or stop.signum is not None or checkpoint_due(run) or knn_due(run) or run.step == run.last_step:
-            signalled = record_step(run, pending, bar) or signalled  # the state to save must be recorded
-            pending = None
+            signalled = record_step(run, late.take(), bar) or signalled  # the state to save must be recorded
             if run.stopped_by:
                 return
             end_of_step(run)
@@ -418,8 +416,9 @@ def end_of_step(run: Run) -> None:
         save(run, run.out / "checkpoints" / f"epoch_{epoch:04d}.pt")
     if knn_due(run):
         run.history[-1]["knn_top1"] = top1 = run.knn()
-        if run.d.main:  # the step's row is already on disk: rewrite it with the kNN in it
-            write_metrics(run.out / "metrics.jsonl", run.history)
+        if run.d.main:  # the step's row may be on disk already: rewrite the file with the kNN in it
+            every = run.setup.train.log_every_steps
+            write_metrics(run.out / "metrics.jsonl", [r for r in run.history if kept(r, every, run.last_step)])
         if top1 is not None:
             run.log(f"epoch {epoch}: kNN top-1 {top1:.1f}%")
 
@@ -462,25 +461,12 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
     values = torch.stack([loss_sum / k, grad_norm.float(), *stats, flag, *extra]).double()
     values, ready = to_host_later(distributed.mean_tensor(values, run.d))
     # On the CPU the step has run by now; on CUDA it is done when `ready` fires.
-    return Pending(run.step + 1, s, values, ready, started, wait, None if ready else time.time())
-
-
-def to_host_later(values: torch.Tensor):
-    """Start the device->host copy now; `ready` says when it has landed."""
-    if values.device.type != "cuda":
-        return values, None
-    host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
-    host.copy_(values, non_blocking=True)
-    ready = torch.cuda.Event()
-    ready.record()
-    return host, ready
+    return Pending(run.step + 1, values, ready, s, started, wait, None if ready else time.time())
 
 
 def record_step(run: Run, p: Pending, bar: ProgressBar, next_started: float | None = None) -> bool:
     """Metrics row and loss-trend checks of a queued step; True when a rank was signalled."""
-    if p.ready is not None:
-        p.ready.synchronize()
-    loss, grad_norm, std, entropy, flag, *extra = p.values.tolist()
+    loss, grad_norm, std, entropy, flag, *extra = p.numbers()
     dt = (next_started or time.perf_counter()) - p.started
     s = p.schedule
     row = {"step": p.step, "epoch": s["epoch"], "loss": loss, "lr": s["lr"], "weight_decay": s["weight_decay"],
@@ -489,7 +475,7 @@ def record_step(run: Run, p: Pending, bar: ProgressBar, next_started: float | No
            "data_wait": p.wait / dt, "time": p.done_at or time.time()}
     row.update(zip(dinov2_step.EXTRA_KEYS, extra, strict=False))  # DINOv2: each term and the iBOT head's statistics
     run.history.append(row)
-    if run.d.main:
+    if run.d.main and kept(row, run.setup.train.log_every_steps, run.last_step):
         append_metric(run.out / "metrics.jsonl", row)
     bar.update(row)
     terms = {dinov2_step.TERM_NAMES[key]: row[key] for key in dinov2_step.TERM_NAMES if key in row}
@@ -591,8 +577,8 @@ def is_vit_like(setup) -> bool:
     """Patch-based backbones (ViT, DeiT, Swin, ...) gain nothing from channels_last."""
     from dino_guard import backbones
 
-    info = backbones.lookup(setup.model.backbone.name)
-    return bool(setup.model.backbone.patch_size or (info.is_vit_like if info else "vit" in setup.model.backbone.name))
+    resolved = backbones.resolve(setup.model.backbone)
+    return resolved.is_vit_like or (resolved.info is None and "vit" in setup.model.backbone.name)
 
 
 def t_clip(setup) -> float:

@@ -45,6 +45,15 @@ def write_metrics(path: Path, rows: list) -> None:
     runfolder.write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
+def kept(row: dict, every: int, last_step: int) -> bool:
+    """Whether metrics.jsonl keeps `row` at `train.log_every_steps: every`.
+
+    Every Nth step, the run's last step and any row with a kNN result; the
+    loss-trend monitor and the progress bar still see every step.
+    """
+    return row["step"] % every == 0 or row["step"] == last_step or "knn_top1" in row
+
+
 def append_metric(path: Path, row: dict) -> None:
     """Append to the file `write_metrics` created at the start; never through a planted link."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)

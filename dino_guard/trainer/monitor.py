@@ -160,7 +160,7 @@ class Monitor:
         w = self.cfg.divergence_window
         if len(self.losses) < w:
             return []
-        excess = [loss - entropy for loss, entropy in zip(self.losses[-w:], self.entropies[-w:])]
+        excess = [loss - entropy for loss, entropy in zip(self.losses[-w:], self.entropies[-w:], strict=True)]
         smoothed = sum(excess) / w
         self.min_smoothed = min(self.min_smoothed, smoothed)
         margin = self.cfg.divergence_margin * math.log(self.output_dim)

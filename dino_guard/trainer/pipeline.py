@@ -28,7 +28,7 @@ from dino_guard.trainer.images import EncodedJPEG, decode_resize
 
 def collate_views(samples: list) -> dict:
     """[(list of view tensors, label, bad)] -> {"views": [B,C,H,W] per view, "labels", "bad"}."""
-    views = [torch.stack(v) for v in zip(*(s[0] for s in samples))]
+    views = [torch.stack(v) for v in zip(*(s[0] for s in samples), strict=True)]
     labels = torch.tensor([s[1] for s in samples])
     return {"views": views, "labels": labels, "bad": [s[2] for s in samples if s[2]]}
 
@@ -116,7 +116,7 @@ def collate_images(samples: list) -> dict:
     squares, in batch order (None if there are none).
     """
     firsts = [s[0] for s in samples]
-    _, sizes, seeds = zip(*(f[:3] for f in firsts))
+    _, sizes, seeds = zip(*(f[:3] for f in firsts), strict=True)
     batch = {"sizes": torch.stack(sizes), "seed": sum(seeds) % 2**62,
              "labels": torch.tensor([s[1] for s in samples]), "bad": [s[2] for s in samples if s[2]]}
     squares = [f[0] for f in firsts if f[0].dim() == 3]

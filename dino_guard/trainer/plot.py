@@ -42,7 +42,7 @@ def series(rows: list, knn_init: float | None = None, knn_final: float | None = 
         knn.setdefault(steps[-1], knn_final)
     terms = {key: [_finite(r.get(key)) for r in rows] for key in DINOV2_SERIES if any(key in r for r in rows)}
     return {"step": steps, "loss": loss, "teacher_entropy": entropy,
-            "gap": [a - b for a, b in zip(loss, entropy)],
+            "gap": [a - b for a, b in zip(loss, entropy, strict=True)],
             "knn_step": sorted(knn), "knn_top1": [knn[s] for s in sorted(knn)], **terms}
 
 

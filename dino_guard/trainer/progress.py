@@ -16,8 +16,7 @@ def plan_text(setup, source, plan, sched, last_step, d, device, knn_sets) -> str
         f"device: {device} x {d.world} process(es), precision {t.precision}, compile {t.compile}",
         f"effective batch {plan.effective_batch} = {t.batch_size} per device x {t.accumulate_grad_batches} "
         f"accumulated x {d.world} processes",
-        f"lr used {plan.lr:.3g} (= {lr_rule(plan.method).replace('lr', f'{plan.base_lr:g}', 1)}, effective batch "
-        f"{plan.effective_batch}), warmup {sched.warmup_steps} steps",
+        f"lr used {plan.lr:.3g} (= {lr_rule(plan.method)}, lr {plan.base_lr:g}), warmup {sched.warmup_steps} steps",
         f"{plan.steps_per_epoch} steps per epoch, {plan.total_steps} steps in {t.epochs} epochs"
         + (f", stopping after step {last_step}" if last_step < plan.total_steps else ""),
         memory_line(setup),

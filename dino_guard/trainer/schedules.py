@@ -1,24 +1,16 @@
-"""Schedules, one value per optimizer step (as facebookresearch/dino's cosine_scheduler)."""
+"""Schedules, one value per optimizer step (as facebookresearch/dino's cosine_scheduler).
+
+The curves themselves are the run plan's (dino_guard.plan.cosine, warmup_cosine),
+so `check`'s rules and the trainer follow the same schedule.
+"""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from dino_guard.plan import cosine, warmup_cosine
 
-def cosine(start: float, end: float, step: int, total: int) -> float:
-    """Cosine from start (step 0) to end (step total)."""
-    if total <= 0:
-        return end
-    t = min(step, total) / total
-    return end + 0.5 * (start - end) * (1 + math.cos(math.pi * t))
-
-
-def warmup_cosine(peak: float, final: float, step: int, total: int, warmup: int) -> float:
-    """Linear warmup from 0 to peak over `warmup` steps, then cosine to final."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    return cosine(peak, final, step - warmup, total - warmup)
+__all__ = ["Schedule", "cosine", "warmup_cosine"]
 
 
 @dataclass(frozen=True)

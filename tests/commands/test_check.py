@@ -7,7 +7,7 @@ import json
 import jsonschema
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.helpers import EXAMPLES
 
 FINDING_KEYS = {"path", "line", "column", "code", "name", "severity", "message", "help", "field", "fix"}
 
@@ -130,7 +130,7 @@ def test_rules_lists_every_code(cli):
 def test_schema_matches_the_committed_copy_and_validates_examples(cli):
     import yaml
 
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     printed = json.loads(cli("schema").output)
     committed = json.loads((REPO / "dino_guard" / "schemas" / "dino-guard.schema.json").read_text())

@@ -111,7 +111,7 @@ MEASURED_TO_RUN = ["DG601_good_measured_resnet50_bf16_b512.dino.yaml", "DG601_go
 @pytest.mark.parametrize("method", ["analytic", pytest.param("traced", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", MEASURED_TO_RUN)
 def test_setups_measured_to_run_on_an_h100_fit(name, method):
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     if method == "traced" and importlib.util.find_spec("torch") is None:
         pytest.skip("the traced estimate needs the train extra")

@@ -12,7 +12,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from tests.trainer.conftest import run, tiny_setup
+from tests.trainer.helpers import run, tiny_setup
 
 torch = pytest.importorskip("torch")
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.helpers import EXAMPLES
 
 LOSS_MISMATCH = EXAMPLES / "broken" / "loss_output_dim_not_head.dino.yaml"  # DG401
 

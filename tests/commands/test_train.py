@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.trainer.conftest import TINY, cli, merge, run, tiny_setup, write_yaml
+from tests.trainer.helpers import TINY, cli, merge, run, tiny_setup, write_yaml
 
 
 def test_train_writes_metrics_summary_plot_and_prints_knn(tmp_path):
@@ -65,7 +65,7 @@ def test_teacher_starts_as_a_copy_of_the_student_and_has_no_gradients():
     from dino_guard.trainer.build import build_models
 
     student, teacher = build_models(tiny_setup())
-    for (name, a), (_, b) in zip(student.state_dict().items(), teacher.state_dict().items()):
+    for (name, a), (_, b) in zip(student.state_dict().items(), teacher.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     assert not any(p.requires_grad for p in teacher.parameters())
     assert teacher.head.last_layer is not student.head.last_layer

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from dino_guard.trainer.runfolder import claimed
-from tests.trainer.conftest import TINY, cli, merge, write_yaml
+from tests.trainer.helpers import TINY, cli, merge, write_yaml
 
 pytestmark = pytest.mark.slow  # each starts a process that imports torch
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dino_guard.commands.train import with_resolved_data_path
-from tests.trainer.conftest import TINY, cli, merge, tiny_setup, write_yaml
+from tests.trainer.helpers import TINY, cli, merge, tiny_setup, write_yaml
 
 
 def test_relative_data_path_next_to_the_setup_resolves_as_check_does(tmp_path, monkeypatch):

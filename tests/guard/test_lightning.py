@@ -120,7 +120,7 @@ def test_ddp_two_cpu_ranks_a_nan_on_one_rank_stops_both(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import REPO
+    from tests.helpers import REPO
 
     with socket.socket() as probe:  # a free port for the rendezvous
         probe.bind(("127.0.0.1", 0))

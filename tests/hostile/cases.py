@@ -166,7 +166,7 @@ NESTED_TOML = "a = " + "[" * 100_000 + "]" * 100_000 + "\n"
 CASES = [
     # --- numbers ---
     Case("int-5000-digits-yaml", _file("x.dino.yaml", setup_with(train=f"{{batch_size: {BIG}}}"))),
-    Case("int-5000-digits-json", _file("x.dino.json", '{"model": {"backbone": {"name": "resnet18"}}, "train": {"epochs": %s}}' % BIG)),
+    Case("int-5000-digits-json", _file("x.dino.json", '{"model": {"backbone": {"name": "resnet18"}}, "train": {"epochs": ' + str(BIG) + '}}')),
     Case("int-5000-digits-toml", _file("x.dino.toml", f'[model.backbone]\nname = "resnet18"\n[train]\nepochs = {BIG}\n')),
     Case("int-4000-digits-batch", _file("x.dino.yaml", setup_with(train="{batch_size: %s}" % ("9" * 4000)))),
     Case("int-4000-digits-output-dim", _file("x.dino.yaml", setup_with(model="{backbone: {name: resnet18}, head: {output_dim: %s}}" % ("9" * 4000)))),

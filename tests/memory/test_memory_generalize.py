@@ -35,4 +35,4 @@ def test_analytic_agrees_with_traced_on_unseen_setups(torch_extra):
         a = analytic.estimate(spec, backbones.lookup(spec.backbone)).peak_allocated_bytes
         errors.append(abs(a / t - 1))
     assert statistics.median(errors) <= 0.10
-    assert max(errors) <= 0.20, dict(zip((s.backbone for s in UNSEEN), errors))
+    assert max(errors) <= 0.20, dict(zip((s.backbone for s in UNSEEN), errors, strict=True))

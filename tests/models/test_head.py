@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from tests.trainer.conftest import tiny_setup
+from tests.trainer.helpers import tiny_setup
 
 pytestmark = pytest.mark.torch
 
@@ -36,9 +36,9 @@ def test_dino_head_filters_only_the_weight_norm_deprecation(monkeypatch):
 
     class WarningHead:
         def __init__(self, **args):
-            warnings.warn("`torch.nn.utils.weight_norm` is deprecated in favor of ...", FutureWarning)
-            warnings.warn("something else is deprecated", FutureWarning)
-            warnings.warn("`torch.nn.utils.weight_norm` is deprecated, as a UserWarning", UserWarning)
+            warnings.warn("`torch.nn.utils.weight_norm` is deprecated in favor of ...", FutureWarning, stacklevel=2)
+            warnings.warn("something else is deprecated", FutureWarning, stacklevel=2)
+            warnings.warn("`torch.nn.utils.weight_norm` is deprecated, as a UserWarning", UserWarning, stacklevel=2)
 
     monkeypatch.setattr(lightly.models.modules, "DINOProjectionHead", WarningHead)
     with warnings.catch_warnings(record=True) as caught:

@@ -12,11 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dino_guard.check.engine import Options, check_loaded
-from dino_guard.findings import Finding
-from dino_guard.rules.registry import all_rules
-from dino_guard.setupfile.loader import load_setup
-from tests.rules.test_fixtures import SETUP_FILES, expectations
+from tests.rules.helpers import CASES, findings_of
 
 # Setup rules that give advice but no single value to write, and why.
 NO_FIX = {
@@ -24,14 +20,6 @@ NO_FIX = {
     "DG412": "info: states the learning rate used; nothing to change",
     "DG603": "an unknown GPU name: only the user knows which card it is",
 }
-
-SETUP_CODES = {r.code for r in all_rules() if r.origin == "setup"}
-CASES = [(path, code) for path in SETUP_FILES for code in sorted({c for _, c in expectations(path)} & SETUP_CODES)]
-
-
-def _findings(path: Path, code: str) -> list[Finding]:
-    return [f for f in check_loaded(load_setup(path), Options(count_images=False)) if f.code == code]
-
 
 def apply_fix(data: dict, fix: dict) -> None:
     for dotted, value in fix.items():
@@ -49,7 +37,7 @@ def apply_fix(data: dict, fix: dict) -> None:
 
 @pytest.mark.parametrize("path, code", CASES, ids=lambda v: v.name if isinstance(v, Path) else v)
 def test_applying_the_rules_fix_silences_the_rule(path: Path, code: str, tmp_path: Path):
-    found = _findings(path, code)
+    found = findings_of(path, code)
     assert found, f"{path.name} expects {code}"
     fixes = [f.fix for f in found if f.fix]
     if not fixes:
@@ -60,7 +48,7 @@ def test_applying_the_rules_fix_silences_the_rule(path: Path, code: str, tmp_pat
         apply_fix(data, fix)
     fixed = tmp_path / path.name
     fixed.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    again = _findings(fixed, code)
+    again = findings_of(fixed, code)
     assert not again, f"{code} still fires after its own fix {fixes}: {again[0].message} / {again[0].help}"
 
 
@@ -74,7 +62,7 @@ def _yaml_text(value) -> str:
 
 @pytest.mark.parametrize("path, code", CASES, ids=lambda v: v.name if isinstance(v, Path) else v)
 def test_the_help_states_the_values_of_the_fix(path: Path, code: str):
-    for finding in _findings(path, code):
+    for finding in findings_of(path, code):
         for value in (finding.fix or {}).values():
             leaves = value.values() if isinstance(value, dict) else [value]
             for leaf in leaves:

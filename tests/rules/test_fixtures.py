@@ -13,20 +13,7 @@ from dino_guard.check.engine import Options
 from dino_guard.check.inputs import check_path
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import all_rules
-
-FIXTURES = Path(__file__).parent / "fixtures"
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")
-
-SETUP_FILES = sorted(FIXTURES.glob("*.dino.yaml")) + sorted(EXAMPLES.glob("broken/*.dino.yaml")) + sorted(EXAMPLES.glob("*.dino.yaml"))
-
-
-def expectations(path: Path) -> set[tuple[int, str]]:
-    expected = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if match := EXPECT.search(line):
-            expected |= {(number, code.strip()) for code in match.group(1).split(",") if code.strip()}
-    return expected
+from tests.rules.helpers import SETUP_FILES, expectations
 
 
 def reported(path: Path, expected_codes: set[str]) -> tuple[set[tuple[int, str]], set[str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.sources.test_precision import HEADER, MODEL, TRAINING, run, script
+from tests.sources.helpers import HEADER, MODEL, TRAINING, run, script
 
 
 def codes(text: str) -> set:

@@ -34,7 +34,7 @@ import pytest
 from dino_guard.check.engine import Options
 from dino_guard.check.inputs import check_path
 from dino_guard.findings import Severity
-from tests.sources.test_scripts import expectations
+from tests.helpers import expectations
 
 CORPUS = Path(__file__).parent / "corpus"
 SCRIPTS = sorted(CORPUS.glob("*.py"))

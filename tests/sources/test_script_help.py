@@ -48,11 +48,11 @@ def test_fields_without_a_python_spelling_keep_the_original_help():
 
 
 def test_every_rules_fix_on_its_bad_fixture_has_a_python_spelling():
-    from tests.rules.test_fix_fixed_point import CASES, _findings
+    from tests.rules.helpers import CASES, findings_of
 
     setup_only = {"data.synthetic", "hardware.gpu", "transform.backend"}  # fields a script does not have
     for path, code in CASES:
-        for finding in _findings(path, code):
+        for finding in findings_of(path, code):
             if finding.fix and not set(finding.fix) & setup_only:
                 assert code in _FIXED or python_fix(finding.fix), (code, finding.fix)
 

@@ -4,7 +4,6 @@ must give no error. One test runs them all through load_python + the engine."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,11 @@ from dino_guard.check.engine import Options, check_loaded
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import all_rules
 from dino_guard.sources.python import load_python
+from tests.helpers import expectations
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scripts"
-EXPECT = re.compile(r"#\s*expect:\s*([A-Z0-9, ]+)")
 SCRIPTS = sorted(FIXTURES.glob("*.py")) + sorted(EXAMPLES.glob("*.py"))
-
-
-def expectations(path: Path) -> set[tuple[int, str]]:
-    expected = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if match := EXPECT.search(line):
-            expected |= {(number, code.strip()) for code in match.group(1).split(",") if code.strip()}
-    return expected
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)

@@ -34,7 +34,7 @@ import torch  # noqa: F401  (imported once here, before forking; no torch op run
 
 from dino_guard.trainer import checkpoint, runfolder
 from dino_guard.trainer.loop import Options, train
-from tests.trainer.conftest import metrics, tiny_setup
+from tests.trainer.helpers import metrics, tiny_setup
 
 STEPS = 6
 LOGS: list = []  # [folder]: every run's log goes there, outside a tmpfs that may be full
@@ -156,7 +156,7 @@ def compare(out: Path, ref: Path, after_step: int = 0) -> str:
         return f"stray temporary files {strays}"
     got, want = ([r for r in metrics(x) if r["step"] > after_step] for x in (out, ref))
     if got != want:
-        steps = [(a.get("step"), a.get("loss"), b.get("loss")) for a, b in zip(got, want) if a != b]
+        steps = [(a.get("step"), a.get("loss"), b.get("loss")) for a, b in zip(got, want, strict=False) if a != b]
         return f"metrics differ ({len(got)} vs {len(want)} rows; first {steps[:1]})"
     a, b = checkpoint.load(out / "checkpoints" / "last.pt"), checkpoint.load(ref / "checkpoints" / "last.pt")
     for part in ("student", "teacher"):

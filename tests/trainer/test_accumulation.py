@@ -2,7 +2,7 @@
 
 import torch
 
-from tests.trainer.conftest import run, tiny_setup
+from tests.trainer.helpers import run, tiny_setup
 
 
 def _params(out):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.trainer.conftest import metrics, run
+from tests.trainer.helpers import metrics, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.torch]
 

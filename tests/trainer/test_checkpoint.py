@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dino_guard.trainer import checkpoint
-from tests.trainer.conftest import TINY, cli, merge, metrics, write_yaml
+from tests.trainer.helpers import TINY, cli, merge, metrics, write_yaml
 
 STEPS = 9
 
@@ -65,7 +65,7 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
 
 
 def test_checkpoint_holds_everything_and_loads_weights_only(tmp_path):
-    from tests.trainer.conftest import run, tiny_setup
+    from tests.trainer.helpers import run, tiny_setup
 
     run(tiny_setup(train={"checkpoint_every_steps": 2}), tmp_path, max_steps=2)
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)

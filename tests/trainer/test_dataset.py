@@ -10,7 +10,7 @@ from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source
 from dino_guard.trainer.images import DataError, open_rgb
 from dino_guard.trainer.pipeline import build_pipeline
 from dino_guard.trainer.synthetic import CLASSES, shape_image
-from tests.trainer.conftest import TINY, cli, merge, run, tiny_setup, write_yaml
+from tests.trainer.helpers import TINY, cli, merge, run, tiny_setup, write_yaml
 
 
 def test_synthetic_shapes_are_deterministic_labeled_and_sized():
@@ -135,8 +135,8 @@ def test_views_are_batched_two_global_tensors_and_local_tensors():
     source = find_source(setup.data)
     ds = ImageDataset(source, list(range(8)), pipe.transform, seed=0)
     batch = pipe.collate([ds[(0, i)] for i in range(4)])
-    g, l = pipe.views(batch, torch.device("cpu"))
-    assert g.shape == (2 * 4, 3, 32, 32) and l.shape == (2 * 4, 3, 16, 16)
+    g, loc = pipe.views(batch, torch.device("cpu"))
+    assert g.shape == (2 * 4, 3, 32, 32) and loc.shape == (2 * 4, 3, 16, 16)
     again = pipe.collate([ds[(0, i)] for i in range(4)])
     assert torch.equal(again["views"][0], batch["views"][0])  # seeded per (seed, epoch, index)
 

@@ -187,7 +187,7 @@ def test_views_shapes_dtypes_and_determinism():
     assert [tuple(v.shape) for v in views] == [(5, 3, 32, 32)] * 2 + [(5, 3, 16, 16)] * 3
     assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in views)
     again = t(x, sizes, torch.Generator().manual_seed(3))
-    assert all(torch.equal(a, b) for a, b in zip(views, again))
+    assert all(torch.equal(a, b) for a, b in zip(views, again, strict=True))
     other = t(x, sizes, torch.Generator().manual_seed(4))
     assert not torch.equal(views[0], other[0])
     no_local = DeviceDINOTransform.from_setup(Transform(global_crop_size=32, n_local_views=0))(x)
@@ -351,7 +351,7 @@ def test_cuda_views_equal_cpu_views_for_a_seed():
     on_cpu = t(x, sizes, torch.Generator().manual_seed(5))
     on_cuda = DeviceDINOTransform.from_setup(Transform(global_crop_size=64, local_crop_size=32)).cuda()(
         x.cuda(), sizes, torch.Generator().manual_seed(5))
-    for a, b in zip(on_cpu, on_cuda):
+    for a, b in zip(on_cpu, on_cuda, strict=True):
         # Rounding differs between the devices' kernels; a pixel within 1e-6 of the
         # solarize threshold may land on the other side, hence a share, not a max.
         assert b.is_cuda and ((a - b.cpu()).abs() > 1e-3).float().mean() < 1e-4

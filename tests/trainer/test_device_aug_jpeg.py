@@ -18,7 +18,7 @@ from dino_guard.trainer.dataset import ImageDataset, find_source
 from dino_guard.trainer.device_aug.jpeg import batch_squares, decode_all, resize_square
 from dino_guard.trainer.images import READ_ERRORS, EncodedJPEG, decode_resize
 from dino_guard.trainer.pipeline import build_pipeline, collate_images
-from tests.trainer.conftest import TINY, cli, merge, metrics, run, tiny_setup, write_yaml
+from tests.trainer.helpers import TINY, cli, merge, metrics, run, tiny_setup, write_yaml
 
 CPU = torch.device("cpu")
 # Mean |device square - worker square| in 0..255 levels. Up to 2x the square's side

@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 
-from tests.trainer.conftest import TINY, merge, metrics, write_yaml
+from tests.trainer.helpers import TINY, merge, metrics, write_yaml
 
 LAUNCHERS = {"torchrun": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                          "-m", "dino_guard", "train"],
@@ -43,7 +43,7 @@ def test_two_processes_match_one_process(tmp_path, launcher):
 
     m1, m2 = metrics(tmp_path / "one"), metrics(tmp_path / "two")
     assert len(m1) == len(m2) == 4
-    for a, b in zip(m1, m2):
+    for a, b in zip(m1, m2, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], abs=1e-5) and a["lr"] == b["lr"]
     s1 = torch.load(tmp_path / "one" / "checkpoints" / "last.pt", weights_only=True)
     s2 = torch.load(tmp_path / "two" / "checkpoints" / "last.pt", weights_only=True)
@@ -56,7 +56,7 @@ def test_two_processes_match_one_process(tmp_path, launcher):
 def test_more_devices_than_visible_exit_2_naming_both_numbers(tmp_path):
     import os
 
-    from tests.trainer.conftest import cli
+    from tests.trainer.helpers import cli
 
     many = (os.cpu_count() or 1) + 1
     setup = write_yaml(tmp_path / "s.dino.yaml", merge(TINY, {"train": {"devices": many}}))
@@ -68,7 +68,7 @@ def test_more_devices_than_visible_exit_2_naming_both_numbers(tmp_path):
 
 def test_multi_node_needs_the_rendezvous_endpoint():
     from dino_guard.trainer.launch import LaunchError, Nodes, launcher_args
-    from tests.trainer.conftest import tiny_setup
+    from tests.trainer.helpers import tiny_setup
 
     setup = tiny_setup(train={"devices": 2, "num_nodes": 2})
     with pytest.raises(LaunchError, match="--rdzv-endpoint"):
@@ -85,7 +85,7 @@ def test_a_workers_exit_status_is_the_launchers(tmp_path):
     """devices: 2 on a one-image folder: the workers refuse the data (exit 2), and so does `dino-guard train`."""
     from PIL import Image
 
-    from tests.trainer.conftest import cli
+    from tests.trainer.helpers import cli
 
     (tmp_path / "imgs").mkdir()
     Image.new("RGB", (40, 40)).save(tmp_path / "imgs" / "x.png")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.trainer.conftest import TINY  # noqa: F401  (skips without torch, lightly, timm)
+from tests.trainer.helpers import TINY  # noqa: F401  (skips without torch, lightly, timm)
 
 
 def _battery(tmp_path, *args) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.trainer.conftest import metrics, run, tiny_setup
+from tests.trainer.helpers import class_folder, metrics, run, tiny_setup
 
 torch = pytest.importorskip("torch")
 
@@ -83,8 +83,6 @@ def test_eval_path_is_the_knn_query_set_and_training_keeps_every_image(tmp_path)
     """Issue 12: kNN evaluates on eval.path; the training folder is not split."""
     from dino_guard.trainer.dataset import find_source
     from dino_guard.trainer.knn import eval_sets
-    from tests.trainer.conftest import tiny_setup
-    from tests.trainer.test_plan import class_folder
 
     train_dir, val_dir = class_folder(tmp_path / "train", 6), class_folder(tmp_path / "val", 3)
     setup = tiny_setup(data={"synthetic": None, "path": str(train_dir)}, eval={"holdout_fraction": None, "path": str(val_dir)})
@@ -105,7 +103,6 @@ def test_eval_path_without_class_subfolders_is_refused(tmp_path):
     from dino_guard.trainer.dataset import find_source
     from dino_guard.trainer.images import DataError
     from dino_guard.trainer.knn import eval_sets
-    from tests.trainer.conftest import tiny_setup
 
     (tmp_path / "flat").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "0.png")

@@ -7,7 +7,7 @@ import torch
 
 from dino_guard.schemas.setup import Monitor as MonitorCfg
 from dino_guard.trainer.monitor import Monitor
-from tests.trainer.conftest import run, tiny_setup
+from tests.trainer.helpers import run, tiny_setup
 
 QUICK = {"grace_steps": 2, "collapse_window": 5, "divergence_window": 5, "patience": 5}
 

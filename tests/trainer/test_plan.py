@@ -28,7 +28,7 @@ def test_summary_throughput_counts_the_waits_between_bursts():
     # 15 fast steps (0.1 s) then one that waited 4 s for the workers, twice:
     # the median step says 640 images/s, the run made far fewer.
     times, now = [], 0.0
-    for burst in range(2):
+    for _burst in range(2):
         now += 4.0
         times.append(now)
         for _ in range(15):
@@ -39,20 +39,10 @@ def test_summary_throughput_counts_the_waits_between_bursts():
     assert throughput(history, 64) < 640 / 2  # 283 images/s
 
 
-def class_folder(root, per_class: int = 14, classes=("a", "b")):
-    from PIL import Image
-
-    for c, name in enumerate(classes):
-        (root / name).mkdir(parents=True)
-        for i in range(per_class):
-            Image.new("RGB", (40, 40), (40 * c + 3 * i, 90, 200 - 5 * i)).save(root / name / f"{i}.png")
-    return root
-
-
 def test_a_labelled_folder_trains_every_image_as_check_counted(tmp_path):
     """Issue 12: with class subfolders `check` counted 14 steps per epoch and `train` ran 12 (20% held out)."""
     from dino_guard.check.engine import Context
-    from tests.trainer.conftest import tiny_setup
+    from tests.trainer.helpers import class_folder, tiny_setup
 
     data = class_folder(tmp_path / "imgs")
     setup = tiny_setup(data={"synthetic": None, "path": str(data), "num_workers": 0},
@@ -72,7 +62,7 @@ def test_a_labelled_folder_trains_every_image_as_check_counted(tmp_path):
 def test_the_plan_says_why_knn_is_off():
     from dino_guard.plan import plan_run
     from dino_guard.trainer.progress import data_split_line
-    from tests.trainer.conftest import tiny_setup
+    from tests.trainer.helpers import tiny_setup
 
     plan = plan_run(tiny_setup(eval={"knn": False}), images=96, labelled=True)
     assert data_split_line(plan, None, knn_asked=False) == "training on 96 images, 0 held out; kNN evaluation off (eval.knn: false)"

@@ -8,7 +8,7 @@ import torch
 from dino_guard.trainer import checkpoint
 from dino_guard.trainer.checkpoint import CheckpointError
 from dino_guard.trainer.runfolder import RunFolderError
-from tests.trainer.conftest import metrics, run, tiny_setup
+from tests.trainer.helpers import metrics, run, tiny_setup
 
 CKPT = {"train": {"checkpoint_every_steps": 2}}
 

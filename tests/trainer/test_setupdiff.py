@@ -1,7 +1,7 @@
 """--resume: fields that change the run refuse, harmless ones are allowed and listed."""
 
 from dino_guard.trainer.setupdiff import describe, differences
-from tests.trainer.conftest import tiny_setup
+from tests.trainer.helpers import tiny_setup
 
 
 def _dump(**over):

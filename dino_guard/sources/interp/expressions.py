@@ -125,7 +125,7 @@ class ExpressionsMixin:
             for value in values:
                 if isinstance(value, Seq):
                     _forget_length(value)  # a helper may append to the list it gets
-            for value, node in zip(call.args, call.arg_nodes):
+            for value, node in zip(call.args, call.arg_nodes, strict=True):
                 if isinstance(value, (tuple, Seq, DictVal)):
                     self._forget_contents(node, value, frame, only_empty=True)  # fill(views): a helper may fill the list
         if isinstance(callee, Func):
@@ -243,7 +243,7 @@ class ExpressionsMixin:
 
     def expr_Dict(self, node: ast.Dict, frame) -> Any:
         out = DictVal()
-        for key, value in zip(node.keys, node.values):
+        for key, value in zip(node.keys, node.values, strict=True):
             k = self.eval(key, frame) if key is not None else None
             v = self.eval(value, frame)
             if key is not None and is_const(k):

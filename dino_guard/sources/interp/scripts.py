@@ -44,12 +44,13 @@ class ScriptCallsMixin:
             frame.locals[positional[0].arg] = self_obj
             positional = positional[1:]
         defaults = [None] * (len(positional) - len(spec.defaults)) + list(spec.defaults)
-        for index, (param, default) in enumerate(zip(positional, defaults)):
+        # not strict: a default on `self` (def f(self=None)) leaves one default more than the parameters bound here
+        for index, (param, default) in enumerate(zip(positional, defaults, strict=False)):
             if index < len(args):
                 frame.locals[param.arg] = args[index]
             else:
                 frame.locals[param.arg] = self._keyword_or_default(param, default, kwargs, unknown_args)
-        for param, default in zip(spec.kwonlyargs, spec.kw_defaults):
+        for param, default in zip(spec.kwonlyargs, spec.kw_defaults, strict=True):
             frame.locals[param.arg] = self._keyword_or_default(param, default, kwargs, unknown_args)
         if spec.vararg:
             frame.locals[spec.vararg.arg] = Seq()

@@ -276,5 +276,5 @@ class StatementsMixin:
             values = list(value)
         else:
             values = [opaque(self.pos(e)) for e in elts]
-        for elt, item in zip(elts, values):
+        for elt, item in zip(elts, values, strict=False):
             self.assign(elt, item, frame)

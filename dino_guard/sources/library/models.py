@@ -71,26 +71,21 @@ MAP_FAMILIES = ("vgg", "alexnet", "densenet", "mobilenet", "efficientnet", "conv
 
 def torchvision_model(it, name: str, call: Call) -> Any:
     full = backbones.TORCHVISION_PREFIX + name
-    if backbones.lookup(full) is None and name not in api.TORCHVISION_WIDTHS:
+    if backbones.lookup(full) is None:
         if name.startswith(MAP_FAMILIES):
             return Obj("module", call.pos, facts={"torchvision": (name, call.pos)})  # width unknown here; .features is a map
         return opaque(call.pos)
-    obj = backbone_obj(call.pos, full, call.pos, torchvision=name)
-    if "feature_dim" not in obj.facts:
-        obj.facts["feature_dim"] = (api.TORCHVISION_WIDTHS[name], call.pos)
-        obj.facts["patch_size"] = (None, call.pos)
-    return record(it, obj)
+    return record(it, backbone_obj(call.pos, full, call.pos, torchvision=name))
 
 
 def hub_model(it, call: Call) -> Any:
     model = call.arg(1, "model")
-    facts = api.HUB_MODELS.get(model) if isinstance(model, str) else None
-    if facts is None:
+    name = api.HUB_MODELS.get(model) if isinstance(model, str) else None
+    if name is None:
         return opaque(call.pos)
     pos = it.pos(call.kw_nodes.get("model") or (call.arg_nodes[1] if len(call.arg_nodes) > 1 else call.node))
-    obj = Obj("backbone", call.pos, facts={k: (v, pos) for k, v in facts.items()})
-    obj.facts["dynamic_img_size"] = (True, pos)  # the hub DINO ViTs interpolate position embeddings
-    obj.facts["in_table"] = (backbones.lookup(facts["name"]) is not None, pos)
+    obj = backbone_obj(call.pos, name, pos, dynamic_img_size=True)  # the hub DINO ViTs interpolate position embeddings
+    obj.facts.setdefault("in_table", (False, pos))
     return record(it, obj)
 
 
@@ -120,7 +115,7 @@ def last_child(owner: Any, pos: tuple) -> Obj | None:
 
     Only while the script has not replaced `fc` (resnet.fc = nn.Identity() has no in_features).
     """
-    if not (is_backbone(owner) and owner.fact("torchvision") in api.TORCHVISION_WIDTHS and "fc" not in owner.attrs):
+    if not (is_backbone(owner) and owner.fact("torchvision") in api.TORCHVISION_FC_NETS and "fc" not in owner.attrs):
         return None
     return Obj("fc", pos, facts={"in_features": owner.facts["feature_dim"]})
 

@@ -47,7 +47,7 @@ def batch_squares(batch: dict, size: int, device: torch.device) -> tuple[torch.T
     failed = []
     for chunk in decode_chunks(rows, batch["sizes"], size):
         decoded = {}
-        for k, image in zip(chunk, decode_all([batch["jpegs"][k] for k in chunk], device)):
+        for k, image in zip(chunk, decode_all([batch["jpegs"][k] for k in chunk], device), strict=True):
             if isinstance(image, Exception):
                 failed.append(rows[k])
                 batch["bad"].append(f"{batch['jpeg_names'][k]}: {type(image).__name__}: {image}")

@@ -87,7 +87,7 @@ class _Staged:
         floats, longs = _to_device(floats, device), _to_device(longs, device)
         self.boxes, self.factors, self.sigma = floats.split([5 * n, 4 * n, n])
         self.boxes, self.factors = self.boxes.view(n, 5), self.factors.view(n, 4)
-        self.rows = dict(zip(lists, longs.split([len(v) for v in lists.values()])))
+        self.rows = dict(zip(lists, longs.split([len(v) for v in lists.values()]), strict=True))
 
 
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -155,7 +155,7 @@ class DeviceDINOTransform(torch.nn.Module):
         if self.mean.device != images.device:
             self.to(images.device)  # once; the constants then live where the images are
         src = images.float().div_(255)
-        return [self.apply_group(src, p, recipes[0]) for recipes, p in zip(self.groups, params)]
+        return [self.apply_group(src, p, recipes[0]) for recipes, p in zip(self.groups, params, strict=True)]
 
     def apply_group(self, src: torch.Tensor, p: GroupParams, recipe: ViewRecipe) -> torch.Tensor:
         """Pixel work of one view group (rows view-major), in lightly's op order."""

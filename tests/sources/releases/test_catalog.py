@@ -8,7 +8,7 @@ import json
 import pytest
 
 from dino_guard.sources.releases import catalog as rel
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_the_data_covers_releases_with_and_without_the_collate_functions():
