@@ -8,18 +8,10 @@ import math
 import pytest
 import torch
 
-from tests.trainer.conftest import metrics, run, tiny_setup
+from tests.trainer.helpers import dinov2_setup, metrics, run
 
-DINOV2 = {"method": "dinov2", "transform": {"global_crop_size": 64, "local_crop_size": 32},
-          "ibot": {"mask_ratio_min_max": [0.25, 0.5]}}  # 4x4 patches: lightly's blocks of 4 need a quarter
 SEPARATE = {"ibot": {"separate_head": True, "mask_ratio_min_max": [0.25, 0.5],
                      "head": {"hidden_dim": 32, "bottleneck_dim": 16, "output_dim": 48}}}
-
-
-def dinov2_setup(**over):
-    from tests.trainer.conftest import merge
-
-    return tiny_setup(**merge(DINOV2, over))
 
 
 def test_dinov2_trains_lightlys_parts_not_dino(tmp_path):

@@ -102,7 +102,7 @@ def test_dinov2_trains_in_two_processes(tmp_path):
     import os
     import subprocess
 
-    from tests.trainer.test_dinov2_step import DINOV2
+    from tests.trainer.helpers import DINOV2
 
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     two = write_yaml(tmp_path / "two.dino.yaml", merge(merge(TINY, DINOV2), {"train": {"batch_size": 4, "devices": 2}}))
