@@ -44,7 +44,7 @@ def test_each_term_and_both_heads_entropy_are_in_metrics_and_export_loads_strict
     assert (tmp_path / "loss.png").stat().st_size > 0
     from dino_guard.trainer.export import export_checkpoint  # `dino-guard export` from the checkpoint
 
-    pt, _ = export_checkpoint(tmp_path / "checkpoints" / "last.pt", tmp_path / "exported" / "backbone.pt")
+    pt, _ = export_checkpoint(tmp_path / "checkpoints" / "last.pt", tmp_path / "exported.pt")
     assert load_backbone(pt).state_dict().keys() == model.state_dict().keys()
 
 
