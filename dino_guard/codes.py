@@ -100,6 +100,10 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG719", "ibot-loss-output-dim-mismatch", Severity.ERROR, "script"),
     Code("DG720", "last-layer-freeze-no-op", Severity.WARNING, "script"),
     Code("DG721", "koleo-single-image-per-call", Severity.WARNING, "script"),
+    Code("DG722", "teacher-temp-warmup-longer-than-run", Severity.WARNING, "script"),
+    Code("DG723", "sqrt-lr-reference-is-the-batch", Severity.WARNING, "script"),
+    Code("DG724", "fixed-epoch-length-schedule", Severity.WARNING, "script"),
+    Code("DG730", "lightly-pin-unreadable", Severity.WARNING, "script"),
 )}
 
 # Which findings `check --fix` may apply (as ruff): "safe" makes the run possible without changing the
@@ -108,11 +112,12 @@ CODES: dict[str, Code] = {c.code: c for c in (
 # and is applied only with --unsafe-fixes. A code not listed has no fix; infos are never applied.
 FIX_SAFETY: dict[str, str] = {
     "DG101": "safe", "DG201": "safe", "DG301": "safe", "DG302": "safe", "DG303": "safe", "DG401": "safe",
-    "DG601": "safe",
+    "DG601": "safe", "DG418": "safe", "DG421": "safe",
     "DG102": "unsafe", "DG103": "unsafe", "DG104": "unsafe", "DG105": "unsafe", "DG202": "unsafe",
     "DG203": "unsafe", "DG304": "unsafe", "DG305": "unsafe", "DG402": "unsafe", "DG403": "unsafe",
     "DG404": "unsafe", "DG410": "unsafe", "DG413": "unsafe", "DG414": "unsafe",
     "DG415": "unsafe", "DG416": "unsafe", "DG417": "unsafe", "DG602": "unsafe",
+    "DG204": "unsafe", "DG419": "unsafe", "DG420": "unsafe", "DG422": "unsafe",
 }
 
 

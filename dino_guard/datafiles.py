@@ -55,7 +55,8 @@ def count_images(folder: Path) -> int | None:
     count = 0
     for _, _, files in os.walk(folder):
         # hidden files are skipped, as the trainer skips them
-        count += sum(1 for name in files if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES)
+        count += sum(1 for name in files
+                     if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES)
         if count > MAX_FILES_COUNTED:
             break
     return count

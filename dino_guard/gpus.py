@@ -47,7 +47,8 @@ CUDA_CONTEXT_BYTES = 650_969_088
 EDGE_RESERVE = 0.056  # reserved over allocated at the peak, at the edge of an H100 (see above)
 FITS, TIGHT, DOES_NOT_FIT = "fits", "tight", "does-not-fit"
 MAX_MEMORY_GB = 100_000.0  # 100 TB: far above any one device (the schema's bound on hardware.gpu_memory_gb)
-NOISE_WORDS = frozenset({"nvidia", "geforce", "tesla", "sxm", "sxm2", "sxm4", "sxm5", "pcie", "hbm2", "hbm2e", "hbm3", "hbm3e", "nvl", "gpu"})
+NOISE_WORDS = frozenset({"nvidia", "geforce", "tesla", "sxm", "sxm2", "sxm4", "sxm5", "pcie", "hbm2", "hbm2e", "hbm3",
+                         "hbm3e", "nvl", "gpu"})
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,9 @@ TORCHVISION = [
     "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf",
     "swin_t", "swin_s", "swin_b", "mobilenet_v3_large",
 ]
-FAMILIES = (("vit", "vit"), ("test_vit", "vit"), ("deit", "vit"), ("resnet", "resnet"), ("wide_resnet", "resnet"), ("resnext", "resnet"),
-            ("convnext", "convnext"), ("efficientnet", "efficientnet"), ("regnet", "regnet"), ("swin", "swin"),
-            ("mobilenet", "mobilenet"))
+FAMILIES = (("vit", "vit"), ("test_vit", "vit"), ("deit", "vit"), ("resnet", "resnet"), ("wide_resnet", "resnet"),
+            ("resnext", "resnet"), ("convnext", "convnext"), ("efficientnet", "efficientnet"), ("regnet", "regnet"),
+            ("swin", "swin"), ("mobilenet", "mobilenet"))
 
 
 def family(name: str) -> str:
@@ -117,7 +117,8 @@ def memory_facts(entry: dict, model) -> dict:
     if entry["input_size"] == "fixed":
         sizes = [entry["img_size"]]
     else:
-        sizes = [local_size(patch), 160 if not patch else -(-160 // patch) * patch, 224 if not patch else -(-224 // patch) * patch]
+        sizes = [local_size(patch), 160 if not patch else -(-160 // patch) * patch,
+                 224 if not patch else -(-224 // patch) * patch]
     model.train()
     return {precision: profile.profile(model, precision, sizes) for precision in ("fp32", "bf16")}
 

@@ -3,7 +3,8 @@
 For every release given (a wheel file, or the installed package folder),
 records the top-level names of each public lightly module and the
 constructor signatures the rules read (DINOProjectionHead, DINOLoss,
-DINOTransform, DINOCollateFunction). Sources are read with `ast`, never
+DINOTransform, DINOCollateFunction, and DINOv2's DINOv2ProjectionHead,
+IBOTPatchLoss, KoLeoLoss, MaskedVisionTransformerTIMM). Sources are read with `ast`, never
 imported, so any release can be described from its wheel without installing
 it. `dino-guard check` then judges a script against the lightly release its
 project pins (or the newest one here) whether or not lightly is installed.

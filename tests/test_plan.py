@@ -60,7 +60,8 @@ def test_holdout_only_when_asked_and_only_of_labelled_images():
     asked = setup_of(data={"path": "x"}, eval={"holdout_fraction": 0.1})
     assert plan_run(asked, images=1000, labelled=True).held_out == 100
     assert plan_run(asked, images=1000, labelled=False).held_out == 0
-    assert plan_run(setup_of(data={"path": "x"}, eval={"holdout_fraction": 0.1, "knn": False}), 1000, True).held_out == 0
+    assert plan_run(setup_of(data={"path": "x"}, eval={"holdout_fraction": 0.1, "knn": False}), 1000,
+                    True).held_out == 0
     assert plan_run(setup_of(data={"path": "x"}, eval={"holdout_fraction": 0.1, "path": "v"}), 1000, True).held_out == 0
 
 
@@ -113,7 +114,8 @@ def test_check_and_train_plan_the_same_run_for_every_example(path):
     sched = Schedule.from_setup(setup, trained)
     assert sched.lr == checked.lr and sched.total_steps == checked.total_steps
     dg412 = next(f for f in check_loaded(loaded) if f.code == "DG412")
-    assert f"= {sched.lr:.4g} with lr {setup.optimizer.lr:g} (effective batch {trained.effective_batch})" in dg412.message
+    assert (f"= {sched.lr:.4g} with lr {setup.optimizer.lr:g} (effective batch {trained.effective_batch})"
+            in dg412.message)
 
 
 def test_cosine_runs_from_start_to_end_as_lightlys_cosine_schedule():

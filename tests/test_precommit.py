@@ -64,6 +64,7 @@ def parity_repo(tmp_path_factory) -> Path:
     git(repo, "init", "-q")
     for folder in PARITY_FOLDERS:
         shutil.copytree(REPO / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "pyproject.toml").write_text("[tool.dino-guard]\ncheck-tests = true\n")  # fixtures live under tests/
     git(repo, "add", ".")
     return repo
 

@@ -112,7 +112,8 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads of the main process; >1 on a busy machine makes OpenMP spin-wait (8x slower here)")
+                    help="torch threads of the main process; "
+                         ">1 on a busy machine makes OpenMP spin-wait (8x slower here)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from lightly.transforms import DINOTransform

@@ -76,7 +76,8 @@ def setup_yaml(data: Path, out: Path, variant: str, args) -> str:
         "  backbone: {name: vit_small_patch16_224, dynamic_img_size: true}",
         "  head: {hidden_dim: 2048, bottleneck_dim: 256, output_dim: 65536}",
         "loss: {output_dim: 65536}",
-        f"train: {{epochs: 100, batch_size: {args.batch}, precision: bf16, compile: {str(not args.no_compile).lower()}, "
+        f"train: {{epochs: 100, batch_size: {args.batch}, precision: bf16, "
+        f"compile: {str(not args.no_compile).lower()}, "
         f"output_dir: {out}}}",
         "monitor: {enabled: false}",
         "hardware: {gpu: H100-80GB}",
@@ -114,13 +115,15 @@ def run_backend(data: Path, work: Path, backend: str, args) -> dict:
     sampler = GpuSampler()
     sampler.start()
     t0 = time.time()
-    command = [sys.executable, "-m", "dino_guard", "train", str(setup), "--max-steps", str(args.steps), "--device", args.device]
+    command = [sys.executable, "-m", "dino_guard", "train", str(setup), "--max-steps", str(args.steps),
+               "--device", args.device]
     # The main process only launches GPU work; its intra-op threads compete with the workers for the cores.
     env = dict(os.environ, OMP_NUM_THREADS=str(args.host_threads)) if args.host_threads else None
     try:
         proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=args.timeout, env=env)
     except subprocess.TimeoutExpired:  # e.g. a cold torch.compile cache: report what was measured
-        proc = subprocess.CompletedProcess(command, returncode=124, stdout="", stderr=f"timed out after {args.timeout} s")
+        proc = subprocess.CompletedProcess(command, returncode=124, stdout="",
+                                           stderr=f"timed out after {args.timeout} s")
     sampler.stop.set()
     result = {"backend": backend, "workers": data_workers(args),
               "host_threads": args.host_threads or "default", "exit_code": proc.returncode,
@@ -162,7 +165,8 @@ def main() -> None:
     ap.add_argument("--device", default="cuda", help="cpu only to smoke-test this script")
     ap.add_argument("--timeout", type=int, default=280, help="seconds per backend run")
     ap.add_argument("--workers", type=int, default=0, help="data.num_workers (default: cores - 1)")
-    ap.add_argument("--host-threads", type=int, default=0, help="OMP_NUM_THREADS of the training process (default: torch's)")
+    ap.add_argument("--host-threads", type=int, default=0,
+                    help="OMP_NUM_THREADS of the training process (default: torch's)")
     args = ap.parse_args()
     work = Path(args.work)
     data = work / "jpegs"

@@ -25,7 +25,8 @@ BIN = Path(sys.executable).parent
 
 
 def make_setups(folder: Path, count: int = 20) -> list[Path]:
-    sources = sorted((REPO / "examples").glob("*.dino.yaml")) + sorted((REPO / "examples" / "broken").glob("*.dino.yaml"))
+    sources = (sorted((REPO / "examples").glob("*.dino.yaml"))
+               + sorted((REPO / "examples" / "broken").glob("*.dino.yaml")))
     sources = [s for s in sources if "misspelt" not in s.name]  # keep every file schema-valid for both tools
     paths = []
     for index in range(count):
@@ -62,7 +63,8 @@ def main() -> None:
             for name, command in commands.items():
                 times[name].append(time_command(command))
     result = {name: {"median_s": statistics.median(t), "min_s": min(t)} for name, t in times.items()}
-    result["ratio_dino_guard_over_check_jsonschema"] = result["dino-guard check"]["median_s"] / result["check-jsonschema"]["median_s"]
+    result["ratio_dino_guard_over_check_jsonschema"] = (result["dino-guard check"]["median_s"]
+                                                        / result["check-jsonschema"]["median_s"])
     result["files"] = 20
     print(json.dumps(result, indent=2))
     if args.json:

@@ -86,7 +86,8 @@ def calibration_section(traced) -> list[str]:
         m = row.peak_allocated_bytes
         t_err.append(t / m - 1)
         a_err.append(a / m - 1)
-        lines.append(f"| {row.label} | {m / GB:.2f} | {t / GB:.2f} | {t / m - 1:+.1%} | {a / GB:.2f} | {a / m - 1:+.1%} |")
+        lines.append(f"| {row.label} | {m / GB:.2f} | {t / GB:.2f} | {t / m - 1:+.1%} | "
+                     f"{a / GB:.2f} | {a / m - 1:+.1%} |")
     return lines + ["", f"- traced: {summary(t_err)}", f"- analytic: {summary(a_err)}", ""]
 
 
@@ -136,7 +137,8 @@ def gpu_section(traced, path: Path) -> list[str]:
         m, t, a = row["peak_allocated_bytes"], traced.estimate(spec).peak_allocated_bytes, analytic_peak(spec)
         t_err.append(t / m - 1)
         a_err.append(a / m - 1)
-        lines.append(f"| {describe(spec)} | {m / GB:.2f} | {t / GB:.2f} | {t / m - 1:+.1%} | {a / GB:.2f} | {a / m - 1:+.1%} |")
+        lines.append(f"| {describe(spec)} | {m / GB:.2f} | {t / GB:.2f} | {t / m - 1:+.1%} | "
+                     f"{a / GB:.2f} | {a / m - 1:+.1%} |")
     if t_err:
         lines += ["", f"- traced: {summary(t_err)}", f"- analytic: {summary(a_err)}"]
     return lines + [""]
@@ -145,7 +147,8 @@ def gpu_section(traced, path: Path) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--speed", action="store_true", help="only the timings (printed, RESULTS.md untouched)")
-    parser.add_argument("--gpu-results", type=Path, help="JSON from gpu_validate.py: compare and print (RESULTS.md untouched)")
+    parser.add_argument("--gpu-results", type=Path,
+                        help="JSON from gpu_validate.py: compare and print (RESULTS.md untouched)")
     args = parser.parse_args()
     import warnings
 
@@ -168,7 +171,8 @@ def main() -> None:
               f"lightly {lightly.__version__}. The H100 measurements used torch 2.11, timm 1.0.29.", ""]
     gpu_note = ["## 4. Setups not in the CSV, on a real GPU", "",
                 "Not measured yet: `python bench/estimate/gpu_validate.py > gpu_results.json` on a GPU machine",
-                "(torch + timm only), then `.venv/bin/python bench/estimate/bench.py --gpu-results gpu_results.json`.", ""]
+                "(torch + timm only), then "
+                "`.venv/bin/python bench/estimate/bench.py --gpu-results gpu_results.json`.", ""]
     sections = (header + calibration_section(traced) + generalization_section(traced) + speed_section(traced)
                 + gpu_note)
     RESULTS.write_text("\n".join(sections))

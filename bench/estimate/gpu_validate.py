@@ -26,9 +26,11 @@ from torch import nn
 SETUPS = [  # keys follow dino_guard.memory.spec.MemorySpec
     dict(backbone="convnext_tiny", batch_size=64, precision="bf16"),
     dict(backbone="convnext_small", batch_size=32, precision="fp32", n_local_views=8),
-    dict(backbone="convnext_base", batch_size=48, precision="bf16", global_crop_size=192, local_crop_size=80, output_dim=16384),
+    dict(backbone="convnext_base", batch_size=48, precision="bf16", global_crop_size=192, local_crop_size=80,
+         output_dim=16384),
     dict(backbone="efficientnet_b0", batch_size=128, precision="bf16"),
-    dict(backbone="efficientnet_b3", batch_size=48, precision="fp32", global_crop_size=256, local_crop_size=112, head_batch_norm=True),
+    dict(backbone="efficientnet_b3", batch_size=48, precision="fp32", global_crop_size=256, local_crop_size=112,
+         head_batch_norm=True),
     dict(backbone="regnety_016", batch_size=128, precision="bf16", n_local_views=10),
     dict(backbone="regnety_032", batch_size=64, precision="fp32", output_dim=4096, head_hidden_dim=4096),
     dict(backbone="resnet101", batch_size=96, precision="bf16", head_batch_norm=True),
@@ -52,7 +54,8 @@ class DINOHead(nn.Module):
         super().__init__()
         bias = not batch_norm
         layers = [nn.Linear(input_dim, hidden_dim, bias=bias)] + ([nn.BatchNorm1d(hidden_dim)] if batch_norm else [])
-        layers += [nn.GELU(), nn.Linear(hidden_dim, hidden_dim, bias=bias)] + ([nn.BatchNorm1d(hidden_dim)] if batch_norm else [])
+        layers += ([nn.GELU(), nn.Linear(hidden_dim, hidden_dim, bias=bias)]
+                   + ([nn.BatchNorm1d(hidden_dim)] if batch_norm else []))
         layers += [nn.GELU(), nn.Linear(hidden_dim, bottleneck_dim)]
         self.layers = nn.Sequential(*layers)
         self.last_layer = nn.utils.weight_norm(nn.Linear(bottleneck_dim, output_dim, bias=False))

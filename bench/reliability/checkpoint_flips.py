@@ -32,7 +32,8 @@ def main() -> None:
             intact += 1
         else:
             different += 1
-    print(f"{len(good)} bytes flipped one at a time: {refused} refused, {intact} loaded intact, {different} loaded different")
+    print(f"{len(good)} bytes flipped one at a time: {refused} refused, {intact} loaded intact, "
+          f"{different} loaded different")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     files = _python_files()
-    scripts = sorted((REPO / "tests" / "sources" / "fixtures").glob("*.py")) + sorted((REPO / "examples" / "scripts").glob("*.py"))
+    scripts = (sorted((REPO / "tests" / "sources" / "fixtures").glob("*.py"))
+               + sorted((REPO / "examples" / "scripts").glob("*.py")))
     bench_skip(files[:200])  # warm the file cache and imports
     results = {
         "python": platform.python_version(),

@@ -87,7 +87,8 @@ def _value(setup: Any, fact: str) -> Any:
         transform = setup.transform
         if transform is None:
             return "none (no DINO transform)"
-        return {k: v for k, v in transform.model_dump().items() if k in ("global_crop_size", "local_crop_size", "n_local_views")}
+        return {k: v for k, v in transform.model_dump().items()
+                if k in ("global_crop_size", "local_crop_size", "n_local_views")}
     if fact == "batch_size":
         return setup.train.batch_size
     return setup.train.epochs
@@ -213,7 +214,8 @@ def pass_full_interpreter(files: list[Path], sample: int) -> dict:
 def measure_throughput(sample: int, repeats: int) -> dict:
     files = python_files()  # the file list of tests/sources/test_robustness.py
     pass_load_python(files[:200], 1)  # warm the file cache and the lazy imports
-    return {"load_python_all": pass_load_python(files, repeats), "full_interpreter": pass_full_interpreter(files, sample)}
+    return {"load_python_all": pass_load_python(files, repeats),
+            "full_interpreter": pass_full_interpreter(files, sample)}
 
 
 def summary(results: dict) -> str:
@@ -233,7 +235,8 @@ def summary(results: dict) -> str:
     if throughput:
         for name, data in throughput.items():
             lines.append(f"{name}: {data['files']} files, {data['lines']} lines in {data['seconds']} s = "
-                         f"{data['files_per_s']} files/s, {data['lines_per_s']} lines/s, {len(data['crashes'])} crashes")
+                         f"{data['files_per_s']} files/s, {data['lines_per_s']} lines/s, "
+                         f"{len(data['crashes'])} crashes")
     return "\n".join(lines)
 
 
@@ -242,7 +245,8 @@ def main(argv: list | None = None) -> None:
     parser.add_argument("folder", type=Path, nargs="?", help="folder of scripts to read")
     parser.add_argument("--json", type=Path, help="write the full results here")
     parser.add_argument("--throughput", action="store_true", help="also time the reader on the stdlib and torch")
-    parser.add_argument("--sample", type=int, default=500, help="stdlib/torch files through the whole interpreter (0: all)")
+    parser.add_argument("--sample", type=int, default=500,
+                        help="stdlib/torch files through the whole interpreter (0: all)")
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds of the load_python pass (median)")
     args = parser.parse_args(argv)
     if args.folder is None and not args.throughput:

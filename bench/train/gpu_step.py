@@ -99,7 +99,9 @@ def gpu_step(batch: int, compile: bool, steps: int = 20, warmup: int = 5) -> dic
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     return {"batch": batch, "compile": compile, "step_ms": round(1000 * med, 1),
-            "images_per_s": round(batch / med, 1), "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda" else None}
+            "images_per_s": round(batch / med, 1),
+            "peak_allocated_gib": (round(torch.cuda.max_memory_allocated() / 2**30, 2) if device.type == "cuda"
+                                   else None)}
 
 
 def end_to_end(batch: int, compile: bool, steps: int, workers: int) -> dict:

@@ -25,6 +25,7 @@ class Options:
     gpu: str | None = None  # overrides hardware.gpu
     count_images: bool = True  # rules may count files under data.path
     warn_unused_ignores: bool = False  # DG008 for suppression comments that silence nothing
+    src: tuple = ()  # folders of the project's own packages ([tool.dino-guard] src): a lightly there is first-party
 
     def wants(self, code: str) -> bool:
         if self.select and not any(code.startswith(p) for p in self.select):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -73,6 +74,15 @@ def format_github(findings: list[Finding], files_checked: int) -> str:
     )
 
 
+def sarif_uri(path: str) -> str:
+    """A SARIF artifact URI: percent-encoded (a space, `#` or `%` in a file name is no URI syntax);
+    absolute paths as file:// URIs, relative ones as relative references."""
+    from urllib.parse import quote
+
+    encoded = quote(path.replace(os.sep, "/").encode("utf-8", "surrogateescape"), safe="/")
+    return "file://" + encoded if os.path.isabs(path) else encoded
+
+
 def format_sarif(findings: list[Finding], files_checked: int) -> str:
     """SARIF 2.1.0, for GitHub code scanning and other viewers."""
     level = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -83,7 +93,7 @@ def format_sarif(findings: list[Finding], files_checked: int) -> str:
         "ruleId": f.code,
         "level": level[f.severity],
         "message": {"text": f"{f.message}. Help: {f.help}"},
-        "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path},
+        "locations": [{"physicalLocation": {"artifactLocation": {"uri": sarif_uri(f.path)},
                                             "region": {"startLine": f.line, "startColumn": f.column}}}],
         "properties": {"field": f.field},
     } for f in findings]

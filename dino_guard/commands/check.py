@@ -26,6 +26,8 @@ from dino_guard.terminal import printable
               help="Read [tool.dino-guard] from this TOML file instead of the nearest pyproject.toml.")
 @click.option("--warn-unused-ignores", is_flag=True, help="Report suppression comments that suppress nothing (DG008).")
 @click.option("--show-settings", is_flag=True, help="Print which settings file each path uses and the resolved settings, then exit.")
+@click.option("--force-exclude", is_flag=True,
+              help="Leave out excluded files even when named on the command line (the pre-commit hook passes it).")
 @click.option("--fix", is_flag=True,
               help="Apply safe fixes in place (comments and untouched bytes kept), then report what remains.")
 @click.option("--unsafe-fixes", is_flag=True,
@@ -33,7 +35,7 @@ from dino_guard.terminal import printable
 @click.option("--diff", is_flag=True,
               help="Print the fixes as a unified diff and write nothing; exit 1 when there are any.")
 def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_ignores, show_settings,
-          fix, unsafe_fixes, diff) -> None:
+          force_exclude, fix, unsafe_fixes, diff) -> None:
     """Check setup files (*.dino.yaml) and lightly scripts (*.py) for DINO mistakes.
 
     Settings come from the nearest pyproject.toml with a [tool.dino-guard]
@@ -50,10 +52,13 @@ def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_i
     select, ignore = cfg.split_codes(select), cfg.split_codes(ignore)
     _check_gpu_name(gpu)
     config_file = cfg.explicit_config(config_file) if config_file is not None else None
-    plan = []  # (file, its settings), in the order the files are checked
-    for path in inputs.expand(list(paths)):
+
+    def settings_of(path: Path) -> cfg.Settings:
         source = config_file or cfg.find_config(path)
-        plan.append((path, cfg.resolve(cfg.load_settings(source), select, ignore, gpu, warn_unused_ignores)))
+        return cfg.resolve(cfg.load_settings(source), select, ignore, gpu, warn_unused_ignores)
+
+    walk = inputs.expand(list(paths), lambda p, named: cfg.excluded(p, settings_of(p), ancestors=named), force_exclude)
+    plan = [(path, settings_of(path)) for path in walk]
     if show_settings:
         groups: dict[cfg.Settings, list[Path]] = {}
         for path, settings in plan:
@@ -66,11 +71,11 @@ def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_i
     _run(plan, paths, fmt, show_info, fixed)
 
 
-def _options(settings: cfg.Settings):
+def _options(settings: cfg.Settings, path: Path):
     from dino_guard.check.engine import Options
 
-    return Options(select=settings.select, ignore=settings.ignore, gpu=settings.gpu,
-                   warn_unused_ignores=settings.warn_unused_ignores)
+    return Options(select=settings.select, ignore=settings.ignores_for(path), gpu=settings.gpu,
+                   warn_unused_ignores=settings.warn_unused_ignores, src=settings.src)
 
 
 def _fixes(plan: list, unsafe: bool) -> tuple[list, list[str]]:
@@ -80,8 +85,10 @@ def _fixes(plan: list, unsafe: bool) -> tuple[list, list[str]]:
     results, unreadable = [], []
     for path, settings in plan:
         _check_gpu_name(settings.gpu, settings.source)
+        if cfg.skipped_test_file(path, settings):  # not a training script: nothing to fix
+            continue
         try:
-            results.append(fix_file(path, _options(settings), unsafe))
+            results.append(fix_file(path, _options(settings, path), unsafe))
         except UnreadableInput as exc:
             unreadable.append(str(exc))
     return results, unreadable
@@ -124,8 +131,11 @@ def _run(plan: list, paths: tuple, fmt: str, show_info: bool, fixed: int | None 
     findings, unreadable, files = [], False, 0
     for path, settings in plan:
         _check_gpu_name(settings.gpu, settings.source)
+        if cfg.skipped_test_file(path, settings):  # not a training script: counted, not read
+            files += 1
+            continue
         try:
-            findings.extend(inputs.check_path(path, _options(settings)))
+            findings.extend(inputs.check_path(path, _options(settings, path)))
         except UnreadableInput as exc:
             click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
             unreadable = True

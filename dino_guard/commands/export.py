@@ -1,7 +1,9 @@
 """`dino-guard export RUN_DIR`: the trained backbone of a run (or any checkpoint) as backbone.pt + backbone.json.
 
-torch is imported only inside the command. Exit status: 0 written, 2 no
-checkpoint or one that cannot be read (one line naming the file).
+torch is imported only inside the command. Exit status: 0 written (and
+read back: it loads with strict=True into the model backbone.json names), 2
+no checkpoint, one that cannot be read or exported, or an -o that would
+replace the run's own files (one line naming the file).
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ def export(run_dir: str, which: str, output: str | None) -> None:
 
     from pydantic import ValidationError
 
-    from dino_guard.trainer.checkpoint import CheckpointError
-    from dino_guard.trainer.export import ExportError, export_checkpoint
+    from dino_guard.trainer.build import BuildError
+    from dino_guard.trainer.checkpoint import TODO, CheckpointError
+    from dino_guard.trainer.export import ExportError, export_checkpoint, output_problem
 
     target = Path(run_dir)
     ckpt = checkpoint_of(target)
@@ -46,12 +49,15 @@ def export(run_dir: str, which: str, output: str | None) -> None:
         sys.exit(2)
     folder = target if target.is_dir() else ckpt.parent
     out = Path(output) if output else folder / ("backbone.pt" if which == "teacher" else "backbone.student.pt")
+    if problem := output_problem(out, ckpt):
+        click.echo(f"dino-guard export: error: {problem}", err=True)
+        sys.exit(2)
     try:
         pt, meta = export_checkpoint(ckpt, out, which)
     except CheckpointError as exc:  # names the file and what is wrong with it
-        click.echo(f"dino-guard export: error: {str(exc).split('; move it away')[0]}", err=True)
+        click.echo(f"dino-guard export: error: {str(exc).removesuffix('; ' + TODO)}", err=True)
         sys.exit(2)
-    except (ExportError, ValidationError) as exc:
+    except (ExportError, BuildError, ValidationError) as exc:
         click.echo(f"dino-guard export: error: {ckpt}: {str(exc).splitlines()[0]}", err=True)
         sys.exit(2)
     except (RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:

@@ -31,7 +31,6 @@ def main_process() -> bool:
 
 def preflight(setup_path: str):
     """Load and check the setup; exit 1 on an error finding, 2 on unreadable input."""
-    from dino_guard.check.engine import Options
     from dino_guard.check.inputs import findings_of
     from dino_guard.check.report import format_text
     from dino_guard.setupfile.loader import load_setup
@@ -47,7 +46,7 @@ def preflight(setup_path: str):
 
         click.echo(f"dino-guard: error: {printable(str(exc))}", err=True)
         sys.exit(2)
-    findings = findings_of(Path(setup_path), loaded, Options())  # the file's inline suppressions apply, as in check
+    findings = findings_of(Path(setup_path), loaded, _check_options(Path(setup_path)))  # suppressions apply too
     shown = [f for f in findings if f.severity != Severity.INFO]
     if shown and main_process() and LAUNCHED not in os.environ:  # once per run: not again in our workers
         click.echo(format_text(shown, 1), err=True)
@@ -55,6 +54,15 @@ def preflight(setup_path: str):
         click.echo("dino-guard train: the setup has errors (above); fix them, then train", err=True)
         sys.exit(1)
     return loaded
+
+
+def _check_options(path: Path):
+    """The [tool.dino-guard] settings `check` would judge this setup with (select, ignore, per-file-ignores, gpu)."""
+    from dino_guard.check.engine import Options
+    from dino_guard.commands import config as cfg
+
+    settings = cfg.load_settings(cfg.find_config(path))
+    return Options(select=settings.select, ignore=settings.ignores_for(path), gpu=settings.gpu, src=settings.src)
 
 
 def event_printer(loaded):
@@ -128,7 +136,8 @@ def _inside(path: Path, folder: Path) -> bool:
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps.")
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Overrides train.output_dir.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT_DIR from checkpoints/last.pt (exactly).")
-@click.option("--overwrite", is_flag=True, help="Delete the run already in OUTPUT_DIR and start over.")
+@click.option("--overwrite", is_flag=True, help="Start over: delete the previous run's files in OUTPUT_DIR (only what a run writes; "
+                   "a symlinked checkpoints/ only as the link, never its target).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--nnodes", type=click.IntRange(min=1), help="Nodes of a multi-node run (must equal train.num_nodes).")
 @click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True, help="This node's rank (0 on the node at --rdzv-endpoint).")

@@ -145,12 +145,30 @@ def first_item(dataloader) -> FirstItem | None:
         return None
     if isinstance(item, dict):
         return None  # a dict of fields: which one holds the views is not knowable
-    batch = getattr(dataloader, "batch_size", None) or getattr(getattr(dataloader, "batch_sampler", None), "batch_size", None)
+    sampler = getattr(dataloader, "batch_sampler", None)
+    batch = getattr(dataloader, "batch_size", None) or getattr(sampler, "batch_size", None)
     views = _views(item)
     if views is not None:
         return FirstItem([int(v.shape[-1]) for v in views], "", batch)
+    if not _cannot_be_batched(dataloader, item):
+        return None  # views may be built later: in a collate_fn, or batched on the GPU in the loop
     shown = item[0] if isinstance(item, (tuple, list)) and item else item
     return FirstItem(None, f"{type(shown).__module__}.{type(shown).__qualname__}", batch)
+
+
+def _cannot_be_batched(dataloader, item) -> bool:
+    """True only when the DataLoader is certain to fail on the item: torch's own collate refuses it
+    (a PIL image). A collate_fn of the user's may build the views itself, and items torch batches
+    (image tensors) may get their views from batched augmentation in the loop: neither is certain."""
+    from torch.utils.data import default_collate
+
+    if getattr(dataloader, "collate_fn", default_collate) is not default_collate:
+        return False
+    try:
+        default_collate([item])
+    except (TypeError, RuntimeError):
+        return True
+    return False
 
 
 def _views(item) -> list | None:
@@ -166,7 +184,8 @@ def _views(item) -> list | None:
 def missing_transform(item: FirstItem) -> Finding:
     return live_finding("DG101", DATA_PATH, "transform",
                         f"the data set has no DINO transform: its first item holds a {item.holds} instead of "
-                        "2 global + N local views (a list of image tensors); the DataLoader fails or DINO gets one view",
+                        "2 global + N local views (a list of image tensors); the DataLoader fails or DINO gets "
+                        "one view",
                         "build the data set with transform=DINOTransform(global_crop_size=224, local_crop_size=96, "
                         "n_local_views=6) (lightly.transforms)")
 

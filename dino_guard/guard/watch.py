@@ -29,9 +29,34 @@ import torch
 from dino_guard.check.report import finding_lines
 from dino_guard.findings import Finding, Severity
 from dino_guard.guard.preflight import Located, RunFacts, find_parts, live_finding, preflight
+from dino_guard.guard.snapshot import LastFinite
+from dino_guard.trainer import runfolder
 from dino_guard.trainer.late import LateStep, OneStepLate, to_host_later
 from dino_guard.trainer.monitor import Monitor
 from dino_guard.trainer.teacher_stats import teacher_stats
+
+
+class NotADinoLoss(TypeError):
+    """DinoGuard.attach was given something other than a lightly DINOLoss; the message says what."""
+
+
+def require_dino_loss(criterion) -> None:
+    from lightly.loss import DINOLoss
+
+    if not isinstance(criterion, DINOLoss):
+        kind = type(criterion)
+        raise NotADinoLoss(f"DinoGuard.attach(criterion): got a {kind.__module__}.{kind.__qualname__}, not a lightly "
+                           "DINOLoss (lightly.loss.DINOLoss or a subclass); attach the DINO loss your loop calls")
+
+
+def loss_tensor(output) -> torch.Tensor | None:
+    """The loss in what a DINOLoss (or a subclass) returned: the tensor, or the first tensor of
+    (loss, logs); None when there is none to read (the user's call is left alone)."""
+    if isinstance(output, (tuple, list)) and output:
+        output = output[0]
+    elif isinstance(output, dict):
+        output = output.get("loss")
+    return output if isinstance(output, torch.Tensor) else None
 
 
 class DinoGuardStop(RuntimeError):
@@ -118,10 +143,12 @@ class Watch:
 
     def __init__(self, criterion: Located, monitor: Monitor, per_call: bool, output_dir: Path | None,
                  on_stop: Callable[[Finding], None] | None = None, raise_on_stop: bool = True,
-                 terms: dict | None = None):
+                 terms: dict | None = None, keep: list | None = None):
         self.criterion, self.monitor, self.per_call = criterion, monitor, per_call
         self.terms: dict = terms or {}
         self.output_dir, self.on_stop, self.raise_on_stop = output_dir, on_stop, raise_on_stop
+        # the modules whose last finite weights on_stop gets (copies kept only when there is an on_stop)
+        self.last_finite = LastFinite(keep) if keep and on_stop is not None else None
         self.lr_source: Callable[[], float | None] = lambda: None
         self.on_row: Callable[[dict], None] = lambda row: None
         self.step, self.late, self.findings, self.stopped = 0, OneStepLate(), [], None
@@ -142,7 +169,7 @@ class Watch:
 
         if output_dir is not None and is_main_rank():
             output_dir.mkdir(parents=True, exist_ok=True)
-            (output_dir / "metrics.jsonl").write_text("")
+            self._output(runfolder.write_text, output_dir / "metrics.jsonl", "")  # a new file: a link is replaced
 
     def _reset(self) -> None:
         self._loss, self._calls, self._stats, self._temp = None, 0, None, None
@@ -160,8 +187,9 @@ class Watch:
             self._temp = used_temperature(module, args, kwargs)
             self._stats = teacher_stats(teacher_out[0].detach().float(), module.center, self._temp)
 
-    def _after(self, module, args: tuple, output: torch.Tensor) -> None:
-        if output.device.type == "meta":
+    def _after(self, module, args: tuple, output) -> None:
+        output = loss_tensor(output)
+        if output is None or output.device.type == "meta" or self._stats is None:
             return
         loss = output.detach().float()
         self._loss = loss if self._loss is None else self._loss + loss
@@ -204,6 +232,8 @@ class Watch:
         previous = self.late.push(queued)
         if previous is not None:
             self._record(previous)
+        if self.last_finite is not None:
+            self.last_finite.keep(self.step)  # the weights now in the modules (before the update) gave this loss
 
     def _extra_values(self) -> list:
         """Each other term (averaged over the step's DINO calls) and the iBOT head's std and entropy."""
@@ -237,16 +267,21 @@ class Watch:
         self._write(row, found)
         stop = next((f for f, e in zip(found, events, strict=True) if e.stop), None)
         if stop is not None and self.stopped is None:
-            self.stop(stop)
+            self.stop(stop, p.step)
 
     def _path_of(self, event) -> str:
         """The module a finding is about: the loss whose term broke, or the DINO loss."""
         name = next((n for n in self.terms if f"the {n} " in event.message), None)
         return self.terms[name].path if name else self.criterion.path
 
-    def stop(self, finding: Finding) -> None:
+    def stop(self, finding: Finding, step: int | None = None) -> None:
         self.stopped = finding
         self.close_outputs()
+        if self.last_finite is not None and step is not None:
+            restored = self.last_finite.restore(step)
+            if restored is not None and is_main_rank():
+                click.echo(f"dino-guard: the weights are not finite after step {step}; on_stop gets the weights "
+                           f"that gave step {restored}'s finite loss (copied back into the modules)", err=True)
         if self.on_stop is not None:
             self.on_stop(finding)
         if self.raise_on_stop:
@@ -260,8 +295,20 @@ class Watch:
         self.on_row(row)
         show(found)
         if self.output_dir is not None and is_main_rank():
-            append_metric(self.output_dir / "metrics.jsonl",
-                          {**row, "findings": [f.to_dict() for f in found]} if found else row)
+            self._output(append_metric, self.output_dir / "metrics.jsonl",
+                         {**row, "findings": [f.to_dict() for f in found]} if found else row)
+
+    def _output(self, write: Callable, path: Path, *args) -> None:
+        """Write one of the guard's files; a failure is said once and ends the guard's writing, never the
+        user's loop (a metrics.jsonl planted as a link, a full disk: the checks go on)."""
+        if self.output_dir is None:
+            return
+        try:
+            write(path, *args)
+        except OSError as exc:
+            click.echo(f"dino-guard: warning: cannot write {path} ({exc.strerror or exc}); the guard goes on "
+                       "checking but writes no more files", err=True)
+            self.output_dir = None
 
     # ------------------------------------------------------------ end
 
@@ -271,9 +318,12 @@ class Watch:
 
         if self.output_dir is None or not self.history or not is_main_rank():
             return
+        dim = int(self.criterion.module.center.shape[-1])
         ibot = self.terms.get("iBOT")
-        plot_run(self.history, int(self.criterion.module.center.shape[-1]), self.output_dir / "loss.png",
-                 "DINO loss (dino-guard)", ibot_output_dim=int(ibot.module.center.value.shape[-1]) if ibot else None)
+        ibot_dim = int(ibot.module.center.value.shape[-1]) if ibot else None
+        # a new file renamed over the name, as metrics.jsonl: a planted link is replaced, never followed
+        self._output(runfolder.replaced, self.output_dir / "loss.png",
+                     lambda tmp: plot_run(self.history, dim, tmp, "DINO loss (dino-guard)", ibot_output_dim=ibot_dim))
 
     def remove(self) -> None:
         for handle in self._handles:
@@ -318,8 +368,11 @@ class DinoGuard:
         student / teacher: modules holding the DINOProjectionHeads and their backbones
         (one module holding both is fine). gpu: a catalog name for the memory check.
         monitor: the setup's `monitor:` section (schemas Monitor or a dict). on_stop:
-        called with the finding before DinoGuardStop is raised (save a checkpoint there).
+        called with the finding before DinoGuardStop is raised (save a checkpoint there); when
+        the weights went non-finite, student and teacher hold the last finite weights by then
+        (guard/snapshot.py). Anything but a lightly DINOLoss is NotADinoLoss.
         """
+        require_dino_loss(criterion)
         config = monitor_config(monitor)  # a bad section fails before the pre-flight's work
         roots = {name: m for name, m in (("student", student), ("teacher", teacher)) if m is not None}
         located = Located("criterion", criterion)
@@ -335,7 +388,7 @@ class DinoGuard:
             raise DinoGuardStop(error)
         output = Path(output_dir) if output_dir is not None else None
         watch = Watch(located, guard_monitor(config, criterion, terms, precision), per_call=True,
-                      output_dir=output, on_stop=on_stop, terms=terms)
+                      output_dir=output, on_stop=on_stop, terms=terms, keep=list(roots.values()))
         return cls(watch, findings)
 
     @property

@@ -12,6 +12,7 @@ pixels (conv nets). Fast enough for a pre-commit hook: no torch import.
 from __future__ import annotations
 
 from dino_guard.backbones import BackboneInfo
+from dino_guard.memory import dinov2
 from dino_guard.memory.breakdown import Breakdown
 from dino_guard.memory.physics import BYTES_PER, CUBLAS_WORKSPACE_BYTES, ddp_bucket_bytes
 from dino_guard.memory.spec import MemorySpec, device_decode_bytes
@@ -27,10 +28,13 @@ def estimate(spec: MemorySpec, info: BackboneInfo) -> Breakdown:
     facts = _facts(spec, info)
     feature_dim = spec.feature_dim or info.feature_dim
     head_params = _head_params(spec, feature_dim)
+    ibot = dinov2.IBOTTerms(spec, info, feature_dim) if spec.method == "dinov2" else None
+    if ibot is not None:
+        head_params += ibot.head_params  # a separate iBOT head trains too (0 when shared)
     student = info.params + head_params
     b = Breakdown(method="analytic")
     b.add("weights", FP32 * student)
-    b.add("teacher", FP32 * student + _teacher_forward(spec))
+    b.add("teacher", FP32 * student + _teacher_forward(spec) + (ibot.teacher if ibot else 0))
     b.add("optimizer_state", FP32 * spec.optimizer_states * student)
     b.add("inputs", FP32 * 3 * spec.batch_size * sum(n * size * size for n, size in spec.views))
     b.add("workspace", CUBLAS_WORKSPACE_BYTES)
@@ -46,6 +50,12 @@ def estimate(spec: MemorySpec, info: BackboneInfo) -> Breakdown:
     # freed, head gradients and activation gradients in flight).
     head_loss = _head_and_loss(spec, feature_dim)
     in_backward = facts["bwd_ratio"] * sum(acts) + FP32 * head_params
+    if ibot is not None:  # the peak is at the DINO loss or, later, at the iBOT loss (DINO's temporaries freed)
+        at_dino, at_ibot = head_loss + ibot.student_head, ibot.dino_kept(head_loss) + ibot.student_head + ibot.loss
+        if max(at_dino, at_ibot) >= in_backward:
+            b.add("head_and_loss", head_loss if at_dino >= at_ibot else ibot.dino_kept(head_loss))
+            b.add("ibot", ibot.student_head + (0 if at_dino >= at_ibot else ibot.loss))
+            return b
     if head_loss >= in_backward:
         b.add("head_and_loss", head_loss)
     else:

@@ -14,10 +14,11 @@ PARTS = (
     ("activations_global", "activations, global crops"),
     ("activations_local", "activations, local crops"),
     ("head_and_loss", "head and loss"),
+    ("ibot", "iBOT head and loss"),  # DINOv2: the masked patch tokens
     ("workspace", "CUDA workspaces and temporaries"),
     ("decode", "JPEG decoding (decode: device)"),
 )
-OPTIONAL_PARTS = frozenset({"decode"})  # shown only when the setup uses them
+OPTIONAL_PARTS = frozenset({"decode", "ibot"})  # shown only when the setup uses them
 PART_NAMES = tuple(name for name, _ in PARTS)
 
 

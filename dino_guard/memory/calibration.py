@@ -48,5 +48,6 @@ def _spec(row: dict) -> MemorySpec:
 
 def load_rows(path: Path) -> list[MeasuredRow]:
     with open(path, newline="") as handle:
-        return [MeasuredRow(_spec(row), row["status"], int(row["peak_allocated_bytes"]) if row["peak_allocated_bytes"] else None)
+        return [MeasuredRow(_spec(row), row["status"],
+                            int(row["peak_allocated_bytes"]) if row["peak_allocated_bytes"] else None)
                 for row in csv.DictReader(handle)]

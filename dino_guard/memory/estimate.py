@@ -49,6 +49,10 @@ def peak_function(method: str, spec: MemorySpec) -> Callable[[MemorySpec], Break
         if not traced_available():
             missing = [n for n in TRAIN_EXTRA if importlib.util.find_spec(n) is None]
             raise MethodUnavailable(f"--method traced needs {', '.join(missing)}: {INSTALL_HINT}")
+        if spec.method == "dinov2":
+            from dino_guard.memory import traced_dinov2
+
+            return traced_dinov2.estimate
         from dino_guard.memory import traced
 
         return traced.estimate

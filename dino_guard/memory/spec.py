@@ -48,6 +48,14 @@ class MemorySpec:
     dynamic_img_size: bool = True
     drop_path_rate: float = 0.0
     device_decode: bool = False  # transform.decode: device: JPEGs decoded on the device, chunk by chunk
+    # DINOv2 (method: dinov2): DINOv2ProjectionHead, iBOT on the masked patch tokens of the global crops, KoLeo
+    method: str = "dino"
+    ibot_separate_head: bool = False
+    ibot_hidden_dim: int = 2048
+    ibot_bottleneck_dim: int = 256
+    ibot_output_dim: int = 65536
+    masked_share: float = 0.15  # expected share of global-crop patch tokens masked: probability x mean ratio
+    koleo: bool = True
 
     def __post_init__(self):
         if self.batch_size <= 0:
@@ -63,6 +71,19 @@ class MemorySpec:
         """(number of views, crop size) per crop size, skipping empty groups."""
         groups = [(self.n_global_views, self.global_crop_size), (self.n_local_views, self.local_crop_size)]
         return [(n, size) for n, size in groups if n > 0]
+
+    def masked_tokens(self, patches: int) -> int:
+        """Masked patch tokens per step (every global crop of the batch, `patches` each): the rows the
+        iBOT head and loss see. random_block_mask masks `probability` of the crops, each a share drawn
+        between min and max; the estimate takes the expected count."""
+        return max(1, round(self.n_global_views * self.batch_size * patches * self.masked_share))
+
+    @property
+    def ibot_head(self) -> tuple[int, int, int]:
+        """(hidden, bottleneck, output) of the head the masked tokens go through."""
+        if self.ibot_separate_head:
+            return self.ibot_hidden_dim, self.ibot_bottleneck_dim, self.ibot_output_dim
+        return self.head_hidden_dim, self.head_bottleneck_dim, self.output_dim
 
     @property
     def optimizer_states(self) -> int:
@@ -92,4 +113,17 @@ def spec_from_setup(setup, batch_size: int | None = None) -> MemorySpec:
         drop_path_rate=backbone.drop_path_rate,
         ddp=train.devices * train.num_nodes > 1,
         device_decode=transform is not None and transform.backend == "device" and transform.decode == "device",
+        **_dinov2_fields(setup),
     )
+
+
+def _dinov2_fields(setup) -> dict:
+    """The DINOv2 part of the step; nothing for DINO (the spec's defaults are unused there)."""
+    if getattr(setup, "method", "dino") != "dinov2":
+        return {}
+    ibot = setup.ibot
+    low, high = ibot.mask_ratio_min_max
+    return {"method": "dinov2", "ibot_separate_head": ibot.separate_head, "ibot_hidden_dim": ibot.head.hidden_dim,
+            "ibot_bottleneck_dim": ibot.head.bottleneck_dim, "ibot_output_dim": ibot.head.output_dim,
+            "masked_share": min(max(ibot.mask_sample_probability, 0.0), 1.0) * min(max((low + high) / 2, 0.0), 1.0),
+            "koleo": setup.koleo.weight > 0}

@@ -1,4 +1,4 @@
-"""Traced estimate: run real DINO training steps on the meta device.
+"""Traced estimate: run real DINO training steps on the meta device (DINOv2: traced_dinov2.py, on this one).
 
 The student and teacher backbones (timm or torchvision), lightly's
 DINOProjectionHead and DINOLoss, the crops at their sizes, backward and the
@@ -11,7 +11,8 @@ step's update: the second step is the steady state the peak comes from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -30,7 +31,7 @@ DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 PHASE_PART = {
     "weights": "weights", "teacher": "teacher", "inputs": "inputs", "loss": "head_and_loss",
     "head": "head_and_loss", "global": "activations_global", "local": "activations_local",
-    "backward": "gradients", "optimizer": "optimizer_state", "workspace": "workspace",
+    "backward": "gradients", "optimizer": "optimizer_state", "workspace": "workspace", "ibot": "ibot",
 }
 
 
@@ -45,10 +46,14 @@ class Step:
     criterion: nn.Module
     optimizer: torch.optim.Optimizer
     views: list  # [(tensor of n*B crops, n, is_global)], one entry per forward pass
+    forward: Callable | None = None  # the method's forward (DINOv2: memory.traced_dinov2.forward); None: DINO's
+    extra: dict = field(default_factory=dict)  # the method's other parts (DINOv2: iBOT and KoLeo losses)
 
 
 def estimate(spec: MemorySpec, steps: int = 2) -> Breakdown:
     """Peak bytes of `steps` DINO training steps, split by where they go."""
+    if spec.method != "dino":
+        raise ValueError(f"traced.estimate traces DINO steps; {spec.method} has its own (memory.traced_{spec.method})")
     tracker = AllocationTracker()
     return _measure(spec, _build(spec, tracker), tracker, steps)
 
@@ -135,7 +140,7 @@ def _inputs(spec: MemorySpec) -> list:
 
 def _train_step(spec: MemorySpec, step: Step, tracker: AllocationTracker) -> None:
     with tracker:
-        loss = _forward(spec, step, tracker)
+        loss = (step.forward or _forward)(spec, step, tracker)
         tracker.phase = "backward"
         loss.backward()
         del loss

@@ -130,17 +130,23 @@ def backbone_fixed_input_size(ctx) -> Iterator[Issue]:
         return
     for field, size in _crop_sizes(ctx.setup.transform):
         if size != info.img_size:
-            yield Issue(field, f"{ctx.setup.model.backbone.name} takes only {info.img_size} px input; {size} px crops cannot work",
+            yield Issue(field,
+                        f"{ctx.setup.model.backbone.name} takes only {info.img_size} px input; "
+                        f"{size} px crops cannot work",
                         "use a timm ViT with dynamic_img_size: true or a conv net, or n_local_views: 0",
                         fix=_fixed_input_fix(field, info.img_size))
 
 
-@rule("DG304", "local-scale-overlaps-global", Severity.WARNING, needs=("transform",))
+@rule("DG304", "local-scale-overlaps-global", Severity.WARNING,
+      needs=("transform.local_crop_scale", "transform.global_crop_scale"))
 def local_scale_overlaps_global(ctx) -> Iterator[Issue]:
     """Local crops may cover more of the image than global crops.
 
     What it checks:
-        `local_crop_scale` max <= `global_crop_scale` min.
+        `local_crop_scale` max <= `global_crop_scale` min; in a script also for
+        a multi-crop transform written by hand with torchvision's
+        `RandomResizedCrop` (the smaller crop size is the local one; its
+        default scale (0.08, 1.0) covers the whole image).
 
     Why it matters:
         DINO learns local-to-global correspondence: small crops are matched to

@@ -28,7 +28,8 @@ def _smaller_batch(gpu: gpus.GPU, batch_size: int, accumulate: int, peak_of) -> 
                 "or a larger GPU"), None
     return (f"use batch_size: {suggestion.batch_size} with accumulate_grad_batches: "
             f"{suggestion.accumulate_grad_batches} (the largest batch that fits with the margin is {largest})",
-            {"train.batch_size": suggestion.batch_size, "train.accumulate_grad_batches": suggestion.accumulate_grad_batches})
+            {"train.batch_size": suggestion.batch_size,
+             "train.accumulate_grad_batches": suggestion.accumulate_grad_batches})
 
 
 def _estimate(ctx) -> tuple | None:

@@ -97,3 +97,29 @@ documented("DG709", "script-not-analysed", Severity.WARNING, """
     References:
         README, "Checking lightly training scripts" (how scripts are read).
 """, "script")
+
+documented("DG730", "lightly-pin-unreadable", Severity.WARNING, """
+    The project file that should say which lightly the project installs cannot be read as a pin.
+
+    What it checks:
+        the requirements*.txt, pyproject.toml, uv.lock or poetry.lock nearest
+        to the script (the one DG707/DG708 take the lightly release from):
+        a pin such as `lightly = "^"`, `dependencies = 5`, a lock nested too
+        deeply to read, a version of thousands of digits, or a file over the
+        size limit.
+
+    Why it matters:
+        without the pin no lightly name can be judged, so DG707/DG708 stay
+        silent for this script; a broken pin usually breaks the install too.
+
+    Example:
+        [tool.poetry.dependencies]
+        lightly = "^"
+
+    Use instead:
+        a real version or constraint: `lightly = "^1.5"`, `lightly==1.5.0`.
+
+    References:
+        PEP 440 (version specifiers); PEP 735 (dependency groups); Poetry's
+        dependency specification.
+""", "script")

@@ -216,3 +216,168 @@ def koleo_single_image_per_call(evidence) -> Iterator[ScriptIssue]:
                           "image is its own nearest neighbour and the term is a constant without gradient (infinite "
                           "in float16)", "load at least 2 images per device (DataLoader(batch_size=...)), or leave "
                           "KoLeo out")
+
+
+def _warmup_epochs(call: ast.Call) -> tuple[float, ast.AST] | None:
+    """(A, node) for `linear_warmup_schedule(..., warmup_steps=int(A / epochs * total_steps), ...)`."""
+    node = next((k.value for k in call.keywords if k.arg == "warmup_steps"), call.args[1] if len(call.args) > 1 else None)
+    for part in ast.walk(node) if node is not None else ():
+        if (isinstance(part, ast.BinOp) and isinstance(part.op, ast.Div) and isinstance(part.left, ast.Constant)
+                and isinstance(part.left.value, (int, float)) and isinstance(part.right, ast.Name)):
+            return float(part.left.value), node
+    return None
+
+
+@script_rule("DG722", "teacher-temp-warmup-longer-than-run", Severity.WARNING)
+def teacher_temp_warmup_longer_than_run(evidence) -> Iterator[ScriptIssue]:
+    """A teacher-temperature warm-up of more epochs than the script trains.
+
+    What it checks:
+        `linear_warmup_schedule(step, warmup_steps=int(A / epochs *
+        total_steps), start_value, end_value)` (lightly's DINOv2 example
+        writes A = 30) in a script that trains fewer than A epochs.
+
+    Why it matters:
+        the warm-up then lasts A / epochs times the run: the teacher never
+        reaches its final temperature (0.07) and trains the whole run
+        sharper than the recipe. DINO's `warmup_teacher_temp_epochs` is
+        DG404 (setups) and DG706 (DINOLoss's own warm-up).
+
+    Example:
+        `epochs = 10` with `warmup_steps=int(30 / epochs * total_steps)`.
+
+    Use instead:
+        a warm-up that is a share of the run: `warmup_steps=int(0.3 *
+        total_steps)`.
+
+    References:
+        lightly examples/pytorch/dinov2.py; facebookresearch/dinov2
+        `warmup_teacher_temp_epochs: 30`.
+    """
+    epochs = evidence.value("train.epochs")
+    if evidence.tree is None or not isinstance(epochs, int) or isinstance(epochs, bool):
+        return
+    for call in ast.walk(evidence.tree):
+        if not isinstance(call, ast.Call):
+            continue
+        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+        found = _warmup_epochs(call) if name == "linear_warmup_schedule" else None
+        if found and found[0] > epochs:
+            warm, node = found
+            yield ScriptIssue((node.lineno, node.col_offset + 1), "", f"the teacher temperature warms up over "
+                              f"{warm:g} epochs in a run of {epochs}: it never reaches its final value",
+                              "warm up over a share of the run, e.g. warmup_steps=int(0.3 * total_steps)")
+
+
+SQRT_REFERENCE = 1024  # DINOv2's lr rule: lr x sqrt(batch / 1024) (plan.DINOV2_LR_REFERENCE_BATCH)
+
+
+def _sqrt_ratio(node: ast.AST) -> ast.BinOp | None:
+    """The `a / b` inside `math.sqrt(a / b)`, `np.sqrt(a / b)` or `(a / b) ** 0.5`."""
+    if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "sqrt" and node.args:
+        inner = node.args[0]
+    elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant)
+          and node.right.value == 0.5):
+        inner = node.left
+    else:
+        return None
+    return inner if isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Div) else None
+
+
+@script_rule("DG723", "sqrt-lr-reference-is-the-batch", Severity.WARNING)
+def sqrt_lr_reference_is_the_batch(evidence) -> Iterator[ScriptIssue]:
+    """DINOv2's square-root lr rule with its reference batch edited to the script's own batch.
+
+    What it checks:
+        `lr * math.sqrt(batch_size / N)` (or `** 0.5`) in a DINOv2 script
+        whose DataLoader batch is the constant N, when N is not 1024.
+
+    Why it matters:
+        DINOv2's lr (0.004 for ViT-S/14 ... ViT-g/14) is for 1024 images a
+        step, scaled by sqrt(batch / 1024). With the reference set to the
+        batch itself the ratio is 1 and a 64-image run trains with the
+        1024-image lr, 4x too high: dinov2#143 diverged to NaN at 13k
+        iterations this way.
+
+    Example:
+        `DataLoader(..., batch_size=64)` and `lr = 0.004 * math.sqrt(64 / 64)`.
+
+    Use instead:
+        `lr = 0.004 * math.sqrt(batch_size / 1024)`.
+
+    References:
+        facebookresearch/dinov2 `scaling_rule: sqrt_wrt_1024`; dinov2 issue #143.
+    """
+    batch = evidence.value("train.batch_size")
+    if evidence.tree is None or evidence.value("method") != "dinov2" or not isinstance(batch, int) \
+            or batch == SQRT_REFERENCE:
+        return
+    for node in ast.walk(evidence.tree):
+        ratio = _sqrt_ratio(node)
+        if ratio is not None and isinstance(ratio.right, ast.Constant) and ratio.right.value == batch:
+            yield ScriptIssue((ratio.right.lineno, ratio.right.col_offset + 1), "", f"the square-root lr rule refers "
+                              f"to the script's own batch ({batch}), so the lr is the one tuned for "
+                              f"{SQRT_REFERENCE} images, {(SQRT_REFERENCE / batch) ** 0.5:.1f}x too high for {batch}",
+                              f"scale against {SQRT_REFERENCE}: math.sqrt(batch_size / {SQRT_REFERENCE})")
+
+
+META_EPOCH_LENGTH = 1250  # facebookresearch/dinov2 OFFICIAL_EPOCH_LENGTH: iterations per "epoch", whatever the data
+
+
+def _epoch_length_names(tree: ast.AST) -> set:
+    """Names bound to 1250 (`OFFICIAL_EPOCH_LENGTH = 1250`)."""
+    return {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            and node.value.value == META_EPOCH_LENGTH for t in node.targets if isinstance(t, ast.Name)}
+
+
+def _is_length(node: ast.AST, names: set) -> bool:
+    return (isinstance(node, ast.Constant) and node.value == META_EPOCH_LENGTH) or (
+        isinstance(node, ast.Name) and node.id in names)
+
+
+@script_rule("DG724", "fixed-epoch-length-schedule", Severity.WARNING)
+def fixed_epoch_length_schedule(evidence) -> Iterator[ScriptIssue]:
+    """Schedules sized by DINOv2's 1,250-iteration "epoch" in a loop over the data set's real epochs.
+
+    What it checks:
+        a product with 1250 (or a name bound to 1250, Meta's
+        `OFFICIAL_EPOCH_LENGTH`) in a script whose training loop walks a
+        DataLoader, when no loop is bounded by that length (no
+        `range(1250)`, no comparison with it).
+
+    Why it matters:
+        Meta's DINOv2 counts an "epoch" as 1,250 iterations whatever the
+        data (dinov2#135, #376, #437, #494). Schedules of `epochs * 1250`
+        steps in a loop of `epochs * len(dataloader)` steps end early (the
+        lr, teacher momentum and temperature sit at their final values for
+        the rest of the run) or never reach their end.
+
+    Example:
+        `total_steps = epochs * 1250` for cosine_schedule with `for batch
+        in dataloader:` inside `for epoch in range(epochs):`.
+
+    Use instead:
+        `total_steps = epochs * len(dataloader)`.
+
+    References:
+        facebookresearch/dinov2 train.py (`OFFICIAL_EPOCH_LENGTH`); dinov2
+        issues #135, #376.
+    """
+    tree, trace = evidence.tree, evidence.trace
+    if tree is None or not trace.train_loaders:
+        return
+    names = _epoch_length_names(tree)
+    bounded = any((isinstance(n, ast.Call) and getattr(n.func, "id", "") == "range"
+                   and any(_is_length(a, names) for a in n.args))
+                  or (isinstance(n, ast.Compare) and any(_is_length(c, names) for c in [n.left, *n.comparators]))
+                  for n in ast.walk(tree))
+    if bounded:
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and (
+                _is_length(node.left, names) or _is_length(node.right, names)):
+            yield ScriptIssue((node.lineno, node.col_offset + 1), "", f"the schedules count {META_EPOCH_LENGTH} "
+                              "iterations an epoch (DINOv2's OFFICIAL_EPOCH_LENGTH), but the loop runs "
+                              "len(dataloader) iterations an epoch: they end early or never",
+                              "size them from the data: total_steps = epochs * len(dataloader)")
+            return

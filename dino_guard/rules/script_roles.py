@@ -48,15 +48,18 @@ def teacher_is_student(evidence) -> Iterator[ScriptIssue]:
         other = students.get(id(binding.obj))
         if teacher_name(binding.text) and other is not None and id(binding.obj) not in reported:
             reported.add(id(binding.obj))
-            yield ScriptIssue(binding.pos, "", f"{binding.text} is the same object as {other.text}: the teacher is the student",
-                              f"copy it: `{binding.text} = copy.deepcopy({other.text})` (for a DINOProjectionHead build a second "
-                              "head and load_state_dict the student's)")
+            yield ScriptIssue(binding.pos, "",
+                              f"{binding.text} is the same object as {other.text}: the teacher is the student",
+                              f"copy it: `{binding.text} = copy.deepcopy({other.text})` "
+                              "(for a DINOProjectionHead build a second head and load_state_dict the student's)")
     for call in trace.momentum_calls:
         a, b = call.objs
         if isinstance(a, Obj) and a is b and id(a) not in reported:
             reported.add(id(a))
-            yield ScriptIssue(call.pos, "", f"update_momentum({call.texts[0]}, {call.texts[1]}, ...) averages a module with itself: "
-                              "the teacher is the student", "make the teacher a copy: `teacher = copy.deepcopy(student)`")
+            yield ScriptIssue(call.pos, "",
+                              f"update_momentum({call.texts[0]}, {call.texts[1]}, ...) averages a module with itself: "
+                              "the teacher is the student",
+                              "make the teacher a copy: `teacher = copy.deepcopy(student)`")
 
 
 @script_rule("DG702", "update-momentum-swapped", Severity.ERROR)
@@ -86,7 +89,8 @@ def update_momentum_swapped(evidence) -> Iterator[ScriptIssue]:
     roles = evidence.roles
     for call in roles.swapped:
         first, second = call.texts
-        yield ScriptIssue(call.pos, "teacher_momentum", f"update_momentum({first}, {second}, ...) copies the teacher into the student: "
+        yield ScriptIssue(call.pos, "teacher_momentum",
+                          f"update_momentum({first}, {second}, ...) copies the teacher into the student: "
                           "lightly's signature is update_momentum(model, model_ema, m)",
                           f"swap the arguments: update_momentum({second}, {first}, m=...)")
 
@@ -127,12 +131,14 @@ def trainable_teacher_in_optimizer(evidence) -> Iterator[ScriptIssue]:
     for optimizer in trace.optimizers:
         reach = {id(o): o for owner in optimizer.owners or [] for o in descendants(owner)}
         for teacher in roles.teachers.values():
-            if id(teacher) not in reach or id(teacher) in trace.frozen | trace.maybe_frozen or id(teacher) in roles.students:
+            if (id(teacher) not in reach or id(teacher) in trace.frozen | trace.maybe_frozen
+                    or id(teacher) in roles.students):
                 continue
             parts = {id(p) for p in descendants(teacher)}
             if any(id(obj) in parts and not no_grad for obj, no_grad in trace.calls):
                 name = _name_of(teacher, roles)
-                yield ScriptIssue(optimizer.pos, "", f"the optimizer gets the parameters of the teacher ({name}), which are never frozen "
+                yield ScriptIssue(optimizer.pos, "",
+                                  f"the optimizer gets the parameters of the teacher ({name}), which are never frozen "
                                   "and are called outside torch.no_grad(): gradients from DINOLoss train the teacher",
                                   f"call deactivate_requires_grad({name}) after building it (lightly.models.utils)")
                 break
@@ -169,7 +175,8 @@ def last_layer_freeze_on_teacher(evidence) -> Iterator[ScriptIssue]:
     for text, obj, pos in trace.last_layer_calls:
         if teacher_name(text) or roles.is_teacher(obj):
             student = text.replace("teacher", "student") if "teacher" in text else "the student head"
-            yield ScriptIssue(pos, "model.head.freeze_last_layer", f"{text}.cancel_last_layer_gradients(...) acts on the teacher, "
+            yield ScriptIssue(pos, "model.head.freeze_last_layer",
+                              f"{text}.cancel_last_layer_gradients(...) acts on the teacher, "
                               "which has no gradients: the student's last layer is never frozen",
                               f"call {student}.cancel_last_layer_gradients(current_epoch=epoch) after backward()")
     heads = trace.of_kind("head")
@@ -177,7 +184,8 @@ def last_layer_freeze_on_teacher(evidence) -> Iterator[ScriptIssue]:
     for head in heads:
         if roles.is_teacher(head) and _freeze(head) > 0 and not student_freezes:
             yield ScriptIssue(head.facts["freeze_last_layer"][1], "model.head.freeze_last_layer",
-                              f"freeze_last_layer={_freeze(head)} is set on the teacher head only: the student's last layer is never frozen",
+                              f"freeze_last_layer={_freeze(head)} is set on the teacher head only: "
+                              "the student's last layer is never frozen",
                               "give freeze_last_layer to the student's DINOProjectionHead instead")
 
 

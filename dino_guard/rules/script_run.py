@@ -18,6 +18,7 @@ from dino_guard.sources.interp.values import Obj, Scaled
 # DINO's base learning rate (facebookresearch/dino main_dino.py), scaled by dino_guard.plan's linear rule.
 DINO_BASE_LR = {"adamw": 0.0005, "adam": 0.0005, "sgd": 0.03}
 LR_TOO_HIGH = 4.0  # how far above DINO's scaled lr a script's scaled lr must be to warn
+LR_WRITTEN_TOO_HIGH = 50.0  # the same for an lr written as a number (lightly's examples use 8x with Adam: quiet)
 TINY_BATCH = 64
 MAX_FOLDER_ENTRIES = 50_000  # a flat folder larger than this is not scanned to the end
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")  # torchvision's IMG_EXTENSIONS
@@ -75,8 +76,8 @@ def momentum_schedule_shorter_than_run(evidence) -> Iterator[ScriptIssue]:
             continue
         if _one_epoch_of_steps(schedule, evidence.trace) and epochs > 1:
             yield ScriptIssue(schedule.facts["max_steps"][1], "teacher_momentum",
-                              f"the teacher momentum schedule runs over len(loader), the steps of one epoch, but the "
-                              f"script trains {epochs} epochs: the teacher is frozen after the first",
+                              f"the teacher momentum schedule runs over len(loader), the steps of one epoch, but "
+                              f"{evidence.built.trained_by} trains {epochs} epochs: the teacher is frozen after the first",
                               f"schedule over every step of the run: cosine_schedule(step, len(loader) * {epochs}, ...)")
             continue
         if not _int(max_steps):
@@ -84,8 +85,9 @@ def momentum_schedule_shorter_than_run(evidence) -> Iterator[ScriptIssue]:
         if _epoch_unit(schedule.fact("step"), loops) and 0 < max_steps < epochs:
             end = schedule.fact("end")
             yield ScriptIssue(schedule.facts["max_steps"][1], "teacher_momentum",
-                              f"the teacher momentum schedule reaches its end ({end}) after {max_steps} epochs but the "
-                              f"script trains {epochs}: the teacher is frozen for the last {epochs - max_steps}",
+                              f"the teacher momentum schedule reaches its end ({end}) after {max_steps} epochs but "
+                              f"{evidence.built.trained_by} trains {epochs}: the teacher is frozen for the last "
+                              f"{epochs - max_steps}",
                               f"schedule over the whole run: cosine_schedule(epoch, {epochs}, ...)")
 
 
@@ -109,13 +111,16 @@ def effective_batch(evidence) -> int | None:
 
 @script_rule("DG713", "lr-scaled-too-high", Severity.WARNING)
 def lr_scaled_too_high(evidence) -> Iterator[ScriptIssue]:
-    """The script's own learning-rate scaling gives far more than DINO's for its batch.
+    """The script's learning rate is far more than DINO's for its batch.
 
     What it checks:
         an optimizer lr the script computes from a batch size (a linear `base_lr
         * batch_size / 256` or square-root rule) against DINO's linear rule
         `0.0005 * batch / 256` (AdamW; 0.03 for SGD) at the effective batch the
-        script determines (batch per device x devices x nodes x accumulation).
+        script determines (batch per device x devices x nodes x accumulation):
+        more than 4x warns. An lr written as a number (`AdamW(lr=1e-1)`) is
+        the lr used; more than 50x DINO's at that batch (the run plan's lr
+        rule) warns.
 
     Why it matters:
         a base lr meant for another reference batch, a batch counted twice (per
@@ -135,18 +140,24 @@ def lr_scaled_too_high(evidence) -> Iterator[ScriptIssue]:
         world_size / 256`); Goyal et al. 2017.
     """
     batch = effective_batch(evidence)
-    if batch is None:
-        return
+    if batch is None or evidence.value("method") == "dinov2":
+        return  # DINOv2's lr follows the square-root rule against 1024 (DG723), not DINO's linear one
     for optimizer in evidence.pair.only(evidence.trace.of_kind("optimizer")):
         lr, name = optimizer.fact("lr"), optimizer.fact("name")
-        if not isinstance(lr, Scaled) or name not in DINO_BASE_LR:
+        if name not in DINO_BASE_LR or isinstance(lr, bool) or not isinstance(lr, int | float):
             continue
         reference = plan.lr_used(DINO_BASE_LR[name], batch, "dino")
-        if lr > LR_TOO_HIGH * reference:
+        if isinstance(lr, Scaled) and lr > LR_TOO_HIGH * reference:
             yield ScriptIssue(optimizer.facts["lr"][1], "optimizer.lr",
                               f"the script scales the lr to {lr:.3g}, {lr / reference:.0f}x DINO's {reference:.3g} "
                               f"for {name} at an effective batch of {batch}",
                               f"use lr={DINO_BASE_LR[name]} * batch / {plan.LR_REFERENCE_BATCH} = {reference:.3g}")
+        elif not isinstance(lr, Scaled) and evidence.setup.method == "dino" and lr > LR_WRITTEN_TOO_HIGH * reference:
+            yield ScriptIssue(optimizer.facts["lr"][1], "optimizer.lr",
+                              f"lr={lr:g} is {lr / reference:.0f}x what DINO uses for {name} at an effective batch "
+                              f"of {batch} ({DINO_BASE_LR[name]:g} per {plan.LR_REFERENCE_BATCH} images: "
+                              f"{plan.lr_rule('dino')} = {reference:.3g})",
+                              f"use lr={reference:.3g} ({DINO_BASE_LR[name]:g} * {batch} / {plan.LR_REFERENCE_BATCH})")
 
 
 @script_rule("DG714", "tiny-batch-large-momentum", Severity.WARNING)

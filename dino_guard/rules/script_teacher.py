@@ -74,7 +74,8 @@ def loss_args_swapped(evidence) -> Iterator[ScriptIssue]:
         by_name = _named(first, _STUDENT_WORD, _TEACHER_WORD) and _named(second, _TEACHER_WORD, _STUDENT_WORD)
         sides = ({sides_of.of(m) for m in modules_of(call.teacher)}, {sides_of.of(m) for m in modules_of(call.student)})
         if by_name or sides == ({"student"}, {"teacher"}):
-            yield ScriptIssue(call.arg_positions[0] if call.arg_positions else call.pos, "", f"criterion({first}, {second}, ...) passes the student's outputs as the "
+            yield ScriptIssue(call.arg_positions[0] if call.arg_positions else call.pos, "",
+                              f"criterion({first}, {second}, ...) passes the student's outputs as the "
                               "teacher's: lightly's DINOLoss takes (teacher_out, student_out)",
                               f"swap them: criterion({second}, {first}, ...)")
 
@@ -108,13 +109,15 @@ def teacher_updated_in_eval(evidence) -> Iterator[ScriptIssue]:
     """
     for call in evidence.trace.momentum_calls:
         if call.evaluation:
-            yield ScriptIssue(call.evaluation_pos or call.pos, "teacher_momentum", f"update_momentum({', '.join(call.texts)}, ...) runs in "
+            yield ScriptIssue(call.evaluation_pos or call.pos, "teacher_momentum",
+                              f"update_momentum({', '.join(call.texts)}, ...) runs in "
                               f"{call.evaluation}: every evaluation moves the teacher",
                               "call update_momentum only in the training step, once per optimizer step")
     training_losses = {id(c.loss) for c in evidence.trace.loss_calls if not c.evaluation}
     for call in evidence.trace.loss_calls:
         if call.evaluation and id(call.loss) in training_losses:  # a separate DINOLoss for validation is fine
-            yield ScriptIssue(call.evaluation_pos or call.pos, "loss", f"the DINOLoss forward in {call.evaluation} updates the loss centre "
+            yield ScriptIssue(call.evaluation_pos or call.pos, "loss",
+                              f"the DINOLoss forward in {call.evaluation} updates the loss centre "
                               "with evaluation data", "drop the DINO loss from evaluation, or compute it with a "
                               "separate DINOLoss instance that is not used for training")
 
@@ -165,8 +168,9 @@ def teacher_never_updated(evidence) -> Iterator[ScriptIssue]:
             continue
         binding = _teacher_binding(roles, teachers[0])
         yield ScriptIssue(binding.pos if binding else call.pos, "teacher_momentum",
-                          f"the teacher{f' ({binding.text})' if binding else ''} that computes {call.texts[0]} is never "
-                          "updated: no update_momentum call and no EMA in the script", "after each optimizer step call "
+                          f"the teacher{f' ({binding.text})' if binding else ''} that computes {call.texts[0]} "
+                          "is never updated: no update_momentum call and no EMA in the script",
+                          "after each optimizer step call "
                           "update_momentum(student_backbone, teacher_backbone, m=momentum) and the same for the heads")
         return  # one teacher, one finding
 

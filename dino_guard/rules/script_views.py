@@ -43,7 +43,8 @@ def too_few_views(evidence) -> Iterator[ScriptIssue]:
         if t is None or s is None:
             continue
         if (t <= 1 and s <= 1) or t == 0 or s == 0:
-            yield ScriptIssue(call.pos, "transform.n_local_views", f"DINOLoss gets at most {t} teacher view(s) and {s} student view(s): "
+            yield ScriptIssue(call.pos, "transform.n_local_views",
+                              f"DINOLoss gets at most {t} teacher view(s) and {s} student view(s): "
                               "pairs of the same view are skipped, so there is nothing to compare",
                               "pass the 2 global views to the teacher and all views to the student: "
                               "criterion([teacher(v) for v in views[:2]], [student(v) for v in views])")
@@ -82,11 +83,13 @@ def teacher_temp_warmup_never_ends(evidence) -> Iterator[ScriptIssue]:
     for loss in trace.of_kind("loss"):
         warmup = loss.fact("warmup_teacher_temp_epochs")
         start, end = loss.fact("warmup_teacher_temp"), loss.fact("teacher_temp")
-        if id(loss) not in with_epoch or not isinstance(warmup, int) or not all(isinstance(v, (int, float)) for v in (start, end)):
+        if (id(loss) not in with_epoch or not isinstance(warmup, int)
+                or not all(isinstance(v, (int, float)) for v in (start, end))):
             continue
         if start != end and warmup > built.epochs:
             yield ScriptIssue(loss.facts["warmup_teacher_temp_epochs"][1], "loss.warmup_teacher_temp_epochs",
-                              f"the teacher temperature warms up from {start} to {end} over {warmup} epochs but the script trains "
+                              f"the teacher temperature warms up from {start} to {end} over {warmup} epochs "
+                              f"but {built.trained_by} trains "
                               f"{built.epochs}: teacher_temp={end} is never reached",
                               f"DINOLoss(..., warmup_teacher_temp_epochs={max(1, built.epochs // 3)})")
 

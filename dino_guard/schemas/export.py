@@ -69,7 +69,8 @@ def markdown_reference() -> str:
         if rows:
             title = prefix.rstrip(".") or "top level"
             doc = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else ""
-            lines += [f"**{title}**" + (f": {doc}" if doc else ""), "", "| field | type | default | meaning |", "|---|---|---|---|", *rows, ""]
+            lines += [f"**{title}**" + (f": {doc}" if doc else ""), "", "| field | type | default | meaning |",
+                      "|---|---|---|---|", *rows, ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -24,6 +24,7 @@ from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.schemas import Setup
 from dino_guard.schemas.describe import describe_type
 from dino_guard.setupfile import yamlpos
+from dino_guard.setupfile.suppress import toml_header
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -65,7 +66,8 @@ def read_text(path: Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise UnreadableInput(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8") from None
+        raise UnreadableInput(f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                              "save the file as UTF-8") from None
 
 
 def read_bounded(path: Path, limit: int, what: str, hint: str, head_only: bool = False) -> bytes:
@@ -138,7 +140,8 @@ def validate_document(path: str, doc: yamlpos.Document) -> Loaded:
         return Loaded(path, None, locations, findings)
     if not isinstance(doc.data, dict):
         kind = type(doc.data).__name__
-        findings.append(make_finding("DG006", path, (1, 1), "", f"the setup file holds a {kind} at the top level, not a mapping of sections",
+        findings.append(make_finding("DG006", path, (1, 1), "",
+                                     f"the setup file holds a {kind} at the top level, not a mapping of sections",
                                      "write sections as keys: data:, transform:, model:, loss:, optimizer:, train:"))
         return Loaded(path, None, locations, findings)
     try:
@@ -164,7 +167,8 @@ _PROBLEM_HELP = {
 
 def _problem_finding(path: str, problem: yamlpos.Problem) -> Finding:
     dotted = _dotted(problem.path)
-    return make_finding(_PROBLEM_CODES[problem.kind], path, problem.position, dotted, problem.message, _PROBLEM_HELP[problem.kind])
+    return make_finding(_PROBLEM_CODES[problem.kind], path, problem.position, dotted, problem.message,
+                        _PROBLEM_HELP[problem.kind])
 
 
 def _dotted(path: tuple) -> str:
@@ -187,7 +191,8 @@ def _validation_findings(path: str, exc: ValidationError, locations: Locations, 
             findings.append(_unknown_key(path, loc, position))
         elif kind == "missing":
             section = _dotted(loc[:-1]) or "the top level"
-            findings.append(make_finding("DG004", path, position, dotted, f"{dotted} is required but missing from {section}",
+            findings.append(make_finding("DG004", path, position, dotted,
+                                         f"{dotted} is required but missing from {section}",
                                          f"add `{loc[-1]}:` under {section}" + _missing_example(loc)))
         else:
             got = error.get("input")
@@ -286,7 +291,6 @@ def _field_description(loc: tuple) -> str:
 
 # --- TOML: tomllib has no positions; find keys by scanning the lines ---------------------------
 
-_TABLE = re.compile(r"^\s*\[\s*([A-Za-z0-9_.\- ]+?)\s*\]")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
 
 
@@ -306,10 +310,10 @@ def _parse_toml(text: str) -> yamlpos.Document:
         doc.problems.append(yamlpos.Problem("syntax", f"invalid TOML: {str(exc).split(';')[0]}", (1, 1)))
         return doc
     table: tuple = ()
-    for number, line in enumerate(text.splitlines(), start=1):
-        if m := _TABLE.match(line):
-            table = tuple(part.strip() for part in m.group(1).split("."))
-            doc.positions.setdefault(table, (number, m.start(1) + 1))
+    for number, line in enumerate(re.split(r"\r?\n", text), start=1):  # TOML's line ends only, as suppress counts
+        if line.lstrip().startswith("[") and (header := toml_header(line)) is not None:
+            table = header
+            doc.positions.setdefault(table, (number, len(line) - len(line.lstrip()) + 1))
         elif m := _KEY.match(line):
             doc.positions.setdefault(table + (m.group(1),), (number, m.start(1) + 1))
     return doc

@@ -28,6 +28,7 @@ class Built:
     positions: dict = field(default_factory=dict)
     known: set = field(default_factory=set)
     epochs: int | None = None  # training length, for the script checks
+    trained_by: str = "the script"  # who sets that length: the script, or the file that imports and trains it
 
     def put(self, dotted: str, value: Any, pos: tuple, known: bool = True) -> None:
         parts = dotted.split(".")
@@ -168,16 +169,44 @@ def _transform(built: Built, trace: Trace, loaders: list) -> None:
     if not choices:
         makers = trace.of_kind("transform") + trace.of_kind("dino_collate")
         choices = [(m, None) for m in makers]
-    if not choices:
+    first = choices[0][0] if choices else None
+    if choices and any(c is not first for c, _ in choices):
         return
-    first = choices[0][0]
-    if any(c is not first for c, _ in choices):
-        return
-    if first is None:
+    if choices and first is None:
         dataset = choices[0][1].fact("dataset")
         built.put("transform", None, dataset.facts["transform"][1])
     elif isinstance(first, Obj) and first.kind in ("transform", "dino_collate"):
         _transform_fields(built, first)
+    elif not trace.of_kind("transform") and not trace.of_kind("dino_collate"):
+        _hand_written_crops(built, trace)
+
+
+def _hand_written_crops(built: Built, trace: Trace) -> None:
+    """A multi-crop transform written by hand with torchvision's RandomResizedCrop: two crop sizes, the larger
+    global and the smaller local, each with one scale. Only the scales are stated (what DG304 compares);
+    anything not constant, a third size or disagreeing scales leave the transform unknown."""
+    crops = {}
+    for crop in trace.of_kind("crop"):
+        size, scale = _square(crop.fact("size")), crop.fact("scale")
+        if size is None or not (isinstance(scale, tuple) and len(scale) == 2 and all(_number(s) for s in scale)):
+            return
+        crops.setdefault(size, set()).add((scale, crop.facts["scale"][1]))
+    if len(crops) != 2 or any(len({s for s, _ in found}) != 1 for found in crops.values()):
+        return
+    (local_scale, local_pos), = crops[min(crops)]
+    (global_scale, global_pos), = crops[max(crops)]
+    built.put("transform.global_crop_scale", list(global_scale), global_pos)
+    built.put("transform.local_crop_scale", list(local_scale), local_pos)
+
+
+def _square(size: Any) -> int | None:
+    if isinstance(size, tuple) and len(size) == 2 and size[0] == size[1]:
+        size = size[0]
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _transform_fields(built: Built, maker: Obj) -> None:

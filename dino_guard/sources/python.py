@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 MAX_BYTES = 5_000_000  # a training script is a few KB; generated megabyte files are not scripts
 
 
-def load_python(path: str | Path) -> Loaded:
+def load_python(path: str | Path, src: tuple = ()) -> Loaded:
+    """src: folders that hold the project's own packages (a lightly there is first-party)."""
     path = Path(path)
     raw = read_bounded(path, MAX_BYTES, "a training script", "give the script itself", head_only=True)
     if not prefilter.may_import_lightly(raw):
@@ -50,10 +51,10 @@ def load_python(path: str | Path) -> Loaded:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return _nothing(str(path))  # Python would refuse it too; not ours to report
-    return dataclasses.replace(analyse(str(path), text), text=text)
+    return dataclasses.replace(analyse(str(path), text, src=src), text=text)
 
 
-def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
+def analyse(path: str, text: str, require_lightly: bool = True, src: tuple = ()) -> Loaded:
     """The whole analysis of one script's text (tests call it on any file)."""
     try:
         with warnings.catch_warnings():
@@ -61,7 +62,9 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
             tree = ast.parse(text, filename=path)
     except SyntaxError as exc:
         return Loaded(path, None, Locations(), [_syntax_finding(path, exc)], frozenset())
-    except (ValueError, RecursionError, MemoryError):
+    except (RecursionError, MemoryError):  # Python itself could not compile it: never "passed"
+        return _not_analysed(path, "the script is nested too deeply for Python to parse: it was not checked")
+    except ValueError:  # null bytes: Python refuses the file too
         return _nothing(path)
     if require_lightly and not prefilter.imports_lightly(tree):
         return _nothing(path)
@@ -70,22 +73,51 @@ def analyse(path: str, text: str, require_lightly: bool = True) -> Loaded:
     from dino_guard.sources.evidence import ScriptEvidence
     from dino_guard.sources.interp import Interpreter, OutOfBudget
     from dino_guard.sources.library import DinoLibrary
+    from dino_guard.sources.library.methods import state_dict_ema
     from dino_guard.sources.releases import verdict
     from dino_guard.sources.roles import Roles
 
     try:
         trace = Interpreter(tree, text.splitlines(), DinoLibrary()).run()
-    except (OutOfBudget, RecursionError):
+    except (OutOfBudget, RecursionError, MemoryError):
         return _not_analysed(path, "the script is too large or too deeply nested to follow: it was not checked")
-    findings = verdict.api_findings(path, trace.lightly_refs)  # DG707/DG708
+    trace.ema_by_hand = trace.ema_by_hand or state_dict_ema(tree)
+    findings = verdict.api_findings(path, trace.lightly_refs, tree, src)  # DG707/DG708
     if not _uses_dino(trace):
         return Loaded(path, None, Locations(), findings, frozenset())
     roles = Roles(trace)
     built = partial_setup.build(trace, roles)
+    if built.epochs is None and trace.schedules and Path(path).is_file():  # a module another file trains
+        from dino_guard.sources.importers import epochs_from_importers
+
+        built.epochs, built.trained_by = epochs_from_importers(Path(path))
     setup, invalid = _validate(path, built)
     findings += invalid
     evidence = ScriptEvidence(path, trace, roles, built, partial_setup.DinoPair(trace), setup, tree)
     return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known), evidence)
+
+
+_RAISES = frozenset({"raises", "assertRaises", "assertRaisesRegex", "assertWarns", "assertWarnsRegex"})
+
+
+def expected_failures(text: str) -> list[tuple[int, int]]:
+    """Line ranges of `with pytest.raises(...)` / `with self.assertRaises(...)` blocks: code written to fail
+    on purpose, where a finding about the failure is the test's point, never an error."""
+    if "raises" not in text and "Raises" not in text and "Warns" not in text:
+        return []
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    return [(node.lineno, node.end_lineno or node.lineno) for node in ast.walk(tree)
+            if isinstance(node, ast.With | ast.AsyncWith) and any(_expects_failure(item.context_expr)
+                                                                   for item in node.items)]
+
+
+def _expects_failure(expr: ast.expr) -> bool:
+    func = expr.func if isinstance(expr, ast.Call) else None
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+    return name in _RAISES
 
 
 def once_per_location(findings: list) -> list:

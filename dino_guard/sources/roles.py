@@ -13,7 +13,8 @@ from typing import Any
 from dino_guard.sources.interp.values import Obj
 from dino_guard.sources.library.trace import DinoTrace as Trace
 
-_TEACHER = re.compile(r"teacher|(^|_)ema($|_)|^momentum_|_momentum$|^target_(backbone|encoder|net|network|head|model)", re.I)
+_TEACHER = re.compile(r"teacher|(^|_)ema($|_)|^momentum_|_momentum$"
+                      r"|^target_(backbone|encoder|net|network|head|model)", re.I)
 _STUDENT = re.compile(r"student|online", re.I)
 
 
@@ -66,5 +67,6 @@ def is_swapped(call, trace: Trace) -> bool:
         return True
     a, b = call.objs
     if isinstance(a, Obj) and isinstance(b, Obj) and a is not b:
-        return id(a) in trace.frozen and id(b) not in trace.frozen and not teacher_name(second) and not student_name(first)
+        return (id(a) in trace.frozen and id(b) not in trace.frozen
+                and not teacher_name(second) and not student_name(first))
     return False

@@ -28,11 +28,32 @@ META = ("format_version", "sha256")
 # field -> the type a resumable checkpoint holds there (None allowed for the optional ones)
 FIELDS = {"student": dict, "teacher": dict, "optimizer": dict, "scaler": dict, "loss": dict, "monitor": dict,
           "rng": dict, "step": int, "epoch": int, "micro_batches_done": int, "setup": dict, "world_size": int}
-OPTIONAL = {"knn_top1_init": (float, int)}
+OPTIONAL = {"knn_top1_init": (float, int), "data_images": (int,)}  # data_images: since issue 24
+
+
+# What to do about a damaged last.pt. Not "move it away": --resume without last.pt is refused (runfolder).
+TODO = ("replace it with an earlier copy (rename checkpoints/epoch_NNNN.pt to last.pt) and resume again, "
+        "or start over with --overwrite (deletes this run's outputs)")
 
 
 class CheckpointError(Exception):
     """A checkpoint that cannot be trusted; the message names the file and what to do."""
+
+
+def data_changed(state: dict, images_now: int, where: str) -> str:
+    """Why the run cannot continue on the data found now ('' when it can).
+
+    The steps per epoch, the lr and momentum schedules and the last step follow
+    from the number of images, so a resume over more or fewer images would
+    silently jump them: refused, naming both counts.
+    """
+    then = state.get("data_images")
+    if then is None or then == images_now:  # None: a checkpoint from before the count was kept
+        return ""
+    return (f"the data changed since the run started: {where} held {then} images then and {images_now} now; "
+            "the steps per epoch, the lr and momentum schedules and the last step follow from that count, "
+            "so the run cannot continue as planned; restore the data as it was to resume, "
+            "or train on the new data into another train.output_dir")
 
 
 def rng_state() -> dict:
@@ -120,8 +141,7 @@ def _write(obj: dict, f, path: Path) -> None:
 
 def load(path: Path, mmap: bool = False) -> dict:
     """The verified checkpoint at `path`, or CheckpointError saying what is wrong and what to do."""
-    todo = ("move it away and resume from an earlier copy (e.g. checkpoints/epoch_NNNN.pt renamed to last.pt), "
-            "or start over with --overwrite")
+    todo = TODO
     try:
         size = path.stat().st_size
     except OSError as exc:

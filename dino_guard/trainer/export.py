@@ -10,6 +10,11 @@ says how to build the model it loads into with `strict=True`:
 timm: `timm.create_model(name, **kwargs)`. torchvision:
 `torchvision.models.get_model(name, **kwargs)` with the submodule named by
 `classifier` replaced by `torch.nn.Identity()` (`load_backbone` does both).
+
+Nothing is reported written that does not load: the state is checked against
+that model (on the meta device: keys and shapes, no memory) before writing,
+and the written file is read back and checked again before it is renamed into
+place. `output_problem` keeps export off the run's own files.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from dino_guard.trainer.runfolder import replaced, write_text
+from dino_guard.trainer.runfolder import CHECKPOINTS, RUN_FILES, replaced, write_text
 
 PREFIX = "backbone."  # the backbone's keys in a MultiCrop (student or teacher) state dict
 
@@ -38,9 +43,54 @@ def setup_hash(setup) -> str:
 DINOV2_PREFIX = "backbone.vit."  # DINOv2: the timm ViT in lightly's MaskedVisionTransformerTIMM, not its mask token
 
 
+def output_problem(out: Path, checkpoint: Path) -> str:
+    """Why writing `out` (and the .json next to it) would destroy something ('' when it would not)."""
+    if out.suffix == ".json":
+        return (f"-o {out}: give the .pt to write; backbone.json goes next to it with the same stem, "
+                "so a .json name would hold both and lose the weights")
+    run_files = set(RUN_FILES) - {"backbone.pt", "backbone.json"}
+    for path in (out, out.with_suffix(".json")):
+        if path.exists() and checkpoint.exists() and path.samefile(checkpoint):
+            return f"-o {out}: {path} is the checkpoint being exported; write the backbone to another name"
+        if path.parent.name == CHECKPOINTS and path.suffix == ".pt":
+            return f"-o {out}: {path} is in a run's {CHECKPOINTS}/ folder, where training checkpoints live"
+        if path.name in run_files:
+            return f"-o {out}: {path} is a file dino-guard train writes ({path.name}); choose another name"
+    return ""
+
+
 def backbone_state(model_state: dict, prefix: str = PREFIX) -> dict:
     """The backbone's entries of a student or teacher state dict, with the `prefix` removed."""
+    odd = next((k for k in model_state if not isinstance(k, str)), None)
+    if odd is not None:
+        raise ExportError(f"the state dict has a key that is not a name ({type(odd).__name__} {odd!r}); "
+                          "it is not a model's state dict")
     return {k[len(prefix):]: v for k, v in model_state.items() if k.startswith(prefix)}
+
+
+def check_loads(state: dict, meta: dict) -> None:
+    """ExportError unless `state` loads with strict=True into the model backbone.json describes."""
+    try:
+        with torch.device("meta"):
+            model = build_from_meta(meta)
+    except Exception as exc:  # noqa: BLE001 -- any failure to build is this environment's, said in one line
+        raise ExportError(f"{meta['library']} cannot build {meta['name']} here "
+                          f"({type(exc).__name__}: {_first_line(exc)})") from None
+    try:
+        model.load_state_dict(state, strict=True, assign=True)  # assign: a meta model holds no copy
+    except RuntimeError as exc:
+        raise ExportError(f"the backbone weights do not load with strict=True into {meta['library']} "
+                          f"{meta['name']}: {_first_line(exc, 2)}") from None
+
+
+def _first_line(exc: Exception, skip: int = 0) -> str:
+    lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+    return (lines[skip] if len(lines) > skip else lines[0] if lines else "")[:200]
+
+
+def _save_verified(state: dict, meta: dict, tmp: Path) -> None:
+    torch.save(state, tmp)
+    check_loads(torch.load(tmp, map_location="cpu", weights_only=True, mmap=True), meta)
 
 
 def write_backbone(setup, model_state: dict, out: Path, which: str = "teacher", step=None) -> tuple[Path, Path]:
@@ -56,9 +106,10 @@ def write_backbone(setup, model_state: dict, out: Path, which: str = "teacher", 
         raise ExportError(f"no `{which}` backbone weights to export")
     meta = {**recipe.recipe, "feature_dim": recipe.width, "which": which, "step": step,
             "setup_name": setup.model.backbone.name, "setup_hash": setup_hash(setup)}
+    check_loads(state, meta)  # before anything is written
     out = Path(out)
     # a plain state dict (not a training checkpoint): it loads with strict=True into the bare model
-    replaced(out, lambda tmp: torch.save(state, tmp))
+    replaced(out, lambda tmp: _save_verified(state, meta, tmp))
     meta_path = out.with_suffix(".json")
     write_text(meta_path, json.dumps(meta, indent=2) + "\n")
     return out, meta_path

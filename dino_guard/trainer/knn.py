@@ -80,7 +80,8 @@ def eval_sets(setup, source, train_idx: list, query_idx: list) -> tuple[EvalSet,
             raise DataError(f"eval.path: {e.path} has no class subfolders (every image must sit in one); "
                             "kNN needs labels: give a folder with one subfolder per class, or eval.knn: false")
         if source.labels is not None and source.class_names == held.class_names:
-            return EvalSet(source, capped(train_idx, cap), tf), EvalSet(held, capped(list(range(len(held.items))), cap), tf)
+            return (EvalSet(source, capped(train_idx, cap), tf),
+                    EvalSet(held, capped(list(range(len(held.items))), cap), tf))
         bank, queries = split_indices(held, len(held.items) // 2)
         return EvalSet(held, capped(bank, cap), tf), EvalSet(held, capped(queries, cap), tf)
     if source.labels is None or not query_idx:

@@ -62,12 +62,30 @@ def launcher_args(setup, nodes: Nodes, worker_args: list) -> list:
         raise LaunchError(f"train.num_nodes is {nnodes}: run the same command on every node with "
                           "--node-rank R (0..nnodes-1) and --rdzv-endpoint HOST:PORT of node 0")
     else:
+        if nodes.node_rank >= nnodes:  # torch would wait forever for a rendezvous that cannot complete
+            raise LaunchError(f"--node-rank {nodes.node_rank} with --nnodes {nnodes}: node ranks are 0..{nnodes - 1}; "
+                              "give each node its own rank in that range")
+        check_endpoint(nodes.rdzv_endpoint)
         args += ["--node-rank", str(nodes.node_rank), "--rdzv-endpoint", nodes.rdzv_endpoint]
     return args + ["--module", "dino_guard", "train", *worker_args]
 
 
+def check_endpoint(endpoint: str) -> None:
+    """--rdzv-endpoint as torch.distributed.run reads it, with a port a node can connect to."""
+    from torch.distributed.elastic.rendezvous.utils import parse_rendezvous_endpoint
+
+    try:
+        _, port = parse_rendezvous_endpoint(endpoint, default_port=29400)
+    except ValueError as exc:
+        raise LaunchError(f"--rdzv-endpoint {endpoint}: {exc} Give HOST:PORT of node 0, PORT 1-65535") from None
+    if not 0 < port < 65536:
+        raise LaunchError(f"--rdzv-endpoint {endpoint}: port {port} cannot be connected to; "
+                          "give HOST:PORT of node 0, PORT 1-65535")
+
+
 def launch(setup, device: str, nodes: Nodes, worker_args: list) -> int:
     """Run `devices` local workers to the end; their exit status (the first failure's, else 0)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
@@ -84,6 +102,10 @@ def launch(setup, device: str, nodes: Nodes, worker_args: list) -> int:
     except ChildFailedError as exc:  # the workers said why on stderr; pass their status on
         code = exc.get_first_failure()[1].exitcode
         return 128 - code if code < 0 else code or 1  # killed by signal N: 128 + N, as a shell says
+    except SignalException as exc:
+        # Ctrl-C / SIGTERM reached the agent: it has passed the signal on to the workers and waited for
+        # them (they save a checkpoint and say so); exit as one process does, 128 + N
+        return 128 + int(exc.sigval)
     return 0
 
 

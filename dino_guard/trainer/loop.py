@@ -282,6 +282,8 @@ def resume(run: Run) -> None:
         raise checkpoint.CheckpointError(
             f"--resume: {run.ckpt_path} was written by another setup: {setupdiff.describe(refused)}; "
             f"resume with the setup that wrote it, or start over with `{run.opts.command} --overwrite`")
+    if changed := checkpoint.data_changed(state, len(run.source.items), run.setup.data.path or "data"):
+        raise checkpoint.CheckpointError(f"--resume: {run.ckpt_path}: {changed}")
     if allowed:
         run.log(f"--resume: allowed changes: {setupdiff.describe(allowed)}")
     try:
@@ -324,7 +326,8 @@ def save(run: Run, path: Path | None = None) -> None:
             "loss": run.loss_fn.state_dict(), "monitor": run.monitor.state_dict(), "rng": checkpoint.rng_state(),
             "step": run.step, "epoch": run.step // run.steps_per_epoch,
             "micro_batches_done": (run.step % run.steps_per_epoch) * k, "knn_top1_init": run.knn_init,
-            "setup": run.setup.model_dump(mode="json"), "world_size": run.d.world}, path or run.ckpt_path)
+            "setup": run.setup.model_dump(mode="json"), "world_size": run.d.world,
+            "data_images": len(run.source.items)}, path or run.ckpt_path)
     if path is None:
         run.saved_step = run.step
 

@@ -3,7 +3,10 @@
 - `claimed(out, resume, overwrite)` takes an exclusive flock on `out/.lock`
   for the whole run (a second run exits naming the first's PID), refuses a
   folder that already holds a run unless `--resume` or `--overwrite` says what
-  to do with it, and removes the temporary files a killed write left behind.
+  to do with it, refuses `--resume` of a run whose checkpoints/last.pt is gone
+  (it would start over), and removes the temporary files a killed write left.
+- `--overwrite` removes only what a run writes, inside the run folder
+  (`overwritten`); a symlinked checkpoints/ is unlinked, its target untouched.
 - `write_bytes` / `write_text` / `replaced` create a new file next to the
   target and rename it over the name: an output planted as a symlink is
   replaced, never followed, and a kill mid-write leaves the old file whole.
@@ -38,24 +41,64 @@ def holds_run(out: Path) -> bool:
         ckpts.is_dir() and any(p.suffix == ".pt" for p in ckpts.iterdir()))
 
 
+OVERWRITE_REMOVES = f"{', '.join(RUN_FILES)} and {CHECKPOINTS}/*.pt (a symlinked {CHECKPOINTS}/ only as the link)"
+
+
 def refuse_reuse(out: Path, command: str) -> RunFolderError:
     return RunFolderError(
-        f"{out} already holds a run; continue it with `{command} --resume` "
-        f"or start over (deleting its outputs) with `{command} --overwrite`")
+        f"{out} already holds a run; continue it with `{command} --resume`, or start over with "
+        f"`{command} --overwrite`, which deletes that run's {OVERWRITE_REMOVES} in {out}")
 
 
-def remove_run(out: Path) -> int:
-    """--overwrite: delete the outputs of the previous run (only files a run writes); returns how many."""
+def overwritten(out: Path) -> list[Path]:
+    """What --overwrite removes: the files a run writes, and nothing outside `out`.
+
+    A symlinked checkpoints/ (checkpoints -> /big/disk/models) is one entry, the
+    link itself: the files in its target may be anyone's, so they are never listed.
+    """
     doomed = [out / n for n in RUN_FILES]
     ckpts = out / CHECKPOINTS
-    if ckpts.is_dir():
+    if ckpts.is_symlink():
+        doomed.append(ckpts)
+    elif ckpts.is_dir():
         doomed += [p for p in ckpts.iterdir() if p.suffix == ".pt"]
-    removed = 0
-    for p in doomed:
-        if p.exists() or p.is_symlink():
-            p.unlink()  # a symlink is removed itself, its target is left alone
-            removed += 1
+    return [p for p in doomed if p.exists() or p.is_symlink()]
+
+
+def remove_run(out: Path) -> list[Path]:
+    """--overwrite: delete `overwritten(out)`; a symlink is removed itself, its target left alone."""
+    removed = overwritten(out)
+    for p in removed:
+        p.unlink()
     return removed
+
+
+def overwrite_note(out: Path, removed: list[Path]) -> str:
+    def name(p: Path) -> str:
+        if p == out / CHECKPOINTS:
+            return f"{CHECKPOINTS} (the symlink itself; its target is untouched)"
+        return p.name if p.parent == out else f"{CHECKPOINTS}/{p.name}"
+
+    listed = ", ".join(map(name, removed))
+    return f"--overwrite: removed {len(removed)} output(s) of the previous run in {out}: {listed}"
+
+
+def refuse_lost_checkpoint(out: Path) -> RunFolderError | None:
+    """--resume of a run whose checkpoints/last.pt is gone would silently start over, dropping what
+    is on disk: say what is there. A run killed before its first checkpoint left at most an empty
+    metrics.jsonl (no step was taken): nothing is lost, so that one starts."""
+    last = out / CHECKPOINTS / "last.pt"
+    if last.exists() or last.is_symlink():
+        return None
+    found = [n for n in RUN_FILES if (out / n).exists() and not (n == "metrics.jsonl" and not (out / n).stat().st_size)]
+    ckpts = out / CHECKPOINTS
+    found += sorted(f"{CHECKPOINTS}/{p.name}" for p in ckpts.iterdir() if p.suffix == ".pt") if ckpts.is_dir() else []
+    if not found:
+        return None
+    return RunFolderError(
+        f"--resume: {last} does not exist, so there is nothing to resume from; {out} holds {', '.join(found)}; "
+        f"rename an earlier checkpoint ({CHECKPOINTS}/epoch_NNNN.pt) to last.pt and resume, "
+        f"or train into another train.output_dir (or --output-dir)")
 
 
 def remove_stray_temps(out: Path) -> int:
@@ -103,8 +146,10 @@ def claimed(out: Path, resume: bool, overwrite: bool, command: str, log: Callabl
     try:
         if holds_run(out) and not (resume or overwrite):
             raise refuse_reuse(out, command)
-        if overwrite and (n := remove_run(out)):
-            log(f"--overwrite: removed {n} output file(s) of the previous run in {out}")
+        if resume and (lost := refuse_lost_checkpoint(out)):
+            raise lost
+        if overwrite and (removed := remove_run(out)):
+            log(overwrite_note(out, removed))
         if n := remove_stray_temps(out):
             log(f"removed {n} partial temporary file(s) left by an interrupted write in {out}")
         (out / CHECKPOINTS).mkdir(exist_ok=True)

@@ -27,7 +27,8 @@ from collections.abc import Callable
 from PIL import Image, ImageDraw
 
 CLASSES = ("circle", "square", "triangle", "cross", "star", "ring")
-UPRIGHT = {"circle": 0.0, "square": math.pi / 4, "triangle": -math.pi / 2, "cross": 0.0, "star": -math.pi / 2, "ring": 0.0}
+UPRIGHT = {"circle": 0.0, "square": math.pi / 4, "triangle": -math.pi / 2, "cross": 0.0, "star": -math.pi / 2,
+           "ring": 0.0}
 DATA_SEED = 20240601  # the set is the same for every run and machine
 BACKGROUND_VALUE = (0.08, 0.16)  # HSV brightness ranges: dark background, light shape
 SHAPE_VALUE = (0.84, 0.92)
@@ -45,7 +46,8 @@ def _polygon(cx: float, cy: float, radii: list, angle: float) -> list:
             for i, r in enumerate(radii)]
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, r: float, angle: float, fill: tuple) -> None:
+def _draw_shape(draw: ImageDraw.ImageDraw, kind: str, cx: float, cy: float, r: float, angle: float,
+                fill: tuple) -> None:
     if kind == "circle":
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
     elif kind == "ring":

@@ -6,8 +6,9 @@ from dino_guard.check.engine import Context, Options, run_rules
 from dino_guard.schemas import Setup
 from dino_guard.setupfile.loader import Locations
 
-VIT_WITH_RESNET_HEAD = {"transform": {}, "model": {"backbone": {"name": "vit_small_patch16_224", "dynamic_img_size": True},
-                                                   "head": {"input_dim": 2048}}}
+VIT_WITH_RESNET_HEAD = {"transform": {},
+                        "model": {"backbone": {"name": "vit_small_patch16_224", "dynamic_img_size": True},
+                                  "head": {"input_dim": 2048}}}
 
 
 def codes(ctx: Context) -> set[str]:

@@ -90,3 +90,72 @@ def test_export_without_a_readable_checkpoint_is_one_line_and_exit_2(tmp_path):
     result = CliRunner().invoke(main, ["export", str(tmp_path / "junk.pt")])
     assert result.exit_code == 2 and "junk.pt: not a readable checkpoint" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+# -------------------------------------------------------------------- hostile outputs and checkpoints (issue 24)
+
+
+def sealed_run(tmp_path, setup=None, **changes):
+    """A run folder whose checkpoints/last.pt is a verified (sealed) checkpoint of the tiny setup, with changes."""
+    setup = setup or tiny_setup()
+    student, teacher = build_models(setup)
+    state = {"student": student.state_dict(), "teacher": teacher.state_dict(), "step": 3, "epoch": 0,
+             "setup": setup.model_dump(mode="json"), "optimizer": {}, "scaler": {}, "loss": {}, "monitor": {},
+             "rng": {}, "micro_batches_done": 0, "world_size": 1, **changes}
+    ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
+    checkpoint.save_atomic(state, ckpt)
+    (tmp_path / "run" / "summary.json").write_text('{"steps": 3}\n')
+    return tmp_path / "run", state
+
+
+def export_cli(*args):
+    result = CliRunner().invoke(main, ["export", *map(str, args)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+@pytest.mark.parametrize("target", ["checkpoints/last.pt", "summary.pt", "checkpoints/epoch_0001.pt"])
+def test_export_into_the_runs_own_files_is_refused_and_leaves_them_whole(tmp_path, target):
+    out, _ = sealed_run(tmp_path)
+    before = {p: p.read_bytes() for p in (out / "checkpoints" / "last.pt", out / "summary.json")}
+    result = export_cli(out, "-o", out / target)
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "wrote" not in result.output
+    assert all(p.read_bytes() == data for p, data in before.items())
+    checkpoint.load(out / "checkpoints" / "last.pt")
+
+
+def test_export_to_a_json_name_is_refused_instead_of_losing_the_weights(tmp_path):
+    out, _ = sealed_run(tmp_path)
+    result = export_cli(out, "-o", tmp_path / "model.json")
+    assert result.exit_code == 2 and "give the .pt to write" in result.output
+    assert not (tmp_path / "model.json").exists()
+
+
+def test_export_of_a_checkpoint_with_non_string_state_keys_is_one_line(tmp_path):
+    out, state = sealed_run(tmp_path)
+    checkpoint.save_atomic({**state, "teacher": {**state["teacher"], 7: torch.zeros(1)}},
+                           out / "checkpoints" / "last.pt")
+    result = export_cli(out)
+    assert result.exit_code == 2 and "key that is not a name (int 7)" in result.output, result.output
+    assert not (out / "backbone.pt").exists()
+
+
+def test_export_of_a_resealed_checkpoint_that_does_not_load_strictly_never_says_wrote(tmp_path):
+    out, state = sealed_run(tmp_path)
+    teacher = dict(state["teacher"])
+    teacher.pop(next(k for k in teacher if k.startswith("backbone.")))
+    checkpoint.save_atomic({**state, "teacher": teacher}, out / "checkpoints" / "last.pt")
+    result = export_cli(out)
+    assert result.exit_code == 2 and "do not load with strict=True" in result.output, result.output
+    assert "wrote" not in result.output and not (out / "backbone.pt").exists()
+
+
+def test_export_of_a_backbone_this_environment_cannot_build_is_one_line(tmp_path):
+    out, state = sealed_run(tmp_path)
+    setup = dict(state["setup"])
+    setup["model"] = {**setup["model"], "backbone": {**setup["model"]["backbone"], "name": "vit_not_in_this_timm"}}
+    checkpoint.save_atomic({**state, "setup": setup}, out / "checkpoints" / "last.pt")
+    result = export_cli(out)
+    assert result.exit_code == 2 and "vit_not_in_this_timm" in result.output, result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (out / "backbone.pt").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,8 @@ def test_unknown_codes_on_the_command_line_are_usage_errors(cli, good_setup, opt
 
 @pytest.mark.parametrize("config, message", [
     ('[tool.dino-guard]\nignor = ["DG401"]\n', "unknown key 'ignor'. Did you mean ignore?"),
-    ('[tool.dino-guard]\nselect = ["DG2O1"]\n', "[tool.dino-guard] select: unknown code or prefix 'DG2O1'. Did you mean DG201?"),
+    ('[tool.dino-guard]\nselect = ["DG2O1"]\n',
+     "[tool.dino-guard] select: unknown code or prefix 'DG2O1'. Did you mean DG201?"),
     ('[tool.dino-guard]\ngpu = "H100-8OGB"\n', "[tool.dino-guard] gpu: unknown GPU"),
     ('[tool.dino-guard]\nwarn-unused-ignores = "yes"\n', "warn-unused-ignores must be true or false"),
 ])
@@ -98,3 +100,49 @@ def test_settings_search_from_a_symlink_loop_does_not_crash(tmp_path):
     (tmp_path / "b.dino.yaml").symlink_to(loop)
     (tmp_path / "pyproject.toml").write_text("[tool.dino-guard]\nignore = [\"DG411\"]\n")
     assert find_config(loop) == tmp_path / "pyproject.toml"
+
+
+def test_a_symlinked_setup_takes_the_settings_of_the_folder_holding_the_link(cli, tmp_path):
+    real = _project(tmp_path / "shared", '[project]\nname = "shared"\n')
+    quiet = tmp_path / "quiet"
+    quiet.mkdir()
+    (quiet / "pyproject.toml").write_text('[tool.dino-guard]\nignore = ["DG401"]\n')
+    (quiet / "s.dino.yaml").symlink_to(real)
+    assert cli("check", real).exit_code == 1
+    assert cli("check", quiet / "s.dino.yaml").exit_code == 0
+
+
+def test_show_settings_escapes_control_characters_in_file_names(cli, tmp_path):
+    setup = _project(tmp_path / "p", "[tool.dino-guard]\n")
+    odd = setup.with_name("s\x1b[31m.dino.yaml")
+    setup.rename(odd)
+    result = cli("check", odd.parent, "--show-settings")
+    assert result.exit_code == 0 and "\x1b" not in result.output and "\\x1b" in result.output
+
+
+def test_train_honours_tool_dino_guard_as_check_does(tmp_path):
+    from dino_guard.commands.train import preflight
+
+    setup = _project(tmp_path / "p", '[tool.dino-guard]\nignore = ["DG401"]\n')
+    assert preflight(str(setup)).setup is not None  # DG401 ignored: no refusal
+    strict = _project(tmp_path / "q", '[tool.dino-guard]\nselect = ["DG4"]\n')
+    with pytest.raises(SystemExit) as exited:
+        preflight(str(strict))
+    assert exited.value.code == 1
+
+
+def test_a_path_500_folders_deep_is_checked_not_a_recursionerror(cli, tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text('[tool.dino-guard]\nignore = ["DG401"]\n')
+    deep = tmp_path.joinpath(*["d"] * 500)
+    deep.mkdir(parents=True)
+    shutil.copy(LOSS_MISMATCH, deep / "s.dino.yaml")
+    monkeypatch.chdir(tmp_path)
+    named = Path(*["d"] * 500) / "s.dino.yaml"
+    assert cli("check", named, "--force-exclude").exit_code == 0
+    assert cli("check", ".").exit_code == 0
+
+
+def test_an_oversized_pyproject_is_one_usage_error(cli, tmp_path, good_setup):
+    (tmp_path / "pyproject.toml").write_text("[tool.dino-guard]\n" + "# padding\n" * 200_000)
+    result = cli("check", good_setup)
+    assert result.exit_code == 2 and "too large" in result.output and "Traceback" not in result.output

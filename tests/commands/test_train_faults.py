@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow  # each starts a process that imports torch
 
 def _train(tmp_path, *args, setup=None, **kw):
     path = write_yaml(tmp_path / "s.dino.yaml", setup or TINY)
-    return cli(["train", path.name, "--output-dir", "out", "--device", "cpu", "--max-steps", "2", *args], tmp_path, **kw)
+    args = ["train", path.name, "--output-dir", "out", "--device", "cpu", "--max-steps", "2", *args]
+    return cli(args, tmp_path, **kw)
 
 
 def _assert_one_line(proc, code):
@@ -44,6 +45,8 @@ def test_a_damaged_checkpoint_exits_2_naming_the_file_and_what_to_do(tmp_path):
     proc = _train(tmp_path, "--resume")
     _assert_one_line(proc, 2)
     assert "out/checkpoints/last.pt: not a readable checkpoint" in proc.stderr and "--overwrite" in proc.stderr
+    # not "move it away": --resume without last.pt used to start over silently (now refused)
+    assert "rename checkpoints/epoch_NNNN.pt to last.pt" in proc.stderr and "move it away" not in proc.stderr
 
 
 def test_lr_1e40_ends_as_dg501_exit_3_saying_exactly_what_was_saved(tmp_path):
@@ -63,3 +66,50 @@ def test_ctrl_c_during_start_up_exits_130(tmp_path):
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode == 130, out
     assert "Traceback" not in out and "interrupted during start-up" in out
+
+
+# -------------------------------------------------------------------- devices: 2 and multi-node options (issue 24)
+
+TWO = merge(TINY, {"train": {"devices": 2, "batch_size": 4, "epochs": 400, "checkpoint_every_steps": 5}})
+
+
+@pytest.mark.parametrize("signum, whom, code", [(signal.SIGTERM, "launcher", 143), (signal.SIGINT, "group", 130)])
+def test_a_signal_to_a_two_process_run_exits_like_one_process_after_the_workers_save(tmp_path, signum, whom, code):
+    """SIGTERM to the launcher (a scheduler), SIGINT to the whole process group (Ctrl-C in a terminal)."""
+    import subprocess
+    import sys
+
+    from dino_guard.trainer import checkpoint
+
+    path = write_yaml(tmp_path / "s.dino.yaml", TWO)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([sys.executable, "-m", "dino_guard", "train", path.name, "--output-dir", "out",
+                             "--device", "cpu"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        metrics_file, t0 = tmp_path / "out" / "metrics.jsonl", time.time()
+        while not (metrics_file.exists() and metrics_file.read_text().count("\n") >= 2):  # steps are being taken
+            assert proc.poll() is None and time.time() - t0 < 180, proc.stdout.read()
+            time.sleep(0.05)
+        if whom == "group":
+            os.killpg(proc.pid, signum)
+        else:
+            proc.send_signal(signum)
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == code, out
+    assert "Traceback" not in out, out
+    state = checkpoint.load(tmp_path / "out" / "checkpoints" / "last.pt")
+    assert f"{signal.Signals(signum).name}: out/checkpoints/last.pt holds step {state['step']}" in out, out
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--nnodes", "2", "--node-rank", "7", "--rdzv-endpoint", "localhost:29500"], "node ranks are 0..1"),
+    (["--nnodes", "2", "--rdzv-endpoint", "host:99999"], "--rdzv-endpoint host:99999: The port number")])
+def test_impossible_multi_node_options_are_a_usage_error_not_a_hang_or_traceback(tmp_path, args, says):
+    path = write_yaml(tmp_path / "s.dino.yaml", merge(TINY, {"train": {"num_nodes": 2}}))
+    proc = cli(["train", path.name, "--output-dir", "out", "--device", "cpu", *args], tmp_path, timeout=120)
+    _assert_one_line(proc, 2)
+    assert says in proc.stderr and proc.stderr.count("dino-guard train: error") == 1

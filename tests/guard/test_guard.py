@@ -166,3 +166,107 @@ def test_a_bad_monitor_section_is_one_clear_error():
         DinoGuard.attach(ex.criterion(), monitor={"collapse_windw": 5})
     with pytest.raises(ValueError, match=r"monitor\.grace_steps: Input should be greater than or equal to 0"):
         DinoGuard.attach(ex.criterion(), monitor={"grace_steps": -1})
+
+
+# -------------------------------------------------------------------- hostile conditions (issue 24)
+
+
+def test_a_metrics_jsonl_planted_as_a_link_is_replaced_and_its_target_kept(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "guard"
+    out.mkdir()
+    (out / "metrics.jsonl").symlink_to(victim)
+    (out / "loss.png").symlink_to(victim)
+    guard, steps, stop = run(output_dir=out)
+    assert stop is None and victim.read_text() == "precious"
+    assert not (out / "metrics.jsonl").is_symlink() and not (out / "loss.png").is_symlink()
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == steps
+    assert (out / "loss.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_link_planted_mid_run_ends_the_guards_writing_not_the_users_loop(tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    model, loss_fn, loader = ex.DINO(ex.backbone(), 64), ex.criterion(), ex.dataloader()
+    guard = attach(model, loader, criterion=loss_fn, output_dir=tmp_path / "guard")
+    (tmp_path / "guard" / "metrics.jsonl").unlink()
+    (tmp_path / "guard" / "metrics.jsonl").symlink_to(victim)
+    views = next(iter(loader))[0]
+    for _ in range(3):
+        ex.train_step(model, loss_fn, views, epoch=0)  # an OSError here would kill the user's loop
+    guard.close()
+    assert victim.read_text() == "precious" and guard.steps == 3 and len(guard.watch.monitor.losses) == 3
+    assert capsys.readouterr().err.count("cannot write") == 1
+
+
+def test_on_stop_gets_the_last_finite_weights_not_the_nan_step(tmp_path):
+    """lr 1e6: the step after the last finite loss makes the weights NaN; the guard reads the loss one
+    step late, so without a kept copy on_stop would save NaN over the user's last good checkpoint."""
+    saved = {}
+
+    def save_checkpoint(finding):
+        saved.update({k: v.clone() for k, v in model.state_dict().items()})
+
+    torch.manual_seed(0)
+    model, loss_fn, loader = ex.DINO(ex.backbone(), 64), ex.criterion(), ex.dataloader(n=48)
+    attach(model, loader, criterion=loss_fn, on_stop=save_checkpoint)
+    with pytest.raises(DinoGuardStop):
+        ex.plain_loop(model, loss_fn, loader, 1e6, 2)
+    assert saved and all(torch.isfinite(v).all() for v in saved.values())
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+class LoggingDINOLoss(ex.DINOLoss):
+    """A DINOLoss subclass returning (loss, logs), as many training codebases do."""
+
+    def forward(self, *args, **kwargs):
+        loss = super().forward(*args, **kwargs)
+        return loss, {"dino_loss": loss.detach()}
+
+
+def test_a_dino_loss_subclass_returning_loss_and_logs_is_watched_not_crashed():
+    model, loader = ex.DINO(ex.backbone(), 64), ex.dataloader()
+    loss_fn = LoggingDINOLoss(output_dim=ex.OUTPUT_DIM, warmup_teacher_temp_epochs=0)
+    guard = attach(model, loader, criterion=loss_fn)
+    views = next(iter(loader))[0]
+    for _ in range(2):
+        loss, logs = ex.train_step(model, loss_fn, views, epoch=0)
+        loss.backward()
+    guard.close()
+    assert guard.steps == 2 and guard.watch.monitor.losses[-1] == pytest.approx(loss.item())
+
+
+def _collate_views(items):
+    """Views built per batch in the collate_fn (batched augmentation), not by the data set."""
+    transform = ex.transform()
+    views = [transform(image) for image, _, _ in items]
+    stacked = [torch.stack(v) for v in zip(*views, strict=True)]
+    return stacked, [label for _, label, _ in items], [name for *_, name in items]
+
+
+def test_views_built_in_a_collate_fn_are_no_dg101():
+    loader = torch.utils.data.DataLoader(ex.Blobs(16), batch_size=4, collate_fn=_collate_views)
+    guard = attach(ex.DINO(ex.backbone(), 64), loader, criterion=ex.criterion())
+    assert [f.code for f in guard.findings] == []
+    guard.close()
+
+
+def test_image_tensors_augmented_on_the_gpu_in_the_loop_are_no_dg101():
+    class Tensors(ex.Blobs):
+        def __getitem__(self, i):
+            return torch.rand(3, 48, 48), i % 4
+
+    guard = attach(ex.DINO(ex.backbone(), 64), torch.utils.data.DataLoader(Tensors(16), batch_size=4),
+                   criterion=ex.criterion())
+    assert guard.findings == []
+    guard.close()
+
+
+def test_attaching_to_a_loss_that_is_not_a_dino_loss_is_one_clear_error():
+    from dino_guard.guard.watch import NotADinoLoss
+
+    with pytest.raises(NotADinoLoss) as err:
+        DinoGuard.attach(torch.nn.MSELoss(), student=ex.DINO(ex.backbone(), 64))
+    assert str(err.value).startswith("DinoGuard.attach(criterion): got a torch.nn.modules.loss.MSELoss, not a lightly "
+                                     "DINOLoss")

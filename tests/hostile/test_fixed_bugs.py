@@ -262,7 +262,8 @@ def test_unreadable_data_file_is_not_blamed_on_the_output_folder():
     assert os_error_advice(in_data, Path("runs/x"), "/proc") == (
         "/proc/1/cwd: Permission denied; data.path (/proc) must be a folder of images this user can read")
     in_output = PermissionError(13, "Permission denied", "runs/x/metrics.jsonl")
-    assert os_error_advice(in_output, Path("runs/x"), "/proc").endswith("choose a writable train.output_dir (or --output-dir)")
+    assert os_error_advice(in_output, Path("runs/x"), "/proc").endswith(
+        "choose a writable train.output_dir (or --output-dir)")
 
 
 def test_estimate_batch_size_option_beyond_64_bits_is_a_usage_error_not_an_overflow(cli, write_setup):
@@ -274,16 +275,16 @@ def test_unreadable_pyproject_is_a_usage_error_not_a_permissionerror(cli, tmp_pa
     (tmp_path / "pyproject.toml").write_text("[tool.dino-guard]\n")
     (tmp_path / "x.dino.yaml").write_text(BASE)
     monkeypatch.chdir(tmp_path)
-    real_read_text = Path.read_text
+    real_open = os.open
 
-    def deny(self, *args, **kwargs):  # tests run as root: chmod 000 would not stop the read
-        if self.name == "pyproject.toml":
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read_text(self, *args, **kwargs)
+    def deny(path, *args, **kwargs):  # tests run as root: chmod 000 would not stop the read
+        if os.fspath(path).endswith("pyproject.toml"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_text", deny)
+    monkeypatch.setattr(os, "open", deny)
     result = cli("check", "x.dino.yaml")
-    assert result.exit_code == 2 and "cannot read it as TOML: Permission denied" in result.output
+    assert result.exit_code == 2 and "pyproject.toml: cannot be read (Permission denied)" in result.output
 
 
 @pytest.mark.parametrize("gb", [float("inf"), float("nan"), 1e300, 0.0])

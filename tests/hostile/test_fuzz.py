@@ -34,7 +34,8 @@ BUDGET = settings(max_examples=150, deadline=None, derandomize=True,
 
 HOSTILE_INTS = st.sampled_from([0, 1, -1, 3, 7, 96, 224, 2**31, 2**63 - 1, 2**63, 10**18, 1_000_000_007, -(2**63) - 1])
 HOSTILE_FLOATS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, 1e-300, 1e300, 0.07, 1.0, 0.5])
-HOSTILE_TEXT = st.text(st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF), max_size=20) | st.sampled_from(
+HOSTILE_TEXT = st.text(st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF),
+                       max_size=20) | st.sampled_from(
     ["vit_small_patch16_224", "resnet50", "torchvision/resnet18", "H100-80GB", "A100", "H100-0GB", "\x1b[2J", "/proc",
      "2024-11-31", "shapes", "dino", "none", "device", "cpu", "bf16", "fp16", "sgd"])
 ANY_SCALAR = st.none() | st.booleans() | HOSTILE_INTS | st.integers() | HOSTILE_FLOATS | HOSTILE_TEXT
@@ -148,11 +149,13 @@ batch_size = 64
 gpu = "H100-80GB"
 """
 JSON_SEED = json.dumps({"model": {"backbone": {"name": "resnet18"}, "head": {"output_dim": 2048}},
-                        "transform": {"n_local_views": 6}, "train": {"batch_size": 64}, "hardware": {"gpu": "A100-40GB"}})
+                        "transform": {"n_local_views": 6}, "train": {"batch_size": 64},
+                        "hardware": {"gpu": "A100-40GB"}})
 HOSTILE_PIECES = st.sampled_from(
-    ["{", "}", "[", "]", ":", ",", "&a", "*a", "!!float", "!!bool", "!!int", "!!binary", "!!python/object:os.system", "? ",
-     "- ", "|", ">", "%", "@", "`", '"', "'", "\\", "\n", "\t", "#", "\x00", "\x1b[2J", "\ud800", "\\ud800", "~", "null",
-     "true", "Model", "x[y]", "1e400", ".inf", ".nan", "0x", "2024-11-31", "9" * 5000, "=", "[[", "]]", "<<: *a", "---\n"])
+    ["{", "}", "[", "]", ":", ",", "&a", "*a", "!!float", "!!bool", "!!int", "!!binary", "!!python/object:os.system",
+     "? ", "- ", "|", ">", "%", "@", "`", '"', "'", "\\", "\n", "\t", "#", "\x00", "\x1b[2J", "\ud800", "\\ud800", "~",
+     "null", "true", "Model", "x[y]", "1e400", ".inf", ".nan", "0x", "2024-11-31", "9" * 5000, "=", "[[", "]]",
+     "<<: *a", "---\n"])
 
 
 @st.composite

@@ -12,7 +12,8 @@ from tests.helpers import expectations
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SETUP_FILES = sorted(FIXTURES.glob("*.dino.yaml")) + sorted(EXAMPLES.glob("broken/*.dino.yaml")) + sorted(EXAMPLES.glob("*.dino.yaml"))
+SETUP_FILES = (sorted(FIXTURES.glob("*.dino.yaml")) + sorted(EXAMPLES.glob("broken/*.dino.yaml"))
+               + sorted(EXAMPLES.glob("*.dino.yaml")))
 
 SETUP_CODES = {r.code for r in all_rules() if r.origin == "setup"}
 CASES = [(path, code) for path in SETUP_FILES for code in sorted({c for _, c in expectations(path)} & SETUP_CODES)]

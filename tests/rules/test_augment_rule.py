@@ -8,7 +8,8 @@ from dino_guard.gpus import CATALOG
 from dino_guard.rules.augment import ANCHOR_PARAMS, GPU_TFLOPS, gpu_images_per_s
 
 
-@pytest.mark.parametrize("precision,compiled,measured", [("bf16", False, 928), ("fp32", False, 308), ("bf16", True, 1370)])
+@pytest.mark.parametrize("precision,compiled,measured",
+                         [("bf16", False, 928), ("fp32", False, 308), ("bf16", True, 1370)])
 def test_h100_vit_small_is_the_measured_rate(precision, compiled, measured):
     assert gpu_images_per_s("H100-80GB", ANCHOR_PARAMS, precision, compiled) == pytest.approx(measured)
 

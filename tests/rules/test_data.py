@@ -25,7 +25,8 @@ def test_output_dim_warning_uses_the_counted_folder(write_setup, tmp_path):
     images.mkdir()
     for index in range(5000):
         (images / f"{index}.png").write_bytes(b"")
-    setup = write_setup("data: {path: images}\ntransform: {}\nmodel:\n  backbone: {name: resnet18}\n  head: {output_dim: 65536}\n")
+    setup = write_setup("data: {path: images}\ntransform: {}\nmodel:\n  backbone: {name: resnet18}\n"
+                        "  head: {output_dim: 65536}\n")
     (finding,) = [f for f in check_loaded(load_setup(setup)) if f.code == "DG102"]
     assert "5000 images" in finding.message and "output_dim: 1024" in finding.help
     assert (finding.line, finding.column) == (5, 10)

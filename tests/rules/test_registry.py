@@ -80,7 +80,8 @@ def test_findings_are_made_without_loading_any_rule():
     import subprocess
     import sys
 
-    probe = ("import sys; from dino_guard.setupfile.loader import load_setup; from dino_guard.codes import make_finding; "
+    probe = ("import sys; from dino_guard.setupfile.loader import load_setup; "
+             "from dino_guard.codes import make_finding; "
              "make_finding('DG201', 'x', (1, 1), '', 'm', 'h'); "
              "print(sorted(m for m in sys.modules if m.startswith('dino_guard.rules')))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout

@@ -37,7 +37,7 @@ class DINO(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         return self.val_criterion([self.teacher_head(x) for x in batch[0][:2]], [self.student_head(x) for x in batch[0]])
-"""
+"""  # noqa: E501 (the script's line stays as written)
     assert "DG711" not in codes(text)
     assert "DG711" in codes(text.replace("return self.val_criterion(", "return self.criterion("))
 

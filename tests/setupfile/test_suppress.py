@@ -71,3 +71,51 @@ def test_the_readme_example_is_quiet():
     example = Path(__file__).resolve().parents[2] / "examples" / "synthetic_small.dino.yaml"
     assert "# dino-guard: ignore[DG203] deliberate" in example.read_text()
     assert shown(example, warn_unused_ignores=True) == set()
+
+
+SCRIPTS = Path(__file__).parents[1] / "sources" / "fixtures"
+
+
+def test_a_docstring_that_documents_a_directive_silences_nothing(tmp_path):
+    script = tmp_path / "train.py"
+    text = (SCRIPTS / "bad_one_view_each.py").read_text()
+    script.write_text('"""Silence a code with\n# dino-guard: ignore-file[DG705]\n"""\n' + text)
+    assert "DG705" in {code for _, code in shown(script)}
+
+
+@pytest.mark.parametrize("name, text", [
+    ("t.py", 'x = "# noqa: DG201"\ny = """\n# dino-guard: ignore-file[DG201]\n"""\n'),
+    ("s.dino.yaml", 'model:\n  name: "vit # dino-guard: ignore-file[DG201]"\nnote: |\n  # dino-guard: ignore[DG201]\n'),
+    ("s.dino.yaml", "note: 'it''s # dino-guard: ignore-file[DG201]'\n"),
+    ("s.dino.toml", 'note = "# dino-guard: ignore-file[DG201]"\nmore = """\n# dino-guard: ignore-file[DG201]\n"""\n'),
+    ("s.dino.toml", "note = '''\n# dino-guard: ignore-file[DG201]\n'''\n"),
+])
+def test_directive_text_inside_strings_is_no_directive(name, text):
+    assert suppress.directives(Path(name), text) == []
+
+
+def test_real_comments_next_to_strings_still_count():
+    found = suppress.directives(Path("s.dino.toml"), 'a = "#"  # dino-guard: ignore[DG201]\n')
+    assert [(d.line, d.codes) for d in found] == [(1, ("DG201",))]
+    found = suppress.directives(Path("s.dino.yaml"), "a: '#'  # dino-guard: ignore[DG201]\nb: |\n  x\nc: 1  # noqa\n"
+                                                     "d: 2  # dino-guard: ignore[DG203]\n")
+    assert [(d.line, d.codes) for d in found] == [(1, ("DG201",)), (5, ("DG203",))]
+
+
+def test_lines_are_numbered_as_ast_numbers_them_a_form_feed_starts_no_line():
+    text = "import lightly\n\x0c\ndef f():\n    pass\n\x0cx = 1  # noqa: DG201\n"
+    [directive] = suppress.directives(Path("t.py"), text)
+    assert directive.line == 5 == next(n.lineno for n in __import__("ast").parse(text).body if hasattr(n, "targets"))
+
+
+def test_a_toml_table_directive_covers_subtables_wherever_they_appear_quoted_headers_too():
+    text = ('["model"]  # dino-guard: ignore[DG203]\nx = 1\n[loss]\noutput_dim = 1\n'
+            '[ model . "head" ]\nbatch_norm = true\n[[model.extra]]\ny = 2\n[modelx]\nz = 3\n')
+    [directive] = suppress.directives(Path("s.dino.toml"), text)
+    spans = [(directive.first, directive.last), *directive.more]
+    assert spans == [(1, 2), (5, 8)]
+
+
+def test_a_block_scalar_with_a_comment_on_its_key_line_still_hides_its_lines():
+    text = "note: |  # dino-guard: ignore[DG201]\n  # dino-guard: ignore-file[DG203]\nmodel: {}\n"
+    assert [d.line for d in suppress.directives(Path("s.dino.yaml"), text)] == [1]

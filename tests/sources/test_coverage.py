@@ -115,7 +115,8 @@ def test_a_package_reexported_by_a_star_import_is_that_package(read):
 
 
 def test_names_of_the_only_star_imported_library_module_are_its_names(read):
-    loaded = read(STAR_IMPORTS.format(imports="from torchvision.models import *").replace("torchvision.models.resnet50", "resnet50"))
+    loaded = read(STAR_IMPORTS.format(imports="from torchvision.models import *")
+                  .replace("torchvision.models.resnet50", "resnet50"))
     assert known(loaded, "model.backbone") and loaded.setup.model.backbone.name == "torchvision/resnet50"
 
 

@@ -266,7 +266,7 @@ criterion = DINOLoss(output_dim=2048)
 for batch in loader:
     fabric.backward(criterion([head(backbone(v).flatten(1)) for v in batch[0][:2]], [head(backbone(v).flatten(1)) for v in batch[0]]))
     optimizer.step()
-"""
+"""  # noqa: E501 (the script's lines stay as written)
     loaded, _ = run(text)
     train = loaded.setup.train
     assert (train.devices, train.precision, train.batch_size) == (2, "bf16", 32)

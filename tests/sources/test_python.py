@@ -199,3 +199,16 @@ def test_the_same_attribute_name_in_two_classes_is_two_bindings(script):
         a, b = Broken(), Fine()
     """)
     assert [(line, code) for line, _, code in codes(path)] == [(8, "DG701")]
+
+
+def test_ema_over_state_dict_values_counts_as_a_teacher_update_not_dg717():
+    import ast
+
+    from dino_guard.sources.library.methods import state_dict_ema
+
+    assert state_dict_ema(ast.parse("for k, v in t.state_dict().items():\n    v.mul_(m).add_(s.state_dict()[k])\n"))
+    assert state_dict_ema(ast.parse("t.load_state_dict({k: m * v + s[k] for k, v in t.state_dict().items()})\n"))
+    # reading or saving a state dict, or copying one over, is no EMA
+    assert not state_dict_ema(ast.parse("for k, v in t.state_dict().items():\n    print(k)\n"
+                                        "torch.save({k: v.cpu() for k, v in t.state_dict().items()}, 'x')\n"
+                                        "t.load_state_dict(s.state_dict())\n"))

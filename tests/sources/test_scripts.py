@@ -40,6 +40,7 @@ def test_enough_fixtures_in_every_style():
 def test_every_script_code_has_a_fixture():
     expected = {code for path in SCRIPTS for _, code in expectations(path)}
     for entry in all_rules():
-        if entry.origin == "script" and entry.code not in ("DG709", "DG707", "DG708"):
+        # DG707/DG708/DG730 depend on the project's pin files (tests/sources/releases), DG709 on the budget
+        if entry.origin == "script" and entry.code not in ("DG709", "DG707", "DG708", "DG730"):
             assert entry.code in expected, f"{entry.code} has no script fixture"
     assert {"DG707", "DG708"} & expected

@@ -143,7 +143,8 @@ def landed(out: Path, code: int) -> str:
     if code == 0:
         return "after the run ended"
     last = out / "checkpoints" / "last.pt"
-    return f"mid-run (last.pt at step {checkpoint.load(last)['step']})" if last.exists() else "before the first checkpoint"
+    return (f"mid-run (last.pt at step {checkpoint.load(last)['step']})" if last.exists()
+            else "before the first checkpoint")
 
 
 def compare(out: Path, ref: Path, after_step: int = 0) -> str:
@@ -357,14 +358,17 @@ def main(argv=None) -> int:
         "a second run into a running run's folder": [concurrent_case(args.root / f"concurrent{i}", ref)
                                                      for i in range(args.concurrent)],
     }
-    report = {name: {"cases": len([c for c in got if "skipped" not in c]), "hold": sum(bool(c.get("holds")) for c in got),
+    report = {name: {"cases": len([c for c in got if "skipped" not in c]),
+                     "hold": sum(bool(c.get("holds")) for c in got),
                      "skipped": [c["skipped"] for c in got if "skipped" in c],
                      "failures": [c for c in got if "skipped" not in c and not c["holds"]]}
               for name, got in cases.items()}
     report["kills landed"] = dict(collections.Counter(
-        f.rsplit("): ", 1)[1].split(" (")[0] for c in cases["kill -9 at a random time"] + cases["kill -9 inside the checkpoint write"]
+        f.rsplit("): ", 1)[1].split(" (")[0]
+        for c in cases["kill -9 at a random time"] + cases["kill -9 inside the checkpoint write"]
         for f in c["faults"] if "): " in f))
-    report["damaged last.pt"]["outcomes"] = dict(collections.Counter(c.get("outcome") for c in cases["damaged last.pt"]))
+    report["damaged last.pt"]["outcomes"] = dict(collections.Counter(
+        c.get("outcome") for c in cases["damaged last.pt"]))
     report["reference_run_s"] = round(duration, 2)
     print(json.dumps(report, indent=1))
     return 0

@@ -34,12 +34,14 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     full = cli(["train", str(setup), "--max-steps", str(STEPS), "--output-dir", "full", "--device", "cpu"], tmp_path)
     assert full.returncode == 0, full.stdout + full.stderr
 
-    proc = cli(["train", str(setup), "--max-steps", str(STEPS), "--output-dir", "killed", "--device", "cpu"], tmp_path, popen=True)
+    proc = cli(["train", str(setup), "--max-steps", str(STEPS), "--output-dir", "killed", "--device", "cpu"], tmp_path,
+               popen=True)
     _wait_for_step(tmp_path / "killed", 5, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert len(metrics(tmp_path / "killed")) < STEPS
-    resumed = cli(["train", str(setup), "--max-steps", str(STEPS), "--output-dir", "killed", "--device", "cpu", "--resume"], tmp_path)
+    resumed = cli(["train", str(setup), "--max-steps", str(STEPS), "--output-dir", "killed", "--device", "cpu",
+                   "--resume"], tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resumed from" in resumed.stdout
 

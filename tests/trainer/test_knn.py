@@ -85,7 +85,8 @@ def test_eval_path_is_the_knn_query_set_and_training_keeps_every_image(tmp_path)
     from dino_guard.trainer.knn import eval_sets
 
     train_dir, val_dir = class_folder(tmp_path / "train", 6), class_folder(tmp_path / "val", 3)
-    setup = tiny_setup(data={"synthetic": None, "path": str(train_dir)}, eval={"holdout_fraction": None, "path": str(val_dir)})
+    setup = tiny_setup(data={"synthetic": None, "path": str(train_dir)},
+                       eval={"holdout_fraction": None, "path": str(val_dir)})
     source = find_source(setup.data)
     bank, queries = eval_sets(setup, source, list(range(12)), [])
     assert bank.source is source and len(bank) == 12  # same classes: the training images are the bank

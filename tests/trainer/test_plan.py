@@ -10,10 +10,12 @@ from dino_guard.trainer.progress import memory_line
 
 
 def test_plan_shows_the_analytic_estimate_of_the_setup():
-    setup = Setup.model_validate({"transform": {}, "model": {"backbone": {"name": "vit_small_patch16_224", "dynamic_img_size": True}},
+    setup = Setup.model_validate({"transform": {},
+                                  "model": {"backbone": {"name": "vit_small_patch16_224", "dynamic_img_size": True}},
                                   "train": {"batch_size": 64, "precision": "bf16"}})
     peak = estimate(spec_from_setup(setup), backbones.lookup("vit_small_patch16_224")).peak_allocated_bytes
-    assert memory_line(setup) == f"estimated GPU memory of a step: {peak / 2**30:.2f} GiB peak allocated per device (analytic)"
+    assert memory_line(setup) == (f"estimated GPU memory of a step: {peak / 2**30:.2f} GiB peak allocated "
+                                  "per device (analytic)")
     assert 7.0 < peak / 2**30 < 9.0  # the calibration measured 8.01 GiB for this step on an H100
 
 
@@ -65,5 +67,6 @@ def test_the_plan_says_why_knn_is_off():
     from tests.trainer.helpers import tiny_setup
 
     plan = plan_run(tiny_setup(eval={"knn": False}), images=96, labelled=True)
-    assert data_split_line(plan, None, knn_asked=False) == "training on 96 images, 0 held out; kNN evaluation off (eval.knn: false)"
+    assert data_split_line(plan, None, knn_asked=False) == ("training on 96 images, 0 held out; "
+                                                            "kNN evaluation off (eval.knn: false)")
     assert "give eval.path" in data_split_line(plan, None)

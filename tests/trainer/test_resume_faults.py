@@ -64,7 +64,8 @@ def test_resume_after_a_stop_at_a_step_beyond_the_checkpoint_truncates_metrics(t
     checkpoint.save_atomic({k: v for k, v in four_step_state(tmp_path).items() if k not in checkpoint.META},
                            out / "checkpoints" / "last.pt")
     lines = []
-    assert run(tiny_setup(train={"checkpoint_every_steps": 2}), out, max_steps=6, resume=True, log=lines.append).exit_code == 0
+    result = run(tiny_setup(train={"checkpoint_every_steps": 2}), out, max_steps=6, resume=True, log=lines.append)
+    assert result.exit_code == 0
     assert any("dropped 1 line(s)" in x for x in lines) and metrics(out) == metrics(reference)
 
 
@@ -127,3 +128,33 @@ def test_resume_with_another_number_of_processes_is_refused(four_steps):
     ck.save_atomic({**{k: v for k, v in state.items() if k not in ck.META}, "world_size": 2}, path)
     with pytest.raises(CheckpointError, match="processes: 2 in the checkpoint, 1 now"):
         run(tiny_setup(**CKPT), four_steps, max_steps=6, resume=True)
+
+
+def test_resume_after_images_were_added_is_refused_naming_both_counts(tmp_path):
+    from dino_guard.trainer.synthetic import shape_image
+
+    data = tmp_path / "images"
+    data.mkdir()
+    for i in range(40):
+        shape_image(i)[0].save(data / f"{i:03d}.png")
+    setup = tiny_setup(data={"synthetic": None, "path": str(data)}, **CKPT)
+    out = tmp_path / "run"
+    assert run(setup, out, max_steps=2).exit_code == 0
+    for i in range(40, 56):
+        shape_image(i)[0].save(data / f"{i:03d}.png")
+    before = checkpoint.load(out / "checkpoints" / "last.pt")
+    with pytest.raises(CheckpointError) as err:
+        run(setup, out, max_steps=4, resume=True)
+    assert f"{data} held 40 images then and 56 now" in str(err.value) and "--overwrite" not in str(err.value)
+    assert checkpoint.load(out / "checkpoints" / "last.pt")["step"] == before["step"] == 2
+    for i in range(40, 56):
+        (data / f"{i:03d}.png").unlink()
+    assert run(setup, out, max_steps=4, resume=True).exit_code == 0  # the data as it was: resumes
+
+
+def test_resume_with_last_pt_gone_is_refused_and_drops_nothing(four_steps):
+    (four_steps / "checkpoints" / "last.pt").unlink()
+    kept = {n: (four_steps / n).read_bytes() for n in ("metrics.jsonl", "summary.json", "backbone.pt")}
+    with pytest.raises(RunFolderError, match="last.pt does not exist.*holds metrics.jsonl, summary.json"):
+        run(tiny_setup(**CKPT), four_steps, max_steps=6, resume=True)
+    assert {n: (four_steps / n).read_bytes() for n in kept} == kept

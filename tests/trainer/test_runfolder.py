@@ -127,3 +127,51 @@ def test_overwrite_of_a_folder_in_use_deletes_nothing(tmp_path):
 def test_a_metrics_file_planted_as_a_link_is_not_read(tmp_path):
     (tmp_path / "metrics.jsonl").symlink_to("/dev/zero")
     assert read_metrics(tmp_path / "metrics.jsonl", upto=5) == ([], 0)
+
+
+def test_overwrite_with_a_symlinked_checkpoints_folder_leaves_the_links_target_untouched(tmp_path):
+    models = tmp_path / "big_disk_models"  # checkpoints -> /big/disk/models, shared with other runs
+    models.mkdir()
+    (models / "last.pt").write_bytes(b"someone's checkpoint")
+    (models / "other_run.pt").write_bytes(b"another run's")
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoints").symlink_to(models)
+    (out / "metrics.jsonl").write_text('{"step": 1}\n')
+    lines = []
+    with _claim(out, overwrite=True, log=lines.append):
+        assert (out / "checkpoints").is_dir() and not (out / "checkpoints").is_symlink()
+    assert sorted(p.name for p in models.iterdir()) == ["last.pt", "other_run.pt"]
+    assert not (out / "metrics.jsonl").exists()
+    assert any("checkpoints (the symlink itself; its target is untouched)" in x for x in lines), lines
+
+
+def test_the_refusal_says_exactly_what_overwrite_deletes(tmp_path):
+    _old_run(tmp_path)
+    with pytest.raises(RunFolderError) as err:
+        with _claim(tmp_path):
+            pass
+    assert "deletes that run's metrics.jsonl" in str(err.value)
+    assert "checkpoints/*.pt (a symlinked checkpoints/ only as the link)" in str(err.value)
+
+
+def test_resume_without_last_pt_is_refused_naming_what_is_on_disk(tmp_path):
+    _old_run(tmp_path)
+    (tmp_path / "checkpoints" / "last.pt").unlink()
+    (tmp_path / "checkpoints" / "epoch_0002.pt").write_bytes(b"x")
+    (tmp_path / "summary.json").write_text("{}")
+    with pytest.raises(RunFolderError) as err:
+        with _claim(tmp_path, resume=True):
+            pass
+    message = str(err.value)
+    assert "last.pt does not exist" in message and "metrics.jsonl, summary.json, checkpoints/epoch_0002.pt" in message
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1}\n'  # nothing dropped
+    with _claim(tmp_path / "fresh", resume=True):  # --resume of a folder with no run yet starts it
+        pass
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "metrics.jsonl").write_text("")  # written at the start; no step was taken, nothing to lose
+    with _claim(tmp_path, resume=True):
+        pass

@@ -59,7 +59,7 @@ def fix_text(path: Path, text: str, options: Options, unsafe: bool) -> Fixed:
 
     current, applied, fields = text, 0, set()
     for _ in range(MAX_PASSES):
-        chosen = [f for f in findings_of(path, load_text(path, current), options) if applies(f, unsafe)]
+        chosen = [f for f in findings_of(path, load_text(path, current, options.src), options) if applies(f, unsafe)]
         after, written = _one_pass(path.suffix, current, chosen)
         if after == current:
             break

@@ -24,6 +24,7 @@ def _list(it, call: Call, frame) -> Any:
     if isinstance(value, (Params, Children, Seq)):
         return value
     if isinstance(value, tuple):
+        it.charge(len(value))
         return Seq(list(value), len(value))
     return Seq()
 

@@ -2,14 +2,16 @@
 
 Function and class bodies run when the program calls them, with the
 arguments bound; those never called run once at the end with unknown
-arguments, then the methods of every object made. A step budget bounds huge
-files. What calls, attributes and loops of a library mean comes from the
-library object (hooks.PlainPython is the one that knows nothing).
+arguments, then the methods of every object made. A budget bounds the work
+on any input: steps (statements and expressions evaluated), cells (list items
+built or copied: a list doubled 40 times stops at a million) and wall time.
+What calls, attributes and loops of a library mean comes from the library object (hooks.PlainPython is the one that knows nothing).
 """
 
 from __future__ import annotations
 
 import ast
+import time
 from typing import Any
 
 from dino_guard.sources.interp.expressions import ExpressionsMixin
@@ -21,6 +23,8 @@ from dino_guard.sources.interp.trace import Trace
 from dino_guard.sources.interp.values import Cls, Func
 
 MAX_STEPS = 200_000
+MAX_CELLS = 1_000_000  # list items built or copied, all lists together
+MAX_SECONDS = 2.0  # a backstop: steps and cells bound a script long before this
 
 
 class Interpreter(StatementsMixin, ExpressionsMixin, ScriptCallsMixin):
@@ -31,6 +35,8 @@ class Interpreter(StatementsMixin, ExpressionsMixin, ScriptCallsMixin):
         self.trace: Trace = self.library.new_trace()
         self.globals: dict = {"__name__": "__main__"}  # a training script runs as main
         self.steps = 0
+        self.cells = 0
+        self.deadline = time.monotonic() + MAX_SECONDS
         self.depth = 0
         self.contexts: list = []  # values of the enclosing `with` items and decorators, outermost first
         self.ranges: list = []  # enclosing `for _ in range(N)` loops: (N, position of the range)
@@ -75,7 +81,13 @@ class Interpreter(StatementsMixin, ExpressionsMixin, ScriptCallsMixin):
 
     def tick(self) -> None:
         self.steps += 1
-        if self.steps > MAX_STEPS:
+        if self.steps > MAX_STEPS or (self.steps % 1024 == 0 and time.monotonic() > self.deadline):
+            raise OutOfBudget()
+
+    def charge(self, cells: int) -> None:
+        """Count list items about to be built or copied; refuse before memory is spent."""
+        self.cells += cells
+        if self.cells > MAX_CELLS:
             raise OutOfBudget()
 
     def pos(self, node: ast.AST) -> tuple:

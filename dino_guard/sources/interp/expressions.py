@@ -183,6 +183,7 @@ class ExpressionsMixin:
             if isinstance(left, Params) and isinstance(right, Params):
                 return Params(left.owners + right.owners)
             if isinstance(left, Seq) and isinstance(right, Seq):
+                self.charge(len(left.items or ()) + len(right.items or ()))
                 return _concat(left, right)
             if isinstance(left, str) and isinstance(right, str) and len(left) + len(right) < 1000:
                 return left + right
@@ -230,6 +231,7 @@ class ExpressionsMixin:
             if all(isinstance(v, Params) for v in spread):  # [*a.parameters(), *b.parameters()]
                 return Params([o for v in spread for o in v.owners])
             return Seq()
+        self.charge(len(node.elts))
         items = [self.eval(e, frame) for e in node.elts]
         if all(is_const(i) for i in items):
             return tuple(items)
@@ -275,6 +277,7 @@ class ExpressionsMixin:
             return Children(base.owner, -upper) if lower is None and upper is not None and upper < 0 else Seq()
         if isinstance(base, Seq):
             if base.items is not None:
+                self.charge(len(base.items))
                 return Seq(base.items[lower:upper], len(base.items[lower:upper]))
             return Seq(None, _slice_bound(base.max_len, lower, upper))
         if isinstance(base, tuple):

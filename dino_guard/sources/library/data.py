@@ -78,7 +78,8 @@ def loader_transform(loader: Obj) -> Any:
     collate = loader.fact("collate_fn")
     if isinstance(collate, Obj) and collate.kind == "dino_collate":
         return collate
-    if "collate_fn" in loader.facts and collate is not None and not (isinstance(collate, Obj) and collate.kind == "multiview_collate"):
+    if ("collate_fn" in loader.facts and collate is not None
+            and not (isinstance(collate, Obj) and collate.kind == "multiview_collate")):
         return UNKNOWN  # a custom collate may apply the transform itself
     dataset = loader.fact("dataset")
     if not (isinstance(dataset, Obj) and dataset.kind == "dataset"):
@@ -95,3 +96,12 @@ def view_count(loader: Obj) -> int | None:
             return 2 + n_local
     return None
 
+
+
+CROP_CLASSES = tuple(f"torchvision.transforms.{m}RandomResizedCrop" for m in ("", "v2.", "transforms."))
+_CROP_SIGNATURE = (("size", None), ("scale", (0.08, 1.0)))  # torchvision's default scale covers the whole image
+
+
+def random_resized_crop(it, call: Call) -> Obj:
+    """torchvision's RandomResizedCrop: its size and scale, for a multi-crop transform written by hand."""
+    return record(it, Obj("crop", call.pos, facts=call.bind(it, _CROP_SIGNATURE)))

@@ -147,7 +147,8 @@ class DinoLibrary(PlainPython):
         if name in FOLLOWED_PACKAGES:
             return Ref(name)
         if len(modules) == 1 and modules[0].split(".")[0] in FOLLOWED_PACKAGES:
-            return Ref(f"{modules[0]}.{name}")  # not an import the removed-API check may judge: the name may be defined elsewhere
+            # not an import the removed-API check may judge: the name may be defined elsewhere
+            return Ref(f"{modules[0]}.{name}")
         return None
 
     def on_instance(self, it, obj: Obj) -> None:

@@ -63,7 +63,8 @@ def _transform(it, call: Call) -> Obj | None:
 def _batch(it, call: Call, transform: Obj | None) -> None:
     """LightlyTrain's batch_size is global: per device it is batch_size / (devices * num_nodes),
     known only when the call gives devices as a number."""
-    batch, devices, nodes = (call.kwargs.get(k, d) for k, d in (("batch_size", None), ("devices", None), ("num_nodes", 1)))
+    batch, devices, nodes = (call.kwargs.get(k, d)
+                             for k, d in (("batch_size", None), ("devices", None), ("num_nodes", 1)))
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (batch, devices, nodes)):
         return
     if batch % (devices * nodes):

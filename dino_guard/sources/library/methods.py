@@ -151,3 +151,34 @@ def _dtype(value: Any) -> str | None:
         last = value.qual.rsplit(".", 1)[-1]
         return last if last in api.TORCH_DTYPES or last.startswith(("float", "bfloat")) else None
     return None
+
+
+_IN_PLACE = frozenset({"mul_", "add_", "sub_", "copy_", "lerp_", "addcmul_"})
+
+
+def state_dict_ema(tree: ast.Module) -> bool:
+    """An EMA written over state_dict() values: a loop over a module's state_dict() that updates tensors in place
+    (`v.mul_(m).add_(s[k], alpha=1 - m)`, `v *= m`, `sd[k] = ...`) or a computed dict loaded back
+    (`teacher.load_state_dict({k: m * v + (1 - m) * s[k] for k, v in ...})`). The evaluator does not follow the
+    values of a state dict, so the reader looks at the code's shape."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.For) and _reads_state_dict([node.iter]):
+            if any(_in_place_update(n) for part in node.body for n in ast.walk(part)):
+                return True
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "load_state_dict":
+            comps = [n for arg in node.args for n in ast.walk(arg) if isinstance(n, ast.DictComp)]
+            if any(_reads_state_dict([g.iter for g in comp.generators]) for comp in comps):
+                return True
+    return False
+
+
+def _reads_state_dict(sources: list) -> bool:
+    return any(isinstance(n, ast.Attribute) and n.attr == "state_dict" for s in sources for n in ast.walk(s))
+
+
+def _in_place_update(node: ast.AST) -> bool:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _IN_PLACE:
+        return True
+    if isinstance(node, ast.AugAssign):
+        return True
+    return isinstance(node, ast.Assign) and any(isinstance(t, ast.Subscript) for t in node.targets)

@@ -96,6 +96,7 @@ EXACT: dict = {
     "copy.deepcopy": lambda it, call, qual: models.deepcopy(it, call.arg(0, "x"), {}),
     "torch.set_grad_enabled": _set_grad_enabled, "torch.set_default_dtype": _set_default_dtype,
     "math.sqrt": _sqrt, "itertools.chain": _chain,
+    **{name: _named(data.random_resized_crop) for name in data.CROP_CLASSES},
     **{name: _passthrough for name in ("torch.compile", "torch.nn.SyncBatchNorm.convert_sync_batchnorm",
                                        "torch.utils.data.Subset", "tqdm.tqdm", "tqdm.auto.tqdm")},
     **{name: _no_grad for name in ("torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",

@@ -132,7 +132,8 @@ def sample_group(views: Sequence[ViewRecipe], heights: torch.Tensor, widths: tor
         return torch.rand(n, generator=g, dtype=torch.float64) < _per_row(views, batch, attr)
 
     hflip, vflip, rot90, jitter = coin("hf_prob"), coin("vf_prob"), coin("rr_prob"), coin("cj_prob")
-    ranges = [_jitter_ranges(v) for v in views]  # per view: 4 (low, high); view 2 may differ (see transform.view_recipes)
+    # per view: 4 (low, high); view 2 may differ (see transform.view_recipes)
+    ranges = [_jitter_ranges(v) for v in views]
     low = torch.tensor([[r[0] for r in rv] for rv in ranges], dtype=torch.float64).repeat_interleave(batch, 0)
     high = torch.tensor([[r[1] for r in rv] for rv in ranges], dtype=torch.float64).repeat_interleave(batch, 0)
     factors = low + torch.rand((n, 4), generator=g, dtype=torch.float64) * (high - low)

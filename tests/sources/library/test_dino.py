@@ -112,7 +112,8 @@ def test_a_list_that_grows_forgets_its_length():
 
 
 def test_autocast_spellings_give_the_precision():
-    for line, expected in [("torch.autocast('cuda', dtype=torch.bfloat16)", "bf16"), ("torch.autocast(device_type='cuda')", "fp16"),
+    for line, expected in [("torch.autocast('cuda', dtype=torch.bfloat16)", "bf16"),
+                           ("torch.autocast(device_type='cuda')", "fp16"),
                            ("torch.cuda.amp.autocast()", "fp16"), ("torch.cuda.amp.autocast(enabled=flag)", None),
                            ("torch.autocast('cpu')", None)]:
         _, trace = run(f"import torch\nwith {line}:\n    pass\n")

@@ -62,3 +62,14 @@ def test_the_data_matches_the_installed_lightly():
     _, files = gen.folder_sources(Path(list(spec.submodule_search_locations)[0]), installed)
     shipped = json.loads(rel.DATA.read_text())["releases"][installed]
     assert json.loads(json.dumps(gen.describe(files))) == shipped
+
+
+def test_dinov2_parts_per_release():
+    """DINOv2's parts: described for the releases that have them (1.5.22 on here), absent before."""
+    assert rel.signature("1.6.0", "DINOv2ProjectionHead")[0] == ("input_dim", 2048)  # the DINO head's trap again
+    assert rel.signature("1.5.22", "IBOTPatchLoss")[0] == ("output_dim", 65536)
+    assert [name for name, _ in rel.signature("1.6.0", "KoLeoLoss")] == ["p", "eps"]
+    assert rel.signature("1.5.0", "IBOTPatchLoss") is None
+    assert rel.missing("1.5.0", "lightly.loss.KoLeoLoss") == "lightly.loss.KoLeoLoss"
+    assert rel.missing("1.6.0", "lightly.models.utils.random_block_mask") is None
+    assert rel.missing("1.6.0", "lightly.utils.scheduler.linear_warmup_schedule") is None
