@@ -89,6 +89,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG505", "loss-divergence", Severity.ERROR, "trainer"),
     Code("DG506", "no-progress", Severity.WARNING, "trainer"),
     Code("DG507", "teacher-temp-warmup-rise", Severity.INFO, "trainer"),
+    Code("DG508", "update-per-micro-batch", Severity.WARNING, "trainer"),
     Code("DG513", "knn-below-start", Severity.ERROR, "trainer"),
     Code("DG601", "batch-exceeds-gpu-memory", Severity.ERROR, "setup"),
     Code("DG602", "batch-near-gpu-memory", Severity.WARNING, "setup"),

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 LR_REFERENCE_BATCH = 256  # DINO: optimizer.lr is the rate for this many images (linear scaling rule)
 DINOV2_LR_REFERENCE_BATCH = 1024  # DINOv2: optimizer.lr is the rate for this many images (square-root rule)
+DINOV2_LAYER_DECAY = 0.9  # Meta's dinov2 layerwise_decay, the default of optimizer.layer_decay for method: dinov2
+DINOV2_PATCH_EMBED_LR_MULT = 0.2  # Meta's dinov2 patch_embed_lr_mult
 DINO_MOMENTUM, DINO_MOMENTUM_BATCH = 0.996, 1024  # DINO's teacher momentum and the batch it was tuned at
 SYNTHETIC_HOLDOUT = 0.2  # the built-in shapes set holds out a fifth for kNN unless eval says otherwise
 
@@ -44,6 +46,22 @@ def lr_rule(method: str = "dino") -> str:
     if method == "dinov2":
         return f"lr x sqrt(effective batch / {DINOV2_LR_REFERENCE_BATCH})"
     return f"lr x effective batch / {LR_REFERENCE_BATCH}"
+
+
+def layer_decay_used(setup) -> float:
+    """optimizer.layer_decay, or the method's default (DINOv2 0.9, DINO 1: no decay)."""
+    o = setup.optimizer
+    if o.layer_decay is not None:
+        return o.layer_decay
+    return DINOV2_LAYER_DECAY if getattr(setup, "method", "dino") == "dinov2" else 1.0
+
+
+def patch_embed_lr_mult_used(setup) -> float:
+    """optimizer.patch_embed_lr_mult, or the method's default (DINOv2 0.2, DINO 1)."""
+    o = setup.optimizer
+    if o.patch_embed_lr_mult is not None:
+        return o.patch_embed_lr_mult
+    return DINOV2_PATCH_EMBED_LR_MULT if getattr(setup, "method", "dino") == "dinov2" else 1.0
 
 
 def scaled_momentum(momentum: float, from_batch: int, to_batch: int) -> float:

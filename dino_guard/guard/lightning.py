@@ -24,10 +24,11 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+import torch
+
 from dino_guard.findings import Finding
 from dino_guard.guard.preflight import Located, RunFacts, find_parts, live_finding, preflight
-from dino_guard.guard.watch import Watch, first_error, monitor_config, show
-from dino_guard.trainer.monitor import Monitor
+from dino_guard.guard.watch import Watch, first_error, guard_monitor, monitor_config, show
 
 INSTALL_HINT = "pip install 'dino-guard[lightning]'"
 PRECISIONS = {"bf16": "bf16", "16": "fp16"}  # Trainer precision prefix -> the estimator's name; the rest fp32
@@ -46,11 +47,20 @@ def _callback_bases() -> tuple:
     return tuple(bases)
 
 
-def find_criterion(pl_module) -> Located | None:
-    from lightly.loss import DINOLoss
-
+def find_criterion(pl_module, kind=None) -> Located | None:
+    """The first module of type `kind` (default lightly's DINOLoss) in the LightningModule."""
+    if kind is None:
+        from lightly.loss import DINOLoss as kind
     return next((Located(f"model.{path}" if path else "model", m) for path, m in pl_module.named_modules()
-                 if isinstance(m, DINOLoss)), None)
+                 if isinstance(m, kind)), None)
+
+
+def find_terms(pl_module) -> dict:
+    """DINOv2's other losses, found by type: {"iBOT": IBOTPatchLoss, "KoLeo": KoLeoLoss} (those present)."""
+    from lightly.loss import IBOTPatchLoss, KoLeoLoss
+
+    found = {"iBOT": find_criterion(pl_module, IBOTPatchLoss), "KoLeo": find_criterion(pl_module, KoLeoLoss)}
+    return {name: located for name, located in found.items() if located is not None}
 
 
 def run_facts(trainer, gpu: str | None) -> RunFacts:
@@ -81,6 +91,7 @@ class DinoGuardCallback(*_callback_bases()):
         self.finding: Finding | None = None  # the finding that stopped the run
         self.stopped_at: int | None = None  # trainer.global_step when it stopped
         self._watch: Watch | None = None
+        self._updates: MicroBatchUpdates | None = None
 
     # ------------------------------------------------------------ Lightning hooks
 
@@ -91,7 +102,9 @@ class DinoGuardCallback(*_callback_bases()):
             raise TypeError(f"DinoGuardCallback found no lightly DINOLoss in {type(pl_module).__name__}: "
                             "keep the loss as an attribute of the LightningModule (self.criterion = DINOLoss(...))")
         facts = run_facts(trainer, self.gpu)
-        self.preflight_findings = preflight(find_parts(criterion, {"model": pl_module}), trainer.train_dataloader, facts)
+        terms = find_terms(pl_module)
+        parts = find_parts(criterion, {"model": pl_module}, terms)
+        self.preflight_findings = preflight(parts, trainer.train_dataloader, facts)
         show(self.preflight_findings)
         error = first_error(self.preflight_findings)
         if error is not None:
@@ -99,8 +112,10 @@ class DinoGuardCallback(*_callback_bases()):
             return
         if self.knn is not None:
             self.knn.start(self._knn_module(pl_module), pl_module.device)
-        monitor = Monitor(self.monitor_config, int(criterion.module.center.shape[-1]), facts.precision)
-        self._watch = Watch(criterion, monitor, per_call=False, output_dir=self.output_dir, raise_on_stop=False)
+        monitor = guard_monitor(self.monitor_config, criterion.module, terms, facts.precision)
+        self._watch = Watch(criterion, monitor, per_call=False, output_dir=self.output_dir, raise_on_stop=False,
+                            terms=terms)
+        self._updates = MicroBatchUpdates(self._watch, parts, trainer.accumulate_grad_batches)
         self._watch.lr_source = lambda: _peak_lr(trainer)
         self._watch.on_row = lambda row: _log(trainer, row)
 
@@ -110,6 +125,15 @@ class DinoGuardCallback(*_callback_bases()):
             self._after_record(trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        """DG508 (EMA or centre moved per micro-batch) in the first steps; then the warm start's kNN check."""
+        if self._updates is not None and self._updates.watching:
+            found = self._updates.micro_batch_end(batch_idx)
+            if found is not None:
+                self._watch.findings.append(found)
+                show([found])
+        self._knn_check(trainer, pl_module)
+
+    def _knn_check(self, trainer, pl_module) -> None:
         """kNN every knn_every_n_steps optimizer steps; DG513 stops a run that stays below its start."""
         if self.knn is None or self.finding is not None or not self.knn.due(trainer.global_step):
             return
@@ -169,3 +193,60 @@ def _log(trainer, row: dict) -> None:
     metrics = {f"dino_guard/{k}": v for k, v in row.items() if k != "step"}
     for logger in trainer.loggers:
         logger.log_metrics(metrics, step=row["step"])
+
+
+class MicroBatchUpdates:
+    """DG508: the EMA or a loss centre moving more than once per optimizer step.
+
+    With accumulate_grad_batches k > 1, Lightning runs training_step and
+    on_train_batch_end once per micro-batch: an update_momentum or a lightly
+    loss (its centre moves on every call) there moves k times per optimizer
+    step, k times faster than the schedule says. For the first CHECKED_STEPS
+    optimizer steps this counts, per micro-batch, whether the teacher's smallest
+    parameter and the DINO centre moved; then it reports the most moves of one
+    step and stops looking (no cost after). The first step cannot show the EMA:
+    student and teacher are equal until the optimizer has stepped once.
+    """
+
+    CHECKED_STEPS = 3
+
+    def __init__(self, watch: Watch, parts, accumulate: int):
+        self.watch, self.k = watch, accumulate
+        teacher = [m.module for m in (parts.teacher_head, parts.teacher_backbone) if m is not None]
+        params = [p for m in teacher for p in m.parameters()]
+        self.probe = min(params, key=lambda p: p.numel()) if params else None
+        self.teacher_path = parts.teacher_head.path if parts.teacher_head else "teacher"
+        self.watching = accumulate > 1
+        self.watch.count_center = self.watching
+        self._last = self._snapshot()
+        self._ema_moves, self._most = 0, {"ema": 0, "centre": 0}
+
+    def _snapshot(self):
+        return None if self.probe is None else self.probe.detach().clone()
+
+    def micro_batch_end(self, batch_idx: int):
+        """Count this micro-batch's moves; at the step's last micro-batch, the finding (or None)."""
+        if self.probe is not None:
+            now = self.probe.detach()
+            self._ema_moves += int(not torch.equal(now, self._last))
+            self._last = now.clone()
+        if batch_idx % self.k != self.k - 1:
+            return None
+        self._most["ema"] = max(self._most["ema"], self._ema_moves)
+        self._most["centre"] = max(self._most["centre"], self.watch.center_moves)
+        self._ema_moves = self.watch.center_moves = 0
+        if batch_idx // self.k + 1 < self.CHECKED_STEPS:
+            return None
+        self.watching = self.watch.count_center = False
+        ema, centre = self._most["ema"], self._most["centre"]
+        moved = [f"the teacher EMA (update_momentum) {ema} times"] if ema > 1 else []
+        moved += [f"the DINO loss centre {centre} times"] if centre > 1 else []
+        if not moved:
+            return None
+        return live_finding("DG508", self.teacher_path if ema > 1 else self.watch.criterion.path,
+                            "train.accumulate_grad_batches",
+                            f"{' and '.join(moved)} in one optimizer step of accumulate_grad_batches={self.k}: "
+                            f"they move once per micro-batch, {self.k}x faster than their schedules",
+                            "update the EMA once per optimizer step (in on_before_optimizer_step or when "
+                            "(batch_idx + 1) % accumulate_grad_batches == 0), and accumulate the teacher outputs "
+                            "to update the centre once per step (dino-guard train does both)")

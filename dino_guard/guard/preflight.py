@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
@@ -25,7 +25,7 @@ from dino_guard import gpus
 from dino_guard.codes import make_finding
 from dino_guard.findings import Finding
 
-RULE_CODES = ("DG201", "DG401", "DG301")  # setup rules that run unchanged on the measured values
+RULE_CODES = ("DG201", "DG401", "DG301", "DG418", "DG419")  # setup rules that run unchanged on the measured values
 LOSS_CODES = ("DG402",)  # setup rules that run on the live DINOLoss's own numbers
 DATA_PATH = "dataloader.dataset"
 
@@ -53,23 +53,36 @@ class Parts:
     student_backbone: Located | None = None
     teacher_head: Located | None = None
     teacher_backbone: Located | None = None
+    terms: dict = field(default_factory=dict)  # DINOv2: "iBOT" -> IBOTPatchLoss, "KoLeo" -> KoLeoLoss
+    ibot_head: Located | None = None  # DINOv2: the student's separate iBOT head (None: shared with DINO)
 
 
-def find_parts(criterion: Located, roots: dict) -> Parts:
-    """Heads are lightly DINOProjectionHeads (the student's has trainable weights);
-    a head's backbone is its sibling named like it (student_head -> student_backbone)
-    or its only other sibling with weights (backbone + head in one module)."""
-    from lightly.models.modules import DINOProjectionHead
+def head_types() -> tuple:
+    from lightly.models.modules import DINOProjectionHead, DINOv2ProjectionHead
 
-    parts, seen = Parts(criterion), set()
+    return DINOProjectionHead, DINOv2ProjectionHead
+
+
+def find_parts(criterion: Located, roots: dict, terms: dict | None = None) -> Parts:
+    """Heads are lightly DINOProjectionHeads or DINOv2ProjectionHeads (the student's has
+    trainable weights; one whose path names iBOT is a separate iBOT head); a head's backbone
+    is its sibling named like it (student_head -> student_backbone), its only other sibling
+    with weights (backbone + head in one module), or a sibling so named of a module above it
+    (lightly's DINOv2 example: student_head.dino_head -> student_backbone)."""
+    parts, seen = Parts(criterion, terms=terms or {}), set()
     for root_name, root in roots.items():
         for path, module in root.named_modules():
-            if not isinstance(module, DINOProjectionHead) or id(module) in seen:
+            if not isinstance(module, head_types()) or id(module) in seen:
                 continue
             seen.add(id(module))
             head = Located(_join(root_name, path), module)
+            trainable = any(p.requires_grad for p in module.parameters())
+            if "ibot" in path.lower():
+                if trainable and parts.ibot_head is None:
+                    parts.ibot_head = head
+                continue
             backbone = _backbone_of(root, root_name, path)
-            if any(p.requires_grad for p in module.parameters()) and parts.student_head is None:
+            if trainable and parts.student_head is None:
                 parts.student_head, parts.student_backbone = head, backbone
             elif parts.teacher_head is None:
                 parts.teacher_head, parts.teacher_backbone = head, backbone
@@ -81,19 +94,27 @@ def _join(root_name: str, path: str) -> str:
 
 
 def _backbone_of(root: nn.Module, root_name: str, head_path: str) -> Located | None:
-    from lightly.loss import DINOLoss
-    from lightly.models.modules import DINOProjectionHead
+    path, first = head_path, True
+    while path:
+        found = _sibling_backbone(root, root_name, path, only_named=not first)
+        if found is not None:
+            return found
+        path, first = path.rpartition(".")[0], False
+    return None
 
-    if not head_path:
-        return None
+
+def _sibling_backbone(root: nn.Module, root_name: str, head_path: str, only_named: bool) -> Located | None:
+    from lightly.loss import DINOLoss
+
+    heads = head_types()
     parent_path, _, head_name = head_path.rpartition(".")
     parent = root.get_submodule(parent_path) if parent_path else root
     siblings = [(name, m) for name, m in parent.named_children() if name != head_name
-                and not isinstance(m, (DINOLoss, DINOProjectionHead))
-                and not any(isinstance(sub, DINOProjectionHead) for sub in m.modules())
+                and not isinstance(m, (DINOLoss, *heads))
+                and not any(isinstance(sub, heads) for sub in m.modules())
                 and any(True for _ in m.parameters())]
     named = [s for s in siblings if s[0] == head_name.replace("head", "backbone")]
-    chosen = named or (siblings if len(siblings) == 1 else [])
+    chosen = named or (siblings if len(siblings) == 1 and not only_named else [])
     if not chosen:
         return None
     name, module = chosen[0]
@@ -328,9 +349,32 @@ def rule_findings(parts: Parts, item: FirstItem | None, measured: Measured | Non
                               "n_local_views": len(local)}
         known.add("transform")
     where = {"model.head.input_dim": first_path, "loss.output_dim": parts.criterion.path,
-             "transform.global_crop_size": DATA_PATH, "transform.local_crop_size": DATA_PATH}
+             "transform.global_crop_size": DATA_PATH, "transform.local_crop_size": DATA_PATH,
+             "ibot.output_dim": parts.terms["iBOT"].path if "iBOT" in parts.terms else "",
+             "koleo.weight": parts.terms["KoLeo"].path if "KoLeo" in parts.terms else ""}
+    known |= dinov2_facts(parts, item, setup)
     ctx = Context("<live>", Setup.model_validate(setup), known=frozenset(known))
     return [replace(f, path=where[f.field], line=0, column=0) for f in run_rules(ctx, [get(c) for c in RULE_CODES])]
+
+
+def dinov2_facts(parts: Parts, item: FirstItem | None, setup: dict) -> set:
+    """DINOv2's measured values (method, the iBOT loss and head widths, KoLeo over the per-device batch)
+    into the setup the rules read; the fields they make known."""
+    if not parts.terms:
+        return set()
+    setup["method"], known = "dinov2", {"method"}
+    if "iBOT" in parts.terms:
+        head = parts.ibot_head
+        setup["ibot"] = {"output_dim": int(parts.terms["iBOT"].module.center.value.shape[-1]),
+                         "separate_head": head is not None}
+        if head is not None and linears(head):
+            setup["ibot"]["head"] = {"output_dim": linears(head)[-1][1].out_features}
+        known.add("ibot.output_dim")
+    if "KoLeo" in parts.terms and item is not None and item.batch_size:
+        setup["koleo"] = {"weight": 1.0}  # the user's weight is not knowable; any positive one counts
+        setup["train"] = {"batch_size": item.batch_size}
+        known |= {"koleo.weight", "train.batch_size"}
+    return known
 
 
 def memory_findings(parts: Parts, item: FirstItem | None, facts: RunFacts) -> list[Finding]:

@@ -121,13 +121,31 @@ class Pending(LateStep):
     after_lr_warmup: bool
 
 
+TERM_KEYS = {"iBOT": "ibot", "KoLeo": "koleo"}  # metrics keys of DINOv2's other terms, as `dino-guard train` writes
+
+
+def used_ibot_temperature(criterion, args: tuple, kwargs: dict) -> float:
+    """The teacher temperature IBOTPatchLoss.forward(teacher_out, student_out, mask, teacher_temp) uses."""
+    temp = kwargs.get("teacher_temp", args[3] if len(args) > 3 else None)
+    return float(temp if temp is not None else criterion.teacher_temp)
+
+
 class Watch:
-    """Hooks on the user's DINOLoss feeding the trainer's Monitor, one step late."""
+    """Hooks on the user's DINOLoss (and DINOv2's IBOTPatchLoss, KoLeoLoss) feeding the trainer's Monitor,
+    one step late.
+
+    `terms`: DINOv2's other losses by name ("iBOT", "KoLeo"). Their outputs are
+    each step's terms, so a non-finite one is named; the iBOT loss's teacher
+    outputs feed the Monitor's second head (monitor.patch). Without optimizer
+    steps (`per_call`) a step then ends at the next DINO loss call, as the
+    user's step computes DINO, then iBOT and KoLeo.
+    """
 
     def __init__(self, criterion: Located, monitor: Monitor, per_call: bool, output_dir: Path | None,
                  on_stop: Callable[[Finding], None] | None = None, raise_on_stop: bool = True,
-                 keep: list | None = None):
+                 terms: dict | None = None, keep: list | None = None):
         self.criterion, self.monitor, self.per_call = criterion, monitor, per_call
+        self.terms: dict = terms or {}
         self.output_dir, self.on_stop, self.raise_on_stop = output_dir, on_stop, raise_on_stop
         # the modules whose last finite weights on_stop gets (copies kept only when there is an on_stop)
         self.last_finite = LastFinite(keep) if keep and on_stop is not None else None
@@ -136,21 +154,35 @@ class Watch:
         self.step, self.late, self.findings, self.stopped = 0, OneStepLate(), [], None
         self.history: list = []
         self._last_lr: float | None = None
+        # guard.lightning counts the DINO centre's moves per optimizer step in the first steps under accumulation
+        self.count_center, self.center_moves, self._center_before = False, 0, None
         self._reset()
         module = criterion.module
         self._handles = [module.register_forward_pre_hook(self._before, with_kwargs=True),
                          module.register_forward_hook(self._after)]
+        for name, located in self.terms.items():
+            self._handles.append(located.module.register_forward_hook(
+                lambda m, args, out, name=name: self._after_term(name, out)))
+        if "iBOT" in self.terms:
+            self._handles.append(self.terms["iBOT"].module.register_forward_pre_hook(self._before_ibot,
+                                                                                      with_kwargs=True))
+
         if output_dir is not None and is_main_rank():
             output_dir.mkdir(parents=True, exist_ok=True)
             self._output(runfolder.write_text, output_dir / "metrics.jsonl", "")  # a new file: a link is replaced
 
     def _reset(self) -> None:
         self._loss, self._calls, self._stats, self._temp = None, 0, None, None
+        self._term_sums, self._ibot_stats = {}, None
 
     # ------------------------------------------------------------ hooks (the user's step)
 
     def _before(self, module, args: tuple, kwargs: dict) -> None:
+        if self.per_call and self.terms and self._loss is not None:
+            self.end_step()  # the previous step's iBOT and KoLeo came after its DINO call
         teacher_out = args[0] if args else kwargs["teacher_out"]
+        if self.count_center and teacher_out[0].device.type != "meta":
+            self._center_before = module.center.detach().clone()
         if self._stats is None and teacher_out[0].device.type != "meta":  # meta: the pre-flight's copies
             self._temp = used_temperature(module, args, kwargs)
             self._stats = teacher_stats(teacher_out[0].detach().float(), module.center, self._temp)
@@ -162,8 +194,23 @@ class Watch:
         loss = output.detach().float()
         self._loss = loss if self._loss is None else self._loss + loss
         self._calls += 1
-        if self.per_call:
+        if self._center_before is not None:
+            self.center_moves += int(not torch.equal(self._center_before, module.center))
+            self._center_before = None
+        if self.per_call and not self.terms:
             self.end_step()
+
+    def _before_ibot(self, module, args: tuple, kwargs: dict) -> None:
+        teacher_out = args[0] if args else kwargs["teacher_out"]
+        if self._ibot_stats is None and teacher_out.device.type != "meta" and len(teacher_out) >= 2:
+            self._ibot_stats = teacher_stats(teacher_out.detach().float(), module.center.value,
+                                             used_ibot_temperature(module, args, kwargs))
+
+    def _after_term(self, name: str, output: torch.Tensor) -> None:
+        if output.device.type == "meta":
+            return
+        value = output.detach().float()
+        self._term_sums[name] = self._term_sums.get(name, 0.0) + value  # KoLeo: lightly calls it per global view
 
     # ------------------------------------------------------------ steps
 
@@ -171,7 +218,7 @@ class Watch:
         """Close the step: queue its numbers (no sync), then record the step before it."""
         if self._loss is None:
             return
-        values = torch.stack([self._loss / self._calls, *self._stats]).double()
+        values = torch.stack([self._loss / self._calls, *self._stats, *self._extra_values()]).double()
         lr = self.lr_source()
         after_lr_warmup = lr is not None and self._last_lr is not None and lr <= self._last_lr
         if lr is not None:
@@ -188,23 +235,44 @@ class Watch:
         if self.last_finite is not None:
             self.last_finite.keep(self.step)  # the weights now in the modules (before the update) gave this loss
 
+    def _extra_values(self) -> list:
+        """Each other term (averaged over the step's DINO calls) and the iBOT head's std and entropy."""
+        if not self.terms:
+            return []
+        nan = torch.full((), float("nan"), device=self._loss.device)
+        sums = [self._term_sums.get(name, nan) for name in self.terms]
+        stats = list(self._ibot_stats or [nan, nan]) if "iBOT" in self.terms else []
+        return [*(v / self._calls for v in sums), *stats]
+
     def flush(self) -> None:
         """Record the last step (at the end of the run)."""
+        if self.per_call and self.terms:
+            self.end_step()  # the last step is still open (it ends at the next DINO call)
         previous = self.late.take()
         if previous is not None:
             self._record(previous)
 
     def _record(self, p: Pending) -> None:
-        loss, std, entropy = p.numbers()
-        # grad norm 0.0: the guard does not see gradients; DG501 watches the loss itself
-        events = self.monitor.observe(p.step, loss, 0.0, std, entropy, p.in_teacher_warmup, p.after_lr_warmup)
-        found = [live_finding(e.code, self.criterion.path, e.field, e.message, e.help) for e in events]
+        loss, std, entropy, *extra = p.numbers()
+        terms = dict(zip(self.terms, extra, strict=False))
+        patch = (terms["iBOT"], *extra[len(self.terms):]) if "iBOT" in terms else None
+        # grad norm 0.0: the guard does not see gradients; DG501 watches the loss and each term itself
+        events = self.monitor.observe(p.step, loss, 0.0, std, entropy, p.in_teacher_warmup, p.after_lr_warmup,
+                                      terms={"DINO": loss, **terms} if terms else None, patch=patch)
+        found = [live_finding(e.code, self._path_of(e), e.field, e.message, e.help) for e in events]
         row = {"step": p.step, "loss": loss, "teacher_std": std, "teacher_entropy": entropy,
-               "teacher_temp": p.teacher_temp}
+               "teacher_temp": p.teacher_temp, **{TERM_KEYS[n]: v for n, v in terms.items()}}
+        if patch is not None:
+            row.update(ibot_teacher_std=patch[1], ibot_teacher_entropy=patch[2])
         self._write(row, found)
         stop = next((f for f, e in zip(found, events, strict=True) if e.stop), None)
         if stop is not None and self.stopped is None:
             self.stop(stop, p.step)
+
+    def _path_of(self, event) -> str:
+        """The module a finding is about: the loss whose term broke, or the DINO loss."""
+        name = next((n for n in self.terms if f"the {n} " in event.message), None)
+        return self.terms[name].path if name else self.criterion.path
 
     def stop(self, finding: Finding, step: int | None = None) -> None:
         self.stopped = finding
@@ -252,14 +320,25 @@ class Watch:
             return
         dim = int(self.criterion.module.center.shape[-1])
         stop = (self.history[-1]["step"], self.stopped.code) if self.stopped is not None else None  # the stop's row
+        ibot = self.terms.get("iBOT")
+        ibot_dim = int(ibot.module.center.value.shape[-1]) if ibot else None
         # a new file renamed over the name, as metrics.jsonl: a planted link is replaced, never followed
         self._output(runfolder.replaced, self.output_dir / "loss.png",
-                     lambda tmp: plot_run(self.history, dim, tmp, "DINO loss (dino-guard)", stop=stop))
+                     lambda tmp: plot_run(self.history, dim, tmp, "DINO loss (dino-guard)", stop=stop,
+                                          ibot_output_dim=ibot_dim))
 
     def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+
+def guard_monitor(config, criterion, terms: dict, precision: str) -> Monitor:
+    """The trainer's Monitor at the DINO loss's width; with an iBOT loss, a second one on the iBOT head."""
+    monitor = Monitor(config, int(criterion.center.shape[-1]), precision)
+    if "iBOT" in terms:
+        monitor.patch = Monitor(config, int(terms["iBOT"].module.center.value.shape[-1]), precision, head="iBOT")
+    return monitor
 
 
 def _mean_over_ranks(values: torch.Tensor) -> torch.Tensor:
@@ -279,10 +358,14 @@ class DinoGuard:
         self.watch, self.preflight_findings = watch, preflight_findings
 
     @classmethod
-    def attach(cls, criterion, *, student=None, teacher=None, dataloader=None, gpu: str | None = None,
-               output_dir=None, monitor=None, precision: str = "fp32",
+    def attach(cls, criterion, *, ibot=None, koleo=None, student=None, teacher=None, dataloader=None,
+               gpu: str | None = None, output_dir=None, monitor=None, precision: str = "fp32",
                on_stop: Callable[[Finding], None] | None = None) -> DinoGuard:
         """Check the live objects, then watch every call of `criterion` (a lightly DINOLoss).
+
+        DINOv2: `ibot` (lightly's IBOTPatchLoss) and `koleo` (KoLeoLoss) are watched
+        too: each term is recorded, a non-finite one stops the run naming it, and the
+        iBOT head is watched for collapse.
 
         student / teacher: modules holding the DINOProjectionHeads and their backbones
         (one module holding both is fine). gpu: a catalog name for the memory check.
@@ -295,7 +378,10 @@ class DinoGuard:
         config = monitor_config(monitor)  # a bad section fails before the pre-flight's work
         roots = {name: m for name, m in (("student", student), ("teacher", teacher)) if m is not None}
         located = Located("criterion", criterion)
-        findings = preflight(find_parts(located, roots), dataloader, RunFacts(gpu=gpu, precision=precision))
+        terms = {name: Located(path, m) for name, path, m in (("iBOT", "ibot", ibot), ("KoLeo", "koleo", koleo))
+                 if m is not None}
+        parts = find_parts(located, roots, terms)
+        findings = preflight(parts, dataloader, RunFacts(gpu=gpu, precision=precision))
         show(findings)
         error = first_error(findings)
         if error is not None:
@@ -303,8 +389,8 @@ class DinoGuard:
                 on_stop(error)
             raise DinoGuardStop(error)
         output = Path(output_dir) if output_dir is not None else None
-        watch = Watch(located, Monitor(config, int(criterion.center.shape[-1]), precision), per_call=True,
-                      output_dir=output, on_stop=on_stop, keep=list(roots.values()))
+        watch = Watch(located, guard_monitor(config, criterion, terms, precision), per_call=True,
+                      output_dir=output, on_stop=on_stop, terms=terms, keep=list(roots.values()))
         return cls(watch, findings)
 
     @property

@@ -37,7 +37,7 @@ class Backbone:
 
 
 def build_backbone(name: str, dynamic_img_size: bool | None = None, drop_path_rate: float = 0.0,
-                   pretrained: bool = False, meta: bool = True) -> Backbone:
+                   pretrained: bool = False, meta: bool = True, init_values: float | None = None) -> Backbone:
     """The one backbone builder of the trainer, the traced estimator and scripts/gen_backbones.py.
 
     timm: `create_model(name, num_classes=0)`, the pooled features
@@ -45,15 +45,18 @@ def build_backbone(name: str, dynamic_img_size: bool | None = None, drop_path_ra
     the model with its last Linear (the ImageNet classifier) replaced by
     Identity, the same cut (mobilenet_v3_large: 1280, after the 960 -> 1280
     layer). `meta`: on the meta device (no memory; for shapes and estimates).
+    `init_values`: timm's LayerScale init of a ViT (DINOv2 uses 1e-5); it adds
+    parameters, so it is part of the recipe backbone.json keeps.
     """
     device = torch.device("meta") if meta else contextlib.nullcontext()
     if name.startswith(TORCHVISION_PREFIX):
         return _torchvision_backbone(name[len(TORCHVISION_PREFIX):], pretrained, meta)
     with device:
-        return _timm_backbone(name, dynamic_img_size, drop_path_rate, pretrained)
+        return _timm_backbone(name, dynamic_img_size, drop_path_rate, pretrained, init_values)
 
 
-def _timm_backbone(name: str, dynamic_img_size: bool | None, drop_path_rate: float, pretrained: bool) -> Backbone:
+def _timm_backbone(name: str, dynamic_img_size: bool | None, drop_path_rate: float, pretrained: bool,
+                   init_values: float | None = None) -> Backbone:
     import timm
 
     arch = canonical_name(name)
@@ -64,6 +67,8 @@ def _timm_backbone(name: str, dynamic_img_size: bool | None, drop_path_rate: flo
         kwargs["dynamic_img_size"] = dynamic_img_size
     if drop_path_rate:
         kwargs["drop_path_rate"] = drop_path_rate
+    if init_values is not None:
+        kwargs["init_values"] = init_values
     try:  # a pretrained tag (vit_small_patch16_224.dino) picks the weights
         model = timm.create_model(name.removeprefix("timm/") if pretrained else arch, pretrained=pretrained, **kwargs)
     except TypeError as exc:

@@ -30,3 +30,37 @@ def dino_loss(meta: bool = False, **args) -> nn.Module:
         loss = StepCenteredDINOLoss(**args)
     loss._pending = []
     return loss
+
+
+def step_centered_ibot_loss(meta: bool = False, **args) -> nn.Module:
+    """lightly's IBOTPatchLoss(**args) (built by models.dinov2) whose center moves once per optimizer step.
+
+    IBOTPatchLoss updates its center on every call, once per micro-batch under
+    gradient accumulation. Here each call adds its masked teacher tokens' sum and
+    count; `step_center()` moves the center once, by their mean over the whole
+    step (micro-batches mask different numbers of tokens, so a mean of means would
+    weigh them wrongly). A call with no masked token moves nothing.
+    """
+    from lightly.models.modules.center import Center
+
+    from dino_guard.models.dinov2 import ibot_loss
+
+    class StepCenter(Center):
+        def update(self, x: torch.Tensor) -> None:  # called by IBOTPatchLoss.forward
+            if len(x):
+                rows = x.detach().float()
+                self._sum = self._sum + rows.sum(dim=0, keepdim=True)
+                self._count += len(rows)
+
+        def step(self) -> None:
+            if self._count:
+                Center.update(self, self._sum / self._count)  # all-reduced under DDP
+            self._sum, self._count = 0.0, 0
+
+    loss = ibot_loss(meta=meta, **args)
+    old = loss.center
+    with torch.device("meta") if meta else contextlib.nullcontext():
+        loss.center = StepCenter(size=old.size, momentum=old.momentum)
+    loss.center._sum, loss.center._count = 0.0, 0
+    loss.step_center = loss.center.step
+    return loss

@@ -224,3 +224,40 @@ documented("DG513", "knn-below-start", Severity.ERROR, """
         facebookresearch/dinov2 #204, #339; dino #207; dinov3 #18;
         Kumar et al. 2022, "Fine-Tuning can Distort Pretrained Features" (LP-FT).
     """, origin="trainer")
+
+
+documented("DG508", "update-per-micro-batch", Severity.WARNING, """
+    The teacher EMA or the DINO loss centre moves once per micro-batch, not once per optimizer step.
+
+    What it checks:
+        The runtime guard in Lightning with accumulate_grad_batches k > 1:
+        during the first optimizer steps it counts, after each micro-batch,
+        whether the teacher's weights (update_momentum) and the DINO loss's
+        centre moved. More than one move in one optimizer step is reported
+        once, naming which moved and how often.
+
+    Why it matters:
+        Lightning runs training_step and on_train_batch_end once per
+        micro-batch. An update_momentum there, and lightly's DINOLoss (and
+        IBOTPatchLoss) whose centre moves on every call, then move k times
+        per optimizer step: the teacher follows the student k times faster
+        than its momentum schedule says, and the centre forgets k times
+        faster. The run does not fail; it trains another recipe than the
+        one written down (LightlyTrain has this bug open).
+
+    Example:
+        def training_step(self, batch, batch_idx):
+            update_momentum(self.student_backbone, self.teacher_backbone, m=0.996)
+            ...
+        Trainer(accumulate_grad_batches=4)
+
+    Use instead:
+        def on_before_optimizer_step(self, optimizer):
+            update_momentum(self.student_backbone, self.teacher_backbone, m=0.996)
+        (and accumulate the teacher outputs to update the centre once per step;
+        `dino-guard train` does both)
+
+    References:
+        Lightning docs, gradient accumulation (hooks per micro-batch);
+        lightly DINOLoss.update_center; LightlyTrain issue 29.
+    """, origin="trainer")

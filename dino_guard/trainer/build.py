@@ -35,14 +35,17 @@ class MultiCrop(nn.Module):
         return out_global, self.head(self.backbone(local_crops).flatten(1))
 
 
-def create_backbone(cfg, meta: bool = False):
+def create_backbone(cfg, meta: bool = False, dynamic_img_size: bool | None = None, init_values: float | None = None):
     """The setup's backbone through the one builder (dino_guard.models.backbone): timm with
     num_classes=0 (pooled features) or torchvision/<name> without its last Linear.
-    Returns a Backbone (module, width, recipe for backbone.json)."""
+    Returns a Backbone (module, width, recipe for backbone.json). The keywords are the
+    method's (DINOv2: LayerScale and dynamic sizes, trainer/dinov2_step.backbone_args)."""
     from dino_guard.models import backbone as models
 
+    dynamic = cfg.dynamic_img_size if dynamic_img_size is None else dynamic_img_size
     try:
-        return models.build_backbone(cfg.name, cfg.dynamic_img_size, cfg.drop_path_rate, cfg.pretrained, meta=meta)
+        return models.build_backbone(cfg.name, dynamic, cfg.drop_path_rate, cfg.pretrained, meta=meta,
+                                     init_values=init_values)
     except models.UnknownBackbone as exc:
         raise BuildError(f"model.backbone.name: {exc}{models.did_you_mean(cfg.name)}") from None
     except models.BackboneArgsError as exc:  # e.g. dynamic_img_size on a conv net
@@ -92,17 +95,29 @@ def build_loss(setup):
 
 
 def param_groups(model: nn.Module) -> list[dict]:
-    """Weight decay on weights, none on biases and norm parameters (as DINO does)."""
+    """Weight decay on weights, none on biases and norm parameters (as DINO does).
+
+    Each group carries `lr_scale` and `wd_scale`: the loop sets a group's lr and
+    weight decay to the schedule's value times them (DINOv2's layer-wise groups use
+    other scales, trainer/dinov2_step.py).
+    """
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
-    return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "lr_scale": 1.0, "wd_scale": 1.0},
+            {"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0, "wd_scale": 0.0}]
 
 
 def build_optimizer(setup, model: nn.Module, device: torch.device) -> torch.optim.Optimizer:
+    return make_optimizer(setup, param_groups(model), device)
+
+
+def make_optimizer(setup, groups: list[dict], device: torch.device) -> torch.optim.Optimizer:
+    """The setup's optimizer over `groups` (their own weight_decay wins over the setup's)."""
     o = setup.optimizer
-    groups = param_groups(model)
+    for g in groups:
+        g.setdefault("weight_decay", o.weight_decay * g.get("wd_scale", 1.0))
     fused = {"fused": True} if device.type == "cuda" else {}
     if o.name == "adamw":
         return torch.optim.AdamW(groups, lr=o.lr, weight_decay=o.weight_decay, **fused)

@@ -40,6 +40,9 @@ def setup_hash(setup) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
+DINOV2_PREFIX = "backbone.vit."  # DINOv2: the timm ViT in lightly's MaskedVisionTransformerTIMM, not its mask token
+
+
 def output_problem(out: Path, checkpoint: Path) -> str:
     """Why writing `out` (and the .json next to it) would destroy something ('' when it would not)."""
     if out.suffix == ".json":
@@ -56,13 +59,13 @@ def output_problem(out: Path, checkpoint: Path) -> str:
     return ""
 
 
-def backbone_state(model_state: dict) -> dict:
-    """The backbone's entries of a student or teacher state dict, with the `backbone.` prefix removed."""
+def backbone_state(model_state: dict, prefix: str = PREFIX) -> dict:
+    """The backbone's entries of a student or teacher state dict, with the `prefix` removed."""
     odd = next((k for k in model_state if not isinstance(k, str)), None)
     if odd is not None:
         raise ExportError(f"the state dict has a key that is not a name ({type(odd).__name__} {odd!r}); "
                           "it is not a model's state dict")
-    return {k[len(PREFIX):]: v for k, v in model_state.items() if k.startswith(PREFIX)}
+    return {k[len(prefix):]: v for k, v in model_state.items() if k.startswith(prefix)}
 
 
 def check_loads(state: dict, meta: dict) -> None:
@@ -92,10 +95,13 @@ def _save_verified(state: dict, meta: dict, tmp: Path) -> None:
 
 def write_backbone(setup, model_state: dict, out: Path, which: str = "teacher", step=None) -> tuple[Path, Path]:
     """backbone.pt at `out` and backbone.json next to it (same stem); both written new and renamed into place."""
+    from dino_guard.trainer import dinov2_step
     from dino_guard.trainer.build import create_backbone
 
-    recipe = create_backbone(setup.model.backbone, meta=True)  # the same builder that made the trained model
-    state = backbone_state(model_state)
+    dinov2 = setup.method == "dinov2"
+    args = dinov2_step.backbone_args(setup) if dinov2 else {}
+    recipe = create_backbone(setup.model.backbone, meta=True, **args)  # the same builder that made the trained model
+    state = backbone_state(model_state, DINOV2_PREFIX if dinov2 else PREFIX)
     if not state:
         raise ExportError(f"no `{which}` backbone weights to export")
     meta = {**recipe.recipe, "feature_dim": recipe.width, "which": which, "step": step,

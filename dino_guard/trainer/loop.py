@@ -24,6 +24,7 @@ import json
 import math
 import os
 import pickle
+import random
 import signal
 import time
 from collections.abc import Callable
@@ -33,8 +34,7 @@ from pathlib import Path
 import torch
 
 from dino_guard.plan import RunPlan, freeze_backbone_steps, last_step, plan_run, setup_processes
-from dino_guard.trainer import checkpoint, distributed, evaluate, init_weights, runfolder, setupdiff
-from dino_guard.trainer.build import build_loss, build_models, build_optimizer
+from dino_guard.trainer import checkpoint, dinov2_step, distributed, evaluate, init_weights, runfolder, setupdiff
 from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source, split_indices
 from dino_guard.trainer.export import write_backbone
 from dino_guard.trainer.images import DataError
@@ -46,6 +46,7 @@ from dino_guard.trainer.monitor import Event, Monitor
 from dino_guard.trainer.pipeline import PrefetchViews, build_pipeline
 from dino_guard.trainer.plot import plot_run
 from dino_guard.trainer.progress import ProgressBar, plan_text
+from dino_guard.trainer.recipe import build_criterion, build_models, build_optimizer
 from dino_guard.trainer.schedules import Schedule
 from dino_guard.trainer.teacher_stats import teacher_stats
 
@@ -188,6 +189,7 @@ def prepare(setup, opts: Options) -> Run:
         opts.log(f"note: torchrun started {d.world} processes, the setup says train.devices x num_nodes = "
                  f"{setup_processes(setup)}; the effective batch and lr use {d.world}")
     torch.manual_seed(t.seed)
+    random.seed(t.seed + d.rank)  # DINOv2's block masks (lightly's random_block_mask uses Python's random), per rank
 
     source = find_source(setup.data)
     plan = plan_for(setup, source, d)
@@ -203,11 +205,20 @@ def prepare(setup, opts: Options) -> Run:
                dataset=dataset, pipeline=pipeline, evals=evaluate.Evaluations.from_setup(setup, last),
                freeze_steps=freeze_backbone_steps(setup, plan), sched=sched, last_step=last,
                student=student, teacher=teacher, model=model, run_student=run_student, run_teacher=run_teacher,
-               loss_fn=build_loss(setup).to(device), optimizer=build_optimizer(setup, student, device),
+               loss_fn=build_criterion(setup).to(device), optimizer=build_optimizer(setup, student, device),
                scaler=torch.amp.GradScaler(device.type, enabled=t.precision == "fp16"),
                amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(t.precision),
-               monitor=Monitor(setup.monitor, setup.loss_output_dim, t.precision, sched.lr),
+               monitor=make_monitor(setup, sched),
                knn_sets=eval_sets(setup, source, train_idx, query_idx))
+
+
+def make_monitor(setup, sched: Schedule) -> Monitor:
+    """The loss-trend checks; for DINOv2 with a second one watching the iBOT head for collapse."""
+    monitor = Monitor(setup.monitor, setup.loss_output_dim, setup.train.precision, sched.lr)
+    if setup.method == "dinov2":
+        monitor.patch = Monitor(setup.monitor, dinov2_step.ibot_output_dim(setup), setup.train.precision, sched.lr,
+                                head="iBOT")
+    return monitor
 
 
 def plan_for(setup, source, d: distributed.Dist) -> RunPlan:
@@ -431,11 +442,10 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
     """Queue one optimizer step (k micro-batches) on the device; nothing waits for it."""
     started, k = time.perf_counter(), run.setup.train.accumulate_grad_batches
     s = run.sched.at(run.step)
-    for i, group in enumerate(run.optimizer.param_groups):
-        group["lr"] = s["lr"]
-        if i == 0:
-            group["weight_decay"] = s["weight_decay"]
-    loss_sum, wait, stats = 0.0, 0.0, None
+    for i, group in enumerate(run.optimizer.param_groups):  # a checkpoint of before the scales: DINO's two groups
+        group["lr"] = s["lr"] * group.get("lr_scale", 1.0)
+        group["weight_decay"] = s["weight_decay"] * group.get("wd_scale", 1.0 if i == 0 else 0.0)
+    loss_sum, terms_sum, wait, stats = 0.0, 0.0, 0.0, None
     for micro in range(k):
         tw = time.perf_counter()
         batch, (global_crops, local_crops) = next(batches)
@@ -443,21 +453,30 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
         note_bad_files(run, batch["bad"])
         sync = contextlib.nullcontext() if (micro == k - 1 or not run.d.enabled) else run.model.no_sync()
         with sync:
-            loss, teacher_view0 = forward_loss(run.run_student, run.run_teacher, run.loss_fn, global_crops,
-                                               local_crops, s["teacher_temp"], run.amp_dtype)
+            if run.setup.method == "dinov2":
+                loss, terms, teacher_view0, teacher_patches = dinov2_step.forward_loss(
+                    run.setup, run.student, run.run_student, run.run_teacher, run.loss_fn, global_crops, local_crops,
+                    s["teacher_temp"], run.amp_dtype)
+                terms_sum = terms_sum + terms
+            else:
+                loss, teacher_view0 = forward_loss(run.run_student, run.run_teacher, run.loss_fn, global_crops,
+                                                   local_crops, s["teacher_temp"], run.amp_dtype)
             run.scaler.scale(loss / k).backward()
         loss_sum = loss_sum + loss.detach()
         if stats is None:
             stats = teacher_stats(teacher_view0, run.loss_fn.center, s["teacher_temp"])
+            if run.setup.method == "dinov2":  # extra values: the terms (added below) and the iBOT head's statistics
+                head = dinov2_step.head_stats(run.loss_fn, teacher_patches)
         if run.opts.step_hook:
             run.opts.step_hook(run.step, run.student)
     if run.step < run.freeze_steps:  # heads first: the backbone's gradients are dropped (no update, no decay)
         for p in run.student.backbone.parameters():
             p.grad = None
     grad_norm = optimizer_step(run.student, run.teacher, run.optimizer, run.scaler, run.loss_fn,
-                               t_clip(run.setup), s["epoch"], s["teacher_momentum"])
+                               t_clip(run.setup), s["epoch"], s["teacher_momentum"], run.setup)
     flag = torch.tensor(float(stop.signum is not None), device=run.device)
-    values = torch.stack([loss_sum / k, grad_norm.float(), *stats, flag]).double()
+    extra = [*(terms_sum / k), *head] if run.setup.method == "dinov2" else []
+    values = torch.stack([loss_sum / k, grad_norm.float(), *stats, flag, *extra]).double()
     values, ready = to_host_later(distributed.mean_tensor(values, run.d))
     # On the CPU the step has run by now; on CUDA it is done when `ready` fires.
     return Pending(run.step + 1, values, ready, s, started, wait, None if ready else time.time())
@@ -465,19 +484,24 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
 
 def record_step(run: Run, p: Pending, bar: ProgressBar, next_started: float | None = None) -> bool:
     """Metrics row and loss-trend checks of a queued step; True when a rank was signalled."""
-    loss, grad_norm, std, entropy, flag = p.numbers()
+    loss, grad_norm, std, entropy, flag, *extra = p.numbers()
     dt = (next_started or time.perf_counter()) - p.started
     s = p.schedule
     row = {"step": p.step, "epoch": s["epoch"], "loss": loss, "lr": s["lr"], "weight_decay": s["weight_decay"],
            "teacher_momentum": s["teacher_momentum"], "teacher_temp": s["teacher_temp"], "grad_norm": grad_norm,
            "teacher_std": std, "teacher_entropy": entropy, "images_per_s": run.effective_batch / dt,
            "data_wait": p.wait / dt, "time": p.done_at or time.time()}
+    row.update(zip(dinov2_step.EXTRA_KEYS, extra, strict=False))  # DINOv2: each term and the iBOT head's statistics
     run.history.append(row)
     if run.d.main and kept(row, run.setup.train.log_every_steps, run.last_step):
         append_metric(run.out / "metrics.jsonl", row)
     bar.update(row)
-    step_events = run.monitor.observe(p.step, loss, grad_norm, std, entropy, run.sched.in_teacher_temp_warmup(p.step),
-                                      p.step > run.sched.warmup_steps)
+    terms = {dinov2_step.TERM_NAMES[key]: row[key] for key in dinov2_step.TERM_NAMES if key in row}
+    patch = (row["ibot"], row["ibot_teacher_std"], row["ibot_teacher_entropy"]) if "ibot" in row else None
+    # the trend checks read the DINO term against its head's entropy and ln K (the total adds iBOT and KoLeo)
+    step_events = run.monitor.observe(p.step, row.get("dino", loss), grad_norm, std, entropy,
+                                      run.sched.in_teacher_temp_warmup(p.step), p.step > run.sched.warmup_steps,
+                                      terms=terms, patch=patch)
     for e in step_events:
         run.events.append(e)
         if run.d.main:
@@ -514,8 +538,10 @@ def finish(run: Run) -> Result:
         if run.history:
             title = f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}"
             stop = (run.history[-1]["step"], run.stopped_by) if run.stopped_by else None  # marked on the curve
+            ibot_dim = dinov2_step.ibot_output_dim(run.setup) if run.setup.method == "dinov2" else None
             runfolder.replaced(run.out / "loss.png", lambda tmp: plot_run(
-                run.history, run.setup.loss_output_dim, tmp, title, run.knn_init, knn_final, stop))
+                run.history, run.setup.loss_output_dim, tmp, title, run.knn_init, knn_final, stop=stop,
+                ibot_output_dim=ibot_dim))
     distributed.finish(run.d)
     return Result(run.exit_code, summary, run.events, run.saved_step)
 
@@ -547,8 +573,9 @@ def forward_loss(run_student, run_teacher, loss_fn, global_crops, local_crops, t
     return loss_fn(teacher_out, student_out, teacher_temp=teacher_temp), teacher_out[0]
 
 
-def optimizer_step(student, teacher, optimizer, scaler, loss_fn, clip: float, epoch: int, momentum: float) -> torch.Tensor:
-    """Clip, cancel last-layer grads (freeze_last_layer), step, one center update, EMA.
+def optimizer_step(student, teacher, optimizer, scaler, loss_fn, clip: float, epoch: int, momentum: float,
+                   setup=None) -> torch.Tensor:
+    """Clip, cancel last-layer grads (freeze_last_layer), step, one update of each center, EMA.
 
     Returns the gradient norm as a device scalar (reading it would wait for the device).
     """
@@ -556,7 +583,10 @@ def optimizer_step(student, teacher, optimizer, scaler, loss_fn, clip: float, ep
 
     scaler.unscale_(optimizer)
     grad_norm = torch.nn.utils.clip_grad_norm_(student.parameters(), clip)
-    student.head.cancel_last_layer_gradients(epoch)
+    if setup is not None and setup.method == "dinov2":
+        dinov2_step.cancel_last_layer_gradients(setup, student, epoch)
+    else:
+        student.head.cancel_last_layer_gradients(epoch)
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)

@@ -27,6 +27,8 @@ class Monitor:
     output_dim: int
     precision: str = "fp32"
     lr: float | None = None  # peak learning rate, for the help text; None: not known (the guard without an optimizer)
+    head: str = ""  # "" the class-token (DINO) head; "iBOT": a monitor of the masked-patch head (collapse only)
+    patch: Monitor | None = None  # DINOv2: the iBOT head's collapse checks, fed by observe(patch=...)
     losses: list = field(default_factory=list)
     stds: list = field(default_factory=list)
     entropies: list = field(default_factory=list)
@@ -38,34 +40,63 @@ class Monitor:
     def state_dict(self) -> dict:
         return {"losses": list(self.losses), "stds": list(self.stds), "entropies": list(self.entropies),
                 "min_smoothed": self.min_smoothed, "rising": self.rising, "reported": sorted(self.reported),
-                "first_window": self.first_window}
+                "first_window": self.first_window, "patch": self.patch.state_dict() if self.patch else None}
 
     def load_state_dict(self, state: dict) -> None:
         self.losses, self.stds, self.entropies = list(state["losses"]), list(state["stds"]), list(state["entropies"])
         self.min_smoothed, self.rising = state["min_smoothed"], state["rising"]
         self.reported, self.first_window = set(state["reported"]), state["first_window"]
+        if self.patch is not None and state.get("patch"):
+            self.patch.load_state_dict(state["patch"])
 
     def observe(self, step: int, loss: float, grad_norm: float, teacher_std: float, teacher_entropy: float,
-                in_teacher_warmup: bool, after_lr_warmup: bool) -> list[Event]:
-        """Record one optimizer step; return what to report (an Event with stop=True ends the run)."""
+                in_teacher_warmup: bool, after_lr_warmup: bool, terms: dict | None = None,
+                patch: tuple | None = None) -> list[Event]:
+        """Record one optimizer step; return what to report (an Event with stop=True ends the run).
+
+        `terms`: the loss's terms by name (DINOv2: DINO, iBOT, KoLeo), so a
+        non-finite loss names the term that broke. `patch`: (iBOT term, teacher
+        std, teacher entropy) of the masked-patch head, watched for collapse.
+        """
         if not self.cfg.enabled:
             return []
-        bad = self._non_finite(step, loss, grad_norm)
+        bad = self._non_finite(step, loss, grad_norm, terms or {})
         if bad:
             return [bad]
+        events = self._collapse(step, loss, teacher_std, teacher_entropy, after_lr_warmup)
+        if len(self.losses) > self.cfg.grace_steps:
+            events += self._divergence(step, in_teacher_warmup)
+            if self.rising == 0 and not in_teacher_warmup:  # a rise is reported as such, not as "no progress"
+                events.append(self._progress(step, after_lr_warmup))
+        if self.patch is not None and patch is not None:
+            events += self.patch._collapse(step, *patch, after_lr_warmup)
+        return [e for e in events if e is not None]
+
+    def _collapse(self, step: int, loss: float, std: float, entropy: float, after_lr_warmup: bool) -> list:
+        """Record the step's numbers; the two collapse checks once past the grace steps."""
+        if self.head and not math.isfinite(std):  # no masked patch token this step: nothing measured
+            return []
         self.losses.append(loss)
-        self.stds.append(teacher_std)
-        self.entropies.append(teacher_entropy)
+        self.stds.append(std)
+        self.entropies.append(entropy)
         if len(self.losses) <= self.cfg.grace_steps:
             return []
-        events = [self._uniform(step), self._dimensional(step), *self._divergence(step, in_teacher_warmup)]
-        if self.rising == 0 and not in_teacher_warmup:  # a rise is reported as such, not as "no progress"
-            events.append(self._progress(step, after_lr_warmup))
-        return [e for e in events if e is not None]
+        return [self._named(e) for e in (self._uniform(step), self._dimensional(step, after_lr_warmup)) if e]
+
+    def _named(self, event: Event) -> Event:
+        """An event of the iBOT head's monitor says so and points at the ibot: fields."""
+        if not self.head:
+            return event
+        fix = event.help.replace("loss.teacher_temp and warmup_teacher_temp", "ibot.teacher_temp")
+        return Event(event.code, event.field.replace("loss.", "ibot."),
+                     f"the {self.head} head: {event.message}", fix.replace("loss.", "ibot."), event.stop)
 
     # ------------------------------------------------------------ checks
 
-    def _non_finite(self, step: int, loss: float, grad_norm: float) -> Event | None:
+    def _non_finite(self, step: int, loss: float, grad_norm: float, terms: dict) -> Event | None:
+        broken = next((name for name, value in terms.items() if not math.isfinite(value)), None)
+        if broken:  # the guard's `loss` is the DINO term alone: a broken iBOT or KoLeo term is only here
+            return self._non_finite_term(step, broken, terms[broken])
         if math.isfinite(loss) and (math.isfinite(grad_norm) or self.precision == "fp16"):
             return None  # fp16: an inf gradient is the GradScaler's business (it skips the step)
         what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {grad_norm}"
@@ -74,6 +105,15 @@ class Monitor:
                      f"step {step}: {what} is not finite; stopped",  # train names its last good checkpoint; the guard has none
                      f"{fix}lower optimizer.lr{self._lr_used()} and set optimizer.clip_grad (e.g. 3.0)",
                      stop=True)
+
+    def _non_finite_term(self, step: int, name: str, value: float) -> Event:
+        """DG501 naming the term: "the iBOT term is nan at step 812"."""
+        fields = {"iBOT": "ibot.weight", "KoLeo": "koleo.weight"}
+        why = ("KoLeo is -log of the distance to the nearest other image: two identical images in one batch "
+               "(per device) make it infinite; deduplicate the data, or lower koleo.weight (0 turns it off); "
+               if name == "KoLeo" else "")
+        return Event("DG501", fields.get(name, "optimizer.lr"), f"the {name} term is {value} at step {step}; stopped",
+                     f"{why}lower optimizer.lr{self._lr_used()} and set optimizer.clip_grad (e.g. 3.0)", stop=True)
 
     def _window(self, values: list) -> list | None:
         w = self.cfg.collapse_window
@@ -92,10 +132,16 @@ class Monitor:
                      "sharpen the teacher: loss.teacher_temp and warmup_teacher_temp at most 0.07 (0.04 is DINO's)",
                      stop=True)
 
-    def _dimensional(self, step: int) -> Event | None:
+    def _dimensional(self, step: int, after_lr_warmup: bool = True) -> Event | None:
         stds = self._window(self.stds)
         floor = self.cfg.min_teacher_std / math.sqrt(self.output_dim)
         if not stds or max(stds) >= floor:
+            return None
+        # Judged against the run's own start: LayerScale (DINOv2's init_values 1e-5) makes every
+        # block nearly the identity, so the teacher's std starts near zero and grows. A std still
+        # well above where the run began is that growth, not collapse, until the lr warmup ends.
+        start = max(self.stds[:max(1, self.cfg.grace_steps)])
+        if not after_lr_warmup and max(stds) > 2 * start:
             return None
         return Event("DG503", "loss.center_momentum",
                      f"step {step}: dimensional collapse: std of l2-normalized teacher outputs {stds[-1]:.2e} has "

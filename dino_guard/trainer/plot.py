@@ -23,6 +23,13 @@ def _finite(value) -> float:
     return float(value) if value is not None and math.isfinite(value) else math.nan
 
 
+# DINOv2's rows also carry each term and the iBOT head's teacher entropy (trainer/dinov2_step.py)
+DINOV2_SERIES = {"dino": ("DINO term (class tokens)", "tab:purple", "-"),
+                 "ibot": ("iBOT term (masked patches)", "tab:brown", "-"),
+                 "koleo": ("KoLeo term", "tab:gray", "-"),
+                 "ibot_teacher_entropy": ("iBOT head teacher entropy", "tab:olive", ":")}
+
+
 def series(rows: list, knn_init: float | None = None, knn_final: float | None = None) -> dict:
     """The plotted series from metrics rows (metrics.jsonl, one per optimizer step).
 
@@ -37,16 +44,18 @@ def series(rows: list, knn_init: float | None = None, knn_final: float | None = 
         knn.setdefault(0, knn_init)
     if knn_final is not None and steps:
         knn.setdefault(steps[-1], knn_final)
+    terms = {key: [_finite(r.get(key)) for r in rows] for key in DINOV2_SERIES if any(key in r for r in rows)}
     return {"step": steps, "loss": loss, "teacher_entropy": entropy,
             "gap": [a - b for a, b in zip(loss, entropy, strict=True)],
-            "knn_step": sorted(knn), "knn_top1": [knn[s] for s in sorted(knn)]}
+            "knn_step": sorted(knn), "knn_top1": [knn[s] for s in sorted(knn)], **terms}
 
 
 def figure(rows: list, output_dim: int, title: str = "", knn_init: float | None = None,
-           knn_final: float | None = None, stop: tuple | None = None):
+           knn_final: float | None = None, stop: tuple | None = None, ibot_output_dim: int | None = None):
     """The loss.png figure (matplotlib, Agg): losses on the left axis, kNN top-1 on the right.
 
     stop: (step, code) where a check (DG5xx) or a signal stopped the run, marked on the curve.
+    ibot_output_dim: a DINOv2 run's iBOT head width, for its own ln(K) line.
     """
     import matplotlib
 
@@ -60,11 +69,17 @@ def figure(rows: list, output_dim: int, title: str = "", knn_init: float | None 
     ax.plot(s["step"], s["teacher_entropy"], lw=1, color="tab:orange", label="teacher entropy")
     ax.plot(s["step"], s["gap"], lw=1, color="tab:green",
             label="loss - teacher entropy (KL the student has not closed)")
+    for key, (label, color, style) in DINOV2_SERIES.items():
+        if key in s:
+            ax.plot(s["step"], s[key], lw=1, color=color, ls=style, label=label)
     ln_k = math.log(output_dim)
     ax.axhline(ln_k, color="tab:red", ls="--", lw=1, label=f"ln(output_dim) = {ln_k:.2f} (uniform collapse)")
+    if ibot_output_dim and ibot_output_dim != output_dim:
+        ln_ki = math.log(ibot_output_dim)
+        ax.axhline(ln_ki, color="tab:pink", ls="--", lw=1, label=f"ln(iBOT output_dim) = {ln_ki:.2f} (iBOT collapse)")
     if stop is not None:
         ax.axvline(stop[0], color="tab:purple", ls=":", lw=1.5, label=f"stopped by {stop[1]} at step {stop[0]}")
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(bottom=min([0.0, *(v for v in s.get("koleo", []) if math.isfinite(v))]))  # KoLeo can be negative
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # optimizer steps are whole numbers
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("nats")
@@ -91,10 +106,10 @@ def figure(rows: list, output_dim: int, title: str = "", knn_init: float | None 
 
 
 def plot_run(rows: list, output_dim: int, path: Path, title: str = "", knn_init: float | None = None,
-             knn_final: float | None = None, stop: tuple | None = None) -> None:
+             knn_final: float | None = None, stop: tuple | None = None, ibot_output_dim: int | None = None) -> None:
     """Write loss.png for a run's metrics rows (stop: (step, code) of a stopped run)."""
     import matplotlib.pyplot as plt
 
-    fig = figure(rows, output_dim, title, knn_init, knn_final, stop)
+    fig = figure(rows, output_dim, title, knn_init, knn_final, stop=stop, ibot_output_dim=ibot_output_dim)
     fig.savefig(path, bbox_inches="tight")  # the legend sits below the axes
     plt.close(fig)

@@ -94,3 +94,13 @@ def class_folder(root, per_class: int = 14, classes=("a", "b")):
         for i in range(per_class):
             Image.new("RGB", (40, 40), (40 * c + 3 * i, 90, 200 - 5 * i)).save(root / name / f"{i}.png")
     return root
+
+
+# method: dinov2 on the tiny setup: 64 px global crops are 4x4 patches, and lightly's block mask
+# needs at least 4 patches per masked image, so the smallest mask is a quarter of the crop
+DINOV2 = {"method": "dinov2", "transform": {"global_crop_size": 64, "local_crop_size": 32},
+          "ibot": {"mask_ratio_min_max": [0.25, 0.5]}}
+
+
+def dinov2_setup(**over) -> Setup:
+    return tiny_setup(**merge(DINOV2, over))

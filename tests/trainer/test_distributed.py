@@ -94,3 +94,20 @@ def test_a_workers_exit_status_is_the_launchers(tmp_path):
     p = cli(["train", str(setup), "--device", "cpu", "--output-dir", "out"], tmp_path)
     assert p.returncode == 2, p.stdout + p.stderr
     assert "but the data has only 1 training image(s)" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.slow
+def test_dinov2_trains_in_two_processes(tmp_path):
+    """devices: 2 with method: dinov2 (DDP through the student's one forward; masks differ per rank)."""
+    import os
+    import subprocess
+
+    from tests.trainer.helpers import DINOV2
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    two = write_yaml(tmp_path / "two.dino.yaml", merge(merge(TINY, DINOV2), {"train": {"batch_size": 4, "devices": 2}}))
+    p = subprocess.run([*LAUNCHERS["dino-guard"], str(two), "--output-dir", "two", "--max-steps", "3", "--device", "cpu"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = metrics(tmp_path / "two")
+    assert len(rows) == 3 and all({"dino", "ibot", "koleo"} <= set(r) for r in rows)

@@ -158,3 +158,38 @@ def test_loss_rising_with_the_teacher_entropy_is_not_divergence():
     for i, loss in enumerate([5.0, 3.0, 1.0, 0.5, 0.3, 0.25, 0.25, 0.3] + [4.8 - 0.03 * k for k in range(40)], 1):
         events += mon.observe(i, loss, 1.0, 0.05, loss - 0.08, False, True)
     assert [e.code for e in events if e.code in ("DG504", "DG505")] == []
+
+
+# ---------------------------------------------------------------- DINOv2: terms, the iBOT head, LayerScale
+
+
+def test_a_non_finite_term_is_named_even_when_the_dino_loss_is_finite():
+    mon = Monitor(MonitorCfg(**QUICK), 64)
+    events = mon.observe(7, 2.0, 1.0, 0.05, 2.0, False, True, terms={"DINO": 2.0, "iBOT": 1.5, "KoLeo": math.inf})
+    assert [e.code for e in events] == ["DG501"] and events[0].stop
+    assert events[0].message == "the KoLeo term is inf at step 7; stopped" and events[0].field == "koleo.weight"
+
+
+def test_teacher_std_growing_from_layerscale_init_is_not_dimensional_collapse_before_warmup_ends():
+    """design.md: LayerScale (1e-5) starts the teacher's std near zero; a growing std is not collapse."""
+    floor = 0.05 / math.sqrt(64)
+    growing = [1e-6 * 1.3 ** i for i in range(20)]  # all below the floor, rising from the run's start
+    assert max(growing) < floor
+    mon = Monitor(MonitorCfg(**QUICK), 64)
+    events = [e for i, s in enumerate(growing, 1) for e in mon.observe(i, 3.0, 1.0, s, 2.0, False, False)]
+    assert "DG503" not in [e.code for e in events]
+    flat = Monitor(MonitorCfg(**QUICK), 64)  # the same floor, a std that never grew: collapse
+    events = [e for i in range(1, 20) for e in flat.observe(i, 3.0, 1.0, 1e-6, 2.0, False, False)]
+    assert "DG503" in [e.code for e in events]
+
+
+def test_the_ibot_heads_collapse_is_named_and_points_at_ibot_fields():
+    mon = Monitor(MonitorCfg(**QUICK), 64)
+    mon.patch = Monitor(MonitorCfg(**QUICK), 32, head="iBOT")
+    ln_k = math.log(32)
+    events = []
+    for i in range(1, 15):
+        events += mon.observe(i, 3.0 - 0.01 * i, 1.0, 0.05, 2.0, False, True, patch=(ln_k, 0.05, ln_k))
+    uniform = [e for e in events if e.code == "DG502"]
+    assert uniform and uniform[0].message.startswith("the iBOT head: step")
+    assert uniform[0].field == "ibot.teacher_temp" and "ibot.teacher_temp" in uniform[0].help

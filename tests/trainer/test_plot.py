@@ -82,3 +82,18 @@ def test_steps_are_integer_ticks_and_a_stop_is_marked(rows):
     marker = next(line for line in loss_ax.get_lines() if line.get_label().startswith("stopped by DG502"))
     assert list(marker.get_xdata()) == [3, 3] and "at step 3" in marker.get_label()
     plt.close(fig)
+
+
+def test_dinov2_rows_draw_each_term_and_both_heads_ln_k_lines():
+    import matplotlib.pyplot as plt
+
+    rows = [{"step": i, "loss": 6.0 - i, "teacher_entropy": 3.0, "dino": 4.0 - i, "ibot": 2.0, "koleo": -0.5 * i,
+             "ibot_teacher_entropy": 2.5} for i in (1, 2)]
+    fig = figure(rows, output_dim=256, ibot_output_dim=128)
+    lines = {line.get_label().split(" (")[0]: line for line in fig.axes[0].get_lines()}
+    assert list(lines["DINO term"].get_ydata()) == [3.0, 2.0] and list(lines["iBOT term"].get_ydata()) == [2.0, 2.0]
+    assert list(lines["KoLeo term"].get_ydata()) == [-0.5, -1.0] and "iBOT head teacher entropy" in lines
+    ibot_ln_k = next(line for label, line in lines.items() if label.startswith("ln(iBOT output_dim)"))
+    assert list(ibot_ln_k.get_ydata()) == [pytest.approx(math.log(128))] * 2
+    assert fig.axes[0].get_ylim()[0] <= -1.0  # a negative KoLeo term stays in view
+    plt.close(fig)

@@ -1,0 +1,91 @@
+"""The runtime guard on DINOv2: lightly's DINOv2 Lightning example (tests/guard/dinov2_example.py)
+and a plain loop, with real Lightning and real lightly modules on a tiny ViT, on the CPU."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from dino_guard.guard.watch import DinoGuard, DinoGuardStop
+from dino_guard.lightning import DinoGuardCallback
+from tests.guard import dinov2_example as ex
+
+
+def fit(loader=None, epochs: int = 1, trainer_kwargs=None, monitor=None, **module):
+    torch.manual_seed(0)
+    callback = DinoGuardCallback(monitor=monitor or ex.MONITOR)
+    options = dict(max_epochs=epochs, accelerator="cpu", devices=1, callbacks=[callback], logger=False,
+                   enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(**{**options, **(trainer_kwargs or {})})
+    trainer.fit(ex.DINOv2(**module), loader if loader is not None else ex.dataloader())
+    return callback, trainer
+
+
+@pytest.mark.parametrize("separate", [False, True])
+def test_clean_dinov2_run_is_quiet_and_watches_each_term(separate):
+    callback, trainer = fit(ibot_separate_head=separate)
+    assert trainer.global_step == 6 and callback.findings == [], [f.message for f in callback.findings]
+    watch = callback._watch
+    assert set(watch.terms) == {"iBOT", "KoLeo"} and watch.terms["iBOT"].path == "model.ibot_criterion"
+    row = watch.history[-1]
+    assert {"ibot", "koleo", "ibot_teacher_entropy"} <= set(row) and all(map(torch.isfinite, map(torch.tensor,
+                                                                          [row["ibot"], row["koleo"]])))
+    assert len(watch.monitor.patch.losses) == 6  # the iBOT head is watched
+
+
+@pytest.mark.parametrize(("term", "name", "path"), [("ibot", "iBOT", "model.ibot_criterion"),
+                                                    ("koleo", "KoLeo", "model.koleo_criterion")])
+def test_a_non_finite_term_stops_the_run_naming_it(term, name, path):
+    callback, trainer = fit(nan_term=term, nan_step=2)
+    stop = callback.finding
+    assert stop is not None and stop.code == "DG501", callback.findings
+    assert f"the {name} term is nan at step 3" in stop.message and stop.path == path
+    assert trainer.global_step == 4  # read one step late, then should_stop
+
+
+def test_default_2048_head_behind_a_64_wide_vit_stops_before_step_one_dg201():
+    callback, trainer = fit(head_input_dim=None)  # DINOv2ProjectionHead() as lightly defaults it: input_dim=2048
+    assert callback.finding.code == "DG201" and callback.finding.path == "model.student_head.dino_head.layers.0"
+    assert "2048" in callback.finding.message and "64" in callback.finding.message
+    assert trainer.global_step == 0
+
+
+def test_koleo_over_one_image_per_device_is_said_before_step_one_dg419():
+    callback, trainer = fit(loader=ex.dataloader(batch_size=1, n=4), trainer_kwargs={"max_steps": 1})
+    assert "DG419" in [f.code for f in callback.preflight_findings]
+
+
+def test_ema_in_training_step_under_accumulation_is_warned_dg508():
+    callback, _ = fit(trainer_kwargs={"accumulate_grad_batches": 2})
+    found = [f for f in callback.findings if f.code == "DG508"]
+    assert len(found) == 1, [f.message for f in callback.findings]
+    assert "update_momentum) 2 times" in found[0].message and "DINO loss centre 2 times" in found[0].message
+
+
+def test_ema_once_per_optimizer_step_is_quiet_under_accumulation():
+    callback, _ = fit(trainer_kwargs={"accumulate_grad_batches": 2}, ema_every_micro_batch=False)
+    moved = [f.message for f in callback.findings if f.code == "DG508"]
+    assert len(moved) == 1 and "update_momentum" not in moved[0]  # lightly's DINOLoss centre still moves per call
+
+
+@pytest.mark.slow
+def test_ibot_head_collapse_is_caught():
+    """A teacher far too warm for the iBOT head: its outputs go uniform (DG502 on the iBOT head)."""
+    callback, _ = fit(epochs=6, teacher_temp=20.0, lr=0.05)
+    assert callback.finding is not None and callback.finding.code in {"DG502", "DG503"}, callback.findings
+
+
+def test_plain_loop_attach_with_ibot_and_koleo_names_the_broken_term():
+    model = ex.DINOv2(ibot_separate_head=True, nan_term="ibot", nan_step=0)
+    guard = DinoGuard.attach(model.dino_criterion, ibot=model.ibot_criterion, koleo=model.koleo_criterion,
+                             student=model, monitor=ex.MONITOR)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    model.trainer = None
+    with pytest.raises(DinoGuardStop) as stop, guard:
+        for batch_idx, batch in enumerate(ex.dataloader()):
+            loss = model.training_step(batch, batch_idx)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    assert stop.value.finding.code == "DG501" and "the iBOT term is nan at step 1" in stop.value.finding.message
