@@ -1,6 +1,9 @@
-"""Regenerate the README's generated blocks: the setup reference and the rules table.
+"""Regenerate the docs' generated blocks: the setup reference and the rules table.
 
-    .venv/bin/python scripts/update_readme.py          # rewrite README.md
+They live in docs/reference.md; README.md is rendered too, so a block moved
+back into the user guide stays current.
+
+    .venv/bin/python scripts/update_readme.py          # rewrite README.md and docs/reference.md
     .venv/bin/python scripts/update_readme.py --check  # exit 1 if out of date
 """
 
@@ -10,7 +13,10 @@ import re
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+REFERENCE = ROOT / "docs" / "reference.md"
+DOCS = (README, REFERENCE)
 
 
 def rules_table() -> str:
@@ -35,12 +41,14 @@ def render(text: str) -> str:
 
 
 def main() -> int:
-    current = README.read_text(encoding="utf-8")
-    wanted = render(current)
-    if "--check" in sys.argv:
-        return 0 if wanted == current else 1
-    README.write_text(wanted, encoding="utf-8")
-    return 0
+    stale = False
+    for doc in DOCS:
+        current = doc.read_text(encoding="utf-8")
+        wanted = render(current)
+        stale = stale or wanted != current
+        if "--check" not in sys.argv and wanted != current:
+            doc.write_text(wanted, encoding="utf-8")
+    return 1 if stale and "--check" in sys.argv else 0
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from dino_guard.rules.registry import all_rules
 from tests.helpers import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
+REFERENCE = (REPO / "docs" / "reference.md").read_text(encoding="utf-8")
 
 
 def _update_readme():
@@ -20,11 +21,35 @@ def _update_readme():
 
 def test_every_rule_code_is_in_the_readme_table():
     for entry in all_rules():
-        assert f"| {entry.code} | {entry.name} |" in README, f"{entry.code} missing: run scripts/update_readme.py"
+        assert f"| {entry.code} | {entry.name} |" in REFERENCE, f"{entry.code} missing: run scripts/update_readme.py"
 
 
 def test_generated_blocks_are_current():
-    assert _update_readme().render(README) == README, "run .venv/bin/python scripts/update_readme.py"
+    for text in (README, REFERENCE):
+        assert _update_readme().render(text) == text, "run .venv/bin/python scripts/update_readme.py"
+
+
+def test_the_user_guide_points_at_the_reference_and_its_first_screen_shows_the_three_steps():
+    first_screen = README[:README.index("## The two commands")]
+    assert "docs/reference.md" in first_screen
+    for step in ("dino-guard check examples/broken/", "pre-commit try-repo", "dino-guard train", "dino-guard export"):
+        assert step in first_screen, step
+    assert "<!-- rules:start -->" in REFERENCE and "<!-- reference:start -->" in REFERENCE
+
+
+def test_the_quick_start_examples_exist_and_the_commit_example_is_an_error():
+    import re
+
+    from dino_guard.check.engine import Options, check_loaded
+    from dino_guard.findings import Severity
+    from dino_guard.setupfile.loader import load_setup
+
+    first_screen = README[:README.index("## The two commands")]
+    for path in re.findall(r"(examples/\S+\.dino\.yaml)", first_screen):
+        assert (REPO / path).is_file(), path
+    broken = REPO / "examples/broken/teacher_temp_0.5_collapses.dino.yaml"
+    found = check_loaded(load_setup(broken), Options(count_images=False))
+    assert [f.code for f in found if f.severity == Severity.ERROR] == ["DG402"]
 
 
 def test_every_rule_is_documented_with_the_five_sections():

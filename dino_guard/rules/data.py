@@ -108,7 +108,7 @@ def conflicting_data_source(ctx) -> Iterator[Issue]:
         2000}`.
 
     References:
-        README.md, "The setup file".
+        docs/reference.md, "The setup file".
     """
     data = ctx.setup.data
     if data.path and data.synthetic:

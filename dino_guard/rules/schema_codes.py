@@ -81,7 +81,7 @@ documented("DG004", "missing-field", Severity.ERROR, """
         65536}}`.
 
     References:
-        README.md, "The setup file".
+        docs/reference.md, "The setup file".
 """, "loader")
 
 documented("DG005", "duplicate-key", Severity.ERROR, """
@@ -120,7 +120,7 @@ documented("DG006", "not-a-setup", Severity.ERROR, """
         `model: ...` at the top level.
 
     References:
-        README.md, "The setup file".
+        docs/reference.md, "The setup file".
 """, "loader")
 
 documented("DG007", "too-complex", Severity.ERROR, """
