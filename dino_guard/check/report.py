@@ -105,7 +105,8 @@ def format_sarif(findings: list[Finding], files_checked: int) -> str:
         "properties": {"field": f.field},
     } for f in findings]
     run = {"tool": {"driver": {"name": "dino-guard", "version": __version__, "rules": rules}}, "results": results}
-    return json.dumps({"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": [run]}, indent=2)
+    return json.dumps({"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": [run]},
+                      indent=2)
 
 
 def _region(f: Finding) -> dict:

@@ -21,15 +21,18 @@ FAILING = {"error": (Severity.ERROR,), "warning": (Severity.ERROR, Severity.WARN
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "sarif"]), default="text",
+              show_default=True)
 @click.option("--select", multiple=True, help="Only these codes or prefixes (comma-separated), e.g. DG2,DG401.")
 @click.option("--ignore", multiple=True, help="Skip these codes or prefixes (comma-separated).")
 @click.option("--gpu", help="GPU to check memory against, overriding hardware.gpu (e.g. H100-80GB).")
-@click.option("--show-info", is_flag=True, help="Also list info findings in text/github output (json and sarif always have them).")
+@click.option("--show-info", is_flag=True,
+              help="Also list info findings in text/github output (json and sarif always have them).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Read [tool.dino-guard] from this TOML file instead of the nearest pyproject.toml.")
 @click.option("--warn-unused-ignores", is_flag=True, help="Report suppression comments that suppress nothing (DG008).")
-@click.option("--show-settings", is_flag=True, help="Print which settings file each path uses and the resolved settings, then exit.")
+@click.option("--show-settings", is_flag=True,
+              help="Print which settings file each path uses and the resolved settings, then exit.")
 @click.option("--force-exclude", is_flag=True,
               help="Leave out excluded files even when named on the command line (the pre-commit hook passes it).")
 @click.option("--fail-on", type=click.Choice(cfg.FAIL_ON), default=None,
@@ -157,7 +160,8 @@ def _run(plan: list, paths: tuple, fmt: str, show_info: bool, fixed: int | None 
         failing = failing or any(f.severity in FAILING[settings.fail_on] for f in found)
         files += 1
     if files == 0 and not unreadable:
-        click.echo(f"dino-guard: warning: no setup files (*.dino.yaml, *.py) found in {printable(', '.join(paths))}", err=True)
+        click.echo(f"dino-guard: warning: no setup files (*.dino.yaml, *.py) found in {printable(', '.join(paths))}",
+                   err=True)
     if fmt in ("text", "github") and not show_info:
         findings = [f for f in findings if f.severity != Severity.INFO]
     # machine formats always print a document (an empty list); text says nothing about no files

@@ -126,7 +126,8 @@ def explicit_config(file: Path) -> Path:
     if not file.is_file():
         raise click.UsageError(f"--config: {file}: no such file")
     if "dino-guard" not in _read(file.resolve()).get("tool", {}):
-        raise click.UsageError(f"--config: {file} has no [tool.dino-guard] table, e.g. [tool.dino-guard] ignore = [\"DG411\"]")
+        raise click.UsageError(f"--config: {file} has no [tool.dino-guard] table, "
+                               "e.g. [tool.dino-guard] ignore = [\"DG411\"]")
     return file.resolve()
 
 

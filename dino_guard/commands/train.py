@@ -122,7 +122,8 @@ def launch_workers(setup, device: str, nnodes, node_rank: int, rdzv_endpoint) ->
         return 2
 
 
-def os_error_advice(exc: OSError, output_dir: Path, data_path: str | None, command: str = "dino-guard train SETUP") -> str:
+def os_error_advice(exc: OSError, output_dir: Path, data_path: str | None,
+                    command: str = "dino-guard train SETUP") -> str:
     """The file, the reason and the setting to change: the output folder only when the file is in it."""
     from dino_guard.terminal import printable
 
@@ -147,13 +148,15 @@ def _inside(path: Path, folder: Path) -> bool:
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps.")
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Overrides train.output_dir.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT_DIR from checkpoints/last.pt (exactly).")
-@click.option("--overwrite", is_flag=True, help="Start over: delete the previous run's files in OUTPUT_DIR (only what a run writes; "
+@click.option("--overwrite", is_flag=True,
+              help="Start over: delete the previous run's files in OUTPUT_DIR (only what a run writes; "
                    "a symlinked checkpoints/ only as the link, never its target).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--init", "init", type=click.Path(), metavar="PATH",
               help="Start the backbones from these weights (overrides model.init): an export, a checkpoint.")
 @click.option("--nnodes", type=click.IntRange(min=1), help="Nodes of a multi-node run (must equal train.num_nodes).")
-@click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True, help="This node's rank (0 on the node at --rdzv-endpoint).")
+@click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True,
+              help="This node's rank (0 on the node at --rdzv-endpoint).")
 @click.option("--rdzv-endpoint", metavar="HOST:PORT", help="Rendezvous address of node 0 (multi-node runs).")
 def train(setup_path: str, max_steps: int | None, output_dir: str | None, resume: bool, overwrite: bool,
           device: str, init: str | None, nnodes: int | None, node_rank: int, rdzv_endpoint: str | None) -> None:

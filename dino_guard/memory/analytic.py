@@ -108,7 +108,8 @@ def _head_params(spec: MemorySpec, feature_dim: int) -> int:
 def _teacher_forward(spec: MemorySpec) -> int:
     """Teacher head outputs kept for the loss, and its weight-normed last layer."""
     low = BYTES_PER[spec.precision]
-    return low * spec.batch_size * spec.n_global_views * spec.output_dim + FP32 * spec.head_bottleneck_dim * spec.output_dim
+    return (low * spec.batch_size * spec.n_global_views * spec.output_dim
+            + FP32 * spec.head_bottleneck_dim * spec.output_dim)
 
 
 def _head_and_loss(spec: MemorySpec, feature_dim: int) -> float:

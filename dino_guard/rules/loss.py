@@ -84,7 +84,8 @@ def teacher_temp_too_high(ctx) -> Iterator[Issue]:
                     fix={"loss.teacher_temp": 0.04})
 
 
-@rule("DG403", "warmup-teacher-temp-above-final", Severity.WARNING, needs=("loss.teacher_temp", "loss.warmup_teacher_temp"))
+@rule("DG403", "warmup-teacher-temp-above-final", Severity.WARNING,
+      needs=("loss.teacher_temp", "loss.warmup_teacher_temp"))
 def warmup_teacher_temp_above_final(ctx) -> Iterator[Issue]:
     """The teacher temperature warms up from above its final value.
 
@@ -107,7 +108,8 @@ def warmup_teacher_temp_above_final(ctx) -> Iterator[Issue]:
     """
     loss = ctx.setup.loss
     if loss.warmup_teacher_temp > loss.teacher_temp:
-        yield Issue("loss.warmup_teacher_temp", f"warmup_teacher_temp={loss.warmup_teacher_temp} is above teacher_temp={loss.teacher_temp}",
+        yield Issue("loss.warmup_teacher_temp",
+                    f"warmup_teacher_temp={loss.warmup_teacher_temp} is above teacher_temp={loss.teacher_temp}",
                     f"swap them: warmup_teacher_temp: {loss.teacher_temp}, teacher_temp: {loss.warmup_teacher_temp}",
                     fix={"loss.warmup_teacher_temp": loss.teacher_temp, "loss.teacher_temp": loss.warmup_teacher_temp})
 
@@ -139,7 +141,8 @@ def teacher_temp_warmup_too_long(ctx) -> Iterator[Issue]:
     """
     loss, epochs = ctx.setup.loss, ctx.setup.train.epochs
     if loss.warmup_teacher_temp != loss.teacher_temp and loss.warmup_teacher_temp_epochs > epochs:
-        yield Issue("loss.warmup_teacher_temp_epochs", f"the teacher temperature warms up over {loss.warmup_teacher_temp_epochs} "
+        yield Issue("loss.warmup_teacher_temp_epochs",
+                    f"the teacher temperature warms up over {loss.warmup_teacher_temp_epochs} "
                     f"epochs but training lasts {epochs}: teacher_temp={loss.teacher_temp} is never reached",
                     f"use warmup_teacher_temp_epochs: {max(1, epochs // 3)}",
                     fix={"loss.warmup_teacher_temp_epochs": max(1, epochs // 3)})

@@ -79,7 +79,8 @@ def unknown_backbone(ctx) -> Iterator[Issue]:
         return
     close = backbones.suggestions(backbone.name)
     hint = f"did you mean {', '.join(close)}? " if close else ""
-    yield Issue("model.backbone.name", f"unknown backbone '{backbone.name}': its feature width, patch size and memory are not known",
+    yield Issue("model.backbone.name",
+                f"unknown backbone '{backbone.name}': its feature width, patch size and memory are not known",
                 f"{hint}if the name is right, set model.backbone.feature_dim (and patch_size for a ViT)",
                 fix={"model.backbone.name": close[0]} if len(close) == 1 else None)
 

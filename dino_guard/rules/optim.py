@@ -62,7 +62,8 @@ def teacher_momentum_invalid(ctx) -> Iterator[Issue]:
                     fix={"teacher_momentum.start": end, "teacher_momentum.end": start})
     elif start >= 1.0 or (start < 0.9 and not short_run(ctx)):
         frozen = start >= 1.0  # and end >= start: 1.0 throughout, the teacher never moves
-        state = "freezes the teacher at its initialisation" if frozen else "makes the teacher a noisy copy of the student"
+        state = ("freezes the teacher at its initialisation" if frozen
+                 else "makes the teacher a noisy copy of the student")
         yield Issue("teacher_momentum.start", f"teacher momentum start={start} {state}",
                     f"use start: 0.996 (0.9995 for batches of 256 or less), end: {max(end, 0.996)}",
                     fix={"teacher_momentum.start": 0.996, "teacher_momentum.end": max(end, 0.996)},
@@ -168,7 +169,8 @@ def lr_out_of_range(ctx) -> Iterator[Issue]:
     opt = ctx.setup.optimizer
     low, high = LR_RANGES[opt.name]
     if not low <= opt.lr <= high:
-        yield Issue("optimizer.lr", f"lr={opt.lr:g} for {opt.name} is outside the usual {low:g}..{high:g} (per 256 images)",
+        yield Issue("optimizer.lr",
+                    f"lr={opt.lr:g} for {opt.name} is outside the usual {low:g}..{high:g} (per 256 images)",
                     f"use lr: {0.0005 if opt.name != 'sgd' else 0.03} for {opt.name}",
                     fix={"optimizer.lr": 0.0005 if opt.name != "sgd" else 0.03})
 
@@ -195,8 +197,10 @@ def warmup_longer_than_training(ctx) -> Iterator[Issue]:
     """
     warmup, epochs = ctx.setup.optimizer.warmup_epochs, ctx.setup.train.epochs
     if warmup >= epochs:
-        yield Issue("optimizer.warmup_epochs", f"lr warmup of {warmup:g} epochs in a {epochs}-epoch run: the lr never decays",
-                    f"use warmup_epochs: {max(epochs / 10, 0.1):g}", fix={"optimizer.warmup_epochs": max(epochs / 10, 0.1)})
+        yield Issue("optimizer.warmup_epochs",
+                    f"lr warmup of {warmup:g} epochs in a {epochs}-epoch run: the lr never decays",
+                    f"use warmup_epochs: {max(epochs / 10, 0.1):g}",
+                    fix={"optimizer.warmup_epochs": max(epochs / 10, 0.1)})
 
 
 @rule("DG415", "fp16-small-patch", Severity.WARNING, needs=("train.precision", "model.backbone"))
@@ -224,7 +228,9 @@ def fp16_small_patch(ctx) -> Iterator[Issue]:
     """
     patch = ctx.patch_size
     if ctx.setup.train.precision == "fp16" and patch is not None and patch < 14:
-        yield Issue("train.precision", f"fp16 with patch size {patch} ({ctx.setup.model.backbone.name}): attention logits overflow, NaN risk",
+        yield Issue("train.precision",
+                    f"fp16 with patch size {patch} ({ctx.setup.model.backbone.name}): "
+                    "attention logits overflow, NaN risk",
                     "use precision: bf16 (or fp32 on GPUs without bf16)", fix={"train.precision": "bf16"})
 
 

@@ -220,7 +220,8 @@ def koleo_single_image_per_call(evidence) -> Iterator[ScriptIssue]:
 
 def _warmup_epochs(call: ast.Call) -> tuple[float, ast.AST] | None:
     """(A, node) for `linear_warmup_schedule(..., warmup_steps=int(A / epochs * total_steps), ...)`."""
-    node = next((k.value for k in call.keywords if k.arg == "warmup_steps"), call.args[1] if len(call.args) > 1 else None)
+    node = next((k.value for k in call.keywords if k.arg == "warmup_steps"),
+                call.args[1] if len(call.args) > 1 else None)
     for part in ast.walk(node) if node is not None else ():
         if (isinstance(part, ast.BinOp) and isinstance(part.op, ast.Div) and isinstance(part.left, ast.Constant)
                 and isinstance(part.left.value, (int, float)) and isinstance(part.right, ast.Name)):

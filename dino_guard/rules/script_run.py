@@ -21,7 +21,8 @@ LR_TOO_HIGH = 4.0  # how far above DINO's scaled lr a script's scaled lr must be
 LR_WRITTEN_TOO_HIGH = 50.0  # the same for an lr written as a number (lightly's examples use 8x with Adam: quiet)
 TINY_BATCH = 64
 MAX_FOLDER_ENTRIES = 50_000  # a flat folder larger than this is not scanned to the end
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")  # torchvision's IMG_EXTENSIONS
+# torchvision's IMG_EXTENSIONS
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def _int(value) -> bool:
@@ -77,8 +78,10 @@ def momentum_schedule_shorter_than_run(evidence) -> Iterator[ScriptIssue]:
         if _one_epoch_of_steps(schedule, evidence.trace) and epochs > 1:
             yield ScriptIssue(schedule.facts["max_steps"][1], "teacher_momentum",
                               f"the teacher momentum schedule runs over len(loader), the steps of one epoch, but "
-                              f"{evidence.built.trained_by} trains {epochs} epochs: the teacher is frozen after the first",
-                              f"schedule over every step of the run: cosine_schedule(step, len(loader) * {epochs}, ...)")
+                              f"{evidence.built.trained_by} trains {epochs} epochs: "
+                              "the teacher is frozen after the first",
+                              "schedule over every step of the run: "
+                              f"cosine_schedule(step, len(loader) * {epochs}, ...)")
             continue
         if not _int(max_steps):
             continue

@@ -47,7 +47,8 @@ def _ordered_scale(value: tuple[float, float]) -> tuple[float, float]:
 class Data(Section):
     """Where the images come from: a folder, or the built-in synthetic set."""
 
-    path: str | None = Field(None, description="Folder of images, searched recursively; class subfolders are kNN labels.")
+    path: str | None = Field(None, description=(
+        "Folder of images, searched recursively; class subfolders are kNN labels."))
     synthetic: Literal["shapes"] | None = Field(None, description="Built-in generated data set instead of a folder.")
     size: int = Field(2000, gt=0, description="Number of synthetic images.")
     dataset_size: int | None = Field(None, gt=0, description="Number of training images, if known (used by checks).")
@@ -58,7 +59,8 @@ class Transform(Section):
     """lightly's DINOTransform arguments, plus where augmentation runs."""
 
     name: Literal["dino", "none"] = Field("dino", description="none: the data set has no DINO transform (an error).")
-    backend: Literal["cpu", "device"] = Field("cpu", description="cpu: lightly's DINOTransform in DataLoader workers; device: batched on the training device.")
+    backend: Literal["cpu", "device"] = Field("cpu", description=(
+        "cpu: lightly's DINOTransform in DataLoader workers; device: batched on the training device."))
     decode: Literal["worker", "device"] = Field("worker", description=(
         "Where JPEGs are decoded with backend: device. worker: PIL in the DataLoader workers (decode and "
         "resize); device: workers read the file bytes, torchvision.io.decode_jpeg decodes the batch on the "
@@ -66,9 +68,11 @@ class Transform(Section):
         "estimate counts; other files are still decoded in the workers). "
         "Ignored with backend: cpu."))
     global_crop_size: int = Field(224, gt=0, description="Side of the 2 global crops, px.")
-    global_crop_scale: tuple[float, float] = Field((0.4, 1.0), description="[min, max] fraction of the image a global crop covers.")
+    global_crop_scale: tuple[float, float] = Field((0.4, 1.0), description=(
+        "[min, max] fraction of the image a global crop covers."))
     local_crop_size: int = Field(96, gt=0, description="Side of the local crops, px.")
-    local_crop_scale: tuple[float, float] = Field((0.05, 0.4), description="[min, max] fraction of the image a local crop covers.")
+    local_crop_scale: tuple[float, float] = Field((0.05, 0.4), description=(
+        "[min, max] fraction of the image a local crop covers."))
     n_local_views: int = Field(6, ge=0, description="Number of local crops per image.")
     hf_prob: float = Field(0.5, ge=0.0, le=1.0, description="Probability of a horizontal flip.")
     vf_prob: float = Field(0.0, ge=0.0, le=1.0, description="Probability of a vertical flip.")
@@ -80,7 +84,8 @@ class Transform(Section):
     cj_sat: float = Field(0.4, ge=0.0, description="Saturation jitter (times cj_strength).")
     cj_hue: float = Field(0.2, ge=0.0, le=0.5, description="Hue jitter (times cj_strength).")
     random_gray_scale: float = Field(0.2, ge=0.0, le=1.0, description="Probability of converting to grayscale.")
-    gaussian_blur: tuple[float, float, float] = Field((1.0, 0.1, 0.5), description="Blur probability of global view 1, global view 2, local views.")
+    gaussian_blur: tuple[float, float, float] = Field((1.0, 0.1, 0.5), description=(
+        "Blur probability of global view 1, global view 2, local views."))
     sigmas: tuple[float, float] = Field((0.1, 2.0), description="[min, max] sigma of the Gaussian blur.")
     solarization_prob: float = Field(0.2, ge=0.0, le=1.0, description="Probability of solarizing global view 2.")
 
@@ -107,8 +112,10 @@ class Backbone(Section):
     name: str = Field(description="A timm model name (a pretrained tag like .dino is allowed) or torchvision/<name>.")
     pretrained: bool = Field(False, description="Load timm's pretrained weights (needs them in the local cache).")
     dynamic_img_size: bool | None = Field(None, description="timm ViTs: accept input sizes other than img_size.")
-    feature_dim: int | None = Field(None, gt=0, description="Pooled feature width, for backbones dino-guard does not know.")
-    patch_size: int | None = Field(None, gt=0, description="Patch size, for ViT-like backbones dino-guard does not know.")
+    feature_dim: int | None = Field(None, gt=0, description=(
+        "Pooled feature width, for backbones dino-guard does not know."))
+    patch_size: int | None = Field(None, gt=0, description=(
+        "Patch size, for ViT-like backbones dino-guard does not know."))
     drop_path_rate: float = Field(0.0, ge=0.0, lt=1.0, description="Stochastic depth of the student (timm keyword).")
 
 
@@ -120,8 +127,10 @@ class Head(Section):
     bottleneck_dim: int = Field(256, gt=0, description="Width before the weight-normalised last layer.")
     output_dim: int = Field(65536, gt=0, description="Number of prototypes (DINO's K).")
     batch_norm: bool = Field(False, description="Batch norm in the head (the ResNet recipe).")
-    freeze_last_layer: int = Field(-1, ge=-1, description="Epochs during which the last layer's gradients are cancelled; -1 never.")
-    norm_last_layer: bool = Field(True, description="Fix the last layer's weight norm (more stable; DINO ViT-S/16 uses false).")
+    freeze_last_layer: int = Field(-1, ge=-1, description=(
+        "Epochs during which the last layer's gradients are cancelled; -1 never."))
+    norm_last_layer: bool = Field(True, description=(
+        "Fix the last layer's weight norm (more stable; DINO ViT-S/16 uses false)."))
 
 
 class Model(Section):
@@ -147,21 +156,26 @@ class IBOTHead(Section):
 class IBOT(Section):
     """DINOv2's iBOT masked-patch loss (lightly's IBOTPatchLoss, random_block_mask); method: dinov2 only."""
 
-    weight: float = Field(1.0, ge=0.0, description="Weight of the iBOT term in the total loss (Meta: ibot_loss_weight 1.0).")
-    separate_head: bool = Field(False, description="Patch tokens go through their own head (head:) instead of the DINO head.")
+    weight: float = Field(1.0, ge=0.0, description=(
+        "Weight of the iBOT term in the total loss (Meta: ibot_loss_weight 1.0)."))
+    separate_head: bool = Field(False, description=(
+        "Patch tokens go through their own head (head:) instead of the DINO head."))
     head: IBOTHead = Field(IBOTHead(), description="The separate iBOT head's widths (used with separate_head: true).")
-    output_dim: int | None = Field(None, gt=0, description="IBOTPatchLoss output_dim; defaults to the width of the head the patch tokens go through.")
+    output_dim: int | None = Field(None, gt=0, description=(
+        "IBOTPatchLoss output_dim; defaults to the width of the head the patch tokens go through."))
     teacher_temp: float = Field(0.07, gt=0.0, description="IBOTPatchLoss teacher temperature.")
     student_temp: float = Field(0.1, gt=0.0, description="IBOTPatchLoss student temperature.")
     center_momentum: float = Field(0.9, ge=0.0, le=1.0, description="EMA momentum of the iBOT center.")
-    mask_ratio_min_max: tuple[float, float] = Field((0.1, 0.5), description="[min, max] share of a global crop's patches masked (Meta: 0.1, 0.5).")
+    mask_ratio_min_max: tuple[float, float] = Field((0.1, 0.5), description=(
+        "[min, max] share of a global crop's patches masked (Meta: 0.1, 0.5)."))
     mask_sample_probability: float = Field(0.5, description="Share of global crops that are masked at all (Meta: 0.5).")
 
 
 class KoLeo(Section):
     """DINOv2's KoLeo regulariser on the student's class tokens (lightly's KoLeoLoss); method: dinov2 only."""
 
-    weight: float = Field(0.1, ge=0.0, description="Weight of the KoLeo term (Meta: koleo_loss_weight 0.1); 0 turns it off.")
+    weight: float = Field(0.1, ge=0.0, description=(
+        "Weight of the KoLeo term (Meta: koleo_loss_weight 0.1); 0 turns it off."))
 
 
 class Loss(Section):
@@ -213,16 +227,23 @@ class Train(Section):
     epochs: int = Field(100, gt=0, description="Passes over the data set.")
     batch_size: int = Field(64, gt=0, description="Per device.")
     accumulate_grad_batches: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
-    precision: Literal["fp32", "bf16", "fp16"] = Field("bf16", description="bf16/fp16: autocast mixed precision (fp16 with a GradScaler).")
+    precision: Literal["fp32", "bf16", "fp16"] = Field("bf16", description=(
+        "bf16/fp16: autocast mixed precision (fp16 with a GradScaler)."))
     compile: bool = Field(False, description="Wrap the models in torch.compile.")
-    devices: int = Field(1, gt=0, description="Processes (GPUs) per node; dino-guard train starts them itself (torch.distributed.run).")
-    num_nodes: int = Field(1, gt=0, description="Nodes; run dino-guard train on each with --nnodes, --node-rank and --rdzv-endpoint.")
+    devices: int = Field(1, gt=0, description=(
+        "Processes (GPUs) per node; dino-guard train starts them itself (torch.distributed.run)."))
+    num_nodes: int = Field(1, gt=0, description=(
+        "Nodes; run dino-guard train on each with --nnodes, --node-rank and --rdzv-endpoint."))
     seed: int = Field(0, ge=0, le=INT64_MAX, description="Seed of every random number generator (0 to 2**63 - 1).")
     output_dir: str = Field("runs/dino", description="Where metrics, checkpoints and plots go.")
     max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
-    checkpoint_every_epochs: int = Field(0, ge=0, description="Keep an extra checkpoint every N epochs; 0 keeps only last.pt.")
-    log_every_steps: int = Field(1, gt=0, description="Write a metrics.jsonl row every N optimizer steps (and the last step's and kNN rows); the loss checks still see every step.")
-    checkpoint_every_steps: int = Field(0, ge=0, description="Also write checkpoints/last.pt every N optimizer steps; 0: at epoch ends only.")
+    checkpoint_every_epochs: int = Field(0, ge=0, description=(
+        "Keep an extra checkpoint every N epochs; 0 keeps only last.pt."))
+    log_every_steps: int = Field(1, gt=0, description=(
+        "Write a metrics.jsonl row every N optimizer steps (and the last step's and kNN rows); the loss checks "
+        "still see every step."))
+    checkpoint_every_steps: int = Field(0, ge=0, description=(
+        "Also write checkpoints/last.pt every N optimizer steps; 0: at epoch ends only."))
     freeze_backbone_steps: int | None = Field(None, ge=0, description=(
         "Optimizer steps at the start in which only the heads train (the backbone gets no update). Default: "
         "the lr warmup's steps with model.init (heads first: a fresh head's early gradients distort "
@@ -236,7 +257,8 @@ class Hardware(Section):
     """The GPU the run is meant for (memory checks)."""
 
     gpu: str | None = Field(None, description="A GPU name from the catalog, e.g. H100-80GB.")
-    gpu_memory_gb: float | None = Field(None, gt=0.0, le=MAX_GPU_MEMORY_GB, description="Memory of a GPU not in the catalog.")
+    gpu_memory_gb: float | None = Field(None, gt=0.0, le=MAX_GPU_MEMORY_GB, description=(
+        "Memory of a GPU not in the catalog."))
 
 
 class Monitor(Section):
@@ -244,14 +266,23 @@ class Monitor(Section):
 
     enabled: bool = Field(True, description="Run the loss-trend checks.")
     collapse_window: int = Field(20, gt=0, description="Optimizer steps the collapse checks look at.")
-    uniform_collapse_tolerance: float = Field(0.01, gt=0.0, description="Loss within this fraction of ln(output_dim) counts as uniform collapse.")
-    min_teacher_std: float = Field(0.05, ge=0.0, description="Std of l2-normalized centered teacher outputs below this fraction of 1/sqrt(output_dim) (the isotropic value) is dimensional collapse.")
-    divergence_factor: float = Field(1.5, gt=1.0, description="Smoothed loss - teacher entropy (the student's KL to the teacher) above factor x its minimum, and above it by divergence_margin, is divergence.")
-    divergence_margin: float = Field(0.25, gt=0.0, description="The rise divergence needs besides the factor, as a fraction of ln(output_dim).")
-    divergence_window: int = Field(20, gt=0, description="Optimizer steps over which the divergence check averages loss - teacher entropy.")
+    uniform_collapse_tolerance: float = Field(0.01, gt=0.0, description=(
+        "Loss within this fraction of ln(output_dim) counts as uniform collapse."))
+    min_teacher_std: float = Field(0.05, ge=0.0, description=(
+        "Std of l2-normalized centered teacher outputs below this fraction of 1/sqrt(output_dim) (the isotropic "
+        "value) is dimensional collapse."))
+    divergence_factor: float = Field(1.5, gt=1.0, description=(
+        "Smoothed loss - teacher entropy (the student's KL to the teacher) above factor x its minimum, and above it "
+        "by divergence_margin, is divergence."))
+    divergence_margin: float = Field(0.25, gt=0.0, description=(
+        "The rise divergence needs besides the factor, as a fraction of ln(output_dim)."))
+    divergence_window: int = Field(20, gt=0, description=(
+        "Optimizer steps over which the divergence check averages loss - teacher entropy."))
     patience: int = Field(20, gt=0, description="Steps a divergence may last before the run is stopped.")
     grace_steps: int = Field(10, ge=0, description="Steps at the start the trend checks ignore.")
-    min_progress: float = Field(0.01, ge=0.0, lt=1.0, description="After warmup the mean loss over the last collapse_window steps must be below the mean of the first collapse_window steps of the run by at least this fraction, else a no-progress warning.")
+    min_progress: float = Field(0.01, ge=0.0, lt=1.0, description=(
+        "After warmup the mean loss over the last collapse_window steps must be below the mean of the first "
+        "collapse_window steps of the run by at least this fraction, else a no-progress warning."))
     knn_drop_margin: float = Field(2.0, ge=0.0, description=(
         "With model.init: kNN top-1 more than this many points below the kNN of the initial weights counts as "
         "harm (DG513)."))
@@ -269,14 +300,17 @@ class Eval(Section):
         "kNN evaluation every N optimizer steps (plotted in loss.png; the best state is kept as "
         "checkpoints/best.pt). Default: 10 evaluations along a run with model.init (the do-no-harm check, "
         "DG513, needs them), 0 (none besides knn_every_epochs and the end) otherwise."))
-    knn: bool = Field(True, description="Evaluate the teacher backbone with kNN (needs labelled images); false turns it off.")
+    knn: bool = Field(True, description=(
+        "Evaluate the teacher backbone with kNN (needs labelled images); false turns it off."))
     path: str | None = Field(None, description=(
         "Labelled folder (one subfolder per class) of kNN query images, never trained on. When data.path has the "
         "same class subfolders its images are the kNN bank, otherwise half of this folder is."))
     holdout_fraction: float | None = Field(None, ge=0.0, lt=1.0, description=(
         "Share of a labelled training folder held out of training as kNN queries. Default: 0 for a folder "
         "(training uses every image; give eval.path for kNN), 0.2 for the built-in synthetic set."))
-    knn_max_images: int = Field(10000, gt=0, description="At most this many images (a seeded random subset) each in the kNN bank and in the queries; they are read again at every evaluation, never held in memory.")
+    knn_max_images: int = Field(10000, gt=0, description=(
+        "At most this many images (a seeded random subset) each in the kNN bank and in the queries; they are read "
+        "again at every evaluation, never held in memory."))
 
 
 class Setup(Section):

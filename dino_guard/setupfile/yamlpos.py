@@ -91,21 +91,26 @@ class _Converter:
         except (ValueError, KeyError, TypeError, OverflowError, IndexError) as exc:
             tag = node.tag.rsplit(":", 1)[-1]
             shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
-            self.doc.problems.append(Problem("bad-value", f"'{shown}' is not a valid {tag}: {_reason(exc)}", _pos(node), path))
+            self.doc.problems.append(Problem("bad-value", f"'{shown}' is not a valid {tag}: {_reason(exc)}",
+                                             _pos(node), path))
             return INVALID
 
     def _mapping(self, node: yaml.MappingNode, path: FieldPath, depth: int) -> dict:
         result: dict = {}
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:merge":
-                self.doc.problems.append(Problem("bad-key", "merge keys (<<) are not supported in setup files; write the fields out", _pos(key_node), path))
+                self.doc.problems.append(Problem("bad-key",
+                                                 "merge keys (<<) are not supported in setup files; "
+                                                 "write the fields out",
+                                                 _pos(key_node), path))
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 self.doc.problems.append(Problem("bad-key", "a key must be a plain name", _pos(key_node), path))
                 continue
             key = key_node.value  # as written: `true:`, `null:` and `1:` are the names the user typed
             if not key:
-                self.doc.problems.append(Problem("bad-key", "a key must be a plain name, not empty or null", _pos(key_node), path))
+                self.doc.problems.append(Problem("bad-key", "a key must be a plain name, not empty or null",
+                                                 _pos(key_node), path))
                 continue
             child = path + (key,)
             if key in result:
@@ -166,7 +171,8 @@ def parse_yaml(text: str) -> Document:
         doc.problems.append(Problem("too-complex", str(exc), _pos(root)))
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        doc.problems.append(Problem("syntax", f"invalid YAML value: {exc.problem}", (mark.line + 1, mark.column + 1) if mark else (1, 1)))
+        doc.problems.append(Problem("syntax", f"invalid YAML value: {exc.problem}",
+                                    (mark.line + 1, mark.column + 1) if mark else (1, 1)))
         doc.data = None
     return doc
 

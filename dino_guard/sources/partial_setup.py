@@ -144,7 +144,8 @@ def _backbone(built: Built, objs: list) -> None:
     built.place("model.backbone", first.pos)
     if isinstance(name, str):
         built.put("model.backbone.name", name, first.facts["name"][1])
-    if isinstance(width, int) and (not in_table or not isinstance(name, str)):  # resnet50 or wide_resnet50_2: 2048 either way
+    # resnet50 or wide_resnet50_2: 2048 either way
+    if isinstance(width, int) and (not in_table or not isinstance(name, str)):
         built.put("model.backbone.feature_dim", width, first.facts["feature_dim"][1])
         if isinstance(patch, int):
             built.put("model.backbone.patch_size", patch, first.facts["patch_size"][1])
@@ -291,7 +292,9 @@ _TRAIN_NEEDS = ("train.batch_size", "train.precision", "train.devices", "optimiz
 
 def _train_section(built: Built, trace: Trace) -> None:
     """Mark `train` known when the per-device step is fully determined (memory rules, DG601/DG602)."""
-    if "train.devices" not in built.known and not trace.distributed and not trace.of_kind("trainer") and trace.training_loop:
-        built.put("train.devices", 1, built.positions.get(("train", "batch_size"), (1, 1)))  # a plain loop on one device
+    if ("train.devices" not in built.known and not trace.distributed and not trace.of_kind("trainer")
+            and trace.training_loop):
+        # a plain loop on one device
+        built.put("train.devices", 1, built.positions.get(("train", "batch_size"), (1, 1)))
     if all(name in built.known for name in _TRAIN_NEEDS):
         built.known.add("train")

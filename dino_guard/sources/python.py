@@ -94,7 +94,8 @@ def analyse(path: str, text: str, require_lightly: bool = True, src: tuple = ())
     setup, invalid = _validate(path, built)
     findings += invalid
     evidence = ScriptEvidence(path, trace, roles, built, partial_setup.DinoPair(trace), setup, tree)
-    return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known), evidence)
+    return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known),
+                  evidence)
 
 
 _RAISES = frozenset({"raises", "assertRaises", "assertRaisesRegex", "assertWarns", "assertWarnsRegex"})
@@ -151,7 +152,8 @@ def _syntax_finding(path: str, exc: SyntaxError) -> Finding:
 def _uses_dino(trace) -> bool:
     """Only DINO scripts get a Setup: a SimCLR script without a transform is not our business."""
     kinds = {"head", "loss", "transform", "dino_collate"}
-    return any(o.kind in kinds for o in trace.objects) or any("DINO" in q.rsplit(".", 1)[-1] for q in trace.lightly_refs)
+    return (any(o.kind in kinds for o in trace.objects)
+            or any("DINO" in q.rsplit(".", 1)[-1] for q in trace.lightly_refs))
 
 
 def _validate(path: str, built: Built) -> tuple:
@@ -166,7 +168,8 @@ def _validate(path: str, built: Built) -> tuple:
             dotted = ".".join(loc)
             position = Locations(built.positions).of(loc)
             findings.append(make_finding("DG003", path, position, dotted,
-                                         f"{dotted}: {error['msg'].removeprefix('Value error, ')} (got {error.get('input')!r})",
+                                         f"{dotted}: {error['msg'].removeprefix('Value error, ')} "
+                                         f"(got {error.get('input')!r})",
                                          f"give {loc[-1] if loc else 'it'} a valid value"))
             if not _drop(built, loc):
                 break

@@ -47,7 +47,8 @@ _STATEMENTS: dict[str, Callable[[dict], str]] = {
     "teacher_momentum.end": _momentum,
     "train.precision": lambda fix: (f"train in {fix['train.precision']}: torch.autocast(device_type='cuda', "
                                     "dtype=torch.bfloat16) (Lightning: Trainer(precision='bf16-mixed'))"),
-    "optimizer.lr": lambda fix: f"create the optimizer with lr={fix['optimizer.lr']!r} (per 256 images, scaled to your batch)",
+    "optimizer.lr": lambda fix: (f"create the optimizer with lr={fix['optimizer.lr']!r} "
+                                 "(per 256 images, scaled to your batch)"),
     "optimizer.warmup_epochs": lambda fix: f"warm the learning rate up over {fix['optimizer.warmup_epochs']:g} epochs",
     "data.num_workers": lambda fix: (f"raise DataLoader(num_workers={fix['data.num_workers']}) if the machine has that "
                                      "many free cores, or run the augmentations on the GPU (dino-guard's trainer does: "

@@ -198,7 +198,8 @@ def prepare(setup, opts: Options) -> Run:
     dataset = ImageDataset(source, train_idx, pipeline.transform, t.seed)
     dataset[(0, 0)]  # one sample here: data no image of which reads is one DataError, not a worker's traceback
     sched = Schedule.from_setup(setup, plan)
-    resuming = opts.resume and (opts.output_dir / "checkpoints" / "last.pt").exists()  # its weights replace model.init's
+    # its weights replace model.init's
+    resuming = opts.resume and (opts.output_dir / "checkpoints" / "last.pt").exists()
     student, teacher, model, run_student, run_teacher = prepare_models(setup, device, d, opts.log, not resuming)
     last = last_step(plan, opts.max_steps, t.max_steps)
     return Run(setup=setup, opts=opts, d=d, device=device, source=source, plan=plan,
@@ -411,7 +412,8 @@ def stop_on_overflow(run: Run, exc: RuntimeError) -> None:
 
 def checkpoint_due(run: Run) -> bool:
     t = run.setup.train
-    return run.step % run.steps_per_epoch == 0 or bool(t.checkpoint_every_steps and run.step % t.checkpoint_every_steps == 0)
+    return (run.step % run.steps_per_epoch == 0
+            or bool(t.checkpoint_every_steps and run.step % t.checkpoint_every_steps == 0))
 
 
 def knn_due(run: Run) -> bool:
@@ -532,7 +534,8 @@ def finish(run: Run) -> Result:
     summary.update(knn_top1_best=run.evals.best, knn_top1_best_step=run.evals.best_step)
     if run.d.main:
         runfolder.write_text(run.out / "summary.json", json.dumps(summary, indent=2) + "\n")
-        runfolder.write_text(run.out / "setup.resolved.json", json.dumps(run.setup.model_dump(mode="json"), indent=2) + "\n")
+        runfolder.write_text(run.out / "setup.resolved.json",
+                             json.dumps(run.setup.model_dump(mode="json"), indent=2) + "\n")
         if run.history and not stopped_by_check:  # the backbone to take to the next step
             write_backbone(run.setup, run.teacher.state_dict(), run.out / "backbone.pt", "teacher", run.step)
         if run.history:

@@ -102,7 +102,8 @@ class Monitor:
         what = f"loss {loss}" if not math.isfinite(loss) else f"gradient norm {grad_norm}"
         fix = "use train.precision: bf16 instead of fp16, " if self.precision == "fp16" else ""
         return Event("DG501", "train.precision" if self.precision == "fp16" else "optimizer.lr",
-                     f"step {step}: {what} is not finite; stopped",  # train names its last good checkpoint; the guard has none
+                     # train names its last good checkpoint; the guard has none
+                     f"step {step}: {what} is not finite; stopped",
                      f"{fix}lower optimizer.lr{self._lr_used()} and set optimizer.clip_grad (e.g. 3.0)",
                      stop=True)
 
@@ -199,7 +200,8 @@ class Monitor:
         if abs(sum(self.entropies[-w:]) / w - first_entropy) > 0.1 * math.log(self.output_dim):
             return None  # the teacher's entropy moved: the loss follows a target that changed, not a stuck student
         return self._once(Event("DG506", "optimizer.lr",
-                                f"step {step}: no progress after warmup: mean loss {recent:.4f} over the last {w} steps "
+                                f"step {step}: no progress after warmup: "
+                                f"mean loss {recent:.4f} over the last {w} steps "
                                 f"vs {self.first_window:.4f} at the start",
                                 f"check optimizer.lr{self._lr_used()} and teacher_momentum.start"))
 

@@ -45,7 +45,8 @@ class Schedule:
     def at(self, step: int) -> dict:
         tt = self.teacher_temp
         if step < self.teacher_temp_warmup_steps:
-            tt = self.warmup_teacher_temp + (self.teacher_temp - self.warmup_teacher_temp) * step / self.teacher_temp_warmup_steps
+            tt = (self.warmup_teacher_temp
+                  + (self.teacher_temp - self.warmup_teacher_temp) * step / self.teacher_temp_warmup_steps)
         return {
             "lr": warmup_cosine(self.lr, self.min_lr, step, self.total_steps, self.warmup_steps),
             "weight_decay": cosine(self.weight_decay, self.weight_decay_end, step, self.total_steps),

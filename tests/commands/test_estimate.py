@@ -105,7 +105,8 @@ def test_traced_json(tmp_path, torch_extra):
     assert data["method"] == "traced" and data["fits"] is True and data["max_batch_size"] > 8
 
 
-MEASURED_TO_RUN = ["DG601_good_measured_resnet50_bf16_b512.dino.yaml", "DG601_good_measured_vit_s16_fp32_b384.dino.yaml"]
+MEASURED_TO_RUN = ["DG601_good_measured_resnet50_bf16_b512.dino.yaml",
+                   "DG601_good_measured_vit_s16_fp32_b384.dino.yaml"]
 
 
 @pytest.mark.parametrize("method", ["analytic", pytest.param("traced", marks=pytest.mark.slow)])

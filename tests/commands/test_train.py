@@ -48,7 +48,8 @@ def test_unknown_timm_name_suggests(tmp_path):
 def test_torchvision_backbone(tmp_path):
     from dino_guard.trainer.build import build_models
 
-    student, teacher = build_models(tiny_setup(model={"backbone": {"name": "torchvision/resnet18", "dynamic_img_size": None},
+    student, teacher = build_models(tiny_setup(model={"backbone": {"name": "torchvision/resnet18",
+                                                                   "dynamic_img_size": None},
                                                       "head": {"input_dim": 512}}))
     assert student.head.layers[0].in_features == 512
 

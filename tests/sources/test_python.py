@@ -83,18 +83,21 @@ def test_unknown_values_stay_unknown(script):
 
 
 def test_branches_that_disagree_make_a_value_unknown(script):
-    path = script(HEAD_SCRIPT.replace("WIDTH = 2048", "import os\nif os.environ.get('BIG'):\n    WIDTH = 768\nelse:\n    WIDTH = 384"))
+    path = script(HEAD_SCRIPT.replace("WIDTH = 2048",
+                                      "import os\nif os.environ.get('BIG'):\n    WIDTH = 768\nelse:\n    WIDTH = 384"))
     assert "model.head.input_dim" not in load_python(path).known
 
 
 def test_a_constant_branch_is_followed(script):
-    path = script(HEAD_SCRIPT.replace("WIDTH = 2048", "USE_VIT = True\nif USE_VIT:\n    WIDTH = 384\nelse:\n    WIDTH = 2048"))
+    path = script(HEAD_SCRIPT.replace("WIDTH = 2048",
+                                      "USE_VIT = True\nif USE_VIT:\n    WIDTH = 384\nelse:\n    WIDTH = 2048"))
     loaded = load_python(path)
     assert loaded.setup.model.head.input_dim == 384 and "model.head.input_dim" in loaded.known
 
 
 def test_a_value_the_schema_refuses_is_reported_and_dropped(script):
-    path = script(HEAD_SCRIPT.replace("DINOProjectionHead(WIDTH, output_dim=4096)", "DINOProjectionHead(0, output_dim=4096)"))
+    path = script(HEAD_SCRIPT.replace("DINOProjectionHead(WIDTH, output_dim=4096)",
+                                      "DINOProjectionHead(0, output_dim=4096)"))
     loaded = load_python(path)
     assert [(f.code, f.line, f.field) for f in loaded.findings] == [("DG003", 7, "model.head.input_dim")]
     assert loaded.setup is not None and "model.head.input_dim" not in loaded.known
@@ -118,7 +121,8 @@ def test_removed_api_gets_the_same_verdict_without_lightly_installed(script, mon
             raise importlib.metadata.PackageNotFoundError(name)
         return real_version(name, *args, **kwargs)
 
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name.startswith("lightly") else real_find_spec(name, *a))
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("lightly") else real_find_spec(name, *a))
     monkeypatch.setattr(importlib.metadata, "version", no_lightly)
     loaded = load_python(script("from lightly.data import DINOCollateFunction\n"))
     assert [(f.code, f.line) for f in loaded.findings] == [("DG707", 1)]
@@ -142,7 +146,8 @@ def test_an_unpinned_old_api_names_the_release_it_was_judged_against(tmp_path):
 def test_a_pin_between_described_releases_warns_only_when_they_disagree(tmp_path):
     (tmp_path / "requirements.txt").write_text("lightly==1.5.10\n")
     path = tmp_path / "train.py"
-    path.write_text("from lightly.models.modules import MaskedVisionTransformerTIMM\n")  # added between 1.5.0 and 1.5.22
+    # added between 1.5.0 and 1.5.22
+    path.write_text("from lightly.models.modules import MaskedVisionTransformerTIMM\n")
     [finding] = load_python(path).findings
     assert finding.code == "DG708" and "absent from lightly 1.5.0" in finding.message
 

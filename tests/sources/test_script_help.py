@@ -18,12 +18,13 @@ def test_known_codes_get_their_script_help():
     assert "transform=DINOTransform()" in rephrase(_finding("DG101", "add `transform: {...}`")).help
     fix = {"train.batch_size": 24, "train.accumulate_grad_batches": 2}
     assert rephrase(_finding("DG601", "use batch_size: 24 ...", fix)).help == (
-        "use DataLoader(batch_size=24) and step the optimizer every 2 batches (Lightning: Trainer(accumulate_grad_batches=2))")
+        "use DataLoader(batch_size=24) and step the optimizer every 2 batches "
+        "(Lightning: Trainer(accumulate_grad_batches=2))")
 
 
 def test_worker_advice_names_the_dataloader():
-    assert rephrase(_finding("DG104", "set `transform: {backend: device}` ...", {"data.num_workers": 24})).help.startswith(
-        "raise DataLoader(num_workers=24)")
+    assert rephrase(_finding("DG104", "set `transform: {backend: device}` ...",
+                             {"data.num_workers": 24})).help.startswith("raise DataLoader(num_workers=24)")
 
 
 def test_dg403_swap_is_not_garbled_on_scripts():

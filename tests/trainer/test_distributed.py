@@ -106,7 +106,8 @@ def test_dinov2_trains_in_two_processes(tmp_path):
 
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     two = write_yaml(tmp_path / "two.dino.yaml", merge(merge(TINY, DINOV2), {"train": {"batch_size": 4, "devices": 2}}))
-    p = subprocess.run([*LAUNCHERS["dino-guard"], str(two), "--output-dir", "two", "--max-steps", "3", "--device", "cpu"],
+    p = subprocess.run([*LAUNCHERS["dino-guard"], str(two), "--output-dir", "two", "--max-steps", "3",
+                        "--device", "cpu"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     rows = metrics(tmp_path / "two")

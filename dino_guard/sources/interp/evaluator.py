@@ -6,7 +6,7 @@ arguments, then the methods of every object made. A budget bounds the work
 on any input: steps (statements and expressions evaluated), cells (list items
 built or copied: a list doubled 40 times stops at a million) and wall time.
 What calls, attributes and loops of a library mean comes from the library object (hooks.PlainPython is the one that knows nothing).
-"""
+"""  # noqa: E501
 
 from __future__ import annotations
 

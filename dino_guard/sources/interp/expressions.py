@@ -95,7 +95,8 @@ class ExpressionsMixin:
 
     def expr_Call(self, node: ast.Call, frame) -> Any:
         callee = self.eval(node.func, frame)
-        if isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS and isinstance(node.func.value, ast.Name):
+        if (isinstance(node.func, ast.Attribute) and node.func.attr in _MUTATORS
+                and isinstance(node.func.value, ast.Name)):
             self._forget_contents(node.func.value, frame.lookup(node.func.value.id), frame)  # views.append(v) in a loop
         args, kwargs, star = [], {}, False
         arg_nodes, kw_nodes = [], {}
@@ -128,7 +129,8 @@ class ExpressionsMixin:
                     _forget_length(value)  # a helper may append to the list it gets
             for value, node in zip(call.args, call.arg_nodes, strict=True):
                 if isinstance(value, (tuple, Seq, DictVal)):
-                    self._forget_contents(node, value, frame, only_empty=True)  # fill(views): a helper may fill the list
+                    # fill(views): a helper may fill the list
+                    self._forget_contents(node, value, frame, only_empty=True)
         if isinstance(callee, Func):
             return self.call_func(callee, plain_args, call.kwargs, unknown_args=call.star,
                                   origins=self.call_origins(call, frame))
@@ -275,7 +277,8 @@ class ExpressionsMixin:
     def _slice(self, base: Any, node: ast.Slice, frame, whole: ast.AST) -> Any:
         lower = self.eval(node.lower, frame) if node.lower else None
         upper = self.eval(node.upper, frame) if node.upper else None
-        if node.step is not None or not all(v is None or (isinstance(v, int) and not isinstance(v, bool)) for v in (lower, upper)):
+        if node.step is not None or not all(v is None or (isinstance(v, int) and not isinstance(v, bool))
+                                            for v in (lower, upper)):
             return Seq() if isinstance(base, Seq) else opaque(self.pos(whole))
         if isinstance(base, Children):
             return Children(base.owner, -upper) if lower is None and upper is not None and upper < 0 else Seq()

@@ -64,7 +64,8 @@ class ScriptCallsMixin:
         positional = (spec.posonlyargs + spec.args)[1 if self_obj is not None else 0:]
         passed, named = origins if origins is not None else ([], {})
         defaults = [None] * (len(positional) - len(spec.defaults)) + list(spec.defaults)
-        params = list(zip(positional, defaults, strict=False)) + list(zip(spec.kwonlyargs, spec.kw_defaults, strict=False))
+        params = (list(zip(positional, defaults, strict=False))
+                  + list(zip(spec.kwonlyargs, spec.kw_defaults, strict=False)))
         for index, (param, default) in enumerate(params):
             if index < n_args and index < len(positional):
                 span = passed[index] if index < len(passed) else None

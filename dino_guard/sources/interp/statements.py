@@ -23,7 +23,8 @@ _UNBOUND = object()  # a name or attribute one branch does not bind
 def _merge(values: list):
     """One value when every branch agrees; else a fresh unknown, and each candidate learns its alternatives."""
     first = values[0]
-    same = all(v is first or (is_const(v) and is_const(first) and type(v) is type(first) and v == first) for v in values)
+    same = all(v is first or (is_const(v) and is_const(first) and type(v) is type(first) and v == first)
+               for v in values)
     if same:
         return first
     for value in values:
@@ -88,7 +89,8 @@ class StatementsMixin:
                 self.note_written(node.target.id, self.origin_of(node.value, frame), frame.locals)
 
     def stmt_AugAssign(self, node: ast.AugAssign, frame: Frame) -> None:
-        value = self.eval(ast.BinOp(node.target, node.op, node.value), frame) if isinstance(node.target, ast.Name) else None
+        value = (self.eval(ast.BinOp(node.target, node.op, node.value), frame)
+                 if isinstance(node.target, ast.Name) else None)
         self.assign(node.target, value if value is not None else opaque(self.pos(node)), frame)
 
     def stmt_Expr(self, node: ast.Expr, frame: Frame) -> None:
@@ -163,7 +165,8 @@ class StatementsMixin:
         """`step += 1` in a loop body: the name holds a different value on every pass, so it is unknown inside."""
         names = getattr(node, "_dg_carried", None)
         if names is None:
-            names = {n.target.id for n in own_nodes(node) if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
+            names = {n.target.id for n in own_nodes(node)
+                     if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name)}
             node._dg_carried = names  # the tree lives as long as this analysis
         for name in names:
             if is_const(frame.lookup(name)):

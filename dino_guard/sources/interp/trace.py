@@ -28,7 +28,8 @@ class Trace:
     objects: list = field(default_factory=list)  # every library object made (Obj), in order
     object_ids: set = field(default_factory=set)
     bindings: list = field(default_factory=list)
-    origins: dict = field(default_factory=dict)  # position of a name read -> span of the literal its value was written as
+    # position of a name read -> span of the literal its value was written as
+    origins: dict = field(default_factory=dict)
 
     def record(self, obj: Obj, scope: Any = None) -> Obj:
         """Remember an object a library call made, and the script class whose method made it."""

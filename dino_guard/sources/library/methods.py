@@ -69,9 +69,11 @@ def _flatten(it, obj: Obj, call: Call) -> Any:
 
 
 METHODS = {
-    "parameters": _parameters, "flatten": _flatten, "named_parameters": _parameters, "children": _children, "modules": _children,
+    "parameters": _parameters, "flatten": _flatten, "named_parameters": _parameters,
+    "children": _children, "modules": _children,
     "cancel_last_layer_gradients": _cancel_last_layer_gradients, "detach": _detach,
-    "forward": lambda it, obj, call: call_object(it, obj, call), "__call__": lambda it, obj, call: call_object(it, obj, call),
+    "forward": lambda it, obj, call: call_object(it, obj, call),
+    "__call__": lambda it, obj, call: call_object(it, obj, call),
     "fit": _fit, "add_module": _add_module, "zero_grad": lambda it, obj, call: None,
     **{name: _wrapped for name in ("setup", "setup_module", "setup_dataloaders", "to_device")},
     **{name: (lambda it, obj, call: obj) for name in SELF_METHODS},

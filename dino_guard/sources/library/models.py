@@ -73,7 +73,8 @@ def torchvision_model(it, name: str, call: Call) -> Any:
     full = backbones.TORCHVISION_PREFIX + name
     if backbones.lookup(full) is None:
         if name.startswith(MAP_FAMILIES):
-            return Obj("module", call.pos, facts={"torchvision": (name, call.pos)})  # width unknown here; .features is a map
+            # width unknown here; .features is a map
+            return Obj("module", call.pos, facts={"torchvision": (name, call.pos)})
         return opaque(call.pos)
     return record(it, backbone_obj(call.pos, full, call.pos, torchvision=name))
 

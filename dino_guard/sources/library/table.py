@@ -49,7 +49,8 @@ def _grad_scaler(it, call: Call, qual: str) -> Obj:
 
 
 def _ema_helper(it, call: Call, qual: str) -> Any:
-    it.trace.ema_by_hand = True  # timm's ModelEmaV2, torch's AveragedModel, torch._foreach_lerp_: an EMA lightly does not see
+    # timm's ModelEmaV2, torch's AveragedModel, torch._foreach_lerp_: an EMA lightly does not see
+    it.trace.ema_by_hand = True
     return opaque(call.pos)
 
 
@@ -73,7 +74,8 @@ def _named(handler: Callable) -> Handler:
 def _partial(it, call: Call, qual: str) -> Any:
     """functools.partial(DINOv2ProjectionHead, input_dim=384): calling it later calls the library with both."""
     callee = call.arg(0, "func")
-    return Obj("partial", call.pos, attrs={"callee": callee, "call": call}) if isinstance(callee, Ref) else opaque(call.pos)
+    return (Obj("partial", call.pos, attrs={"callee": callee, "call": call}) if isinstance(callee, Ref)
+            else opaque(call.pos))
 
 
 def call_partial(it, partial: Obj, call: Call) -> Any:
@@ -90,8 +92,10 @@ EXACT: dict = {
     "functools.partial": _partial,
     "timm.create_model": _named(models.timm_model), "timm.models.create_model": _named(models.timm_model),
     "torch.hub.load": _named(models.hub_model),
-    "torch.utils.data.DataLoader": _named(data.dataloader), "torch.utils.data.dataloader.DataLoader": _named(data.dataloader),
-    "torch.nn.Sequential": _named(models.sequential), "torch.nn.modules.container.Sequential": _named(models.sequential),
+    "torch.utils.data.DataLoader": _named(data.dataloader),
+    "torch.utils.data.dataloader.DataLoader": _named(data.dataloader),
+    "torch.nn.Sequential": _named(models.sequential),
+    "torch.nn.modules.container.Sequential": _named(models.sequential),
     "torch.nn.Identity": lambda it, call, qual: Obj("identity", call.pos),
     "copy.deepcopy": lambda it, call, qual: models.deepcopy(it, call.arg(0, "x"), {}),
     "torch.set_grad_enabled": _set_grad_enabled, "torch.set_default_dtype": _set_default_dtype,

@@ -29,7 +29,8 @@ def test_names_modules_and_attributes_of_names():
 
 def test_a_name_moved_elsewhere_points_to_its_public_module():
     assert rel.missing("1.6.0", "lightly.loss.DINOProjectionHead") == "lightly.loss.DINOProjectionHead"
-    assert "from lightly.models.modules import DINOProjectionHead" in rel.replacement("1.6.0", "lightly.loss.DINOProjectionHead")
+    assert "from lightly.models.modules import DINOProjectionHead" in rel.replacement("1.6.0",
+                                                                                      "lightly.loss.DINOProjectionHead")
     assert "DINOTransform" in rel.replacement("1.6.0", "lightly.data.DINOCollateFunction")
 
 
