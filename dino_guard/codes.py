@@ -133,7 +133,7 @@ FIX_SAFETY: dict[str, str] = {
     "DG203": "unsafe", "DG304": "unsafe", "DG305": "unsafe", "DG402": "unsafe", "DG403": "unsafe",
     "DG404": "unsafe", "DG410": "unsafe", "DG413": "unsafe", "DG414": "unsafe",
     "DG415": "unsafe", "DG416": "unsafe", "DG417": "unsafe", "DG602": "unsafe",
-    "DG204": "unsafe", "DG419": "unsafe", "DG420": "unsafe", "DG422": "unsafe",
+    "DG204": "unsafe", "DG419": "unsafe", "DG420": "unsafe", "DG422": "unsafe", "DG111": "unsafe", "DG112": "unsafe",
 }
 
 

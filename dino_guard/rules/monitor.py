@@ -259,5 +259,5 @@ documented("DG508", "update-per-micro-batch", Severity.WARNING, """
 
     References:
         Lightning docs, gradient accumulation (hooks per micro-batch);
-        lightly DINOLoss.update_center; LightlyTrain issue 29.
+        lightly DINOLoss.update_center; lightly-ai/lightly-train#29.
     """, origin="trainer")
