@@ -42,7 +42,7 @@ class DINOv2(L.LightningModule):
 
     def __init__(self, ibot_separate_head: bool = False, head_input_dim: int | None = 64, lr: float = 1e-3,
                  nan_term: str | None = None, nan_step: int = 3, teacher_temp: float = 0.04,
-                 ema_every_micro_batch: bool = True):
+                 ema_every_micro_batch: bool = True, ibot_teacher_temp: float | None = None):
         super().__init__()
         vit = timm.create_model("test_vit", num_classes=0, dynamic_img_size=True, init_values=1e-5)
         self.student_backbone = MaskedVisionTransformerTIMM(vit=vit, antialias=False, pos_embed_initialization="skip")
@@ -57,7 +57,7 @@ class DINOv2(L.LightningModule):
             p.requires_grad = False
         self.dino_criterion = DINOLoss(output_dim=OUTPUT_DIM, teacher_temp=teacher_temp,
                                        warmup_teacher_temp=min(teacher_temp, 0.04), warmup_teacher_temp_epochs=0)
-        self.ibot_criterion = IBOTPatchLoss(output_dim=OUTPUT_DIM, teacher_temp=teacher_temp)
+        self.ibot_criterion = IBOTPatchLoss(output_dim=OUTPUT_DIM, teacher_temp=ibot_teacher_temp or teacher_temp)
         self.koleo_criterion = KoLeoLoss()
         self.lr, self.nan_term, self.nan_step = lr, nan_term, nan_step
         self.ema_every_micro_batch = ema_every_micro_batch
