@@ -11,6 +11,7 @@ import ast
 from collections.abc import Iterator
 
 from dino_guard.findings import Severity
+from dino_guard.plan import DINOV2_LR_REFERENCE_BATCH
 from dino_guard.rules.registry import ScriptIssue, script_rule
 from dino_guard.rules.script_teacher import Sides, modules_of
 from dino_guard.sources.interp import descendants
@@ -270,7 +271,7 @@ def teacher_temp_warmup_longer_than_run(evidence) -> Iterator[ScriptIssue]:
                               "warm up over a share of the run, e.g. warmup_steps=int(0.3 * total_steps)")
 
 
-SQRT_REFERENCE = 1024  # DINOv2's lr rule: lr x sqrt(batch / 1024) (plan.DINOV2_LR_REFERENCE_BATCH)
+REFERENCE = DINOV2_LR_REFERENCE_BATCH  # DINOv2's lr rule: lr x sqrt(batch / 1024), from the run plan
 
 
 def _sqrt_ratio(node: ast.AST) -> ast.BinOp | None:
@@ -311,15 +312,15 @@ def sqrt_lr_reference_is_the_batch(evidence) -> Iterator[ScriptIssue]:
     """
     batch = evidence.value("train.batch_size")
     if evidence.tree is None or evidence.value("method") != "dinov2" or not isinstance(batch, int) \
-            or batch == SQRT_REFERENCE:
+            or batch == REFERENCE:
         return
     for node in ast.walk(evidence.tree):
         ratio = _sqrt_ratio(node)
         if ratio is not None and isinstance(ratio.right, ast.Constant) and ratio.right.value == batch:
             yield ScriptIssue((ratio.right.lineno, ratio.right.col_offset + 1), "", f"the square-root lr rule refers "
                               f"to the script's own batch ({batch}), so the lr is the one tuned for "
-                              f"{SQRT_REFERENCE} images, {(SQRT_REFERENCE / batch) ** 0.5:.1f}x too high for {batch}",
-                              f"scale against {SQRT_REFERENCE}: math.sqrt(batch_size / {SQRT_REFERENCE})")
+                              f"{REFERENCE} images, {(REFERENCE / batch) ** 0.5:.1f}x too high for {batch}",
+                              f"scale against {REFERENCE}: math.sqrt(batch_size / {REFERENCE})")
 
 
 META_EPOCH_LENGTH = 1250  # facebookresearch/dinov2 OFFICIAL_EPOCH_LENGTH: iterations per "epoch", whatever the data
