@@ -90,8 +90,12 @@ def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:
         # code inside `with pytest.raises(...)` is there to fail: judged where it is used
         inside = expected_failures(loaded.text) if findings and loaded.text else []
         findings = [rephrase(f) for f in findings if not any(first <= f.line <= last for first, last in inside)]
-        if loaded.evidence is not None and loaded.text is not None:  # at the literal to edit, not at its use
-            lines, origins = loaded.text.splitlines(), loaded.evidence.trace.origins
+        if loaded.evidence is not None and loaded.text is not None:  # at what to edit, not at its use
+            from dino_guard.sources.call_edit import at_fix_call
+
+            evidence, text = loaded.evidence, loaded.text
+            lines, origins = text.splitlines(), evidence.trace.origins
+            findings = [at_fix_call(f, evidence.built.positions, evidence.tree, text) for f in findings]
             findings = once_per_place([at_origin(f, origins, lines) for f in findings])
     return findings
 
