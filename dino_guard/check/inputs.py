@@ -82,7 +82,14 @@ def check_path(path: Path, options: Options) -> list[Finding]:
 
 def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:
     """What `check` reports for a file already loaded: `train` and `estimate` give the same verdict."""
-    findings = _unsuppressed(path, loaded.text, check_loaded(loaded, options), options)
+    findings = check_loaded(loaded, options)
+    if path.suffix == ".py" and loaded.evidence is not None and loaded.text is not None and findings:
+        from dino_guard.sources.call_edit import at_fix_call
+
+        # before suppression: a noqa comment on the timm call's line or on the crop's line (now related) silences it
+        built, tree = loaded.evidence.built, loaded.evidence.tree
+        findings = [at_fix_call(f, built.positions, tree, loaded.text) for f in findings]
+    findings = _unsuppressed(path, loaded.text, findings, options)
     if path.suffix == ".py":
         from dino_guard.sources.python import expected_failures
         from dino_guard.sources.script_help import at_origin, once_per_place, rephrase
@@ -90,12 +97,8 @@ def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:
         # code inside `with pytest.raises(...)` is there to fail: judged where it is used
         inside = expected_failures(loaded.text) if findings and loaded.text else []
         findings = [rephrase(f) for f in findings if not any(first <= f.line <= last for first, last in inside)]
-        if loaded.evidence is not None and loaded.text is not None:  # at what to edit, not at its use
-            from dino_guard.sources.call_edit import at_fix_call
-
-            evidence, text = loaded.evidence, loaded.text
-            lines, origins = text.splitlines(), evidence.trace.origins
-            findings = [at_fix_call(f, evidence.built.positions, evidence.tree, text) for f in findings]
+        if loaded.evidence is not None and loaded.text is not None:  # at the literal to edit, not at its use
+            lines, origins = loaded.text.splitlines(), loaded.evidence.trace.origins
             findings = once_per_place([at_origin(f, origins, lines) for f in findings])
     return findings
 
