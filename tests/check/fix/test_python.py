@@ -71,3 +71,18 @@ def test_dg302_with_keyword_arguments_from_a_dict_is_left_and_counted_as_remaini
     assert finding.edit is None  # `**VIT_KWARGS` may hold dynamic_img_size: writing it again could be a TypeError
     fixed = fix_text(path, text, OPTIONS, unsafe=True)
     assert not fixed.changed and _findings(path, fixed.after, "DG302")
+
+
+def test_a_line_added_by_one_fix_does_not_send_the_next_fix_to_the_call_above_its_own():
+    """DG302's keyword on a line of its own shifted DG301's position onto the evaluation transform above it."""
+    path = FIXTURES / "line_added_above_another_fix.py"
+    text = path.read_text(encoding="utf-8")
+    fixed = fix_text(path, text, OPTIONS, unsafe=False)
+    changed = [line for line in fixed.diff().splitlines()[2:] if line[:1] in "+-"]
+    assert changed == ["+    dynamic_img_size=True,", "-" + _line(text, "transform = "),
+                       "+" + _line(text, "transform = ").replace("local_crop_size=100", "local_crop_size=112")]
+
+
+def _line(text: str, start: str) -> str:
+    (line,) = [line for line in text.splitlines() if line.startswith(start)]
+    return line
