@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import re
 from typing import Any
 
 from dino_guard.findings import Finding
 
 # The backbone's setup fields that are keyword arguments of timm.create_model (and of timm's model functions).
 BACKBONE_KEYWORDS = ("dynamic_img_size", "pretrained", "drop_path_rate")
+_LINE_END = re.compile(r"(?<=\n)|(?<=\r)(?!\n)")  # just past \n, \r\n or a lone \r
 
 
 def at_fix_call(finding: Finding, positions: dict, tree: ast.Module, text: str) -> Finding:
@@ -44,7 +46,7 @@ def at_fix_call(finding: Finding, positions: dict, tree: ast.Module, text: str) 
     call = innermost_call(tree, text, where)
     if call is None:
         return finding
-    lines = text.splitlines()
+    lines = source_lines(text)
     target = _keyword(call, keyword) or call
     line, column = target.lineno, _column(lines, target.lineno, target.col_offset)
     end_line, end_column = target.end_lineno, _column(lines, target.end_lineno, target.end_col_offset)
@@ -60,10 +62,10 @@ def keyword_edit(tree: ast.Module, text: str, position: tuple[int, int], keyword
     call = innermost_call(tree, text, position)
     if call is None:
         return None
-    lines = text.splitlines(keepends=True)
+    lines = source_lines(text)
     existing = _keyword(call, keyword)
     if existing is not None:
-        return _edit(lines, existing.value, existing.value, repr(value))
+        return _replace(lines, existing.value, repr(value))
     if any(isinstance(arg, ast.Starred) for arg in call.args) or any(k.arg is None for k in call.keywords):
         return None
     return _append(lines, call, f"{keyword}={value!r}")
@@ -71,7 +73,7 @@ def keyword_edit(tree: ast.Module, text: str, position: tuple[int, int], keyword
 
 def apply_edit(text: str, edit: dict) -> str:
     """The text with the edit's span replaced by its replacement."""
-    lines = text.splitlines(keepends=True)
+    lines = source_lines(text)
     start = _offset(lines, edit["line"], edit["column"])
     end = _offset(lines, edit["end_line"], edit["end_column"])
     return text[:start] + edit["replacement"] + text[end:]
@@ -79,7 +81,7 @@ def apply_edit(text: str, edit: dict) -> str:
 
 def innermost_call(tree: ast.Module, text: str, position: tuple[int, int]) -> ast.Call | None:
     """The smallest call whose span holds (line, column) (the column counted in characters, from 1)."""
-    lines = text.splitlines()
+    lines = source_lines(text)
     spans = [(node, (node.lineno, _column(lines, node.lineno, node.col_offset)),
               (node.end_lineno, _column(lines, node.end_lineno, node.end_col_offset)))
              for node in ast.walk(tree) if isinstance(node, ast.Call)]
@@ -87,6 +89,13 @@ def innermost_call(tree: ast.Module, text: str, position: tuple[int, int]) -> as
     if not holding:
         return None
     return min(holding, key=lambda span: (span[2][0] - span[1][0], span[2][1] - span[1][1]))[0]
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines as Python numbers them, ends kept: only \\n, \\r\\n and \\r end one (str.splitlines also
+    splits at a form feed, which some scripts hold between sections, and every later line number would be off)."""
+    lines = _LINE_END.split(text)
+    return lines[:-1] if lines and not lines[-1] else lines
 
 
 def _keyword(call: ast.Call, keyword: str) -> ast.keyword | None:
@@ -146,10 +155,10 @@ def _insert(lines: list[str], at: tuple[int, int], replacement: str) -> dict:
     return {"line": line, "column": column, "end_line": line, "end_column": column, "replacement": replacement}
 
 
-def _edit(lines: list[str], first: ast.AST, last: ast.AST, replacement: str) -> dict:
+def _replace(lines: list[str], node: ast.AST, replacement: str) -> dict:
     plain = [raw.rstrip("\r\n") for raw in lines]
-    return {"line": first.lineno, "column": _column(plain, first.lineno, first.col_offset),
-            "end_line": last.end_lineno, "end_column": _column(plain, last.end_lineno, last.end_col_offset),
+    return {"line": node.lineno, "column": _column(plain, node.lineno, node.col_offset),
+            "end_line": node.end_lineno, "end_column": _column(plain, node.end_lineno, node.end_col_offset),
             "replacement": replacement}
 
 

@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from dino_guard.sources.call_edit import apply_edit, innermost_call, keyword_edit
+from dino_guard.sources.call_edit import apply_edit, innermost_call, keyword_edit, source_lines
 
 
 def _set(text: str, position: tuple[int, int], keyword: str = "dynamic_img_size", value=True) -> str | None:
@@ -68,3 +68,11 @@ def test_columns_count_characters_on_a_line_with_non_ascii_text():
     edit = keyword_edit(ast.parse(text), text, (1, 7), "dynamic_img_size", True)
     assert edit["column"] == text.index(")") + 1
     assert apply_edit(text, edit) == text.replace('")', '", dynamic_img_size=True)')
+
+
+def test_a_form_feed_between_sections_starts_no_line():
+    """str.splitlines() splits at \\f; Python does not, so the edit's line numbers must not either."""
+    text = '# section one\n\x0c\nvit = create_model("vit_small_patch16_224")\n'
+    edit = keyword_edit(ast.parse(text), text, (3, 7), "dynamic_img_size", True)
+    assert edit["line"] == 3 and apply_edit(text, edit) == text.replace('4")', '4", dynamic_img_size=True)')
+    assert source_lines("a\r\nb\rc\n\x0cd") == ["a\r\n", "b\r", "c\n", "\x0cd"]
