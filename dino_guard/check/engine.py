@@ -54,6 +54,7 @@ class Context:
     locations: Locations = field(default_factory=Locations)
     known: frozenset | None = None  # None: every field is known (a setup file)
     options: Options = field(default_factory=Options)
+    unknown: frozenset = frozenset()  # fields left open inside a known section (a script's **kwargs)
 
     @cached_property
     def backbone(self) -> backbones.BackboneInfo | None:
@@ -110,6 +111,8 @@ class Context:
         return backbones.resolve(self.setup.model.backbone).patch
 
     def is_known(self, dotted: str) -> bool:
+        if any(dotted == k or dotted.startswith(k + ".") for k in self.unknown):
+            return False
         if self.known is None:
             return True
         return any(dotted == k or dotted.startswith(k + ".") for k in self.known)
@@ -148,7 +151,7 @@ def check_loaded(loaded: Loaded, options: Options | None = None) -> list[Finding
     options = options or Options()
     findings = [f for f in loaded.findings if options.wants(f.code)]
     if loaded.setup is not None:
-        ctx = Context(loaded.path, loaded.setup, loaded.locations, loaded.known, options)
+        ctx = Context(loaded.path, loaded.setup, loaded.locations, loaded.known, options, loaded.unknown)
         findings.extend(run_rules(ctx))
     if loaded.evidence is not None:
         findings.extend(run_script_rules(loaded, options))

@@ -57,6 +57,7 @@ class Loaded:
     locations: Locations
     findings: list[Finding]
     known: frozenset | None = None  # dotted fields a partial source determined; None = all
+    unknown: frozenset = frozenset()  # fields inside a known section that the source leaves open
     evidence: Any = None  # what a script reader saw, for the rules that only scripts can break (DG7xx)
     text: str | None = None  # the text read, so suppression comments are found without reading the file again
 

@@ -95,7 +95,7 @@ def analyse(path: str, text: str, require_lightly: bool = True, src: tuple = ())
     findings += invalid
     evidence = ScriptEvidence(path, trace, roles, built, partial_setup.DinoPair(trace), setup, tree)
     return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known),
-                  evidence)
+                  frozenset(built.unknown), evidence)
 
 
 _RAISES = frozenset({"raises", "assertRaises", "assertRaisesRegex", "assertWarns", "assertWarnsRegex"})
