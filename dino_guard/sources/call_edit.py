@@ -98,6 +98,11 @@ def source_lines(text: str) -> list[str]:
     return lines[:-1] if lines and not lines[-1] else lines
 
 
+def char_position(lines: list[str], node: ast.AST) -> tuple[int, int]:
+    """A node's (line, column) as findings count them: from 1, the column in characters."""
+    return node.lineno, _column(lines, node.lineno, node.col_offset)
+
+
 def _keyword(call: ast.Call, keyword: str) -> ast.keyword | None:
     found = [k for k in call.keywords if k.arg == keyword]
     return found[-1] if found else None

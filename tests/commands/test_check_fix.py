@@ -93,6 +93,20 @@ def test_json_edit_of_a_script_finding_is_the_one_fix_writes(cli, tmp_path):
         line[:column] + found["edit"]["replacement"] + line[column:]
 
 
+def test_fix_writes_the_json_edit_of_a_value_passed_through_a_name(cli, tmp_path):
+    """`input_dim = 2048` passed into the model: JSON said 2048 -> 512 at the literal, --fix wrote nothing."""
+    import json
+
+    path = _copy(REPO / "tests/sources/fixtures/bad_head_input_resnet18.py", tmp_path)
+    (found,) = [f for f in json.loads(cli("check", "--format", "json", path).output) if f["code"] == "DG201"]
+    edit, lines = found["edit"], path.read_text().splitlines()
+    expected = lines[edit["line"] - 1][:edit["column"] - 1] + edit["replacement"] + \
+        lines[edit["line"] - 1][edit["end_column"] - 1:]
+    assert expected == "input_dim = 512  # expect: DG201"
+    result = cli("check", "--fix", path)
+    assert "Fixed 1 finding" in result.output and path.read_text().splitlines()[edit["line"] - 1] == expected
+
+
 def test_fix_with_json_output_keeps_stdout_one_document(cli, tmp_path):
     import json
 

@@ -9,10 +9,12 @@ which position). A fix with a field that is no keyword of such a call (a
 batch size, a momentum schedule), or a call that passes `*` or `**`
 arguments the keyword could collide with, is not fixable here.
 
-The backbone's keywords (`model.backbone.dynamic_img_size` -> the timm call
-that builds it, where the script reader moved the finding) are written by
-the text edit `check` reports as the finding's `edit` (sources/call_edit.py):
-one implementation, so --fix writes what an editor is offered.
+A finding that carries an `edit` (sources/call_edit.py: the backbone's
+`dynamic_img_size=True` in the timm call that builds it; sources/origin_edit.py:
+the literal a name's value was written as, `LOCAL = 100` -> `LOCAL = 112`)
+gets exactly that edit: one source, so --fix writes what `check --format
+json` reports and an editor offers. A finding moved to its literal without an
+edit (the literal may set more than the finding's argument) is not fixable.
 """
 
 from __future__ import annotations
@@ -20,37 +22,29 @@ from __future__ import annotations
 from typing import Any
 
 from dino_guard.check.fix.errors import NotFixable
+from dino_guard.findings import Finding
+from dino_guard.sources.call_edit import apply_edit
 from dino_guard.sources.script_help import CALLS
+
+
+def apply_finding(text: str, finding: Finding) -> str:
+    """The script with the finding's fix: exactly its `edit` when the reader made one, else the keyword written
+    into the lightly call at the finding's position."""
+    if finding.edit is not None:
+        return apply_edit(text, finding.edit)
+    return apply(text, finding.fix, (finding.line, finding.column))
 
 
 def apply(text: str, fix: dict, position: tuple[int, int]) -> str:
     for dotted, value in fix.items():
         section, _, keyword = dotted.rpartition(".")
         if section == "model.backbone":
-            text = _backbone_keyword(text, position, keyword, value)
-        elif section in CALLS:
-            text = _lightly_keyword(text, CALLS[section], position, keyword, value)
-        else:
+            raise NotFixable(f"{dotted} is written by the finding's edit, and this one has none "
+                             "(the timm call passes * or ** arguments, or the script does not show it)")
+        if section not in CALLS:
             raise NotFixable(f"{dotted} is no keyword argument of a call")
+        text = _lightly_keyword(text, CALLS[section], position, keyword, value)
     return text
-
-
-def _backbone_keyword(text: str, position: tuple[int, int], keyword: str, value: Any) -> str:
-    """keyword=value in the timm call at position (create_model, or one of timm's model functions)."""
-    import ast
-
-    from dino_guard.sources.call_edit import BACKBONE_KEYWORDS, apply_edit, keyword_edit
-
-    if keyword not in BACKBONE_KEYWORDS or value is None:
-        raise NotFixable(f"model.backbone.{keyword} is no keyword argument dino-guard writes into a timm call")
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError) as exc:
-        raise NotFixable(f"the script does not parse: {exc}") from None
-    edit = keyword_edit(tree, text, position, keyword, value)
-    if edit is None:
-        raise NotFixable(f"no call at {position[0]}:{position[1]} takes {keyword}= (or it passes * or ** arguments)")
-    return apply_edit(text, edit)
 
 
 def _lightly_keyword(text: str, callee: str, position: tuple[int, int], keyword: str, value: Any) -> str:

@@ -1,5 +1,9 @@
 """`check --fix` on training scripts, per crop rule: the fix lands in the right call and the rule goes quiet.
 
+A finding about a value held in a name is fixed at the literal the name was
+written as, exactly as its JSON `edit` says, and only when that literal sets
+nothing else.
+
 DG302's fix (`dynamic_img_size=True`) goes into the timm call that builds the
 ViT, not into the DINOTransform whose crops expose it; the finding points at
 that call and its `edit` is exactly what --fix writes. DG301 and DG303 edit
@@ -13,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from dino_guard.check.engine import Options
-from dino_guard.check.fix.apply import fix_text
+from dino_guard.check.fix.apply import applies, editor, fix_text
+from dino_guard.check.fix.errors import NotFixable
 from dino_guard.check.inputs import findings_of, load_text
 from dino_guard.sources.call_edit import apply_edit
 from tests.helpers import REPO, expectations
@@ -32,7 +37,11 @@ FIXED = {
     "bad_crop_not_divisible.py": "transform = DINOTransform(local_crop_size=112)  # expect: DG301",
     "bad_torchvision_vit_local_crops.py":
         "transform = DINOTransform(global_crop_size=224, local_crop_size=96, n_local_views=0)  # expect: DG303",
+    # a value held in a name: the literal it was written as, which sets nothing else (both heads take input_dim)
+    "bad_crop_size_from_a_constant.py": "LOCAL_CROP_SIZE = 112  # expect: DG301",
+    "bad_head_input_resnet18.py": "input_dim = 512  # expect: DG201",
 }
+SCRIPTS = sorted(FIXTURES.glob("*.py")) + sorted((REPO / "examples/scripts").glob("*.py"))
 
 
 def _findings(path: Path, text: str, code: str) -> list:
@@ -86,3 +95,33 @@ def test_a_line_added_by_one_fix_does_not_send_the_next_fix_to_the_call_above_it
 def _line(text: str, start: str) -> str:
     (line,) = [line for line in text.splitlines() if line.startswith(start)]
     return line
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+def test_fix_writes_exactly_the_json_edit_in_every_fixture(path: Path):
+    """A value passed through a name had its JSON edit (100 -> 112 at the literal) while --fix wrote nothing."""
+    text = path.read_text(encoding="utf-8")
+    for finding in findings_of(path, load_text(path, text), OPTIONS):
+        moved_to_its_literal = "the value is used here" in [note for _, _, note in finding.related]
+        if finding.edit is not None:
+            assert editor(".py")(text, finding) == apply_edit(text, finding.edit), finding
+        elif moved_to_its_literal and applies(finding, unsafe=True):
+            with pytest.raises(NotFixable):  # no edit reported: --fix must not write one either
+                editor(".py")(text, finding)
+
+
+def test_a_constant_that_sets_another_value_too_is_reported_but_not_fixed():
+    """Editing CROP = 100 would also change the evaluation Resize(CROP): the fix is refused, and the help says so."""
+    path = FIXTURES / "bad_crop_size_constant_used_twice.py"
+    text = path.read_text(encoding="utf-8")
+    (finding,) = _findings(path, text, "DG301")
+    assert (finding.line, "DG301") in expectations(path) and finding.edit is None
+    assert "written at line 15, which may set more than local_crop_size: check --fix leaves it" in finding.help
+    fixed = fix_text(path, text, OPTIONS, unsafe=True)
+    assert not fixed.changed and _findings(path, fixed.after, "DG301")
+
+
+def test_a_constant_read_by_both_heads_names_each_line_in_its_help():
+    path = FIXTURES / "bad_head_input_resnet18.py"
+    (finding,) = _findings(path, path.read_text(encoding="utf-8"), "DG201")
+    assert finding.help == "change line 38 to `input_dim = 512` (used at lines 19 and 21: each takes the new value)"
