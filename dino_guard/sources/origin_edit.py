@@ -29,11 +29,7 @@ import ast
 from dataclasses import dataclass
 
 from dino_guard.sources import lightly_api
-from dino_guard.sources.call_edit import char_position, source_lines
-
-# lightly calls whose keywords are setup fields, and their signatures (an argument given by position is matched too).
-_SIGNATURES = {"DINOProjectionHead": lightly_api.DINO_HEAD, "DINOLoss": lightly_api.DINO_LOSS,
-               "DINOTransform": lightly_api.DINO_TRANSFORM, "IBOTPatchLoss": lightly_api.IBOT_LOSS}
+from dino_guard.sources.call_edit import callee_name, char_position, source_lines
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ def sole_uses(tree: ast.Module, text: str, origins: dict, span: tuple, callee: s
         return None
     carried = {position for position, origin in origins.items() if origin == span}
     reads, slots, definitions = _index(tree)
-    index = [name for name, _ in _SIGNATURES.get(callee, ())]
+    index = [name for name, _ in lightly_api.SIGNATURES.get(callee, ())]
     names, pending, uses = {target.id}, [target.id], []
     while pending:
         for node in reads.get(pending.pop(), []):
@@ -63,11 +59,11 @@ def sole_uses(tree: ast.Module, text: str, origins: dict, span: tuple, callee: s
             slot = slots.get(id(node))
             if not isinstance(node.ctx, ast.Load) or slot is None or char_position(lines, node) not in carried:
                 return None  # rebound, or read as anything but an argument that carries this literal
-            if _callee(slot.call) == callee and (slot.keyword == keyword or (
+            if callee_name(slot.call) == callee and (slot.keyword == keyword or (
                     slot.index is not None and keyword in index and index.index(keyword) == slot.index)):
                 uses.append(slot.call.lineno)
                 continue
-            parameter = _parameter(definitions.get(_callee(slot.call), []), slot)
+            parameter = _parameter(definitions.get(callee_name(slot.call), []), slot)
             if parameter is None or not reads.get(parameter):
                 return None  # not passed on to a parameter of the script that reads it (a library method?)
             if parameter not in names:
@@ -132,11 +128,6 @@ def _parameter(found: list, slot: Slot) -> str | None:
     if slot.keyword is not None:
         return slot.keyword if slot.keyword in positional + [a.arg for a in spec.kwonlyargs] else None
     return positional[slot.index] if slot.index < len(positional) else None  # past them: into *args
-
-
-def _callee(call: ast.Call) -> str | None:
-    func = call.func
-    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
 
 
 def _bound_otherwise(tree: ast.Module, names: set) -> bool:

@@ -3,7 +3,9 @@
 A setup field is a keyword argument of one lightly call
 (`loss.output_dim` -> `DINOLoss(output_dim=...)`, sources/script_help.py);
 the finding's line:column lies inside that call. The keyword's value is
-replaced, or the keyword is appended; nothing else of the script changes.
+replaced, or the keyword is appended in the call's own layout (on a line of
+its own when the arguments stand one per line: the same editor as DG302's,
+sources/call_edit.py); nothing else of the script changes.
 An argument given by position is edited in place (lightly's signature says
 which position). A fix with a field that is no keyword of such a call (a
 batch size, a momentum schedule), or a call that passes `*` or `**`
@@ -23,6 +25,7 @@ from typing import Any
 
 from dino_guard.check.fix.errors import NotFixable
 from dino_guard.findings import Finding
+from dino_guard.sources import lightly_api
 from dino_guard.sources.call_edit import apply_edit
 from dino_guard.sources.script_help import CALLS
 
@@ -48,6 +51,9 @@ def apply(text: str, fix: dict, position: tuple[int, int]) -> str:
 
 
 def _lightly_keyword(text: str, callee: str, position: tuple[int, int], keyword: str, value: Any) -> str:
+    appended = _appended(text, callee, position, keyword, value)
+    if appended is not None:
+        return appended
     import libcst as cst
 
     try:
@@ -55,6 +61,28 @@ def _lightly_keyword(text: str, callee: str, position: tuple[int, int], keyword:
     except cst.ParserSyntaxError as exc:
         raise NotFixable(f"the script does not parse: {exc}") from None
     return _edit_call(module, callee, position, keyword, value).code
+
+
+def _appended(text: str, callee: str, position: tuple[int, int], keyword: str, value: Any) -> str | None:
+    """The text with a keyword the call lacks added in the call's own layout, by the same editor as DG302's
+    (sources/call_edit.py): on a line of its own when the arguments stand one per line. None when the call has
+    the keyword, passes it by position or takes * or ** arguments: the syntax tree below decides those."""
+    import ast
+
+    from dino_guard.sources.call_edit import append_edit, innermost_call
+
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    call = innermost_call(tree, text, position, named=callee)
+    if call is None or value is None or any(k.arg in (keyword, None) for k in call.keywords) \
+            or any(isinstance(arg, ast.Starred) for arg in call.args):
+        return None
+    names = [name for name, _ in lightly_api.SIGNATURES.get(callee, ())]
+    if keyword in names and names.index(keyword) < len(call.args):
+        return None  # given by position
+    return apply_edit(text, append_edit(text, call, keyword, value))
 
 
 def _edit_call(module, callee: str, position: tuple[int, int], keyword: str, value: Any):
@@ -105,10 +133,7 @@ def _with_keyword(call, keyword: str, value: Any):
 
 def _positional_index(call, keyword: str) -> int | None:
     """The index of the positional argument that passes `keyword`, by lightly's signature; None if none does."""
-    from dino_guard.sources import lightly_api
-
-    order = {"DINOProjectionHead": lightly_api.DINO_HEAD, "DINOLoss": lightly_api.DINO_LOSS,
-             "DINOTransform": lightly_api.DINO_TRANSFORM}.get(_name(call.func))
+    order = lightly_api.SIGNATURES.get(_name(call.func))
     given = sum(1 for arg in call.args if arg.keyword is None and not arg.star)
     names = [name for name, _ in order or ()]
     if keyword in names and names.index(keyword) < given:

@@ -40,6 +40,8 @@ FIXED = {
     # a value held in a name: the literal it was written as, which sets nothing else (both heads take input_dim)
     "bad_crop_size_from_a_constant.py": "LOCAL_CROP_SIZE = 112  # expect: DG301",
     "bad_head_input_resnet18.py": "input_dim = 512  # expect: DG201",
+    # a keyword added to a lightly call with one argument per line gets a line of its own
+    "bad_head_default_input_one_argument_per_line.py": "            input_dim=384,",
 }
 SCRIPTS = sorted(FIXTURES.glob("*.py")) + sorted((REPO / "examples/scripts").glob("*.py"))
 
