@@ -53,8 +53,11 @@ class Directive:
     more: tuple = ()  # further (first, last) spans
 
     def silences(self, finding: Finding) -> bool:
+        """On the finding's line, or on a related one (a script finding moved to the call its fix edits
+        keeps the line it was found on as related: a comment on either silences it)."""
         spans = ((self.first, self.last), *self.more)
-        if finding.code in self.codes and any(first <= finding.line <= last for first, last in spans):
+        lines = (finding.line, *(line for line, _, _ in finding.related))
+        if finding.code in self.codes and any(first <= line <= last for first, last in spans for line in lines):
             self.used.add(finding.code)
             return True
         return False
@@ -68,6 +71,8 @@ def lines_of(path: Path, text: str) -> list[str]:
 
 def directives(path: Path, text: str) -> list[Directive]:
     """Every suppression comment in a setup file or script: only real comments count, never text in a string."""
+    if not _DIRECTIVE.search(text) and not (path.suffix == ".py" and _NOQA.search(text)):
+        return []  # no directive anywhere in the text, so none in a comment: the usual file reads no comments
     lines = lines_of(path, text)
     found = []
     for number, column, comment in comments(path, text, lines):
