@@ -136,3 +136,17 @@ def test_plain_loop_attach_with_ibot_and_koleo_names_the_broken_term():
             optimizer.step()
             optimizer.zero_grad()
     assert stop.value.finding.code == "DG501" and "the iBOT term is nan at step 1" in stop.value.finding.message
+
+
+def test_plain_loop_watches_the_ibot_head_on_the_masked_tokens_cross_entropy():
+    """The iBOT head's monitor gets the term over the share of masked crops (half here), not the term."""
+    model = ex.DINOv2(ibot_separate_head=True)
+    model.trainer = None
+    guard = DinoGuard.attach(model.dino_criterion, ibot=model.ibot_criterion, koleo=model.koleo_criterion,
+                             student=model, monitor=ex.MONITOR)
+    with guard:
+        for batch_idx, batch in enumerate(ex.dataloader(n=24)):
+            model.training_step(batch, batch_idx).backward()
+    rows, watched = guard.watch.history, guard.watch.monitor.patch.losses
+    assert len(rows) == len(watched) == 3
+    assert watched == pytest.approx([2 * row["ibot"] for row in rows])  # random_block_mask masks half the crops
