@@ -5,11 +5,12 @@ what the user really built instead of at a setup file: the first item of the
 data set, the heads' real Linear layers, the backbone's real output width (one
 forward of a small batch on meta-device copies: no memory, no compute) and
 the traced memory estimate of the user's own modules, and the DINOLoss's own
-temperatures (DINOv2: the IBOTPatchLoss's too). The setup rules themselves then run on a Setup made of these
-measured values, so the codes and messages are those of `dino-guard check`,
-the help written as the user's code (`DINOProjectionHead(input_dim=384, ...)`);
-a finding's path is the module path (`model.student_head.layer.0`), its line
-and column 0 (printed as the path alone).
+temperatures (DINOv2: the IBOTPatchLoss's too). The setup rules themselves
+then run on a Setup made of these measured values, so the codes and messages
+are those of `dino-guard check`, the help written as the user's code
+(`DINOProjectionHead(input_dim=384, ...)`); a finding's path is the module
+path (`model.student_head.layer.0`), its line and column 0 (printed as the
+path alone).
 """
 
 from __future__ import annotations
