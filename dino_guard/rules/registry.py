@@ -58,7 +58,7 @@ class Rule:
     code: str
     name: str
     severity: Severity
-    doc: str
+    raw_doc: str  # as written; cleaned only when read (`doc`): a check run never reads it
     check: Callable[..., Iterable[Issue]] | None = None  # None: raised elsewhere (loader, trainer)
     needs: tuple = ()  # dotted setup fields the check reads; skipped when a partial source lacks one
     origin: str = "setup"  # setup | loader | script | trainer
@@ -67,6 +67,10 @@ class Rule:
     def severity_label(self) -> str:
         """The table's severity, `warning/error` for a graded rule."""
         return codes.CODES[self.code].severity_label
+
+    @property
+    def doc(self) -> str:
+        return inspect.cleandoc(self.raw_doc)
 
     @property
     def summary(self) -> str:
@@ -101,7 +105,7 @@ def rule(code: str, name: str, severity: Severity, needs: Iterable[str] = ()):
     """Decorator: register a setup rule; its docstring is its documentation."""
 
     def decorate(func: Callable[..., Iterator[Issue]]):
-        _register(Rule(code, name, severity, inspect.getdoc(func) or "", func, tuple(needs), "setup"))
+        _register(Rule(code, name, severity, func.__doc__ or "", func, tuple(needs), "setup"))
         return func
 
     return decorate
@@ -111,7 +115,7 @@ def script_rule(code: str, name: str, severity: Severity):
     """Decorator: register a rule over what the script reader saw (sources.evidence.ScriptEvidence)."""
 
     def decorate(func: Callable[..., Iterator[ScriptIssue]]):
-        _register(Rule(code, name, severity, inspect.getdoc(func) or "", func, (), "script"))
+        _register(Rule(code, name, severity, func.__doc__ or "", func, (), "script"))
         return func
 
     return decorate
@@ -119,7 +123,7 @@ def script_rule(code: str, name: str, severity: Severity):
 
 def documented(code: str, name: str, severity: Severity, doc: str, origin: str) -> None:
     """Register a code that is raised outside the rule engine."""
-    _register(Rule(code, name, severity, inspect.cleandoc(doc), None, (), origin))
+    _register(Rule(code, name, severity, doc, None, (), origin))
 
 
 def get(code: str) -> Rule:
@@ -134,10 +138,15 @@ def all_rules() -> list[Rule]:
 
 def rules_for(origin: str) -> list[Rule]:
     """The rules with a check over `origin` (setup | script), loading only their modules."""
-    from dino_guard.rules import SCRIPT_MODULES, SETUP_MODULES
+    if origin not in _CHECKS:  # once per process: a hook checks many files
+        from dino_guard.rules import SCRIPT_MODULES, SETUP_MODULES
 
-    _load(SETUP_MODULES if origin == "setup" else SCRIPT_MODULES)
-    return [RULES[c] for c in sorted(RULES) if RULES[c].origin == origin and RULES[c].check is not None]
+        _load(SETUP_MODULES if origin == "setup" else SCRIPT_MODULES)
+        _CHECKS[origin] = [RULES[c] for c in sorted(RULES) if RULES[c].origin == origin and RULES[c].check is not None]
+    return _CHECKS[origin]
+
+
+_CHECKS: dict[str, list[Rule]] = {}
 
 
 def _ensure_loaded() -> None:

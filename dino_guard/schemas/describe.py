@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union, get_args, get_origin
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 _NAMES = {int: "integer", float: "number", bool: "true/false", str: "text"}
 
 
 def describe_type(annotation: Any) -> str:
     origin, args = get_origin(annotation), get_args(annotation)
-    if origin is Union:
+    if origin is Annotated:  # a constrained type (the schema's Int): the words are the base type's
+        return describe_type(args[0])
+    if origin in (Union, types.UnionType):
         members = [describe_type(a) for a in args if a is not type(None)]
         text = " or ".join(members)
         return f"{text} or null" if type(None) in args else text

@@ -9,30 +9,27 @@ main_dino.py otherwise.
 
 # No `from __future__ import annotations` here: pydantic would then evaluate every field's annotation
 # from its string (a ForwardRef compiled per field), about a sixth of the time `check` spends importing.
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 INT64_MAX = 2**63 - 1  # torch, numpy and every C API below the trainer take 64-bit integers
 
+# Every integer field is an Int: its upper bound is a constraint pydantic-core checks, where a Python
+# validator on every field cost `check` a wrapper per field at import. Each field also has its own lower
+# bound (gt=0, ge=0, ge=-1; tests/schemas/test_setup.py holds every integer field to both bounds), so
+# a value outside 64 bits is always refused; the setup loader words the bound as "must fit in 64 bits".
+Int = Annotated[int, Field(le=INT64_MAX)]
+
 
 class Section(BaseModel):
     """Every section refuses unknown keys: a typo must not pass silently.
 
-    Numbers must be finite (`.inf`, `1e400`) and integers fit in 64 bits: the
-    trainer hands them to torch, and the checks do arithmetic with them.
+    Numbers must be finite (`.inf`, `1e400`) and integers fit in 64 bits (`Int`):
+    the trainer hands them to torch, and the checks do arithmetic with them.
     """
 
     model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
-
-    @field_validator("*")
-    @classmethod
-    def _fits_64_bits(cls, value):
-        if isinstance(value, int) and not isinstance(value, bool) and not -INT64_MAX - 1 <= value <= INT64_MAX:
-            digits = len(str(abs(value)))
-            shown = str(value) if digits <= 30 else f"a {digits}-digit number"
-            raise ValueError(f"must fit in 64 bits (at most {INT64_MAX}), got {shown}")
-        return value
 
 
 def _ordered_scale(value: tuple[float, float]) -> tuple[float, float]:
@@ -50,9 +47,9 @@ class Data(Section):
     path: str | None = Field(None, description=(
         "Folder of images, searched recursively; class subfolders are kNN labels."))
     synthetic: Literal["shapes"] | None = Field(None, description="Built-in generated data set instead of a folder.")
-    size: int = Field(2000, gt=0, description="Number of synthetic images.")
-    dataset_size: int | None = Field(None, gt=0, description="Number of training images, if known (used by checks).")
-    num_workers: int = Field(8, ge=0, description="DataLoader worker processes.")
+    size: Int = Field(2000, gt=0, description="Number of synthetic images.")
+    dataset_size: Int | None = Field(None, gt=0, description="Number of training images, if known (used by checks).")
+    num_workers: Int = Field(8, ge=0, description="DataLoader worker processes.")
 
 
 class Transform(Section):
@@ -67,13 +64,13 @@ class Transform(Section):
         "training device (8-bit RGB and grayscale JPEGs up to 24 MP, in chunks of 32 MP that the memory "
         "estimate counts; other files are still decoded in the workers). "
         "Ignored with backend: cpu."))
-    global_crop_size: int = Field(224, gt=0, description="Side of the 2 global crops, px.")
+    global_crop_size: Int = Field(224, gt=0, description="Side of the 2 global crops, px.")
     global_crop_scale: tuple[float, float] = Field((0.4, 1.0), description=(
         "[min, max] fraction of the image a global crop covers."))
-    local_crop_size: int = Field(96, gt=0, description="Side of the local crops, px.")
+    local_crop_size: Int = Field(96, gt=0, description="Side of the local crops, px.")
     local_crop_scale: tuple[float, float] = Field((0.05, 0.4), description=(
         "[min, max] fraction of the image a local crop covers."))
-    n_local_views: int = Field(6, ge=0, description="Number of local crops per image.")
+    n_local_views: Int = Field(6, ge=0, description="Number of local crops per image.")
     hf_prob: float = Field(0.5, ge=0.0, le=1.0, description="Probability of a horizontal flip.")
     vf_prob: float = Field(0.0, ge=0.0, le=1.0, description="Probability of a vertical flip.")
     rr_prob: float = Field(0.0, ge=0.0, le=1.0, description="Probability of a random 90-degree rotation.")
@@ -112,9 +109,9 @@ class Backbone(Section):
     name: str = Field(description="A timm model name (a pretrained tag like .dino is allowed) or torchvision/<name>.")
     pretrained: bool = Field(False, description="Load timm's pretrained weights (needs them in the local cache).")
     dynamic_img_size: bool | None = Field(None, description="timm ViTs: accept input sizes other than img_size.")
-    feature_dim: int | None = Field(None, gt=0, description=(
+    feature_dim: Int | None = Field(None, gt=0, description=(
         "Pooled feature width, for backbones dino-guard does not know."))
-    patch_size: int | None = Field(None, gt=0, description=(
+    patch_size: Int | None = Field(None, gt=0, description=(
         "Patch size, for ViT-like backbones dino-guard does not know."))
     drop_path_rate: float = Field(0.0, ge=0.0, lt=1.0, description="Stochastic depth of the student (timm keyword).")
 
@@ -122,12 +119,12 @@ class Backbone(Section):
 class Head(Section):
     """lightly's DINOProjectionHead arguments."""
 
-    input_dim: int | None = Field(None, gt=0, description="Defaults to the backbone's feature width.")
-    hidden_dim: int = Field(2048, gt=0, description="Width of the head's hidden layers.")
-    bottleneck_dim: int = Field(256, gt=0, description="Width before the weight-normalised last layer.")
-    output_dim: int = Field(65536, gt=0, description="Number of prototypes (DINO's K).")
+    input_dim: Int | None = Field(None, gt=0, description="Defaults to the backbone's feature width.")
+    hidden_dim: Int = Field(2048, gt=0, description="Width of the head's hidden layers.")
+    bottleneck_dim: Int = Field(256, gt=0, description="Width before the weight-normalised last layer.")
+    output_dim: Int = Field(65536, gt=0, description="Number of prototypes (DINO's K).")
     batch_norm: bool = Field(False, description="Batch norm in the head (the ResNet recipe).")
-    freeze_last_layer: int = Field(-1, ge=-1, description=(
+    freeze_last_layer: Int = Field(-1, ge=-1, description=(
         "Epochs during which the last layer's gradients are cancelled; -1 never."))
     norm_last_layer: bool = Field(True, description=(
         "Fix the last layer's weight norm (more stable; DINO ViT-S/16 uses false)."))
@@ -135,7 +132,7 @@ class Head(Section):
 
 class Model(Section):
     backbone: Backbone
-    head: Head = Head()
+    head: Head = Field(default_factory=Head)
     init: str | None = Field(None, description=(
         "Start the student and teacher backbones from these weights (a warm start): a dino-guard export "
         "(backbone.pt, or its run folder), a dino-guard, lightly or Lightning checkpoint, a timm state dict, or a "
@@ -148,9 +145,9 @@ class Model(Section):
 class IBOTHead(Section):
     """A separate iBOT head (lightly's DINOv2ProjectionHead) for the masked patch tokens."""
 
-    hidden_dim: int = Field(2048, gt=0, description="Width of the iBOT head's hidden layers.")
-    bottleneck_dim: int = Field(256, gt=0, description="Width before the iBOT head's last layer.")
-    output_dim: int = Field(65536, gt=0, description="Number of iBOT prototypes.")
+    hidden_dim: Int = Field(2048, gt=0, description="Width of the iBOT head's hidden layers.")
+    bottleneck_dim: Int = Field(256, gt=0, description="Width before the iBOT head's last layer.")
+    output_dim: Int = Field(65536, gt=0, description="Number of iBOT prototypes.")
 
 
 class IBOT(Section):
@@ -160,8 +157,9 @@ class IBOT(Section):
         "Weight of the iBOT term in the total loss (Meta: ibot_loss_weight 1.0)."))
     separate_head: bool = Field(False, description=(
         "Patch tokens go through their own head (head:) instead of the DINO head."))
-    head: IBOTHead = Field(IBOTHead(), description="The separate iBOT head's widths (used with separate_head: true).")
-    output_dim: int | None = Field(None, gt=0, description=(
+    head: IBOTHead = Field(default_factory=IBOTHead, description=(
+        "The separate iBOT head's widths (used with separate_head: true)."))
+    output_dim: Int | None = Field(None, gt=0, description=(
         "IBOTPatchLoss output_dim; defaults to the width of the head the patch tokens go through."))
     teacher_temp: float = Field(0.07, gt=0.0, description="IBOTPatchLoss teacher temperature.")
     student_temp: float = Field(0.1, gt=0.0, description="IBOTPatchLoss student temperature.")
@@ -181,10 +179,10 @@ class KoLeo(Section):
 class Loss(Section):
     """lightly's DINOLoss arguments."""
 
-    output_dim: int | None = Field(None, gt=0, description="Defaults to model.head.output_dim.")
+    output_dim: Int | None = Field(None, gt=0, description="Defaults to model.head.output_dim.")
     warmup_teacher_temp: float = Field(0.04, gt=0.0, description="Teacher temperature at the start of its warmup.")
     teacher_temp: float = Field(0.04, gt=0.0, description="Teacher temperature after the warmup (at most 0.07).")
-    warmup_teacher_temp_epochs: int = Field(30, ge=0, description="Epochs of linear teacher-temperature warmup.")
+    warmup_teacher_temp_epochs: Int = Field(30, ge=0, description="Epochs of linear teacher-temperature warmup.")
     student_temp: float = Field(0.1, gt=0.0, description="Student temperature.")
     center_momentum: float = Field(0.9, ge=0.0, le=1.0, description="EMA momentum of the teacher-output center.")
 
@@ -224,27 +222,27 @@ class TeacherMomentum(Section):
 class Train(Section):
     """The run: length, batch, precision, devices, output."""
 
-    epochs: int = Field(100, gt=0, description="Passes over the data set.")
-    batch_size: int = Field(64, gt=0, description="Per device.")
-    accumulate_grad_batches: int = Field(1, gt=0, description="Micro-batches per optimizer step.")
+    epochs: Int = Field(100, gt=0, description="Passes over the data set.")
+    batch_size: Int = Field(64, gt=0, description="Per device.")
+    accumulate_grad_batches: Int = Field(1, gt=0, description="Micro-batches per optimizer step.")
     precision: Literal["fp32", "bf16", "fp16"] = Field("bf16", description=(
         "bf16/fp16: autocast mixed precision (fp16 with a GradScaler)."))
     compile: bool = Field(False, description="Wrap the models in torch.compile.")
-    devices: int = Field(1, gt=0, description=(
+    devices: Int = Field(1, gt=0, description=(
         "Processes (GPUs) per node; dino-guard train starts them itself (torch.distributed.run)."))
-    num_nodes: int = Field(1, gt=0, description=(
+    num_nodes: Int = Field(1, gt=0, description=(
         "Nodes; run dino-guard train on each with --nnodes, --node-rank and --rdzv-endpoint."))
-    seed: int = Field(0, ge=0, le=INT64_MAX, description="Seed of every random number generator (0 to 2**63 - 1).")
+    seed: Int = Field(0, ge=0, description="Seed of every random number generator (0 to 2**63 - 1).")
     output_dir: str = Field("runs/dino", description="Where metrics, checkpoints and plots go.")
-    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
-    checkpoint_every_epochs: int = Field(0, ge=0, description=(
+    max_steps: Int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    checkpoint_every_epochs: Int = Field(0, ge=0, description=(
         "Keep an extra checkpoint every N epochs; 0 keeps only last.pt."))
-    log_every_steps: int = Field(1, gt=0, description=(
+    log_every_steps: Int = Field(1, gt=0, description=(
         "Write a metrics.jsonl row every N optimizer steps (and the last step's and kNN rows); the loss checks "
         "still see every step."))
-    checkpoint_every_steps: int = Field(0, ge=0, description=(
+    checkpoint_every_steps: Int = Field(0, ge=0, description=(
         "Also write checkpoints/last.pt every N optimizer steps; 0: at epoch ends only."))
-    freeze_backbone_steps: int | None = Field(None, ge=0, description=(
+    freeze_backbone_steps: Int | None = Field(None, ge=0, description=(
         "Optimizer steps at the start in which only the heads train (the backbone gets no update). Default: "
         "the lr warmup's steps with model.init (heads first: a fresh head's early gradients distort "
         "pretrained features; Kumar et al. 2022, LP-FT), 0 otherwise."))
@@ -265,7 +263,7 @@ class Monitor(Section):
     """Loss-trend checks of the trainer (DG5xx)."""
 
     enabled: bool = Field(True, description="Run the loss-trend checks.")
-    collapse_window: int = Field(20, gt=0, description="Optimizer steps the collapse checks look at.")
+    collapse_window: Int = Field(20, gt=0, description="Optimizer steps the collapse checks look at.")
     uniform_collapse_tolerance: float = Field(0.01, gt=0.0, description=(
         "Loss within this fraction of ln(output_dim) counts as uniform collapse."))
     min_teacher_std: float = Field(0.05, ge=0.0, description=(
@@ -276,27 +274,27 @@ class Monitor(Section):
         "by divergence_margin, is divergence."))
     divergence_margin: float = Field(0.25, gt=0.0, description=(
         "The rise divergence needs besides the factor, as a fraction of ln(output_dim)."))
-    divergence_window: int = Field(20, gt=0, description=(
+    divergence_window: Int = Field(20, gt=0, description=(
         "Optimizer steps over which the divergence check averages loss - teacher entropy."))
-    patience: int = Field(20, gt=0, description="Steps a divergence may last before the run is stopped.")
-    grace_steps: int = Field(10, ge=0, description="Steps at the start the trend checks ignore.")
+    patience: Int = Field(20, gt=0, description="Steps a divergence may last before the run is stopped.")
+    grace_steps: Int = Field(10, ge=0, description="Steps at the start the trend checks ignore.")
     min_progress: float = Field(0.01, ge=0.0, lt=1.0, description=(
         "After warmup the mean loss over the last collapse_window steps must be below the mean of the first "
         "collapse_window steps of the run by at least this fraction, else a no-progress warning."))
     knn_drop_margin: float = Field(2.0, ge=0.0, description=(
         "With model.init: kNN top-1 more than this many points below the kNN of the initial weights counts as "
         "harm (DG513)."))
-    knn_drop_patience: int = Field(2, gt=0, description=(
+    knn_drop_patience: Int = Field(2, gt=0, description=(
         "Consecutive kNN evaluations below the start by more than knn_drop_margin that stop the run (DG513)."))
 
 
 class Eval(Section):
     """kNN evaluation of the teacher backbone."""
 
-    knn_k: int = Field(20, gt=0, description="Neighbours of the kNN classifier.")
+    knn_k: Int = Field(20, gt=0, description="Neighbours of the kNN classifier.")
     knn_temperature: float = Field(0.07, gt=0.0, description="Temperature of the weighted kNN vote.")
-    knn_every_epochs: int = Field(0, ge=0, description="kNN evaluation every N epochs; 0: only at the end.")
-    every_steps: int | None = Field(None, ge=0, description=(
+    knn_every_epochs: Int = Field(0, ge=0, description="kNN evaluation every N epochs; 0: only at the end.")
+    every_steps: Int | None = Field(None, ge=0, description=(
         "kNN evaluation every N optimizer steps (plotted in loss.png; the best state is kept as "
         "checkpoints/best.pt). Default: 10 evaluations along a run with model.init (the do-no-harm check, "
         "DG513, needs them), 0 (none besides knn_every_epochs and the end) otherwise."))
@@ -308,7 +306,7 @@ class Eval(Section):
     holdout_fraction: float | None = Field(None, ge=0.0, lt=1.0, description=(
         "Share of a labelled training folder held out of training as kNN queries. Default: 0 for a folder "
         "(training uses every image; give eval.path for kNN), 0.2 for the built-in synthetic set."))
-    knn_max_images: int = Field(10000, gt=0, description=(
+    knn_max_images: Int = Field(10000, gt=0, description=(
         "At most this many images (a seeded random subset) each in the kNN bank and in the queries; they are read "
         "again at every evaluation, never held in memory."))
 
@@ -321,18 +319,18 @@ class Setup(Section):
     method: Literal["dino", "dinov2"] = Field("dino", description=(
         "dino: DINO (DINOProjectionHead, DINOLoss, lr linear per 256 images). dinov2: DINO's class-token loss plus "
         "iBOT (ibot:) and KoLeo (koleo:), DINOv2ProjectionHead, lr by the square root of the batch over 1024."))
-    data: Data = Data()
+    data: Data = Field(default_factory=Data)
     transform: Transform | None = None
     model: Model
-    loss: Loss = Loss()
-    ibot: IBOT = IBOT()
-    koleo: KoLeo = KoLeo()
-    optimizer: Optimizer = Optimizer()
-    teacher_momentum: TeacherMomentum = TeacherMomentum()
-    train: Train = Train()
-    hardware: Hardware = Hardware()
-    monitor: Monitor = Monitor()
-    eval: Eval = Eval()
+    loss: Loss = Field(default_factory=Loss)
+    ibot: IBOT = Field(default_factory=IBOT)
+    koleo: KoLeo = Field(default_factory=KoLeo)
+    optimizer: Optimizer = Field(default_factory=Optimizer)
+    teacher_momentum: TeacherMomentum = Field(default_factory=TeacherMomentum)
+    train: Train = Field(default_factory=Train)
+    hardware: Hardware = Field(default_factory=Hardware)
+    monitor: Monitor = Field(default_factory=Monitor)
+    eval: Eval = Field(default_factory=Eval)
 
     @property
     def has_dino_transform(self) -> bool:

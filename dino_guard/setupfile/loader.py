@@ -23,6 +23,7 @@ from dino_guard.codes import make_finding
 from dino_guard.findings import Finding, UnreadableInput
 from dino_guard.schemas import Setup
 from dino_guard.schemas.describe import describe_type
+from dino_guard.schemas.setup import INT64_MAX
 from dino_guard.setupfile import yamlpos
 from dino_guard.setupfile.suppress import toml_header
 
@@ -195,12 +196,29 @@ def _validation_findings(path: str, exc: ValidationError, locations: Locations, 
                                          f"{dotted} is required but missing from {section}",
                                          f"add `{loc[-1]}:` under {section}" + _missing_example(loc)))
         else:
-            got = error.get("input")
-            msg = error["msg"].removeprefix("Value error, ")
-            shown = msg if "got" in msg else f"{msg} (got {got!r})"
-            findings.append(make_finding("DG003", path, position, dotted, f"{dotted}: {shown}",
+            findings.append(make_finding("DG003", path, position, dotted, f"{dotted}: {_value_message(error)}",
                                          _type_help(loc)))
     return findings
+
+
+def _value_message(error: dict) -> str:
+    got = error.get("input")
+    if error["type"] == "less_than_equal" and error.get("ctx", {}).get("le") == INT64_MAX:  # the schema's Int
+        digits = _digits(got)
+        shown = str(got) if digits <= 30 else f"a {digits}-digit number"
+        return f"must fit in 64 bits (at most {INT64_MAX}), got {shown}"
+    msg = error["msg"].removeprefix("Value error, ")
+    return msg if "got" in msg else f"{msg} (got {got!r})"
+
+
+def _digits(number: int) -> int:
+    """Decimal digits without str(): past 4300 digits Python refuses to convert an int to text."""
+    digits = max(1, int(abs(number).bit_length() * 0.30102999566398120))  # log10(2)
+    while 10**digits <= abs(number):
+        digits += 1
+    while digits > 1 and 10 ** (digits - 1) > abs(number):
+        digits -= 1
+    return digits
 
 
 def _user_loc(loc: tuple, data: Any) -> tuple:

@@ -68,6 +68,8 @@ def lines_of(path: Path, text: str) -> list[str]:
 
 def directives(path: Path, text: str) -> list[Directive]:
     """Every suppression comment in a setup file or script: only real comments count, never text in a string."""
+    if not _DIRECTIVE.search(text) and not (path.suffix == ".py" and _NOQA.search(text)):
+        return []  # no directive anywhere in the text, so none in a comment: the usual file reads no comments
     lines = lines_of(path, text)
     found = []
     for number, column, comment in comments(path, text, lines):

@@ -119,3 +119,13 @@ def test_a_toml_table_directive_covers_subtables_wherever_they_appear_quoted_hea
 def test_a_block_scalar_with_a_comment_on_its_key_line_still_hides_its_lines():
     text = "note: |  # dino-guard: ignore[DG201]\n  # dino-guard: ignore-file[DG203]\nmodel: {}\n"
     assert [d.line for d in suppress.directives(Path("s.dino.yaml"), text)] == [1]
+
+
+def test_a_file_without_any_directive_reads_no_comments(monkeypatch):
+    """The hook's usual file: one search of the text, no comment scan (issue 25, speed)."""
+    def must_not_scan(*args):
+        raise AssertionError("comments were scanned")
+
+    monkeypatch.setattr(suppress, "comments", must_not_scan)
+    assert suppress.directives(Path("x.dino.yaml"), "train: {epochs: 3}  # three epochs\n") == []
+    assert suppress.directives(Path("x.py"), "x = 1  # a comment\n") == []
