@@ -84,11 +84,17 @@ def pick_device(name: str, d: distributed.Dist) -> torch.device:
     return torch.device("cpu")
 
 
+class Terminated(BaseException):
+    """SIGTERM during start-up, raised as Ctrl-C raises KeyboardInterrupt: there is no step to save yet."""
+
+
 class StopFlag:
-    """SIGINT / SIGTERM set a flag; the loop saves a checkpoint and exits cleanly."""
+    """SIGINT / SIGTERM: during start-up they stop at once; once steps run, they set a flag and the
+    loop saves a checkpoint and exits cleanly."""
 
     def __init__(self):
         self.signum = None
+        self.starting = True
         self._old = {}
 
     def __enter__(self):
@@ -97,11 +103,18 @@ class StopFlag:
         return self
 
     def _handle(self, signum, frame):
+        if self.starting:  # `timeout` may fire while the models are built or kNN measured at init
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
         self.signum = signum
 
-    def __exit__(self, *exc):
+    def release(self) -> None:
+        """The handlers from before; after the steps a signal ends the process at once, as before them."""
         for s, h in self._old.items():
             signal.signal(s, h)
+        self._old = {}
+
+    def __exit__(self, *exc):
+        self.release()
 
 
 @dataclass
@@ -169,20 +182,27 @@ class Run:
 
 def train(setup, opts: Options) -> Result:
     main = int(os.environ.get("RANK", "0")) == 0  # known before the process group exists
-    with runfolder.claimed(opts.output_dir, opts.resume, opts.overwrite, opts.command, opts.log, main):
+    with StopFlag() as stop, runfolder.claimed(opts.output_dir, opts.resume, opts.overwrite, opts.command, opts.log,
+                                               main):
         run = prepare(setup, opts)
         start(run)
+        stop.starting = False  # from here a signal sets the flag: the loop saves, then stops
         bar = ProgressBar(run.last_step, run.step, run.d.main)
-        with StopFlag() as stop:
-            try:
-                run_steps(run, stop, bar)
-            except RuntimeError as exc:  # PyTorch's "DataLoader worker (pid N) is killed by signal: Terminated"
-                signum = stop_signal(exc, stop.signum)
-                if signum is None:
-                    raise
-                stop_mid_step(run, signum)
+        steps_until_stopped(run, stop, bar)
         bar.close()
+        stop.release()
         return finish(run)
+
+
+def steps_until_stopped(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
+    """run_steps; DataLoader workers lost to the stop signal (`timeout` signals the whole group) are that stop."""
+    try:
+        run_steps(run, stop, bar)
+    except RuntimeError as exc:  # PyTorch's "DataLoader worker (pid N) is killed by signal: Terminated"
+        signum = stop_signal(exc, stop.signum)
+        if signum is None:
+            raise
+        stop_mid_step(run, signum)
 
 
 # -------------------------------------------------------------------- building
