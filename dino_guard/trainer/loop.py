@@ -563,10 +563,10 @@ def note_bad_files(run: Run, bad: list) -> None:
 
 def finish(run: Run) -> Result:
     """Final kNN, summary.json, the resolved setup and loss.png."""
-    # after a check's stop or one part way through a step, the weights in memory are not the ones to measure or export
-    stopped_by_check = (run.stopped_by or "").startswith("DG") or run.mid_step
+    # after a check's stop, or one part way through a step, the weights in memory are not the ones to measure or export
+    weights_unfit = (run.stopped_by or "").startswith("DG") or run.mid_step
     knn_final = None
-    if run.knn_sets and not stopped_by_check:  # the last epoch's evaluation, when there was one, is the final one
+    if run.knn_sets and not weights_unfit:  # the last epoch's evaluation, when there was one, is the final one
         knn_final = run.history[-1]["knn_top1"] if run.history and "knn_top1" in run.history[-1] else run.knn()
     summary = summarize(run.history, knn_final, run.knn_init, run.stopped_by, run.bad_files, run.source.ignored,
                         run.effective_batch, len(run.knn_sets[1]) if run.knn_sets else None)
@@ -577,7 +577,7 @@ def finish(run: Run) -> Result:
         runfolder.write_text(run.out / "summary.json", json.dumps(summary, indent=2) + "\n")
         runfolder.write_text(run.out / "setup.resolved.json",
                              json.dumps(run.setup.model_dump(mode="json"), indent=2) + "\n")
-        if run.history and not stopped_by_check:  # the backbone to take to the next step
+        if run.history and not weights_unfit:  # the backbone to take to the next step
             write_backbone(run.setup, run.teacher.state_dict(), run.out / "backbone.pt", "teacher", run.step)
         if run.history:
             title = f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}"
