@@ -82,7 +82,14 @@ def check_path(path: Path, options: Options) -> list[Finding]:
 
 def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:
     """What `check` reports for a file already loaded: `train` and `estimate` give the same verdict."""
-    findings = _unsuppressed(path, loaded.text, check_loaded(loaded, options), options)
+    findings = check_loaded(loaded, options)
+    if path.suffix == ".py" and loaded.evidence is not None and loaded.text is not None and findings:
+        from dino_guard.sources.call_edit import at_fix_call
+
+        # before suppression: a noqa comment on the timm call's line or on the crop's line (now related) silences it
+        built, tree = loaded.evidence.built, loaded.evidence.tree
+        findings = [at_fix_call(f, built.positions, tree, loaded.text) for f in findings]
+    findings = _unsuppressed(path, loaded.text, findings, options)
     if path.suffix == ".py":
         from dino_guard.sources.python import expected_failures
         from dino_guard.sources.script_help import at_origin, once_per_place, rephrase

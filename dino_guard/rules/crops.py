@@ -80,7 +80,9 @@ def crops_on_fixed_size_vit(ctx) -> Iterator[Issue]:
 
     Use instead:
         `backbone: {name: vit_small_patch16_224, dynamic_img_size: true}`
-        (timm interpolates the position embeddings per input size).
+        (timm interpolates the position embeddings per input size); in a
+        script `timm.create_model(..., dynamic_img_size=True)`, where the
+        finding is reported and `check --fix` writes it.
 
     References:
         facebookresearch/dino issue #246; timm

@@ -53,8 +53,11 @@ class Directive:
     more: tuple = ()  # further (first, last) spans
 
     def silences(self, finding: Finding) -> bool:
+        """On the finding's line, or on a related one (a script finding moved to the call its fix edits
+        keeps the line it was found on as related: a comment on either silences it)."""
         spans = ((self.first, self.last), *self.more)
-        if finding.code in self.codes and any(first <= finding.line <= last for first, last in spans):
+        lines = (finding.line, *(line for line, _, _ in finding.related))
+        if finding.code in self.codes and any(first <= line <= last for first, last in spans for line in lines):
             self.used.add(finding.code)
             return True
         return False

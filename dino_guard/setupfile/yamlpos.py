@@ -59,7 +59,7 @@ class _Converter:
     def __init__(self, doc: Document):
         self.doc = doc
         self.nodes = 0
-        self.constructor = yaml.SafeLoader("")
+        self.constructor = yaml.constructor.SafeConstructor()  # scalars only: tags are resolved when composed
 
     def convert(self, node: yaml.Node, path: FieldPath, depth: int) -> Any:
         self.nodes += 1

@@ -153,8 +153,17 @@ def _backbone(built: Built, objs: list) -> None:
         value = agreed([o.fact(key) for o in objs])
         if value is not _NOT_AGREED and value is not None:
             built.put(f"model.backbone.{key}", value, first.facts[key][1])
+    _keyword_place(built, objs)
     if (isinstance(name, str) and in_table) or (isinstance(width, int) and width > 0):
         built.known.add("model.backbone")
+
+
+def _keyword_place(built: Built, objs: list) -> None:
+    """Where dynamic_img_size=True would be written when the script leaves it out (DG302's fix):
+    the timm call that builds the first backbone without it."""
+    calls = [o.facts["timm_call"][1] for o in objs if "timm_call" in o.facts and o.fact("dynamic_img_size") is not True]
+    if calls:
+        built.place("model.backbone.dynamic_img_size", calls[0])
 
 
 def _training_loaders(trace: Trace) -> list:

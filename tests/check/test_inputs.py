@@ -101,3 +101,17 @@ def test_first_party_lightly_in_the_tree_or_a_src_folder_is_never_missing(cli, t
     vendored = project(tmp_path / "vendored", {"vendor/lightly/__init__.py": "", "train.py": OLD_API},
                        '[tool.dino-guard]\nsrc = ["vendor"]\n')
     assert errors(cli, vendored) == set()
+
+
+@pytest.mark.parametrize("where", ["vit = timm.create_model", "transform = DINOTransform"])
+def test_a_noqa_on_the_timm_call_or_on_the_crops_silences_dg302_moved_to_the_call(where):
+    """DG302 on a script is reported at the timm call its fix edits; the crop size it was found at is related."""
+    from dino_guard.check.engine import Options
+    from dino_guard.check.inputs import findings_of, load_text
+
+    path = FIXTURES / "bad_fixed_size_vit.py"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines = [line.replace("\n", "  # noqa: DG302\n") if line.startswith(where) else line for line in lines]
+    options = Options(count_images=False, warn_unused_ignores=True)
+    found = findings_of(path, load_text(path, "".join(lines)), options)
+    assert not [f for f in found if f.code in ("DG302", "DG008")], [(f.line, f.code) for f in found]

@@ -7,11 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import EXAMPLES, REPO
 
 HEAD = EXAMPLES / "broken" / "head_input_dim_2048_on_vit_small.dino.yaml"
 HOT_TEACHER = REPO / "tests/rules/fixtures/DG402_bad.dino.yaml"  # an unsafe fix (a temperature)
 SMALL_BATCH_MOMENTUM = REPO / "tests/rules/fixtures/DG411_bad.dino.yaml"  # an info: never applied
+FIXED_SIZE_VIT = REPO / "tests/sources/fixtures/bad_fixed_size_vit.py"  # DG302: the fix goes to timm.create_model
 
 
 def _copy(source: Path, tmp_path: Path) -> Path:
@@ -69,6 +72,27 @@ def test_fix_on_a_script_edits_the_call(cli, tmp_path):
     assert "criterion = DINOLoss(output_dim=2048)" in text
 
 
+def test_fix_on_a_script_adds_dynamic_img_size_to_the_timm_call(cli, tmp_path):
+    """DG302 on a script was counted as remaining: its fix went to the DINOTransform call it was found at."""
+    path = _copy(FIXED_SIZE_VIT, tmp_path)
+    result = cli("check", "--fix", path)
+    assert result.exit_code == 0 and "Fixed 1 finding (0 remaining)" in result.output, result.output
+    assert path.read_text() == FIXED_SIZE_VIT.read_text().replace("pretrained=False)",
+                                                                  "pretrained=False, dynamic_img_size=True)")
+
+
+def test_json_edit_of_a_script_finding_is_the_one_fix_writes(cli, tmp_path):
+    import json
+
+    path = _copy(FIXED_SIZE_VIT, tmp_path)
+    (found,) = [f for f in json.loads(cli("check", "--format", "json", path).output) if f["code"] == "DG302"]
+    line = path.read_text().splitlines()[found["edit"]["line"] - 1]
+    column = found["edit"]["column"] - 1
+    cli("check", "--fix", path)
+    assert path.read_text().splitlines()[found["edit"]["line"] - 1] == \
+        line[:column] + found["edit"]["replacement"] + line[column:]
+
+
 def test_fix_with_json_output_keeps_stdout_one_document(cli, tmp_path):
     import json
 
@@ -103,9 +127,10 @@ def test_rule_shows_its_fix_safety(cli):
     assert "Fix: none" in cli("rule", "DG411").output
 
 
-def test_a_plain_check_imports_no_fixing_library():
+@pytest.mark.parametrize("path", [HEAD, FIXED_SIZE_VIT], ids=["setup", "script-with-an-edit"])
+def test_a_plain_check_imports_no_fixing_library(path):
     code = ("import sys; from dino_guard.cli import main\n"
-            "try: main(['check', sys.argv[1]])\nexcept SystemExit: pass\n"
+            "try: main(['check', '--format', 'json', sys.argv[1]])\nexcept SystemExit: pass\n"
             "print(sorted(m for m in ('tomlkit', 'libcst', 'dino_guard.check.fix.apply') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code, str(HEAD)], capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=REPO)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr

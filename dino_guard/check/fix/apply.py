@@ -2,7 +2,9 @@
 
 A pass applies the chosen findings of a file one after another, each by the
 editor of the file's format; a finding whose field another finding of the
-same pass already set (or set below, or above) waits for the next pass. After
+same pass already set (or set below, or above) waits for the next pass, and
+so do the findings after a script edit that added a line (DG302's keyword on
+a line of its own): their line:column no longer point at their call. After
 each pass the text is checked again, so a fix that made another finding
 appear or go away is seen, and the passes stop when one changes nothing (ruff
 loops the same way). What stays is what no fix could reach.
@@ -103,9 +105,12 @@ def _one_pass(suffix: str, text: str, findings: list[Finding]) -> tuple[str, lis
         except NotFixable:
             continue
         if after != text:
+            lines_moved = suffix == ".py" and after.count("\n") != text.count("\n")
             text = after
             applied.append(finding.fix)
             written.update(finding.fix)
+            if lines_moved:  # a script's editor finds its call by line:column: the next findings' are stale now
+                break
     return text, applied
 
 

@@ -1,6 +1,6 @@
 """Fixes in training scripts: keyword arguments of the call a finding points at, edited in libcst's syntax tree.
 
-A setup field is a keyword argument of one lightly (or timm) call
+A setup field is a keyword argument of one lightly call
 (`loss.output_dim` -> `DINOLoss(output_dim=...)`, sources/script_help.py);
 the finding's line:column lies inside that call. The keyword's value is
 replaced, or the keyword is appended; nothing else of the script changes.
@@ -8,6 +8,11 @@ An argument given by position is edited in place (lightly's signature says
 which position). A fix with a field that is no keyword of such a call (a
 batch size, a momentum schedule), or a call that passes `*` or `**`
 arguments the keyword could collide with, is not fixable here.
+
+The backbone's keywords (`model.backbone.dynamic_img_size` -> the timm call
+that builds it, where the script reader moved the finding) are written by
+the text edit `check` reports as the finding's `edit` (sources/call_edit.py):
+one implementation, so --fix writes what an editor is offered.
 """
 
 from __future__ import annotations
@@ -17,23 +22,45 @@ from typing import Any
 from dino_guard.check.fix.errors import NotFixable
 from dino_guard.sources.script_help import CALLS
 
-# Beyond lightly's constructors: the backbone's own keyword arguments go to timm.create_model.
-_CALLEES = {**CALLS, "model.backbone": "create_model"}
-
 
 def apply(text: str, fix: dict, position: tuple[int, int]) -> str:
+    for dotted, value in fix.items():
+        section, _, keyword = dotted.rpartition(".")
+        if section == "model.backbone":
+            text = _backbone_keyword(text, position, keyword, value)
+        elif section in CALLS:
+            text = _lightly_keyword(text, CALLS[section], position, keyword, value)
+        else:
+            raise NotFixable(f"{dotted} is no keyword argument of a call")
+    return text
+
+
+def _backbone_keyword(text: str, position: tuple[int, int], keyword: str, value: Any) -> str:
+    """keyword=value in the timm call at position (create_model, or one of timm's model functions)."""
+    import ast
+
+    from dino_guard.sources.call_edit import BACKBONE_KEYWORDS, apply_edit, keyword_edit
+
+    if keyword not in BACKBONE_KEYWORDS or value is None:
+        raise NotFixable(f"model.backbone.{keyword} is no keyword argument dino-guard writes into a timm call")
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError) as exc:
+        raise NotFixable(f"the script does not parse: {exc}") from None
+    edit = keyword_edit(tree, text, position, keyword, value)
+    if edit is None:
+        raise NotFixable(f"no call at {position[0]}:{position[1]} takes {keyword}= (or it passes * or ** arguments)")
+    return apply_edit(text, edit)
+
+
+def _lightly_keyword(text: str, callee: str, position: tuple[int, int], keyword: str, value: Any) -> str:
     import libcst as cst
 
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
         raise NotFixable(f"the script does not parse: {exc}") from None
-    for dotted, value in fix.items():
-        section, _, keyword = dotted.rpartition(".")
-        if section not in _CALLEES:
-            raise NotFixable(f"{dotted} is no keyword argument of a call")
-        module = _edit_call(module, _CALLEES[section], position, keyword, value)
-    return module.code
+    return _edit_call(module, callee, position, keyword, value).code
 
 
 def _edit_call(module, callee: str, position: tuple[int, int], keyword: str, value: Any):

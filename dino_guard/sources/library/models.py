@@ -38,6 +38,7 @@ def timm_model(it, call: Call) -> Obj:
     if info is not None and img_size is not None and img_size != info.img_size:
         obj.facts.pop("name", None)  # another input size than the table's: keep only width and patch
         obj.facts.pop("in_table", None)
+    obj.facts["timm_call"] = (True, call.pos)  # where its keyword fixes go (dynamic_img_size=True); copies keep it
     if call.star:
         obj.facts.pop("dynamic_img_size", None)
     elif "pretrained" not in obj.facts:
