@@ -204,7 +204,7 @@ def run_command(setup_path: str, max_steps: int | None, output_dir: str | None, 
     from dino_guard.trainer.build import BuildError
     from dino_guard.trainer.checkpoint import CheckpointError
     from dino_guard.trainer.images import DataError
-    from dino_guard.trainer.loop import Options
+    from dino_guard.trainer.loop import Options, Terminated
     from dino_guard.trainer.loop import train as run
     from dino_guard.trainer.runfolder import RunFolderError
 
@@ -221,6 +221,10 @@ def run_command(setup_path: str, max_steps: int | None, output_dir: str | None, 
     except OSError as exc:  # an output_dir that cannot be written, a full disk, a data folder that cannot be read
         click.echo(f"dino-guard train: error: {os_error_advice(exc, out, setup.data.path, opts.command)}", err=True)
         sys.exit(2)
+    except Terminated:  # SIGTERM before the first step (`timeout` during start-up); Ctrl-C: KeyboardInterrupt
+        if main_process():
+            click.echo("\ndino-guard train: terminated (SIGTERM) during start-up; no training step was taken", err=True)
+        sys.exit(143)
     if not main_process():
         sys.exit(result.exit_code)
     report(result, setup, out)

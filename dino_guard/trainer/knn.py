@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from dino_guard.trainer.dataset import find_source, split_indices
 from dino_guard.trainer.images import READ_ERRORS, DataError
 from dino_guard.trainer.pipeline import eval_transform
+from dino_guard.trainer.workers import start_workers, worker_init
 
 
 @dataclass
@@ -94,11 +95,11 @@ def features(backbone: torch.nn.Module, images: EvalSet, device: torch.device, w
              batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """l2-normalized backbone features and labels of every readable image of the set."""
     loader = torch.utils.data.DataLoader(_Images(images), batch_size=batch, num_workers=workers,
-                                         collate_fn=_collate)
+                                         collate_fn=_collate, worker_init_fn=worker_init())
     was_training = backbone.training
     backbone.eval()
     feats, labels = [], []
-    for item in loader:
+    for item in start_workers(loader):  # a SIGTERM to the process group stops the run, not a worker
         if item is not None:
             feats.append(F.normalize(backbone(item[0].to(device)).flatten(1).float(), dim=1).cpu())
             labels.append(item[1])

@@ -49,6 +49,7 @@ from dino_guard.trainer.progress import ProgressBar, plan_text
 from dino_guard.trainer.recipe import build_criterion, build_models, build_optimizer
 from dino_guard.trainer.schedules import Schedule
 from dino_guard.trainer.teacher_stats import teacher_stats
+from dino_guard.trainer.workers import start_workers, stop_signal, worker_init
 
 EXIT_STOPPED = 3
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -83,11 +84,17 @@ def pick_device(name: str, d: distributed.Dist) -> torch.device:
     return torch.device("cpu")
 
 
+class Terminated(BaseException):
+    """SIGTERM during start-up, raised as Ctrl-C raises KeyboardInterrupt: there is no step to save yet."""
+
+
 class StopFlag:
-    """SIGINT / SIGTERM set a flag; the loop saves a checkpoint and exits cleanly."""
+    """SIGINT / SIGTERM: during start-up they stop at once; once steps run, they set a flag and the
+    loop saves a checkpoint and exits cleanly."""
 
     def __init__(self):
         self.signum = None
+        self.starting = True
         self._old = {}
 
     def __enter__(self):
@@ -96,11 +103,18 @@ class StopFlag:
         return self
 
     def _handle(self, signum, frame):
+        if self.starting:  # `timeout` may fire while the models are built or kNN measured at init
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
         self.signum = signum
 
-    def __exit__(self, *exc):
+    def release(self) -> None:
+        """The handlers from before; after the steps a signal ends the process at once, as before them."""
         for s, h in self._old.items():
             signal.signal(s, h)
+        self._old = {}
+
+    def __exit__(self, *exc):
+        self.release()
 
 
 @dataclass
@@ -138,6 +152,7 @@ class Run:
     stopped_by: str | None = None
     exit_code: int = 0
     saved_step: int | None = None  # the step checkpoints/last.pt holds
+    mid_step: bool = False  # stopped part way through a step: the weights in memory are not a whole step's
 
     @property
     def steps_per_epoch(self) -> int:
@@ -167,14 +182,27 @@ class Run:
 
 def train(setup, opts: Options) -> Result:
     main = int(os.environ.get("RANK", "0")) == 0  # known before the process group exists
-    with runfolder.claimed(opts.output_dir, opts.resume, opts.overwrite, opts.command, opts.log, main):
+    with StopFlag() as stop, runfolder.claimed(opts.output_dir, opts.resume, opts.overwrite, opts.command, opts.log,
+                                               main):
         run = prepare(setup, opts)
         start(run)
+        stop.starting = False  # from here a signal sets the flag: the loop saves, then stops
         bar = ProgressBar(run.last_step, run.step, run.d.main)
-        with StopFlag() as stop:
-            run_steps(run, stop, bar)
+        steps_until_stopped(run, stop, bar)
         bar.close()
+        stop.release()
         return finish(run)
+
+
+def steps_until_stopped(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
+    """run_steps; DataLoader workers lost to the stop signal (`timeout` signals the whole group) are that stop."""
+    try:
+        run_steps(run, stop, bar)
+    except RuntimeError as exc:  # PyTorch's "DataLoader worker (pid N) is killed by signal: Terminated"
+        signum = stop_signal(exc, stop.signum)
+        if signum is None:
+            raise
+        stop_mid_step(run, signum)
 
 
 # -------------------------------------------------------------------- building
@@ -364,8 +392,8 @@ def run_steps(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
                            start_batch=(run.step % run.steps_per_epoch) * t.accumulate_grad_batches,
                            epochs=epochs, group=t.accumulate_grad_batches)
     # One loader for the whole run; views made one batch ahead (on CUDA on a side stream).
-    batches = PrefetchViews(make_loader(run.dataset, sampler, run.setup, run.pipeline.collate, run.device),
-                            run.pipeline.views, run.device)
+    loader = make_loader(run.dataset, sampler, run.setup, run.pipeline.collate, run.device)
+    batches = PrefetchViews(start_workers(loader), run.pipeline.views, run.device)
     late: OneStepLate[Pending] = OneStepLate()
     while run.step < run.last_step:
         try:
@@ -392,6 +420,18 @@ def run_steps(run: Run, stop: StopFlag, bar: ProgressBar) -> None:
             run.stopped_by, run.exit_code = signame, SIGNAL_EXIT.get(stop.signum, 143)
             run.log(f"\n{signame}: {run.ckpt_path} holds step {run.saved_step}; continue with --resume")
             return
+
+
+def stop_mid_step(run: Run, signum: int) -> None:
+    """SIGTERM / SIGINT took the DataLoader workers down before the loop saw it: the step under way is lost.
+
+    The error reaches the main process anywhere in a step, so the weights may be half updated:
+    nothing is saved or exported from them, last.pt keeps the last step saved.
+    """
+    name = signal.Signals(signum).name
+    run.stopped_by, run.exit_code, run.mid_step = name, SIGNAL_EXIT[signum], True
+    run.log(f"\n{name}: the DataLoader workers were stopped part way through step {run.step + 1}, which is lost; "
+            f"{run.ckpt_path} holds step {run.saved_step}; continue with --resume")
 
 
 def stop_on_overflow(run: Run, exc: RuntimeError) -> None:
@@ -447,7 +487,7 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
     for i, group in enumerate(run.optimizer.param_groups):  # a checkpoint of before the scales: DINO's two groups
         group["lr"] = s["lr"] * group.get("lr_scale", 1.0)
         group["weight_decay"] = s["weight_decay"] * group.get("wd_scale", 1.0 if i == 0 else 0.0)
-    loss_sum, terms_sum, wait, stats = 0.0, 0.0, 0.0, None
+    loss_sum, terms_sum, share_sum, wait, stats = 0.0, 0.0, 0.0, 0.0, None
     for micro in range(k):
         tw = time.perf_counter()
         batch, (global_crops, local_crops) = next(batches)
@@ -456,10 +496,10 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
         sync = contextlib.nullcontext() if (micro == k - 1 or not run.d.enabled) else run.model.no_sync()
         with sync:
             if run.setup.method == "dinov2":
-                loss, terms, teacher_view0, teacher_patches = dinov2_step.forward_loss(
+                loss, terms, teacher_view0, teacher_patches, share = dinov2_step.forward_loss(
                     run.setup, run.student, run.run_student, run.run_teacher, run.loss_fn, global_crops, local_crops,
                     s["teacher_temp"], run.amp_dtype)
-                terms_sum = terms_sum + terms
+                terms_sum, share_sum = terms_sum + terms, share_sum + share
             else:
                 loss, teacher_view0 = forward_loss(run.run_student, run.run_teacher, run.loss_fn, global_crops,
                                                    local_crops, s["teacher_temp"], run.amp_dtype)
@@ -477,7 +517,7 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
     grad_norm = optimizer_step(run.student, run.teacher, run.optimizer, run.scaler, run.loss_fn,
                                t_clip(run.setup), s["epoch"], s["teacher_momentum"], run.setup)
     flag = torch.tensor(float(stop.signum is not None), device=run.device)
-    extra = [*(terms_sum / k), *head] if run.setup.method == "dinov2" else []
+    extra = [*(terms_sum / k), *head, share_sum / k] if run.setup.method == "dinov2" else []
     values = torch.stack([loss_sum / k, grad_norm.float(), *stats, flag, *extra]).double()
     values, ready = to_host_later(distributed.mean_tensor(values, run.d))
     # On the CPU the step has run by now; on CUDA it is done when `ready` fires.
@@ -499,7 +539,10 @@ def record_step(run: Run, p: Pending, bar: ProgressBar, next_started: float | No
         append_metric(run.out / "metrics.jsonl", row)
     bar.update(row)
     terms = {dinov2_step.TERM_NAMES[key]: row[key] for key in dinov2_step.TERM_NAMES if key in row}
-    patch = (row["ibot"], row["ibot_teacher_std"], row["ibot_teacher_entropy"]) if "ibot" in row else None
+    # the iBOT head's monitor reads the masked tokens' cross-entropy: lightly's term is the masked share x it
+    share = row.get("ibot_masked_share", 0.0)  # 0: no masked crop this step, nothing measured (std is nan too)
+    patch = ((row["ibot"] / share if share else math.nan, row["ibot_teacher_std"], row["ibot_teacher_entropy"])
+             if "ibot" in row else None)
     # the trend checks read the DINO term against its head's entropy and ln K (the total adds iBOT and KoLeo)
     step_events = run.monitor.observe(p.step, row.get("dino", loss), grad_norm, std, entropy,
                                       run.sched.in_teacher_temp_warmup(p.step), p.step > run.sched.warmup_steps,
@@ -523,9 +566,10 @@ def note_bad_files(run: Run, bad: list) -> None:
 
 def finish(run: Run) -> Result:
     """Final kNN, summary.json, the resolved setup and loss.png."""
-    stopped_by_check = (run.stopped_by or "").startswith("DG")
+    # after a check's stop, or one part way through a step, the weights in memory are not the ones to measure or export
+    weights_unfit = (run.stopped_by or "").startswith("DG") or run.mid_step
     knn_final = None
-    if run.knn_sets and not stopped_by_check:  # the last epoch's evaluation, when there was one, is the final one
+    if run.knn_sets and not weights_unfit:  # the last epoch's evaluation, when there was one, is the final one
         knn_final = run.history[-1]["knn_top1"] if run.history and "knn_top1" in run.history[-1] else run.knn()
     summary = summarize(run.history, knn_final, run.knn_init, run.stopped_by, run.bad_files, run.source.ignored,
                         run.effective_batch, len(run.knn_sets[1]) if run.knn_sets else None)
@@ -536,7 +580,7 @@ def finish(run: Run) -> Result:
         runfolder.write_text(run.out / "summary.json", json.dumps(summary, indent=2) + "\n")
         runfolder.write_text(run.out / "setup.resolved.json",
                              json.dumps(run.setup.model_dump(mode="json"), indent=2) + "\n")
-        if run.history and not stopped_by_check:  # the backbone to take to the next step
+        if run.history and not weights_unfit:  # the backbone to take to the next step
             write_backbone(run.setup, run.teacher.state_dict(), run.out / "backbone.pt", "teacher", run.step)
         if run.history:
             title = f"{run.setup.model.backbone.name}, effective batch {run.effective_batch}"
@@ -553,11 +597,12 @@ def finish(run: Run) -> Result:
 
 
 def make_loader(dataset, sampler, setup, collate, device) -> torch.utils.data.DataLoader:
-    workers = setup.data.num_workers
+    n = setup.data.num_workers
     return torch.utils.data.DataLoader(
-        dataset, batch_size=setup.train.batch_size, sampler=sampler, collate_fn=collate, num_workers=workers,
+        dataset, batch_size=setup.train.batch_size, sampler=sampler, collate_fn=collate, num_workers=n,
         pin_memory=device.type == "cuda", drop_last=True, persistent_workers=False,
-        prefetch_factor=4 if workers else None,
+        prefetch_factor=4 if n else None,
+        worker_init_fn=worker_init(),  # SIGTERM to the process group (`timeout`): the main process stops
         generator=torch.Generator())  # own generator: the global RNG stays untouched (exact resume)
 
 

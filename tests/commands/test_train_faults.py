@@ -68,20 +68,49 @@ def test_ctrl_c_during_start_up_exits_130(tmp_path):
     assert "Traceback" not in out and "interrupted during start-up" in out
 
 
+def test_sigterm_to_the_process_group_during_start_up_exits_143_with_one_line(tmp_path):
+    """`timeout` firing while the models are built or kNN is measured at init (DataLoader workers): it used to
+    end the process silently by the signal's default action, the plan it had printed lost with it."""
+    import subprocess
+    import sys
+
+    path = write_yaml(tmp_path / "s.dino.yaml", merge(TINY, {"data": {"num_workers": 2}}))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([sys.executable, "-m", "dino_guard", "train", path.name, "--output-dir", "out",
+                             "--device", "cpu"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        t0 = time.time()
+        while not (tmp_path / "out" / ".lock").exists():  # the run folder is claimed: start-up is under way
+            assert proc.poll() is None and time.time() - t0 < 120, proc.stdout.read()
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGTERM)
+        out = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, out
+    assert "Traceback" not in out and "terminated (SIGTERM) during start-up; no training step was taken" in out, out
+
+
 # -------------------------------------------------------------------- devices: 2 and multi-node options (issue 24)
 
 TWO = merge(TINY, {"train": {"devices": 2, "batch_size": 4, "epochs": 400, "checkpoint_every_steps": 5}})
 
 
-@pytest.mark.parametrize("signum, whom, code", [(signal.SIGTERM, "launcher", 143), (signal.SIGINT, "group", 130)])
-def test_a_signal_to_a_two_process_run_exits_like_one_process_after_the_workers_save(tmp_path, signum, whom, code):
-    """SIGTERM to the launcher (a scheduler), SIGINT to the whole process group (Ctrl-C in a terminal)."""
+@pytest.mark.parametrize("signum, whom, code, loader_workers", [
+    (signal.SIGTERM, "launcher", 143, 0), (signal.SIGINT, "group", 130, 0),
+    (signal.SIGTERM, "group", 143, 2)])  # `timeout`: each rank's DataLoader workers get it too
+def test_a_signal_to_a_two_process_run_exits_like_one_process_after_the_workers_save(tmp_path, signum, whom, code,
+                                                                                     loader_workers):
+    """SIGTERM to the launcher (a scheduler), SIGINT to the whole process group (Ctrl-C in a terminal),
+    SIGTERM to the whole group (coreutils timeout) with DataLoader worker processes under each rank."""
     import subprocess
     import sys
 
     from dino_guard.trainer import checkpoint
 
-    path = write_yaml(tmp_path / "s.dino.yaml", TWO)
+    path = write_yaml(tmp_path / "s.dino.yaml", merge(TWO, {"data": {"num_workers": loader_workers}}))
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     proc = subprocess.Popen([sys.executable, "-m", "dino_guard", "train", path.name, "--output-dir", "out",
                              "--device", "cpu"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,

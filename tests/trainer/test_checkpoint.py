@@ -66,6 +66,38 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     assert state["step"] == len(metrics(tmp_path / "run"))
 
 
+@pytest.mark.slow
+def test_sigterm_to_the_process_group_with_dataloader_workers_saves_and_exits_143(tmp_path):
+    """`timeout 20 dino-guard train ...` signals the whole process group, the DataLoader's workers too.
+
+    A worker killed by it used to surface as `RuntimeError: DataLoader worker (pid N) is killed by
+    signal: Terminated` (a traceback, exit 1) before the trainer's own handler had saved.
+    """
+    import re
+    import subprocess
+    import sys
+
+    setup = write_yaml(tmp_path / "tiny.dino.yaml", merge(TINY, {"data": {"num_workers": 2},
+                                                                "train": {"checkpoint_every_steps": 0, "epochs": 50}}))
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([sys.executable, "-m", "dino_guard", "train", setup.name, "--output-dir", "run",
+                             "--device", "cpu"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # a group of its own, as timeout
+    try:
+        _wait_for_step(tmp_path / "run", 1, proc)
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 143, out + err
+    assert "Traceback" not in out + err and "killed by signal" not in out + err, err
+    said = re.search(r"SIGTERM: (\S+) holds step (\d+); continue with --resume", out)
+    assert said, out
+    state = checkpoint.load(tmp_path / said[1])
+    assert state["step"] == int(said[2]) >= 1
+
+
 def test_checkpoint_holds_everything_and_loads_weights_only(tmp_path):
     from tests.trainer.helpers import run, tiny_setup
 
