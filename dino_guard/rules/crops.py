@@ -74,7 +74,10 @@ def crops_on_fixed_size_vit(ctx) -> Iterator[Issue]:
         a ViT whose table entry accepts other sizes only through
         `dynamic_img_size`, with crops (usually the 96 px local crops) that
         are not its `img_size`, while `model.backbone.dynamic_img_size` is not
-        true.
+        true. In a script, a timm call with `**cfg` the reader cannot see
+        into may set it: silent (a dict the script spells out is read); a
+        teacher built without it that only gets the global views
+        (`teacher(v) for v in views[:2]`) never sees a local crop.
 
     Why it matters:
         the first local-crop forward fails with `AssertionError: Input height
