@@ -159,33 +159,32 @@ def _backbone(built: Built, objs: list, trace: Trace, roles: Roles) -> None:
         value = agreed([o.fact(key) for o in objs])
         if value is not _NOT_AGREED and value is not None:
             built.put(f"model.backbone.{key}", value, first.facts[key][1])
-    _dynamic_img_size(built, _input_size_backbones(objs, trace, roles))
+    _dynamic_img_size(built, objs, trace, roles)
     if any(o.fact("open_kwargs") for o in objs):
         built.unknown.update(OPEN_BY_KWARGS)
     if (isinstance(name, str) and in_table) or (isinstance(width, int) and width > 0):
         built.known.add("model.backbone")
 
 
-def _dynamic_img_size(built: Built, objs: list) -> None:
-    """dynamic_img_size when the backbones that take local crops agree on it; left open when they do not
-    (one built with it, one without, and the reader cannot tell which one the crops reach)."""
-    value = agreed([o.fact("dynamic_img_size") is True for o in objs])
-    if value is True:
-        built.put("model.backbone.dynamic_img_size", True, objs[0].facts["dynamic_img_size"][1])
-    elif value is _NOT_AGREED:
-        built.unknown.add("model.backbone.dynamic_img_size")
-    _keyword_place(built, objs)
+def _dynamic_img_size(built: Built, objs: list, trace: Trace, roles: Roles) -> None:
+    """dynamic_img_size of the backbones the local crops reach.
 
-
-def _input_size_backbones(objs: list, trace: Trace, roles: Roles) -> list:
-    """The backbones whose input size the crops test: a teacher fed only the global views (lightly's
-    `teacher(v) for v in views[:2]`) never sees a local crop, so a teacher built without dynamic_img_size next
-    to a student built with it is no mistake. The teacher counts again when a loss call certainly gives it more
-    than the two global views."""
+    A teacher fed only the global views (lightly's `teacher(v) for v in
+    views[:2]`) never sees a local crop, so only the students count, unless a
+    loss call certainly gives the teacher more than the two global views.
+    Backbones that disagree (one built with it, one without) leave the field
+    open when the reader cannot tell which one the crops reach.
+    """
     students = [o for o in objs if not roles.is_teacher(o)]
-    if not students or len(students) == len(objs) or _teacher_sees_local_views(trace):
-        return objs
-    return students
+    teachers_too = len(students) < len(objs) and _teacher_sees_local_views(trace)
+    cropped = objs if teachers_too or not students else students
+    values = [o.fact("dynamic_img_size") for o in cropped]
+    value = agreed(values)
+    if isinstance(value, bool):
+        built.put("model.backbone.dynamic_img_size", value, cropped[0].facts["dynamic_img_size"][1])
+    elif len({v is True for v in values}) > 1 and not teachers_too:
+        built.unknown.add("model.backbone.dynamic_img_size")
+    _keyword_place(built, cropped)
 
 
 def _teacher_sees_local_views(trace: Trace) -> bool:

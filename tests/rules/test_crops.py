@@ -2,13 +2,19 @@
 
 A backbone call with `**cfg` the reader cannot see into may set
 dynamic_img_size, img_size or patch_size: the rules stay silent. A dict the
-script spells out is read like written keywords.
+script spells out is read like written keywords. A teacher that only gets the
+global views needs no dynamic_img_size.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from dino_guard.check.engine import Options
+from dino_guard.check.inputs import findings_of, load_text
+from tests.helpers import REPO
 from tests.sources.helpers import run as run_script
 from tests.sources.helpers import script
 
@@ -61,3 +67,21 @@ def test_dg301_is_silent_when_kwargs_may_set_the_patch_size():
 def test_dg303_is_silent_when_kwargs_may_set_torchvisions_image_size():
     assert "DG303" in _codes(TORCHVISION_VIT, "cfg = {}")
     assert "DG303" not in _codes(TORCHVISION_VIT, UNKNOWN)
+
+
+def _fixture(name: str) -> str:
+    return (REPO / "tests/sources/fixtures" / name).read_text(encoding="utf-8")
+
+
+def test_dg302_is_silent_on_a_teacher_built_without_dynamic_img_size_that_sees_only_global_views():
+    """The student had dynamic_img_size=True, the teacher not: DG302 fired at the teacher, which gets views[:2]."""
+    assert "DG302" not in {f.code for f in run_script(_fixture("good_teacher_fixed_size_sees_global_views_only.py"))[1]}
+
+
+def test_dg302_fires_at_the_teacher_when_it_certainly_gets_a_local_view():
+    text = _fixture("good_teacher_fixed_size_sees_global_views_only.py")
+    three = ", ".join(f"teacher_head(teacher_backbone(views[{i}]))" for i in range(3))
+    text = text.replace("[teacher_head(teacher_backbone(v)) for v in views[:2]]", f"[{three}]")
+    path = Path("train.py")
+    (found,) = [f for f in findings_of(path, load_text(path, text), Options(count_images=False)) if f.code == "DG302"]
+    assert text.splitlines()[found.line - 1].startswith("teacher_backbone = timm.create_model(")  # where --fix writes
