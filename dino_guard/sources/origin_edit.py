@@ -12,7 +12,8 @@ field the finding is about:
   classes it is passed to, is a call argument that the evaluator saw carry this
   literal (Trace.origins): no arithmetic, no attribute, no read it did not follow;
 - each of those calls either passes the value on to a named parameter of a
-  function or class of the script, or is the finding's lightly call taking it
+  function or class of the script, or is a use: the read the finding was
+  found at (`AdamW(params, lr=LR)`), or the finding's lightly call taking it
   as the finding's keyword (by name, or by position in lightly's signature).
 
 Several uses of that kind (the student's and the teacher's head, one
@@ -41,16 +42,21 @@ class Slot:
     keyword: str | None
 
 
-def sole_uses(tree: ast.Module, text: str, origins: dict, span: tuple, callee: str, keyword: str) -> list[int] | None:
-    """The lines of the `callee(keyword=...)` calls the literal at span reaches, when it reaches nothing else;
-    None when editing it could change another value (or it is no `NAME = literal`)."""
+def sole_uses(tree: ast.Module, text: str, origins: dict, span: tuple, use: tuple[int, int],
+              callee: str | None, keyword: str) -> list[int] | None:
+    """The lines of the uses the literal at span reaches, when it reaches nothing else; None when editing it
+    could change another value (or it is no `NAME = literal`).
+
+    A use is the read at `use` (where the finding was found), or any read passed to a `callee(keyword=...)`
+    call (the teacher's head beside the student's)."""
     lines = source_lines(text)
     target = _assigned_name(tree, lines, span)
     if target is None:
         return None
     carried = {position for position, origin in origins.items() if origin == span}
     reads, slots, definitions = _index(tree)
-    index = [name for name, _ in lightly_api.SIGNATURES.get(callee, ())]
+    signature = [name for name, _ in lightly_api.SIGNATURES.get(callee or "", ())]
+    place = signature.index(keyword) if keyword in signature else None  # where a positional argument passes it
     names, pending, uses = {target.id}, [target.id], []
     while pending:
         for node in reads.get(pending.pop(), []):
@@ -59,9 +65,8 @@ def sole_uses(tree: ast.Module, text: str, origins: dict, span: tuple, callee: s
             slot = slots.get(id(node))
             if not isinstance(node.ctx, ast.Load) or slot is None or char_position(lines, node) not in carried:
                 return None  # rebound, or read as anything but an argument that carries this literal
-            if callee_name(slot.call) == callee and (slot.keyword == keyword or (
-                    slot.index is not None and keyword in index and index.index(keyword) == slot.index)):
-                uses.append(slot.call.lineno)
+            if char_position(lines, node) == tuple(use) or _takes(slot, callee, keyword, place):
+                uses.append(node.lineno)
                 continue
             parameter = _parameter(definitions.get(callee_name(slot.call), []), slot)
             if parameter is None or not reads.get(parameter):
@@ -72,6 +77,13 @@ def sole_uses(tree: ast.Module, text: str, origins: dict, span: tuple, callee: s
     if _bound_otherwise(tree, names):
         return None
     return sorted(set(uses)) or None
+
+
+def _takes(slot: Slot, callee: str | None, keyword: str, place: int | None) -> bool:
+    """A `callee(...)` call that receives the value as `keyword`: by name, or at its place in the signature."""
+    if callee is None or callee_name(slot.call) != callee:
+        return False
+    return slot.keyword == keyword or (slot.index is not None and slot.index == place)
 
 
 def _assigned_name(tree: ast.Module, lines: list[str], span: tuple) -> ast.Name | None:

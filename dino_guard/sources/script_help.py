@@ -116,10 +116,9 @@ def at_origin(finding: Finding, origins: dict, text: str, tree: ast.Module) -> F
     fix = finding.fix or {}
     dotted, value = next(iter(fix.items())) if len(fix) == 1 else ("", None)
     section, _, keyword = dotted.rpartition(".")
-    if dotted != finding.field or section not in CALLS or isinstance(value, bool) \
-            or not isinstance(value, (int, float, str)):
+    if dotted != finding.field or isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return moved  # the fix sets another field (DG303: n_local_views) or is no literal
-    uses = sole_uses(tree, text, origins, span, CALLS[section], keyword)
+    uses = sole_uses(tree, text, origins, span, (finding.line, finding.column), CALLS.get(section), keyword)
     if uses is None:
         return dataclasses.replace(moved, help=f"{moved.help} (the value is written at line {line}, which may set "
                                                f"more than {keyword}: check --fix leaves it)")

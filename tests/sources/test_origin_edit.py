@@ -8,7 +8,7 @@ import pytest
 
 from dino_guard.check.engine import Options
 from dino_guard.check.inputs import findings_of, load_text
-from tests.sources.helpers import script
+from tests.sources.helpers import MODEL, script
 
 RESNET = """\
 resnet = torchvision.models.resnet18()
@@ -58,3 +58,18 @@ def test_a_parameters_default_is_not_edited():
     (finding,) = [f for f in findings_of(path, load_text(path, text), Options(count_images=False))
                   if f.code == "DG201"]
     assert finding.edit is None
+
+
+def test_a_constant_for_a_field_of_no_lightly_call_is_edited_at_its_one_use():
+    """`WORKERS = 2` read once, by the DataLoader: DG104's fix edits the literal (and not when it is read twice)."""
+    def dg104(extra: str = ""):
+        text = script(model="WORKERS = 2\n" + MODEL, extra=extra).replace(
+            "DataLoader(dataset, batch_size=64)", "DataLoader(dataset, batch_size=64, num_workers=WORKERS)")
+        path = Path("train.py")
+        (found,) = [f for f in findings_of(path, load_text(path, text), Options(count_images=False, gpu="H100-80GB"))
+                    if f.code == "DG104"]
+        assert text.splitlines()[found.line - 1] == "WORKERS = 2"
+        return found
+
+    assert dg104().edit["replacement"] == str(dg104().fix["data.num_workers"])
+    assert dg104(extra="print(WORKERS)\n").edit is None
