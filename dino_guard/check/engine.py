@@ -15,7 +15,7 @@ from dino_guard.memory.spec import MemorySpec, spec_from_setup
 from dino_guard.plan import RunPlan, plan_run
 from dino_guard.rules.registry import Rule, rules_for
 from dino_guard.schemas import Setup
-from dino_guard.setupfile.loader import Loaded, Locations
+from dino_guard.setupfile.loader import Loaded, Locations, View
 
 
 @dataclass
@@ -146,6 +146,16 @@ def run_script_rules(loaded: Loaded, options: Options) -> list[Finding]:
     return findings
 
 
+def _view_findings(path: str, view: View, options: Options, found: list[Finding]) -> list[Finding]:
+    """The findings of the rules about a view's sections that the setup's own run did not make at the same place
+    (a teacher head deep-copied from the student's has the student's positions: one mistake, one finding)."""
+    rules = [r for r in rules_for("setup")
+             if any(need == s or need.startswith(s + ".") for need in r.needs for s in view.sections)]
+    seen = {(f.code, f.line, f.column) for f in found}
+    ctx = Context(path, view.setup, view.locations, view.known, options)
+    return [f for f in run_rules(ctx, rules) if (f.code, f.line, f.column) not in seen]
+
+
 def check_loaded(loaded: Loaded, options: Options | None = None) -> list[Finding]:
     """Findings for one loaded source: its load problems, then every rule."""
     options = options or Options()
@@ -153,6 +163,8 @@ def check_loaded(loaded: Loaded, options: Options | None = None) -> list[Finding
     if loaded.setup is not None:
         ctx = Context(loaded.path, loaded.setup, loaded.locations, loaded.known, options, loaded.unknown)
         findings.extend(run_rules(ctx))
+    for view in loaded.views:
+        findings.extend(_view_findings(loaded.path, view, options, findings))
     if loaded.evidence is not None:
         findings.extend(run_script_rules(loaded, options))
     return sorted(findings, key=lambda f: f.sort_key)

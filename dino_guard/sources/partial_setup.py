@@ -78,6 +78,35 @@ def build(trace: Trace, roles: Roles) -> Built:
     return built
 
 
+def head_views(trace: Trace, roles: Roles) -> list[Built]:
+    """One partial setup per head call the run uses, each with the backbones of its role.
+
+    `build` judges the students' heads together; a teacher head (lightly's
+    `teacher_head = DINOProjectionHead(...)`, a second call with its own
+    arguments) runs a forward too, and its first step fails the same way. Each
+    view holds the head's own values and positions, so a rule about the head
+    reports every wrong call where it is written. The teacher's head meets the
+    teacher's backbones when the script builds them apart (else all backbones).
+    Only the head, backbone and method sections are filled: the rules that run
+    on a view are those about the head (check/engine.py).
+    """
+    pair = DinoPair(trace)
+    heads = _used(trace, trace.of_kind("head"))
+    if len(heads) < 2:
+        return []  # `build` already judges the one head
+    backbones = _used(trace, pair.only(trace.of_kind("backbone")))
+    teachers = [b for b in backbones if roles.in_teacher(b)]
+    students = [b for b in backbones if not roles.in_teacher(b)]
+    views = []
+    for head in heads:
+        view = Built()
+        _backbone(view, (teachers if roles.in_teacher(head) else students) or backbones, trace, roles)
+        _section(view, "model.head", [head], api.HEAD_FIELDS)
+        _method(view, trace, pair)
+        views.append(view)
+    return views
+
+
 def _method(built: Built, trace: Trace, pair: DinoPair) -> None:
     """DINOv2 when the DINO model's classes build DINOv2's parts: iBOT's loss, KoLeo, DINOv2ProjectionHead."""
     parts = pair.only(trace.of_kind("ibot_loss") + trace.of_kind("koleo_loss")

@@ -220,4 +220,6 @@ def test_a_script_finding_points_at_the_literal_to_edit_with_the_use_related(cli
                              "end_column": found["end_column"], "replacement": "512"}
     assert found["help"] == (f"change line {found['line']} to `input_dim = 512` "
                              "(used at lines 19 and 21: each takes the new value)")  # the student's and teacher's head
-    assert [(r["line"], r["message"]) for r in found["related"]] == [(19, "the value is used here")]
+    # one finding for both uses: the teacher head's (line 21) is judged too, and the same edit fixes it
+    assert [(r["line"], r["message"]) for r in found["related"]] == [(19, "the value is used here"),
+                                                                     (21, "the value is used here")]

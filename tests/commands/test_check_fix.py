@@ -66,9 +66,10 @@ def test_an_info_is_never_applied(cli, tmp_path):
 def test_fix_on_a_script_edits_the_call(cli, tmp_path):
     path = _copy(EXAMPLES / "scripts" / "broken_train_dino.py", tmp_path)
     result = cli("check", "--fix", path)
-    assert "Fixed 2 findings" in result.output
+    assert "Fixed 3 findings" in result.output
     text = path.read_text()
     assert "DINOProjectionHead(output_dim=2048, freeze_last_layer=1, input_dim=384)" in text
+    assert "teacher_head = DINOProjectionHead(output_dim=2048, input_dim=384)" in text  # the teacher's runs too
     assert "criterion = DINOLoss(output_dim=2048)" in text
 
 
