@@ -85,13 +85,14 @@ def append_edit(text: str, call: ast.Call, keyword: str, value: Any) -> dict:
     return _append(source_lines(text), call, f"{keyword}={value!r}")
 
 
-def innermost_call(tree: ast.Module, text: str, position: tuple[int, int], named: str | None = None) -> ast.Call | None:
-    """The smallest call (of a function or method `named`, when given) whose span holds (line, column), the
-    column counted in characters, from 1."""
+def innermost_call(tree: ast.Module, text: str, position: tuple[int, int],
+                   named: tuple[str, ...] | None = None) -> ast.Call | None:
+    """The smallest call (of a function or method of one of the `named`, when given) whose span holds
+    (line, column), the column counted in characters, from 1."""
     lines = source_lines(text)
     spans = [(node, (node.lineno, _column(lines, node.lineno, node.col_offset)),
               (node.end_lineno, _column(lines, node.end_lineno, node.end_col_offset)))
-             for node in ast.walk(tree) if isinstance(node, ast.Call) and named in (None, callee_name(node))]
+             for node in ast.walk(tree) if isinstance(node, ast.Call) and (named is None or callee_name(node) in named)]
     holding = [(node, start, end) for node, start, end in spans if start <= tuple(position) < end]
     if not holding:
         return None

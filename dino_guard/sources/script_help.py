@@ -22,6 +22,22 @@ from dino_guard.sources.origin_edit import sole_uses
 CALLS = {"model.head": "DINOProjectionHead", "loss": "DINOLoss", "transform": "DINOTransform",
          "ibot": "IBOTPatchLoss"}
 
+# Sections that more than one lightly class sets: DINOv2ProjectionHead takes the head's fields too (DG201 names it).
+_ALSO = {"model.head": ("DINOv2ProjectionHead",)}
+
+
+def calls_of(section: str) -> tuple[str, ...]:
+    """The lightly classes whose keyword arguments are the section's fields (none for a section of no call)."""
+    return (CALLS[section], *_ALSO.get(section, ())) if section in CALLS else ()
+
+
+def named_call(section: str, message: str) -> str | None:
+    """The class of the section that a finding's message is about (`DINOv2ProjectionHead(input_dim=2048) does
+    not match ...`), else the section's usual one."""
+    names = calls_of(section)
+    return next((name for name in names if message.startswith(f"{name}(")), names[0] if names else None)
+
+
 # Whole-sentence help for findings whose fix is no single keyword argument in a script.
 _FIXED = {
     "DG101": "pass the transform to the data set: LightlyDataset(path, transform=DINOTransform()) "
@@ -67,8 +83,9 @@ _STATEMENTS: dict[str, Callable[[dict], str]] = {
 }
 
 
-def python_fix(fix: dict) -> str | None:
-    """The fix as Python, or None when a field has no Python spelling."""
+def python_fix(fix: dict, message: str = "") -> str | None:
+    """The fix as Python, or None when a field has no Python spelling (message: the finding's, which may name
+    the class, see named_call)."""
     calls: dict[str, list[str]] = {}
     sentences: list[str] = []
     for dotted, value in fix.items():
@@ -78,7 +95,7 @@ def python_fix(fix: dict) -> str | None:
             if sentence not in sentences:
                 sentences.append(sentence)
         elif section in CALLS and value is not None:
-            calls.setdefault(CALLS[section], []).append(f"{leaf}={value!r}")
+            calls.setdefault(named_call(section, message), []).append(f"{leaf}={value!r}")
         else:
             return None
     written = [f"{name}({', '.join(args)}, ...)" for name, args in calls.items()]
@@ -93,7 +110,7 @@ def rephrase(finding: Finding) -> Finding:
         return finding
     if origin != "setup":
         return finding  # script and loader codes already speak Python
-    text = _FIXED.get(finding.code) or (python_fix(finding.fix) if finding.fix else None)
+    text = _FIXED.get(finding.code) or (python_fix(finding.fix, finding.message) if finding.fix else None)
     return dataclasses.replace(finding, help=text) if text else finding
 
 
@@ -118,7 +135,8 @@ def at_origin(finding: Finding, origins: dict, text: str, tree: ast.Module) -> F
     section, _, keyword = dotted.rpartition(".")
     if dotted != finding.field or isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return moved  # the fix sets another field (DG303: n_local_views) or is no literal
-    uses = sole_uses(tree, text, origins, span, (finding.line, finding.column), CALLS.get(section), keyword)
+    callee = named_call(section, finding.message)
+    uses = sole_uses(tree, text, origins, span, (finding.line, finding.column), callee, keyword)
     if uses is None:
         return dataclasses.replace(moved, help=f"{moved.help} (the value is written at line {line}, which may set "
                                                f"more than {keyword}: check --fix leaves it)")

@@ -81,6 +81,6 @@ def test_a_form_feed_between_sections_starts_no_line():
 def test_the_innermost_call_of_a_name_skips_the_calls_inside_its_arguments():
     text = "head = DINOProjectionHead(hidden_dim=width(512), output_dim=2048)\n"
     tree = ast.parse(text)
-    assert innermost_call(tree, text, (1, 38), named="DINOProjectionHead").func.id == "DINOProjectionHead"
+    assert innermost_call(tree, text, (1, 38), named=("DINOProjectionHead",)).func.id == "DINOProjectionHead"
     assert innermost_call(tree, text, (1, 38)).func.id == "width"
-    assert innermost_call(tree, text, (1, 38), named="DINOLoss") is None
+    assert innermost_call(tree, text, (1, 38), named=("DINOLoss",)) is None

@@ -27,7 +27,7 @@ from dino_guard.check.fix.errors import NotFixable
 from dino_guard.findings import Finding
 from dino_guard.sources import lightly_api
 from dino_guard.sources.call_edit import apply_edit
-from dino_guard.sources.script_help import CALLS
+from dino_guard.sources.script_help import calls_of
 
 
 def apply_finding(text: str, finding: Finding) -> str:
@@ -44,14 +44,16 @@ def apply(text: str, fix: dict, position: tuple[int, int]) -> str:
         if section == "model.backbone":
             raise NotFixable(f"{dotted} is written by the finding's edit, and this one has none "
                              "(the timm call passes * or ** arguments, or the script does not show it)")
-        if section not in CALLS:
+        if not calls_of(section):
             raise NotFixable(f"{dotted} is no keyword argument of a call")
-        text = _lightly_keyword(text, CALLS[section], position, keyword, value)
+        text = _lightly_keyword(text, calls_of(section), position, keyword, value)
     return text
 
 
-def _lightly_keyword(text: str, callee: str, position: tuple[int, int], keyword: str, value: Any) -> str:
-    appended = _appended(text, callee, position, keyword, value)
+def _lightly_keyword(text: str, callees: tuple[str, ...], position: tuple[int, int], keyword: str, value: Any) -> str:
+    """keyword=value in the innermost call of one of the callees (DINOProjectionHead or DINOv2ProjectionHead) at
+    position."""
+    appended = _appended(text, callees, position, keyword, value)
     if appended is not None:
         return appended
     import libcst as cst
@@ -60,32 +62,32 @@ def _lightly_keyword(text: str, callee: str, position: tuple[int, int], keyword:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
         raise NotFixable(f"the script does not parse: {exc}") from None
-    return _edit_call(module, callee, position, keyword, value).code
+    return _edit_call(module, callees, position, keyword, value).code
 
 
-def _appended(text: str, callee: str, position: tuple[int, int], keyword: str, value: Any) -> str | None:
+def _appended(text: str, callees: tuple[str, ...], position: tuple[int, int], keyword: str, value: Any) -> str | None:
     """The text with a keyword the call lacks added in the call's own layout, by the same editor as DG302's
     (sources/call_edit.py): on a line of its own when the arguments stand one per line. None when the call has
     the keyword, passes it by position or takes * or ** arguments: the syntax tree below decides those."""
     import ast
 
-    from dino_guard.sources.call_edit import append_edit, innermost_call
+    from dino_guard.sources.call_edit import append_edit, callee_name, innermost_call
 
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return None
-    call = innermost_call(tree, text, position, named=callee)
+    call = innermost_call(tree, text, position, named=callees)
     if call is None or value is None or any(k.arg in (keyword, None) for k in call.keywords) \
             or any(isinstance(arg, ast.Starred) for arg in call.args):
         return None
-    names = [name for name, _ in lightly_api.SIGNATURES.get(callee, ())]
+    names = [name for name, _ in lightly_api.SIGNATURES.get(callee_name(call), ())]
     if keyword in names and names.index(keyword) < len(call.args):
         return None  # given by position
     return apply_edit(text, append_edit(text, call, keyword, value))
 
 
-def _edit_call(module, callee: str, position: tuple[int, int], keyword: str, value: Any):
+def _edit_call(module, callees: tuple[str, ...], position: tuple[int, int], keyword: str, value: Any):
     import libcst as cst
     from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -93,9 +95,9 @@ def _edit_call(module, callee: str, position: tuple[int, int], keyword: str, val
     positions = wrapper.resolve(PositionProvider)
     line, column = position[0], position[1] - 1  # findings count columns from 1, libcst from 0
     calls = [node for node, where in positions.items()
-             if isinstance(node, cst.Call) and _name(node.func) == callee and _contains(where, line, column)]
+             if isinstance(node, cst.Call) and _name(node.func) in callees and _contains(where, line, column)]
     if not calls:
-        raise NotFixable(f"no {callee}(...) call at {line}:{position[1]}")
+        raise NotFixable(f"no {' or '.join(callees)}(...) call at {line}:{position[1]}")
     target = min(calls, key=lambda node: _size(positions[node]))  # the innermost
     edited = _with_keyword(target, keyword, value)
     return wrapper.module.deep_replace(target, edited)
