@@ -142,7 +142,7 @@ def run_script_rules(loaded: Loaded, options: Options) -> list[Finding]:
             if (entry.code, issue.position) not in seen:
                 seen.add((entry.code, issue.position))
                 findings.append(make_finding(entry.code, loaded.path, issue.position, issue.field, issue.message,
-                                             issue.help, severity=issue.severity))
+                                             issue.help, issue.fix, issue.severity))
     return findings
 
 

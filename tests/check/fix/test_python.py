@@ -60,6 +60,12 @@ FIXED = {
         "freeze_last_layer=1, input_dim=384)  # expect: DG201",
         "        self.teacher_head = DINOProjectionHead(hidden_dim=512, bottleneck_dim=64, output_dim=2048, "
         "input_dim=384)  # expect: DG201"),
+    # DG725: the teacher's head gets the student's output_dim; the student's head and the loss stay as written
+    "bad_teacher_head_output_dim_default.py":
+        "teacher_head = DINOProjectionHead(384, 2048, 256, output_dim=4096)  # expect: DG725",
+    "bad_dinov2_teacher_head_output_dim_default.py":
+        "        self.teacher_head = Heads(DINOv2ProjectionHead(input_dim=384, output_dim=8192), "
+        "DINOv2ProjectionHead(input_dim=384))  # expect: DG725",
 }
 SCRIPTS = sorted(FIXTURES.glob("*.py")) + sorted((REPO / "examples/scripts").glob("*.py"))
 
@@ -165,3 +171,39 @@ def test_a_constant_read_by_both_heads_names_each_line_in_its_help():
     path = FIXTURES / "bad_head_input_resnet18.py"
     (finding,) = _findings(path, path.read_text(encoding="utf-8"), "DG201")
     assert finding.help == "change line 38 to `input_dim = 512` (used at lines 19 and 21: each takes the new value)"
+
+
+def test_teacher_head_left_at_the_default_output_dim_is_reported_at_the_teacher_and_fixed():
+    """Student head and DINOLoss at 4096, teacher head at its default 65536: `check` said "All checks passed"."""
+    path = FIXTURES / "bad_teacher_head_output_dim_default.py"
+    text = path.read_text(encoding="utf-8")
+    (finding,) = _findings(path, text, "DG725")
+    assert (finding.line, finding.code) in expectations(path) and finding.fix == {"model.head.output_dim": 4096}
+    assert finding.help.startswith("write DINOProjectionHead(..., output_dim=4096) at line 22")
+    fixed = fix_text(path, text, OPTIONS, unsafe=False)
+    assert fixed.applied == 1 and not _findings(path, fixed.after, "DG725")
+    assert fix_text(path, fixed.after, OPTIONS, unsafe=False).after == fixed.after  # a fixed point
+
+
+def test_a_loss_that_matches_the_teacher_is_moved_once_to_the_students_width_never_back():
+    """DG401 makes the loss the student head's width; DG725 makes the teacher's head the same: one pass, no flip."""
+    path = FIXTURES / "bad_teacher_head_output_dim_default.py"
+    text = path.read_text(encoding="utf-8").replace("DINOLoss(output_dim=4096", "DINOLoss(output_dim=65536")
+    assert {f.code for f in findings_of(path, load_text(path, text), OPTIONS) if f.fix} >= {"DG401", "DG725"}
+    fixed = fix_text(path, text, OPTIONS, unsafe=False)
+    assert "DINOLoss(output_dim=4096" in fixed.after and "DINOProjectionHead(384, 2048, 256, output_dim=4096)" \
+        in fixed.after and "output_dim=65536" not in fixed.after
+    assert fixed.applied == 2 and not (_findings(path, fixed.after, "DG401") or _findings(path, fixed.after, "DG725"))
+
+
+def test_a_teacher_width_written_as_a_constant_is_edited_at_the_constant(tmp_path: Path):
+    text = (FIXTURES / "bad_teacher_head_output_dim_default.py").read_text(encoding="utf-8")
+    text = text.replace("BATCH_SIZE = 128\n", "BATCH_SIZE = 128\nTEACHER_DIM = 65536\n").replace(
+        "DINOProjectionHead(384, 2048, 256)  # expect", "DINOProjectionHead(384, 2048, 256, TEACHER_DIM)  # expect")
+    assert "TEACHER_DIM)" in text
+    path = tmp_path / "train.py"
+    (finding,) = _findings(path, text, "DG725")
+    assert finding.line == 17 and finding.edit == {"line": 17, "column": 15, "end_line": 17, "end_column": 20,
+                                                   "replacement": "4096"}
+    fixed = fix_text(path, text, OPTIONS, unsafe=False)
+    assert fixed.after == apply_edit(text, finding.edit) and "TEACHER_DIM = 4096\n" in fixed.after
