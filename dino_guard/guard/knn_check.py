@@ -4,7 +4,8 @@
     DinoGuardCallback(knn_loader=labelled_loader, knn_baseline=81.2)      # or the number you measured
 
 `knn_loader` yields (images, labels, ...) batches of labelled images, without DINO's
-augmentation; its images split alternately into the kNN bank and the queries. The
+augmentation, in the same order each time (the paired error below pairs query i with
+query i); its images split alternately into the kNN bank and the queries. The
 numbers, the best measurement and DG513 are the trainer's (trainer/evaluate.py):
 kNN more than `monitor.knn_drop_margin` points below the start, and more than
 twice the sampling error of the paired comparison on the same images (a
