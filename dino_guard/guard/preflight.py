@@ -5,11 +5,12 @@ what the user really built instead of at a setup file: the first item of the
 data set, the heads' real Linear layers, the backbone's real output width (one
 forward of a small batch on meta-device copies: no memory, no compute) and
 the traced memory estimate of the user's own modules, and the DINOLoss's own
-temperatures. The setup rules themselves then run on a Setup made of these
-measured values, so the codes and messages are those of `dino-guard check`,
-the help written as the user's code (`DINOProjectionHead(input_dim=384, ...)`);
-a finding's path is the module path (`model.student_head.layer.0`), its line
-and column 0 (printed as the path alone).
+temperatures (DINOv2: the IBOTPatchLoss's too). The setup rules themselves
+then run on a Setup made of these measured values, so the codes and messages
+are those of `dino-guard check`, the help written as the user's code
+(`DINOProjectionHead(input_dim=384, ...)`); a finding's path is the module
+path (`model.student_head.layer.0`), its line and column 0 (printed as the
+path alone).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dino_guard.codes import make_finding
 from dino_guard.findings import Finding
 
 RULE_CODES = ("DG201", "DG401", "DG301", "DG418", "DG419")  # setup rules that run unchanged on the measured values
-LOSS_CODES = ("DG402",)  # setup rules that run on the live DINOLoss's own numbers
+LOSS_CODES = ("DG402",)  # setup rules that run on the live DINOLoss's (and IBOTPatchLoss's) own numbers
 DATA_PATH = "dataloader.dataset"
 
 
@@ -297,7 +298,7 @@ def preflight(parts: Parts, dataloader, facts: RunFacts) -> list[Finding]:
         measured = measure(backbone.module, sizes or [native])
         if item is not None:
             findings += refused_crops(backbone, item, measured)
-    findings += loss_findings(parts.criterion)
+    findings += loss_findings(parts)
     findings += rule_findings(parts, item, measured)
     findings += memory_findings(parts, item, facts)
     return [in_code_terms(f) for f in findings]
@@ -310,20 +311,33 @@ def in_code_terms(finding: Finding) -> Finding:
     return rephrase(finding)
 
 
-def loss_findings(criterion: Located) -> list[Finding]:
-    """DG402 on the live DINOLoss's temperatures, graded as `check` grades them, before the first step."""
+def loss_findings(parts: Parts) -> list[Finding]:
+    """DG402 on the live DINOLoss's temperatures, and DINOv2's IBOTPatchLoss's, graded as `check` grades
+    them (rules/loss.py), before the first step."""
     from dino_guard.check.engine import Context, run_rules
     from dino_guard.rules.registry import get
     from dino_guard.schemas import Setup
 
-    module = criterion.module
+    setup, where = {"model": {"backbone": {"name": "backbone"}}}, {}
+    for section, located in (("loss", parts.criterion), ("ibot", parts.terms.get("iBOT"))):
+        temps = _temperatures(located.module) if located is not None else None
+        if temps is not None:  # a loss that keeps them elsewhere: nothing certain to say
+            setup[section] = temps
+            where |= {f"{section}.{name}": located.path for name in temps}
+    if "loss" not in setup:
+        return []  # DG402 reads the DINO loss's temperatures first
+    if "ibot" in setup:
+        setup["method"] = "dinov2"
+    ctx = Context("<live>", Setup.model_validate(setup), known=frozenset(where) | {"method"})
+    return [replace(f, path=where[f.field], line=0, column=0) for f in run_rules(ctx, [get(c) for c in LOSS_CODES])]
+
+
+def _temperatures(module) -> dict | None:
+    """{teacher_temp, student_temp} of a lightly DINOLoss or IBOTPatchLoss, None when either is not a number."""
     temps = {name: getattr(module, name, None) for name in ("teacher_temp", "student_temp")}
-    if not all(isinstance(value, (int, float)) for value in temps.values()):
-        return []  # a loss that keeps them elsewhere: nothing certain to say
-    setup = Setup.model_validate({"model": {"backbone": {"name": "backbone"}},
-                                  "loss": {name: float(value) for name, value in temps.items()}})
-    ctx = Context("<live>", setup, known=frozenset({"loss.teacher_temp", "loss.student_temp"}))
-    return [replace(f, path=criterion.path, line=0, column=0) for f in run_rules(ctx, [get(c) for c in LOSS_CODES])]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in temps.values()):
+        return None
+    return {name: float(value) for name, value in temps.items()}
 
 
 def rule_findings(parts: Parts, item: FirstItem | None, measured: Measured | None) -> list[Finding]:

@@ -33,7 +33,7 @@ from dino_guard.guard.snapshot import LastFinite
 from dino_guard.trainer import runfolder
 from dino_guard.trainer.late import LateStep, OneStepLate, to_host_later
 from dino_guard.trainer.monitor import Monitor
-from dino_guard.trainer.teacher_stats import teacher_stats
+from dino_guard.trainer.teacher_stats import masked_image_share, teacher_stats
 
 
 class NotADinoLoss(TypeError):
@@ -124,6 +124,11 @@ class Pending(LateStep):
 TERM_KEYS = {"iBOT": "ibot", "KoLeo": "koleo"}  # metrics keys of DINOv2's other terms, as `dino-guard train` writes
 
 
+def ibot_mask(args: tuple, kwargs: dict) -> torch.Tensor:
+    """The (B, H, W) mask of IBOTPatchLoss.forward(teacher_out, student_out, mask, teacher_temp)."""
+    return kwargs["mask"] if "mask" in kwargs else args[2]
+
+
 def used_ibot_temperature(criterion, args: tuple, kwargs: dict) -> float:
     """The teacher temperature IBOTPatchLoss.forward(teacher_out, student_out, mask, teacher_temp) uses."""
     temp = kwargs.get("teacher_temp", args[3] if len(args) > 3 else None)
@@ -173,7 +178,7 @@ class Watch:
 
     def _reset(self) -> None:
         self._loss, self._calls, self._stats, self._temp = None, 0, None, None
-        self._term_sums, self._ibot_stats = {}, None
+        self._term_sums, self._ibot_stats, self._ibot_share = {}, None, None
 
     # ------------------------------------------------------------ hooks (the user's step)
 
@@ -202,7 +207,11 @@ class Watch:
 
     def _before_ibot(self, module, args: tuple, kwargs: dict) -> None:
         teacher_out = args[0] if args else kwargs["teacher_out"]
-        if self._ibot_stats is None and teacher_out.device.type != "meta" and len(teacher_out) >= 2:
+        if teacher_out.device.type == "meta":
+            return
+        share = masked_image_share(ibot_mask(args, kwargs))  # summed as the terms are: the step's mean share
+        self._ibot_share = share if self._ibot_share is None else self._ibot_share + share
+        if self._ibot_stats is None and len(teacher_out) >= 2:
             self._ibot_stats = teacher_stats(teacher_out.detach().float(), module.center.value,
                                              used_ibot_temperature(module, args, kwargs))
 
@@ -236,13 +245,17 @@ class Watch:
             self.last_finite.keep(self.step)  # the weights now in the modules (before the update) gave this loss
 
     def _extra_values(self) -> list:
-        """Each other term (averaged over the step's DINO calls) and the iBOT head's std and entropy."""
+        """Each other term (averaged over the step's DINO calls); with iBOT, its head's std and entropy and
+        the iBOT cross-entropy of a masked token (the term over the share of images with masked patches)."""
         if not self.terms:
             return []
         nan = torch.full((), float("nan"), device=self._loss.device)
         sums = [self._term_sums.get(name, nan) for name in self.terms]
-        stats = list(self._ibot_stats or [nan, nan]) if "iBOT" in self.terms else []
-        return [*(v / self._calls for v in sums), *stats]
+        if "iBOT" not in self.terms:
+            return [v / self._calls for v in sums]
+        share = self._ibot_share if self._ibot_share is not None else nan
+        cross_entropy = self._term_sums.get("iBOT", nan) / share  # no masked image: nan, and no std: not watched
+        return [*(v / self._calls for v in sums), *(self._ibot_stats or [nan, nan]), cross_entropy]
 
     def flush(self) -> None:
         """Record the last step (at the end of the run)."""
@@ -255,7 +268,8 @@ class Watch:
     def _record(self, p: Pending) -> None:
         loss, std, entropy, *extra = p.numbers()
         terms = dict(zip(self.terms, extra, strict=False))
-        patch = (terms["iBOT"], *extra[len(self.terms):]) if "iBOT" in terms else None
+        # the iBOT head's monitor: (cross-entropy of a masked token, teacher std, teacher entropy)
+        patch = (extra[-1], *extra[len(self.terms):-1]) if "iBOT" in terms else None
         # grad norm 0.0: the guard does not see gradients; DG501 watches the loss and each term itself
         events = self.monitor.observe(p.step, loss, 0.0, std, entropy, p.in_teacher_warmup, p.after_lr_warmup,
                                       terms={"DINO": loss, **terms} if terms else None, patch=patch)

@@ -43,9 +43,11 @@ def teacher_temp_too_high(ctx) -> Iterator[Issue]:
     """Teacher temperature above 0.07 (an error at or above the student temperature).
 
     What it checks:
-        `loss.teacher_temp` <= 0.07. Graded by the numbers:
+        `loss.teacher_temp` <= 0.07, and for `method: dinov2` the iBOT loss's
+        own `ibot.teacher_temp` the same way against `ibot.student_temp`.
+        Graded by the numbers:
         a warning above 0.07 (e.g. 0.08: unstable, may still train);
-        an error at or above `loss.student_temp` (0.1 by default; e.g. 0.5):
+        an error at or above the student temperature (0.1 by default; e.g. 0.5):
         the teacher's targets are then no sharper than the student's own
         output, so nothing counters the centering and the outputs collapse to
         the uniform distribution for certain.
@@ -57,31 +59,49 @@ def teacher_temp_too_high(ctx) -> Iterator[Issue]:
         training become unstable above 0.07; with the teacher at or above the
         student temperature the sharpening is gone and the loss freezes at
         ln(output_dim): the runtime guard stops such a run with DG502
-        (teacher_temp 0.5 in tests/guard/test_guard.py).
+        (teacher_temp 0.5 in tests/guard/test_guard.py). DINOv2's
+        IBOTPatchLoss centers and sharpens its masked-patch head the same way,
+        with its own temperatures: a warm iBOT teacher collapses that head
+        while the DINO head trains on.
 
     Example:
-        `loss: {teacher_temp: 0.5}` (error) or `loss: {teacher_temp: 0.08}` (warning).
+        `loss: {teacher_temp: 0.5}` (error), `loss: {teacher_temp: 0.08}`
+        (warning), or `method: dinov2` with `ibot: {teacher_temp: 20.0}` (error).
 
     Use instead:
-        `loss: {teacher_temp: 0.04}` (0.07 at most, reached after a warmup).
+        `loss: {teacher_temp: 0.04}` (0.07 at most, reached after a warmup);
+        `ibot: {teacher_temp: 0.04}` (lightly's IBOTPatchLoss default; 0.07 at most).
 
     References:
         facebookresearch/dino main_dino.py (`--teacher_temp` help: "anything above
         0.07 is unstable"); Caron et al. 2021, "Emerging Properties in
-        Self-Supervised Vision Transformers", section 5.3 (sharpening vs centering).
+        Self-Supervised Vision Transformers", section 5.3 (sharpening vs centering);
+        lightly.loss.IBOTPatchLoss; facebookresearch/dinov2 ssl_default_config.yaml
+        (teacher_temp 0.07 for both heads).
     """
-    temp, student = ctx.setup.loss.teacher_temp, ctx.setup.loss.student_temp
+    loss = ctx.setup.loss
+    yield from graded_teacher_temp("loss.teacher_temp", f"teacher_temp={loss.teacher_temp}", loss.teacher_temp,
+                                   loss.student_temp, "training collapses",
+                                   "use teacher_temp: 0.04 (at most 0.07, with warmup_teacher_temp 0.04)")
+    ibot = ctx.setup.ibot
+    if ctx.setup.method == "dinov2" and ctx.is_known("ibot.teacher_temp") and ctx.is_known("ibot.student_temp"):
+        yield from graded_teacher_temp("ibot.teacher_temp", f"IBOTPatchLoss(teacher_temp={ibot.teacher_temp})",
+                                       ibot.teacher_temp, ibot.student_temp, "the iBOT (masked-patch) head collapses",
+                                       "use ibot.teacher_temp: 0.04 (lightly's IBOTPatchLoss default; at most 0.07)")
+
+
+def graded_teacher_temp(field: str, named: str, temp: float, student: float, collapses: str,
+                        help: str) -> Iterator[Issue]:
+    """DG402's grading of one loss's teacher temperature (`named` as the message shows it): the one place its
+    thresholds live, for the setup's DINO and iBOT losses and the guard's live ones alike."""
     if temp >= student:
-        yield Issue("loss.teacher_temp",
-                    f"teacher_temp={temp} is not below student_temp={student}: the teacher's targets are no sharper "
-                    "than the student's output, so training collapses to uniform outputs",
-                    "use teacher_temp: 0.04 (at most 0.07, with warmup_teacher_temp 0.04)",
-                    fix={"loss.teacher_temp": 0.04}, severity=Severity.ERROR)
+        yield Issue(field,
+                    f"{named} is not below student_temp={student}: the teacher's targets are no sharper "
+                    f"than the student's output, so {collapses} to uniform outputs",
+                    help, fix={field: 0.04}, severity=Severity.ERROR)
     elif temp > MAX_TEACHER_TEMP:
-        yield Issue("loss.teacher_temp",
-                    f"teacher_temp={temp} is above {MAX_TEACHER_TEMP}: the teacher's targets are too flat",
-                    "use teacher_temp: 0.04 (at most 0.07, with warmup_teacher_temp 0.04)",
-                    fix={"loss.teacher_temp": 0.04})
+        yield Issue(field, f"{named} is above {MAX_TEACHER_TEMP}: the teacher's targets are too flat",
+                    help, fix={field: 0.04})
 
 
 @rule("DG403", "warmup-teacher-temp-above-final", Severity.WARNING,

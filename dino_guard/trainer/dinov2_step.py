@@ -24,7 +24,8 @@ from dino_guard.plan import layer_decay_used, patch_embed_lr_mult_used
 
 LIGHTLY_MIN_BLOCK = 4  # random_block_mask's min_num_masks_per_block: an image masks at least one block this big
 LAYER_SCALE_INIT = 1e-5  # timm's init_values, as lightly's DINOv2 example and Meta's dinov2 use
-EXTRA_KEYS = ("dino", "ibot", "koleo", "ibot_teacher_std", "ibot_teacher_entropy")  # metrics.jsonl keys
+# metrics.jsonl keys; ibot_masked_share: the share of global crops with masked patches (the iBOT term's scale)
+EXTRA_KEYS = ("dino", "ibot", "koleo", "ibot_teacher_std", "ibot_teacher_entropy", "ibot_masked_share")
 TERM_NAMES = {"dino": "DINO", "ibot": "iBOT", "koleo": "KoLeo"}
 
 
@@ -213,7 +214,10 @@ def patch_mask(setup, model: DINOv2Model, global_crops: torch.Tensor) -> tuple[t
 
 def forward_loss(setup, student: DINOv2Model, run_student, run_teacher, criterion: DINOv2Criterion,
                  global_crops: torch.Tensor, local_crops: torch.Tensor | None, teacher_temp: float, amp_dtype):
-    """One micro-batch: (total loss, [dino, ibot, koleo] terms, teacher outputs of both heads for the statistics)."""
+    """One micro-batch: (total loss, [dino, ibot, koleo] terms, teacher outputs of both heads for the statistics,
+    the share of global crops with masked patches: teacher_stats.masked_image_share)."""
+    from dino_guard.trainer.teacher_stats import masked_image_share
+
     n_global = 2
     block, mask = patch_mask(setup, student, global_crops)
     with torch.autocast(global_crops.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -228,7 +232,8 @@ def forward_loss(setup, student: DINOv2Model, run_student, run_teacher, criterio
     ibot = criterion.ibot(t_patch_out.float(), s_patch_out.float(), block)
     koleo = sum(criterion.koleo(c) for c in s_cls.float().chunk(n_global))
     total = dino + criterion.ibot_weight * ibot + criterion.koleo_weight * koleo
-    return total, torch.stack([dino.detach(), ibot.detach(), koleo.detach()]), teacher_out[0], t_patch_out.float()
+    return (total, torch.stack([dino.detach(), ibot.detach(), koleo.detach()]), teacher_out[0], t_patch_out.float(),
+            masked_image_share(block))
 
 
 def head_stats(criterion: DINOv2Criterion, teacher_patch_out: torch.Tensor) -> list:

@@ -495,7 +495,7 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
     for i, group in enumerate(run.optimizer.param_groups):  # a checkpoint of before the scales: DINO's two groups
         group["lr"] = s["lr"] * group.get("lr_scale", 1.0)
         group["weight_decay"] = s["weight_decay"] * group.get("wd_scale", 1.0 if i == 0 else 0.0)
-    loss_sum, terms_sum, wait, stats = 0.0, 0.0, 0.0, None
+    loss_sum, terms_sum, share_sum, wait, stats = 0.0, 0.0, 0.0, 0.0, None
     for micro in range(k):
         tw = time.perf_counter()
         batch, (global_crops, local_crops) = next(batches)
@@ -504,10 +504,10 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
         sync = contextlib.nullcontext() if (micro == k - 1 or not run.d.enabled) else run.model.no_sync()
         with sync:
             if run.setup.method == "dinov2":
-                loss, terms, teacher_view0, teacher_patches = dinov2_step.forward_loss(
+                loss, terms, teacher_view0, teacher_patches, share = dinov2_step.forward_loss(
                     run.setup, run.student, run.run_student, run.run_teacher, run.loss_fn, global_crops, local_crops,
                     s["teacher_temp"], run.amp_dtype)
-                terms_sum = terms_sum + terms
+                terms_sum, share_sum = terms_sum + terms, share_sum + share
             else:
                 loss, teacher_view0 = forward_loss(run.run_student, run.run_teacher, run.loss_fn, global_crops,
                                                    local_crops, s["teacher_temp"], run.amp_dtype)
@@ -525,7 +525,7 @@ def launch_step(run: Run, batches, stop: StopFlag) -> Pending:
     grad_norm = optimizer_step(run.student, run.teacher, run.optimizer, run.scaler, run.loss_fn,
                                t_clip(run.setup), s["epoch"], s["teacher_momentum"], run.setup)
     flag = torch.tensor(float(stop.signum is not None), device=run.device)
-    extra = [*(terms_sum / k), *head] if run.setup.method == "dinov2" else []
+    extra = [*(terms_sum / k), *head, share_sum / k] if run.setup.method == "dinov2" else []
     values = torch.stack([loss_sum / k, grad_norm.float(), *stats, flag, *extra]).double()
     values, ready = to_host_later(distributed.mean_tensor(values, run.d))
     # On the CPU the step has run by now; on CUDA it is done when `ready` fires.
@@ -547,7 +547,10 @@ def record_step(run: Run, p: Pending, bar: ProgressBar, next_started: float | No
         append_metric(run.out / "metrics.jsonl", row)
     bar.update(row)
     terms = {dinov2_step.TERM_NAMES[key]: row[key] for key in dinov2_step.TERM_NAMES if key in row}
-    patch = (row["ibot"], row["ibot_teacher_std"], row["ibot_teacher_entropy"]) if "ibot" in row else None
+    # the iBOT head's monitor reads the masked tokens' cross-entropy: lightly's term is the masked share x it
+    share = row.get("ibot_masked_share", 0.0)  # 0: no masked crop this step, nothing measured (std is nan too)
+    patch = ((row["ibot"] / share if share else math.nan, row["ibot_teacher_std"], row["ibot_teacher_entropy"])
+             if "ibot" in row else None)
     # the trend checks read the DINO term against its head's entropy and ln K (the total adds iBOT and KoLeo)
     step_events = run.monitor.observe(p.step, row.get("dino", loss), grad_norm, std, entropy,
                                       run.sched.in_teacher_temp_warmup(p.step), p.step > run.sched.warmup_steps,

@@ -55,8 +55,11 @@ class Monitor:
         """Record one optimizer step; return what to report (an Event with stop=True ends the run).
 
         `terms`: the loss's terms by name (DINOv2: DINO, iBOT, KoLeo), so a
-        non-finite loss names the term that broke. `patch`: (iBOT term, teacher
-        std, teacher entropy) of the masked-patch head, watched for collapse.
+        non-finite loss names the term that broke. `patch`: (iBOT cross-entropy
+        of a masked token, teacher std, teacher entropy) of the masked-patch
+        head, watched for collapse. The cross-entropy is the iBOT term over the
+        share of images with masked patches (teacher_stats.masked_image_share):
+        lightly's term is that share x it, and only it nears ln K on collapse.
         """
         if not self.cfg.enabled:
             return []

@@ -24,3 +24,16 @@ def teacher_stats(teacher_out: torch.Tensor, center: torch.Tensor, temp: float) 
     p = F.softmax(centered / temp, dim=-1)
     entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(-1).mean()
     return [std_of_l2_normalized(centered).float(), entropy.float()]
+
+
+@torch.no_grad()
+def masked_image_share(mask: torch.Tensor) -> torch.Tensor:
+    """The share of images with at least one masked patch in a (B, H, W) iBOT mask, as a device scalar.
+
+    lightly's IBOTPatchLoss averages each image's masked tokens and then divides
+    by all B images: those without a masked patch (half of them with
+    random_block_mask's default batch_mask_ratio 0.5) add 0. Its term is this
+    share x the cross-entropy of a masked token, so a uniform iBOT head gives
+    share x ln(K), never ln(K); the Monitor compares term / share with ln(K).
+    """
+    return mask.flatten(1).any(dim=1).float().mean()

@@ -42,7 +42,8 @@ class DINOv2(L.LightningModule):
 
     def __init__(self, ibot_separate_head: bool = False, head_input_dim: int | None = 64, lr: float = 1e-3,
                  nan_term: str | None = None, nan_step: int = 3, teacher_temp: float = 0.04,
-                 ema_every_micro_batch: bool = True, ibot_teacher_temp: float | None = None):
+                 ema_every_micro_batch: bool = True, ibot_teacher_temp: float | None = None,
+                 ibot_call_teacher_temp: float | None = None):
         super().__init__()
         vit = timm.create_model("test_vit", num_classes=0, dynamic_img_size=True, init_values=1e-5)
         self.student_backbone = MaskedVisionTransformerTIMM(vit=vit, antialias=False, pos_embed_initialization="skip")
@@ -60,6 +61,7 @@ class DINOv2(L.LightningModule):
         self.ibot_criterion = IBOTPatchLoss(output_dim=OUTPUT_DIM, teacher_temp=ibot_teacher_temp or teacher_temp)
         self.koleo_criterion = KoLeoLoss()
         self.lr, self.nan_term, self.nan_step = lr, nan_term, nan_step
+        self.ibot_call_teacher_temp = ibot_call_teacher_temp  # lightly's example passes teacher_temp= at the call
         self.ema_every_micro_batch = ema_every_micro_batch
 
     def _ema(self) -> None:
@@ -94,7 +96,7 @@ class DINOv2(L.LightningModule):
         dino_loss = self.dino_criterion(teacher_out=teacher_cls_out.chunk(2), student_out=student_cls_out.chunk(4),
                                         epoch=self.current_epoch)
         ibot_loss = self.ibot_criterion(teacher_out=teacher_masked_out, student_out=student_masked_out,
-                                        mask=block_mask)
+                                        mask=block_mask, teacher_temp=self.ibot_call_teacher_temp)
         koleo_loss = 0.1 * sum(self.koleo_criterion(t) for t in student_cls_token.chunk(2))
         return dino_loss + ibot_loss + koleo_loss
 

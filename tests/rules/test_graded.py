@@ -20,6 +20,8 @@ def _severity_of(fixture: str, code: str) -> Severity:
 @pytest.mark.parametrize("fixture, severity", [
     ("DG402_slightly_high_bad.dino.yaml", Severity.WARNING),  # 0.08: above DINO's 0.07, still below the student
     ("DG402_bad.dino.yaml", Severity.ERROR),  # 0.2 >= student_temp 0.1: uniform collapse for certain
+    ("DG402_ibot_slightly_high_bad.dino.yaml", Severity.WARNING),  # the iBOT loss's own 0.08, graded alike
+    ("DG402_ibot_bad.dino.yaml", Severity.ERROR),  # the iBOT loss's 20.0 >= its student_temp 0.1
 ])
 def test_teacher_temp_is_graded_by_the_numbers(fixture, severity):
     assert _severity_of(fixture, "DG402") == severity

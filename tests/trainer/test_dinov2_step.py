@@ -114,6 +114,20 @@ def test_a_nan_ibot_term_stops_the_run_naming_it(tmp_path):
     assert result.events[-1].field == "ibot.weight"
 
 
+def test_ibot_head_uniform_collapse_stops_the_run_dg502(tmp_path):
+    """The bug this names: lightly's iBOT term divides by every global crop, half of them unmasked, so a
+    uniform iBOT head gave ln(K) / 2 and the monitor, comparing the term with ln(K), never stopped.
+    (`check` refuses this setup first, DG402; the loop is run directly to reach the monitor.)"""
+    setup = dinov2_setup(ibot={**SEPARATE["ibot"], "teacher_temp": 20.0}, monitor={"grace_steps": 2,
+                         "collapse_window": 5}, optimizer={"lr": 0.05, "warmup_epochs": 10}, train={"epochs": 10})
+    result = run(setup, tmp_path, max_steps=60)
+    assert result.exit_code == 3 and result.summary["stopped_by"] == "DG502", [e.message for e in result.events]
+    stop = result.events[-1]
+    assert stop.message.startswith("the iBOT head: ") and stop.field == "ibot.teacher_temp"
+    last = metrics(tmp_path)[-1]
+    assert last["ibot_masked_share"] == 0.5 and last["ibot"] < 0.6 * math.log(48)  # the term: half the CE
+
+
 def test_layerscale_start_is_not_read_as_dimensional_collapse(tmp_path):
     """design.md: LayerScale makes the teacher's std start near zero; the monitor stopped at step 30 (DG503)."""
     setup = dinov2_setup(optimizer={"warmup_epochs": 10}, train={"epochs": 10})
