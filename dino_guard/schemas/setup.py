@@ -265,10 +265,13 @@ class Monitor(Section):
     enabled: bool = Field(True, description="Run the loss-trend checks.")
     collapse_window: Int = Field(20, gt=0, description="Optimizer steps the collapse checks look at.")
     uniform_collapse_tolerance: float = Field(0.01, gt=0.0, description=(
-        "Loss within this fraction of ln(output_dim) counts as uniform collapse."))
+        "Loss within this fraction of ln(output_dim) counts as uniform collapse; a loss within this fraction of "
+        "ln(output_dim) of the teacher entropy, flat, confirms a dimensional collapse that did not fall from "
+        "above the floor."))
     min_teacher_std: float = Field(0.05, ge=0.0, description=(
         "Std of l2-normalized centered teacher outputs below this fraction of 1/sqrt(output_dim) (the isotropic "
-        "value) is dimensional collapse."))
+        "value) is dimensional collapse when it fell there from above it, or stays there with the loss flat at the "
+        "teacher entropy; a std that starts below it and grows (LayerScale) is not."))
     divergence_factor: float = Field(1.5, gt=1.0, description=(
         "Smoothed loss - teacher entropy (the student's KL to the teacher) above factor x its minimum, and above it "
         "by divergence_margin, is divergence."))
