@@ -265,9 +265,7 @@ class Monitor(Section):
     enabled: bool = Field(True, description="Run the loss-trend checks.")
     collapse_window: Int = Field(20, gt=0, description="Optimizer steps the collapse checks look at.")
     uniform_collapse_tolerance: float = Field(0.01, gt=0.0, description=(
-        "Loss within this fraction of ln(output_dim) counts as uniform collapse; a loss within this fraction of "
-        "ln(output_dim) of the teacher entropy, flat, confirms a dimensional collapse that did not fall from "
-        "above the floor."))
+        "Loss within this fraction of ln(output_dim) counts as uniform collapse."))
     min_teacher_std: float = Field(0.05, ge=0.0, description=(
         "Std of l2-normalized centered teacher outputs below this fraction of 1/sqrt(output_dim) (the isotropic "
         "value) is dimensional collapse when it fell there from above it, or stays there with the loss flat at the "

@@ -184,7 +184,7 @@ def test_teacher_std_growing_from_layerscale_init_is_not_dimensional_collapse_be
     flat = Monitor(MonitorCfg(**QUICK), 64)
     events = [e for i in range(1, 20) for e in flat.observe(i, 0.005, 1.0, 1e-6, 0.0, False, False)]
     assert "DG503" in [e.code for e in events]
-    assert "with the loss 0.0050 flat at the teacher entropy 0.0000" in events[0].message
+    assert "with the loss 0.0050 flat at the teacher entropy 0.0000 (within 5% of" in events[0].message
 
 
 def test_the_ibot_heads_collapse_is_named_and_points_at_ibot_fields():
@@ -241,3 +241,18 @@ def test_a_std_that_grew_from_layerscale_and_then_fell_below_the_floor_is_dimens
               for e in mon.observe(i, loss, 1.0, s, 0.9, False, True) if e.code == "DG503"]
     assert len(events) == 1 and events[0].stop and "step 12:" in events[0].message
     assert "down from 1.61e-02" in events[0].message
+
+
+def test_layerscale_teacher_without_centering_that_the_student_copies_is_dimensional_collapse():
+    """Measured: the tiny DINOv2 setup with no centering (center_momentum 1.0) at lr 1e-3 and no warmup under
+    `dino-guard train`. The std never nears the floor (6.25e-03) and grows a little from LayerScale's start, but
+    the teacher puts every image on one prototype (entropy ~0.05) and the student copies it: the loss sits flat
+    within 0.08 of the teacher's entropy. The growth alone must not hide that collapse."""
+    stds = [3.04e-05, 3.51e-05, 2.48e-05, 2.84e-05, 5.06e-05, 6.44e-05, 5.14e-05]
+    losses = [0.374, 0.192, 0.128, 0.116, 0.115, 0.117, 0.119]
+    entropies = [0.031, 0.036, 0.040, 0.044, 0.048, 0.051, 0.054]
+    mon = Monitor(MonitorCfg(**QUICK), 64)
+    events = [e for i, row in enumerate(zip(losses, stds, entropies, strict=True), 1)
+              for e in mon.observe(i, row[0], 1.0, row[1], row[2], False, True) if e.code == "DG503"]
+    assert len(events) == 1 and "step 7:" in events[0].message, [e.message for e in events]
+    assert "flat at the teacher entropy 0.0540" in events[0].message
