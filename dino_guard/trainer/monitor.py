@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 # DG503 judges a std below the floor against the run's own history (Monitor._dimensional):
 FELL = 0.5  # below half the run's earlier peak (one that reached the floor): the spread was there and is lost
-COPIED = 0.05  # loss within this fraction of ln(K) of the teacher entropy, moving less: a constant teacher copied
+ONE_PROTOTYPE = 0.05  # a loss below this fraction of ln(K): every image on one prototype, and the student copies it
 
 
 @dataclass
@@ -142,7 +142,7 @@ class Monitor:
 
     def _dimensional(self, step: int) -> Event | None:
         """The teacher lost the spread of its outputs: a std below the floor that fell there from above it,
-        or one that stays there with the loss flat at the teacher's entropy.
+        or one that stays there with the loss near 0 (every image on one prototype).
 
         A std below the floor alone is not collapse: LayerScale (DINOv2's init_values 1e-5) makes every
         block nearly the identity, so the teacher's std starts near zero and grows, and an EMA teacher
@@ -153,7 +153,7 @@ class Monitor:
         floor = self.cfg.min_teacher_std / math.sqrt(self.output_dim)
         if not stds or max(stds) >= floor:
             return None
-        how = self._fell(stds, floor) or self._copies_a_constant_teacher()
+        how = self._fell(stds, floor) or self._on_one_prototype()
         if how is None:
             return None
         return Event("DG503", "loss.center_momentum",
@@ -169,19 +169,17 @@ class Monitor:
             return None
         return f", down from {peak:.2e}"
 
-    def _copies_a_constant_teacher(self) -> str | None:
-        """The loss confirms it: at the teacher's entropy (the student's KL to the teacher within COPIED x
-        ln K) and flat (moving less than that) over the window: the student reproduces a teacher that gives
-        every image the same output. A std that starts near zero and grows (LayerScale) or an EMA teacher
-        still at its init comes with a loss that rises as the center spreads the teacher out, or stays
-        well above the entropy while the student learns."""
-        tol = COPIED * math.log(self.output_dim)
-        losses, ents = self._window(self.losses), self._window(self.entropies)
-        kl = max(abs(loss - e) for loss, e in zip(losses, ents, strict=True))
-        if kl > tol or max(losses) - min(losses) > tol:
+    def _on_one_prototype(self) -> str | None:
+        """The loss confirms it: below ONE_PROTOTYPE x ln K over the window. The loss is the teacher's entropy
+        plus the student's KL to it, so both are near 0: the teacher puts every image on the same prototype
+        and the student copies it (centering keeps a healthy teacher's entropy well above 0). A std that starts
+        near zero and grows (LayerScale) or an EMA teacher still at its init comes with a loss that rises
+        as the center spreads the teacher out, or stays well above 0 while the student learns."""
+        losses = self._window(self.losses)
+        if max(losses) > ONE_PROTOTYPE * math.log(self.output_dim):
             return None
-        return (f", with the loss {losses[-1]:.4f} flat at the teacher entropy {ents[-1]:.4f} (within "
-                f"{COPIED:.0%} of ln(output_dim): the student copies the teacher)")
+        return (f", with the loss {losses[-1]:.4f} and the teacher entropy {self.entropies[-1]:.4f} below "
+                f"{ONE_PROTOTYPE:.0%} of ln(output_dim): every image goes to one prototype")
 
     def _divergence(self, step: int, in_teacher_warmup: bool) -> list:
         # The loss is the teacher's entropy plus KL(teacher || student). A rise of the
