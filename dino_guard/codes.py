@@ -119,6 +119,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
     Code("DG722", "teacher-temp-warmup-longer-than-run", Severity.WARNING, "script"),
     Code("DG723", "sqrt-lr-reference-is-the-batch", Severity.WARNING, "script"),
     Code("DG724", "fixed-epoch-length-schedule", Severity.WARNING, "script"),
+    Code("DG725", "teacher-student-head-output-dim-differ", Severity.ERROR, "script"),
     Code("DG730", "lightly-pin-unreadable", Severity.WARNING, "script"),
 )}
 
@@ -128,7 +129,7 @@ CODES: dict[str, Code] = {c.code: c for c in (
 # and is applied only with --unsafe-fixes. A code not listed has no fix; infos are never applied.
 FIX_SAFETY: dict[str, str] = {
     "DG101": "safe", "DG201": "safe", "DG301": "safe", "DG302": "safe", "DG303": "safe", "DG401": "safe",
-    "DG601": "safe", "DG418": "safe", "DG421": "safe",
+    "DG601": "safe", "DG418": "safe", "DG421": "safe", "DG725": "safe",
     "DG102": "unsafe", "DG103": "unsafe", "DG104": "unsafe", "DG105": "unsafe", "DG202": "unsafe",
     "DG203": "unsafe", "DG304": "unsafe", "DG305": "unsafe", "DG402": "unsafe", "DG403": "unsafe",
     "DG404": "unsafe", "DG410": "unsafe", "DG413": "unsafe", "DG414": "unsafe",

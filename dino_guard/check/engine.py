@@ -15,7 +15,7 @@ from dino_guard.memory.spec import MemorySpec, spec_from_setup
 from dino_guard.plan import RunPlan, plan_run
 from dino_guard.rules.registry import Rule, rules_for
 from dino_guard.schemas import Setup
-from dino_guard.setupfile.loader import Loaded, Locations
+from dino_guard.setupfile.loader import Loaded, Locations, View
 
 
 @dataclass
@@ -54,6 +54,7 @@ class Context:
     locations: Locations = field(default_factory=Locations)
     known: frozenset | None = None  # None: every field is known (a setup file)
     options: Options = field(default_factory=Options)
+    unknown: frozenset = frozenset()  # fields left open inside a known section (a script's **kwargs)
 
     @cached_property
     def backbone(self) -> backbones.BackboneInfo | None:
@@ -110,6 +111,8 @@ class Context:
         return backbones.resolve(self.setup.model.backbone).patch
 
     def is_known(self, dotted: str) -> bool:
+        if any(dotted == k or dotted.startswith(k + ".") for k in self.unknown):
+            return False
         if self.known is None:
             return True
         return any(dotted == k or dotted.startswith(k + ".") for k in self.known)
@@ -139,8 +142,18 @@ def run_script_rules(loaded: Loaded, options: Options) -> list[Finding]:
             if (entry.code, issue.position) not in seen:
                 seen.add((entry.code, issue.position))
                 findings.append(make_finding(entry.code, loaded.path, issue.position, issue.field, issue.message,
-                                             issue.help, severity=issue.severity))
+                                             issue.help, issue.fix, issue.severity))
     return findings
+
+
+def _view_findings(path: str, view: View, options: Options, found: list[Finding]) -> list[Finding]:
+    """The findings of the rules about a view's sections that the setup's own run did not make at the same place
+    (a teacher head deep-copied from the student's has the student's positions: one mistake, one finding)."""
+    rules = [r for r in rules_for("setup")
+             if any(need == s or need.startswith(s + ".") for need in r.needs for s in view.sections)]
+    seen = {(f.code, f.line, f.column) for f in found}
+    ctx = Context(path, view.setup, view.locations, view.known, options)
+    return [f for f in run_rules(ctx, rules) if (f.code, f.line, f.column) not in seen]
 
 
 def check_loaded(loaded: Loaded, options: Options | None = None) -> list[Finding]:
@@ -148,8 +161,10 @@ def check_loaded(loaded: Loaded, options: Options | None = None) -> list[Finding
     options = options or Options()
     findings = [f for f in loaded.findings if options.wants(f.code)]
     if loaded.setup is not None:
-        ctx = Context(loaded.path, loaded.setup, loaded.locations, loaded.known, options)
+        ctx = Context(loaded.path, loaded.setup, loaded.locations, loaded.known, options, loaded.unknown)
         findings.extend(run_rules(ctx))
+    for view in loaded.views:
+        findings.extend(_view_findings(loaded.path, view, options, findings))
     if loaded.evidence is not None:
         findings.extend(run_script_rules(loaded, options))
     return sorted(findings, key=lambda f: f.sort_key)

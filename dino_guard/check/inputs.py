@@ -98,8 +98,8 @@ def findings_of(path: Path, loaded: Loaded, options: Options) -> list[Finding]:
         inside = expected_failures(loaded.text) if findings and loaded.text else []
         findings = [rephrase(f) for f in findings if not any(first <= f.line <= last for first, last in inside)]
         if loaded.evidence is not None and loaded.text is not None:  # at the literal to edit, not at its use
-            lines, origins = loaded.text.splitlines(), loaded.evidence.trace.origins
-            findings = once_per_place([at_origin(f, origins, lines) for f in findings])
+            origins, tree = loaded.evidence.trace.origins, loaded.evidence.tree
+            findings = once_per_place([at_origin(f, origins, loaded.text, tree) for f in findings])
     return findings
 
 

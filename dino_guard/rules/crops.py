@@ -29,7 +29,12 @@ def _crop_sizes(transform, ctx=None) -> list[tuple[str, int]]:
     return [(field, size) for field, size in sizes if ctx is None or ctx.is_known(field)]
 
 
-@rule("DG301", "crop-not-divisible-by-patch", Severity.ERROR, needs=("transform.global_crop_size", "model.backbone"))
+# A script's backbone call with **kwargs the reader cannot see into leaves these open: it may set them.
+_PATCH, _INPUT_SIZES = "model.backbone.patch_size", "model.backbone.dynamic_img_size"
+
+
+@rule("DG301", "crop-not-divisible-by-patch", Severity.ERROR,
+      needs=("transform.global_crop_size", "model.backbone", _PATCH))
 def crop_not_divisible_by_patch(ctx) -> Iterator[Issue]:
     """A crop size that is not a multiple of the ViT's patch size.
 
@@ -61,7 +66,7 @@ def crop_not_divisible_by_patch(ctx) -> Iterator[Issue]:
                         f"of {ctx.setup.model.backbone.name}", f"use {lower or upper} or {upper}", fix={field: upper})
 
 
-@rule("DG302", "crops-on-fixed-size-vit", Severity.ERROR, needs=("transform", "model.backbone"))
+@rule("DG302", "crops-on-fixed-size-vit", Severity.ERROR, needs=("transform", "model.backbone", _INPUT_SIZES))
 def crops_on_fixed_size_vit(ctx) -> Iterator[Issue]:
     """Crops of another size fed to a timm ViT built for one input size.
 
@@ -69,7 +74,10 @@ def crops_on_fixed_size_vit(ctx) -> Iterator[Issue]:
         a ViT whose table entry accepts other sizes only through
         `dynamic_img_size`, with crops (usually the 96 px local crops) that
         are not its `img_size`, while `model.backbone.dynamic_img_size` is not
-        true.
+        true. In a script, a timm call with `**cfg` the reader cannot see
+        into may set it: silent (a dict the script spells out is read); a
+        teacher built without it that only gets the global views
+        (`teacher(v) for v in views[:2]`) never sees a local crop.
 
     Why it matters:
         the first local-crop forward fails with `AssertionError: Input height
@@ -100,7 +108,7 @@ def crops_on_fixed_size_vit(ctx) -> Iterator[Issue]:
                         "set model.backbone.dynamic_img_size: true", fix={"model.backbone.dynamic_img_size": True})
 
 
-@rule("DG303", "backbone-fixed-input-size", Severity.ERROR, needs=("transform", "model.backbone"))
+@rule("DG303", "backbone-fixed-input-size", Severity.ERROR, needs=("transform", "model.backbone", _INPUT_SIZES))
 def backbone_fixed_input_size(ctx) -> Iterator[Issue]:
     """A backbone that cannot take any input size but its own.
 

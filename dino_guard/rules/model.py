@@ -17,7 +17,8 @@ def head_input_dim_mismatch(ctx) -> Iterator[Issue]:
         `model.head.input_dim` against the pooled feature width of
         `model.backbone` (timm's `head_hidden_size`: ViT-S 384, ViT-B 768,
         ResNet-18 512, ResNet-50 2048), or `model.backbone.feature_dim` if
-        given.
+        given. In a script, every head call is checked, the teacher's too
+        (against the teacher's own backbone when the script builds one).
 
     Why it matters:
         the first Linear of DINOProjectionHead cannot take the backbone's

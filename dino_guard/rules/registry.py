@@ -44,13 +44,18 @@ class Issue:
 
 @dataclass(frozen=True)
 class ScriptIssue:
-    """What a script rule yields: it knows the (line, column) in the script itself."""
+    """What a script rule yields: it knows the (line, column) in the script itself.
+
+    `fix`, as an Issue's, is {dotted field: value} for a lightly call's keyword at `position` (check --fix writes
+    it there, or at the literal the value was written as); most script findings have none.
+    """
 
     position: tuple
     field: str
     message: str
     help: str
     severity: Severity | None = field(default=None, compare=False, hash=False)
+    fix: dict | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,18 @@ class Locations:
         return (1, 1)
 
 
+@dataclass(frozen=True)
+class View:
+    """One part of what a source describes, as a setup of its own: a script's teacher head (a second
+    DINOProjectionHead call) against the teacher's backbone. The rules that need a field under one of
+    `sections` run on it too, and report at its positions."""
+
+    setup: Setup
+    locations: Locations
+    known: frozenset
+    sections: tuple = ("model.head",)
+
+
 @dataclass
 class Loaded:
     path: str
@@ -57,8 +69,10 @@ class Loaded:
     locations: Locations
     findings: list[Finding]
     known: frozenset | None = None  # dotted fields a partial source determined; None = all
+    unknown: frozenset = frozenset()  # fields inside a known section that the source leaves open
     evidence: Any = None  # what a script reader saw, for the rules that only scripts can break (DG7xx)
     text: str | None = None  # the text read, so suppression comments are found without reading the file again
+    views: tuple = ()  # View: parts the rules judge apart from `setup` (each head call of a script)
 
 
 def read_text(path: Path) -> str:

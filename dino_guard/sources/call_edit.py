@@ -79,12 +79,20 @@ def apply_edit(text: str, edit: dict) -> str:
     return text[:start] + edit["replacement"] + text[end:]
 
 
-def innermost_call(tree: ast.Module, text: str, position: tuple[int, int]) -> ast.Call | None:
-    """The smallest call whose span holds (line, column) (the column counted in characters, from 1)."""
+def append_edit(text: str, call: ast.Call, keyword: str, value: Any) -> dict:
+    """The edit that adds keyword=value after the call's last argument, in the call's layout (the lightly calls'
+    editor, check/fix/python.py, uses it too: a call with one argument per line gets a line of its own)."""
+    return _append(source_lines(text), call, f"{keyword}={value!r}")
+
+
+def innermost_call(tree: ast.Module, text: str, position: tuple[int, int],
+                   named: tuple[str, ...] | None = None) -> ast.Call | None:
+    """The smallest call (of a function or method of one of the `named`, when given) whose span holds
+    (line, column), the column counted in characters, from 1."""
     lines = source_lines(text)
     spans = [(node, (node.lineno, _column(lines, node.lineno, node.col_offset)),
               (node.end_lineno, _column(lines, node.end_lineno, node.end_col_offset)))
-             for node in ast.walk(tree) if isinstance(node, ast.Call)]
+             for node in ast.walk(tree) if isinstance(node, ast.Call) and (named is None or callee_name(node) in named)]
     holding = [(node, start, end) for node, start, end in spans if start <= tuple(position) < end]
     if not holding:
         return None
@@ -96,6 +104,17 @@ def source_lines(text: str) -> list[str]:
     splits at a form feed, which some scripts hold between sections, and every later line number would be off)."""
     lines = _LINE_END.split(text)
     return lines[:-1] if lines and not lines[-1] else lines
+
+
+def callee_name(call: ast.Call) -> str | None:
+    """The called name: `DINOLoss` in `DINOLoss(...)` and in `lightly.loss.DINOLoss(...)`."""
+    func = call.func
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+
+
+def char_position(lines: list[str], node: ast.AST) -> tuple[int, int]:
+    """A node's (line, column) as findings count them: from 1, the column in characters."""
+    return node.lineno, _column(lines, node.lineno, node.col_offset)
 
 
 def _keyword(call: ast.Call, keyword: str) -> ast.keyword | None:

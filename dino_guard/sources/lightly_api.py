@@ -17,6 +17,9 @@ DINO_TRANSFORM = catalog.signature(catalog.newest(), "DINOTransform")
 DINOV2_HEAD = catalog.signature(catalog.newest(), "DINOv2ProjectionHead")
 IBOT_LOSS = catalog.signature(catalog.newest(), "IBOTPatchLoss")
 KOLEO_LOSS = catalog.signature(catalog.newest(), "KoLeoLoss")
+# The calls whose arguments are setup fields (check --fix edits them), by name: where a positional argument goes.
+SIGNATURES = {"DINOProjectionHead": DINO_HEAD, "DINOv2ProjectionHead": DINOV2_HEAD, "DINOLoss": DINO_LOSS,
+              "DINOTransform": DINO_TRANSFORM, "IBOTPatchLoss": IBOT_LOSS}
 # lightly < 1.4 put the DINO augmentations in a collate function with the same crop arguments.
 DINO_COLLATE = DINO_TRANSFORM[:5]
 

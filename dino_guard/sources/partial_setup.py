@@ -2,7 +2,10 @@
 
 A field is filled only when the script determines it: every object that
 could provide it agrees on one constant. Anything else stays out of `known`,
-so the rules that need it stay silent.
+so the rules that need it stay silent. Inside a section that is known as a
+whole (a backbone from the table), a field the script leaves open is listed
+in `unknown`: a timm call's `**cfg` the reader cannot see into may set
+dynamic_img_size or patch_size, so the crop rules that need them stay silent.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 
 from dino_guard.sources import lightly_api as api
 from dino_guard.sources.interp import descendants
-from dino_guard.sources.interp.values import Obj, is_const
+from dino_guard.sources.interp.values import Obj, Seq, is_const
 from dino_guard.sources.library.data import loader_transform
 from dino_guard.sources.library.trace import DinoTrace as Trace
 from dino_guard.sources.roles import Roles
@@ -20,6 +23,8 @@ from dino_guard.sources.roles import Roles
 UNKNOWN_BACKBONE = "the backbone"  # schema filler when the name is not certain; reads as plain words in a message
 _NOT_AGREED = object()
 _FP32_UNSURE = frozenset({"accelerate", "deepspeed", "lightning_fabric", "apex", "composer"})
+# What a backbone call's unseen **kwargs may set: which input sizes the model takes (DG301, DG302, DG303 need them).
+OPEN_BY_KWARGS = ("model.backbone.dynamic_img_size", "model.backbone.patch_size")
 
 
 @dataclass
@@ -27,6 +32,7 @@ class Built:
     data: dict = field(default_factory=lambda: {"model": {"backbone": {"name": UNKNOWN_BACKBONE}}})
     positions: dict = field(default_factory=dict)
     known: set = field(default_factory=set)
+    unknown: set = field(default_factory=set)  # fields left open inside a known section
     epochs: int | None = None  # training length, for the script checks
     trained_by: str = "the script"  # who sets that length: the script, or the file that imports and trains it
 
@@ -57,7 +63,7 @@ def agreed(values: list) -> Any:
 def build(trace: Trace, roles: Roles) -> Built:
     built = Built()
     pair = DinoPair(trace)
-    _backbone(built, _used(trace, pair.only(trace.of_kind("backbone"))))
+    _backbone(built, _used(trace, pair.only(trace.of_kind("backbone"))), trace, roles)
     _section(built, "model.head", _students(_used(trace, trace.of_kind("head")), roles), api.HEAD_FIELDS)
     called_losses = {id(c.loss) for c in trace.loss_calls}
     losses = [o for o in trace.of_kind("loss") if id(o) in called_losses] or trace.of_kind("loss")
@@ -70,6 +76,35 @@ def build(trace: Trace, roles: Roles) -> Built:
     _train_section(built, trace)
     _method(built, trace, pair)
     return built
+
+
+def head_views(trace: Trace, roles: Roles) -> list[Built]:
+    """One partial setup per head call the run uses, each with the backbones of its role.
+
+    `build` judges the students' heads together; a teacher head (lightly's
+    `teacher_head = DINOProjectionHead(...)`, a second call with its own
+    arguments) runs a forward too, and its first step fails the same way. Each
+    view holds the head's own values and positions, so a rule about the head
+    reports every wrong call where it is written. The teacher's head meets the
+    teacher's backbones when the script builds them apart (else all backbones).
+    Only the head, backbone and method sections are filled: the rules that run
+    on a view are those about the head (check/engine.py).
+    """
+    pair = DinoPair(trace)
+    heads = _used(trace, trace.of_kind("head"))
+    if len(heads) < 2:
+        return []  # `build` already judges the one head
+    backbones = _used(trace, pair.only(trace.of_kind("backbone")))
+    teachers = [b for b in backbones if roles.in_teacher(b)]
+    students = [b for b in backbones if not roles.in_teacher(b)]
+    views = []
+    for head in heads:
+        view = Built()
+        _backbone(view, (teachers if roles.in_teacher(head) else students) or backbones, trace, roles)
+        _section(view, "model.head", [head], api.HEAD_FIELDS)
+        _method(view, trace, pair)
+        views.append(view)
+    return views
 
 
 def _method(built: Built, trace: Trace, pair: DinoPair) -> None:
@@ -133,7 +168,7 @@ def _section(built: Built, prefix: str, objs: list, fields: tuple, hidden: tuple
             built.put(f"{prefix}.{name}", value, objs[0].facts[name][1], known=name not in hidden)
 
 
-def _backbone(built: Built, objs: list) -> None:
+def _backbone(built: Built, objs: list, trace: Trace, roles: Roles) -> None:
     if not objs:
         return
     name = agreed([o.fact("name") for o in objs])
@@ -149,13 +184,41 @@ def _backbone(built: Built, objs: list) -> None:
         built.put("model.backbone.feature_dim", width, first.facts["feature_dim"][1])
         if isinstance(patch, int):
             built.put("model.backbone.patch_size", patch, first.facts["patch_size"][1])
-    for key in ("dynamic_img_size", "pretrained", "drop_path_rate"):
+    for key in ("pretrained", "drop_path_rate"):
         value = agreed([o.fact(key) for o in objs])
         if value is not _NOT_AGREED and value is not None:
             built.put(f"model.backbone.{key}", value, first.facts[key][1])
-    _keyword_place(built, objs)
+    _dynamic_img_size(built, objs, trace, roles)
+    if any(o.fact("open_kwargs") for o in objs):
+        built.unknown.update(OPEN_BY_KWARGS)
     if (isinstance(name, str) and in_table) or (isinstance(width, int) and width > 0):
         built.known.add("model.backbone")
+
+
+def _dynamic_img_size(built: Built, objs: list, trace: Trace, roles: Roles) -> None:
+    """dynamic_img_size of the backbones the local crops reach.
+
+    A teacher fed only the global views (lightly's `teacher(v) for v in
+    views[:2]`) never sees a local crop, so only the students count, unless a
+    loss call certainly gives the teacher more than the two global views.
+    Backbones that disagree (one built with it, one without) leave the field
+    open when the reader cannot tell which one the crops reach.
+    """
+    students = [o for o in objs if not roles.is_teacher(o)]
+    teachers_too = len(students) < len(objs) and _teacher_sees_local_views(trace)
+    cropped = objs if teachers_too or not students else students
+    values = [o.fact("dynamic_img_size") for o in cropped]
+    value = agreed(values)
+    if isinstance(value, bool):
+        built.put("model.backbone.dynamic_img_size", value, cropped[0].facts["dynamic_img_size"][1])
+    elif len({v is True for v in values}) > 1 and not teachers_too:
+        built.unknown.add("model.backbone.dynamic_img_size")
+    _keyword_place(built, cropped)
+
+
+def _teacher_sees_local_views(trace: Trace) -> bool:
+    return any(isinstance(c.teacher, Seq) and c.teacher.length is not None and c.teacher.length > 2
+               for c in trace.loss_calls)
 
 
 def _keyword_place(built: Built, objs: list) -> None:

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from dino_guard.codes import make_finding
 from dino_guard.findings import Finding
 from dino_guard.schemas import Setup
-from dino_guard.setupfile.loader import Loaded, Locations, read_bounded
+from dino_guard.setupfile.loader import Loaded, Locations, View, read_bounded
 from dino_guard.sources import prefilter
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def analyse(path: str, text: str, require_lightly: bool = True, src: tuple = ())
     findings += invalid
     evidence = ScriptEvidence(path, trace, roles, built, partial_setup.DinoPair(trace), setup, tree)
     return Loaded(path, setup, Locations(built.positions), once_per_location(findings), frozenset(built.known),
-                  evidence)
+                  frozenset(built.unknown), evidence, views=_views(partial_setup.head_views(trace, roles)))
 
 
 _RAISES = frozenset({"raises", "assertRaises", "assertRaisesRegex", "assertWarns", "assertWarnsRegex"})
@@ -154,6 +154,18 @@ def _uses_dino(trace) -> bool:
     kinds = {"head", "loss", "transform", "dino_collate"}
     return (any(o.kind in kinds for o in trace.objects)
             or any("DINO" in q.rsplit(".", 1)[-1] for q in trace.lightly_refs))
+
+
+def _views(parts: list[Built]) -> tuple[View, ...]:
+    """Each head call as a setup of its own; one the schema refuses is left out (`_validate` reports its value)."""
+    views = []
+    for part in parts:
+        try:
+            setup = Setup.model_validate(part.data)
+        except ValidationError:
+            continue
+        views.append(View(setup, Locations(part.positions), frozenset(part.known)))
+    return tuple(views)
 
 
 def _validate(path: str, built: Built) -> tuple:

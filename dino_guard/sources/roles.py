@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from dino_guard.sources.interp import descendants
 from dino_guard.sources.interp.values import Obj
 from dino_guard.sources.library.trace import DinoTrace as Trace
 
@@ -50,6 +51,17 @@ class Roles:
 
     def is_teacher(self, obj: Any) -> bool:
         return id(obj) in self.teachers and id(obj) not in self.students
+
+    def in_teacher(self, obj: Any) -> bool:
+        """The teacher or a part of it that no student holds: `teacher_head = Heads(DINOv2ProjectionHead(), ...)`
+        names the container, and the heads inside are the teacher's too."""
+        if self.is_teacher(obj):
+            return True
+        return id(obj) in _parts(self.teachers.values()) and id(obj) not in _parts(self.students.values())
+
+
+def _parts(owners) -> set:
+    return {id(part) for owner in owners for part in descendants(owner)}
 
 
 def _final_bindings(trace: Trace) -> dict:

@@ -9,15 +9,34 @@ no fix, or a field with no Python spelling, keeps its original help.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from collections.abc import Callable
 
 from dino_guard.codes import get
 from dino_guard.findings import Finding
+from dino_guard.sources.call_edit import source_lines
+from dino_guard.sources.origin_edit import sole_uses
 
 # Setup sections that are one lightly constructor's keyword arguments (check --fix edits them there too).
 CALLS = {"model.head": "DINOProjectionHead", "loss": "DINOLoss", "transform": "DINOTransform",
          "ibot": "IBOTPatchLoss"}
+
+# Sections that more than one lightly class sets: DINOv2ProjectionHead takes the head's fields too (DG201 names it).
+_ALSO = {"model.head": ("DINOv2ProjectionHead",)}
+
+
+def calls_of(section: str) -> tuple[str, ...]:
+    """The lightly classes whose keyword arguments are the section's fields (none for a section of no call)."""
+    return (CALLS[section], *_ALSO.get(section, ())) if section in CALLS else ()
+
+
+def named_call(section: str, message: str) -> str | None:
+    """The class of the section that a finding's message is about (`DINOv2ProjectionHead(input_dim=2048) does
+    not match ...`), else the section's usual one."""
+    names = calls_of(section)
+    return next((name for name in names if message.startswith(f"{name}(")), names[0] if names else None)
+
 
 # Whole-sentence help for findings whose fix is no single keyword argument in a script.
 _FIXED = {
@@ -64,8 +83,9 @@ _STATEMENTS: dict[str, Callable[[dict], str]] = {
 }
 
 
-def python_fix(fix: dict) -> str | None:
-    """The fix as Python, or None when a field has no Python spelling."""
+def python_fix(fix: dict, message: str = "") -> str | None:
+    """The fix as Python, or None when a field has no Python spelling (message: the finding's, which may name
+    the class, see named_call)."""
     calls: dict[str, list[str]] = {}
     sentences: list[str] = []
     for dotted, value in fix.items():
@@ -75,7 +95,7 @@ def python_fix(fix: dict) -> str | None:
             if sentence not in sentences:
                 sentences.append(sentence)
         elif section in CALLS and value is not None:
-            calls.setdefault(CALLS[section], []).append(f"{leaf}={value!r}")
+            calls.setdefault(named_call(section, message), []).append(f"{leaf}={value!r}")
         else:
             return None
     written = [f"{name}({', '.join(args)}, ...)" for name, args in calls.items()]
@@ -90,31 +110,42 @@ def rephrase(finding: Finding) -> Finding:
         return finding
     if origin != "setup":
         return finding  # script and loader codes already speak Python
-    text = _FIXED.get(finding.code) or (python_fix(finding.fix) if finding.fix else None)
+    text = _FIXED.get(finding.code) or (python_fix(finding.fix, finding.message) if finding.fix else None)
     return dataclasses.replace(finding, help=text) if text else finding
 
 
-def at_origin(finding: Finding, origins: dict, lines: list[str]) -> Finding:
+def at_origin(finding: Finding, origins: dict, text: str, tree: ast.Module) -> Finding:
     """A finding on a name moved to the literal its value was written as (`input_dim = 2048`).
 
-    The use stays as a related location; when the fix is that one value, the
-    help says how to edit the line and the finding carries the edit (with its
-    end) for editors. Findings whose position is no name read are unchanged.
+    The use stays as a related location. When the fix is that one value and
+    the literal feeds nothing else (sources/origin_edit.py), the help says how
+    to edit the line and the finding carries the edit (with its end) for
+    editors, which `check --fix` writes too. Findings whose position is no
+    name read are unchanged.
     """
+    lines = [line.rstrip("\r\n") for line in source_lines(text)]
     span = origins.get((finding.line, finding.column))
     if span is None or not 0 < span[0] <= len(lines) or span[0] != span[2]:
         return finding
     line, column, _, end_column = span
     moved = dataclasses.replace(finding, line=line, column=column, end_line=line, end_column=end_column,
                                 related=(*finding.related, (finding.line, finding.column, "the value is used here")))
-    values = list((finding.fix or {}).values())
-    if len(values) != 1 or isinstance(values[0], bool) or not isinstance(values[0], (int, float, str)):
-        return moved
-    text = lines[line - 1]
-    replacement = repr(values[0])
-    edited = text[:column - 1] + replacement + text[end_column - 1:].split("#", 1)[0]  # the statement, no comment
+    fix = finding.fix or {}
+    dotted, value = next(iter(fix.items())) if len(fix) == 1 else ("", None)
+    section, _, keyword = dotted.rpartition(".")
+    if dotted != finding.field or isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return moved  # the fix sets another field (DG303: n_local_views) or is no literal
+    callee = named_call(section, finding.message)
+    uses = sole_uses(tree, text, origins, span, (finding.line, finding.column), callee, keyword)
+    if uses is None:
+        return dataclasses.replace(moved, help=f"{moved.help} (the value is written at line {line}, which may set "
+                                               f"more than {keyword}: check --fix leaves it)")
+    replacement = repr(value)
+    edited = lines[line - 1][:column - 1] + replacement + lines[line - 1][end_column - 1:].split("#", 1)[0]
+    where = f"line {uses[0]}" if len(uses) == 1 else \
+        f"lines {', '.join(map(str, uses[:-1]))} and {uses[-1]}: each takes the new value"
     return dataclasses.replace(
-        moved, help=f"change line {line} to `{edited.strip()}` (used at line {finding.line})",
+        moved, help=f"change line {line} to `{edited.strip()}` (used at {where})",
         edit={"line": line, "column": column, "end_line": line, "end_column": end_column, "replacement": replacement})
 
 

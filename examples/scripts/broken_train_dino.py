@@ -19,7 +19,7 @@ backbone = timm.create_model("vit_small_patch16_224", num_classes=0)
 student_backbone = backbone
 teacher_backbone = backbone  # expect: DG701
 student_head = DINOProjectionHead(output_dim=2048, freeze_last_layer=1)  # expect: DG201
-teacher_head = DINOProjectionHead(output_dim=2048)
+teacher_head = DINOProjectionHead(output_dim=2048)  # expect: DG201
 deactivate_requires_grad(teacher_head)
 
 transform = DINOTransform(local_crop_size=96)

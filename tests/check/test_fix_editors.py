@@ -156,6 +156,19 @@ def test_python_keyword_is_appended_to_the_call_at_the_position():
     assert fixed == SCRIPT.replace("(output_dim=2048)", "(output_dim=2048, input_dim=384)")
 
 
+@pytest.mark.parametrize("before, after", [
+    ("head = DINOProjectionHead(\n    output_dim=2048,\n    freeze_last_layer=1,\n)\n",
+     "head = DINOProjectionHead(\n    output_dim=2048,\n    freeze_last_layer=1,\n    input_dim=384,\n)\n"),
+    ("head = DINOProjectionHead(\n    output_dim=2048,\n    freeze_last_layer=1  # one epoch\n)\n",
+     "head = DINOProjectionHead(\n    output_dim=2048,\n    freeze_last_layer=1,  # one epoch\n    input_dim=384\n)\n"),
+    ("head = DINOProjectionHead(output_dim=2048,\n                          freeze_last_layer=1)\n",
+     "head = DINOProjectionHead(output_dim=2048,\n                          freeze_last_layer=1, input_dim=384)\n"),
+], ids=["trailing-comma", "comment-no-trailing-comma", "continuation-line"])
+def test_python_keyword_appended_to_a_multi_line_call_keeps_its_layout(before: str, after: str):
+    """The lightly-call editor wrote `freeze_last_layer=1,\ninput_dim=384)` at column 0 (libcst's append)."""
+    assert python.apply(before, {"model.head.input_dim": 384}, (1, 8)) == after
+
+
 def test_python_existing_keyword_value_is_replaced_in_place():
     fixed = python.apply(SCRIPT, {"loss.output_dim": 2048}, (6, 5))
     assert fixed == SCRIPT.replace("65536", "2048")

@@ -218,5 +218,8 @@ def test_a_script_finding_points_at_the_literal_to_edit_with_the_use_related(cli
     assert lines[found["line"] - 1][found["column"] - 1:found["end_column"] - 1] == "2048"
     assert found["edit"] == {"line": found["line"], "column": found["column"], "end_line": found["line"],
                              "end_column": found["end_column"], "replacement": "512"}
-    assert found["help"] == f"change line {found['line']} to `input_dim = 512` (used at line 19)"
-    assert [(r["line"], r["message"]) for r in found["related"]] == [(19, "the value is used here")]
+    assert found["help"] == (f"change line {found['line']} to `input_dim = 512` "
+                             "(used at lines 19 and 21: each takes the new value)")  # the student's and teacher's head
+    # one finding for both uses: the teacher head's (line 21) is judged too, and the same edit fixes it
+    assert [(r["line"], r["message"]) for r in found["related"]] == [(19, "the value is used here"),
+                                                                     (21, "the value is used here")]

@@ -66,9 +66,10 @@ def test_an_info_is_never_applied(cli, tmp_path):
 def test_fix_on_a_script_edits_the_call(cli, tmp_path):
     path = _copy(EXAMPLES / "scripts" / "broken_train_dino.py", tmp_path)
     result = cli("check", "--fix", path)
-    assert "Fixed 2 findings" in result.output
+    assert "Fixed 3 findings" in result.output
     text = path.read_text()
     assert "DINOProjectionHead(output_dim=2048, freeze_last_layer=1, input_dim=384)" in text
+    assert "teacher_head = DINOProjectionHead(output_dim=2048, input_dim=384)" in text  # the teacher's runs too
     assert "criterion = DINOLoss(output_dim=2048)" in text
 
 
@@ -91,6 +92,20 @@ def test_json_edit_of_a_script_finding_is_the_one_fix_writes(cli, tmp_path):
     cli("check", "--fix", path)
     assert path.read_text().splitlines()[found["edit"]["line"] - 1] == \
         line[:column] + found["edit"]["replacement"] + line[column:]
+
+
+def test_fix_writes_the_json_edit_of_a_value_passed_through_a_name(cli, tmp_path):
+    """`input_dim = 2048` passed into the model: JSON said 2048 -> 512 at the literal, --fix wrote nothing."""
+    import json
+
+    path = _copy(REPO / "tests/sources/fixtures/bad_head_input_resnet18.py", tmp_path)
+    (found,) = [f for f in json.loads(cli("check", "--format", "json", path).output) if f["code"] == "DG201"]
+    edit, lines = found["edit"], path.read_text().splitlines()
+    expected = lines[edit["line"] - 1][:edit["column"] - 1] + edit["replacement"] + \
+        lines[edit["line"] - 1][edit["end_column"] - 1:]
+    assert expected == "input_dim = 512  # expect: DG201"
+    result = cli("check", "--fix", path)
+    assert "Fixed 1 finding" in result.output and path.read_text().splitlines()[edit["line"] - 1] == expected
 
 
 def test_fix_with_json_output_keeps_stdout_one_document(cli, tmp_path):

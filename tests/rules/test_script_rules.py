@@ -1,8 +1,9 @@
-"""Script rules DG710-DG717 beyond their fixtures: the other ways in, and where they stay silent."""
+"""Script rules DG710-DG725 beyond their fixtures: the other ways in, and where they stay silent."""
 
 from __future__ import annotations
 
 from tests.sources.helpers import HEADER, MODEL, TRAINING, run, script
+from tests.sources.test_scripts import FIXTURES
 
 
 def codes(text: str) -> set:
@@ -83,3 +84,40 @@ def test_dg715_for_timm_features_only():
     """
     training = TRAINING.replace("head(backbone(v).flatten(1))", "head(backbone(v))")
     assert "DG715" in codes(script(model=model, training=training))
+
+
+DG725_BAD = (FIXTURES / "bad_teacher_head_output_dim_default.py").read_text(encoding="utf-8")
+
+
+def _dg725(text: str) -> list:
+    return [(f.line, f.fix) for f in run(text)[1] if f.code == "DG725"]
+
+
+def _edited(*changes: tuple[str, str]) -> str:
+    """The DG725 fixture with each change made (a change whose text is gone would test the fixture itself)."""
+    text = DG725_BAD
+    for old, new in changes:
+        assert old in text
+        text = text.replace(old, new)
+    return text
+
+
+def test_dg725_silent_when_the_teacher_width_is_not_certain():
+    text = _edited(("import copy\n", "import copy\nimport sys\n"),
+                   ("(384, 2048, 256)  # expect", "(384, 2048, 256, int(sys.argv[1]))  # expect"))
+    assert _dg725(text) == []
+
+
+def test_dg725_at_the_teacher_even_when_update_momentum_is_swapped():
+    """update_momentum(teacher_head, student_head) is DG702's mistake; the widths still differ at the teacher's call."""
+    text = _edited(("update_momentum(student_head, teacher_head,", "update_momentum(teacher_head, student_head,"))
+    assert _dg725(text) == [(22, {"model.head.output_dim": 4096})]
+
+
+def test_dg725_pairs_heads_only_through_the_loss_or_update_momentum():
+    """A third head the loss never compares and no EMA averages (a probe on the teacher's features) is no pair."""
+    text = _edited(("teacher_head = DINOProjectionHead(384, 2048, 256)  # expect: DG725\n",
+                    "teacher_head = DINOProjectionHead(384, 2048, 256, output_dim=4096)\n"
+                    "teacher_probe = DINOProjectionHead(384, 2048, 256, output_dim=10)\n"),
+                   ("loss.backward()\n", "loss.backward()\n        _ = teacher_probe(teacher_backbone(views[0]))\n"))
+    assert _dg725(text) == []

@@ -76,3 +76,11 @@ def test_a_form_feed_between_sections_starts_no_line():
     edit = keyword_edit(ast.parse(text), text, (3, 7), "dynamic_img_size", True)
     assert edit["line"] == 3 and apply_edit(text, edit) == text.replace('4")', '4", dynamic_img_size=True)')
     assert source_lines("a\r\nb\rc\n\x0cd") == ["a\r\n", "b\r", "c\n", "\x0cd"]
+
+
+def test_the_innermost_call_of_a_name_skips_the_calls_inside_its_arguments():
+    text = "head = DINOProjectionHead(hidden_dim=width(512), output_dim=2048)\n"
+    tree = ast.parse(text)
+    assert innermost_call(tree, text, (1, 38), named=("DINOProjectionHead",)).func.id == "DINOProjectionHead"
+    assert innermost_call(tree, text, (1, 38)).func.id == "width"
+    assert innermost_call(tree, text, (1, 38), named=("DINOLoss",)) is None

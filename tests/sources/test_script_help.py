@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from dino_guard.check.engine import Options
+from dino_guard.check.inputs import check_path
 from dino_guard.findings import Finding, Severity
 from dino_guard.sources.script_help import _FIXED, python_fix, rephrase
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _finding(code: str, help_text: str, fix=None) -> Finding:
@@ -20,6 +26,14 @@ def test_known_codes_get_their_script_help():
     assert rephrase(_finding("DG601", "use batch_size: 24 ...", fix)).help == (
         "use DataLoader(batch_size=24) and step the optimizer every 2 batches "
         "(Lightning: Trainer(accumulate_grad_batches=2))")
+
+
+def test_help_on_a_dinov2_head_names_dinov2projectionhead():
+    """DG201 on DINOv2ProjectionHead() said `write DINOProjectionHead(input_dim=384, ...)`, and --fix found no call."""
+    path = FIXTURES / "bad_dinov2_head_default_input_dim.py"
+    findings = [f for f in check_path(path, Options(count_images=False)) if f.code == "DG201"]
+    assert len(findings) == 4  # the teacher's DINO and iBOT heads, and the student's
+    assert {f.help for f in findings} == {"write DINOv2ProjectionHead(input_dim=384, ...)"}
 
 
 def test_worker_advice_names_the_dataloader():

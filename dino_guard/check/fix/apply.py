@@ -4,7 +4,9 @@ A pass applies the chosen findings of a file one after another, each by the
 editor of the file's format; a finding whose field another finding of the
 same pass already set (or set below, or above) waits for the next pass, and
 so do the findings after a script edit that added a line (DG302's keyword on
-a line of its own): their line:column no longer point at their call. After
+a line of its own): their line:column no longer point at their call. A
+script finding that carries its `edit` (the text span it replaces) is written
+only first in a pass, while that span is still where the check found it. After
 each pass the text is checked again, so a fix that made another finding
 appear or go away is seen, and the passes stop when one changes nothing (ruff
 loops the same way). What stays is what no fix could reach.
@@ -100,6 +102,8 @@ def _one_pass(suffix: str, text: str, findings: list[Finding]) -> tuple[str, lis
     for finding in findings:
         if any(_overlaps(dotted, value, written) for dotted, value in finding.fix.items()):
             continue  # another fix of this pass set this field: the next pass decides
+        if finding.edit is not None and applied:
+            continue  # its edit's columns are those of the text before this pass's fixes: the next pass re-reads it
         try:
             after = editor(suffix)(text, finding)
         except NotFixable:
@@ -136,7 +140,7 @@ def editor(suffix: str) -> Callable[[str, Finding], str]:
     if suffix == ".py":
         from dino_guard.check.fix import python
 
-        return lambda text, finding: python.apply(text, finding.fix, (finding.line, finding.column))
+        return python.apply_finding
     if suffix == ".toml":
         from dino_guard.check.fix import toml as module
     elif suffix == ".json":

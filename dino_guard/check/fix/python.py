@@ -3,16 +3,20 @@
 A setup field is a keyword argument of one lightly call
 (`loss.output_dim` -> `DINOLoss(output_dim=...)`, sources/script_help.py);
 the finding's line:column lies inside that call. The keyword's value is
-replaced, or the keyword is appended; nothing else of the script changes.
+replaced, or the keyword is appended in the call's own layout (on a line of
+its own when the arguments stand one per line: the same editor as DG302's,
+sources/call_edit.py); nothing else of the script changes.
 An argument given by position is edited in place (lightly's signature says
 which position). A fix with a field that is no keyword of such a call (a
 batch size, a momentum schedule), or a call that passes `*` or `**`
 arguments the keyword could collide with, is not fixable here.
 
-The backbone's keywords (`model.backbone.dynamic_img_size` -> the timm call
-that builds it, where the script reader moved the finding) are written by
-the text edit `check` reports as the finding's `edit` (sources/call_edit.py):
-one implementation, so --fix writes what an editor is offered.
+A finding that carries an `edit` (sources/call_edit.py: the backbone's
+`dynamic_img_size=True` in the timm call that builds it; sources/origin_edit.py:
+the literal a name's value was written as, `LOCAL = 100` -> `LOCAL = 112`)
+gets exactly that edit: one source, so --fix writes what `check --format
+json` reports and an editor offers. A finding moved to its literal without an
+edit (the literal may set more than the finding's argument) is not fixable.
 """
 
 from __future__ import annotations
@@ -20,50 +24,70 @@ from __future__ import annotations
 from typing import Any
 
 from dino_guard.check.fix.errors import NotFixable
-from dino_guard.sources.script_help import CALLS
+from dino_guard.findings import Finding
+from dino_guard.sources import lightly_api
+from dino_guard.sources.call_edit import apply_edit
+from dino_guard.sources.script_help import calls_of
+
+
+def apply_finding(text: str, finding: Finding) -> str:
+    """The script with the finding's fix: exactly its `edit` when the reader made one, else the keyword written
+    into the lightly call at the finding's position."""
+    if finding.edit is not None:
+        return apply_edit(text, finding.edit)
+    return apply(text, finding.fix, (finding.line, finding.column))
 
 
 def apply(text: str, fix: dict, position: tuple[int, int]) -> str:
     for dotted, value in fix.items():
         section, _, keyword = dotted.rpartition(".")
         if section == "model.backbone":
-            text = _backbone_keyword(text, position, keyword, value)
-        elif section in CALLS:
-            text = _lightly_keyword(text, CALLS[section], position, keyword, value)
-        else:
+            raise NotFixable(f"{dotted} is written by the finding's edit, and this one has none "
+                             "(the timm call passes * or ** arguments, or the script does not show it)")
+        if not calls_of(section):
             raise NotFixable(f"{dotted} is no keyword argument of a call")
+        text = _lightly_keyword(text, calls_of(section), position, keyword, value)
     return text
 
 
-def _backbone_keyword(text: str, position: tuple[int, int], keyword: str, value: Any) -> str:
-    """keyword=value in the timm call at position (create_model, or one of timm's model functions)."""
-    import ast
-
-    from dino_guard.sources.call_edit import BACKBONE_KEYWORDS, apply_edit, keyword_edit
-
-    if keyword not in BACKBONE_KEYWORDS or value is None:
-        raise NotFixable(f"model.backbone.{keyword} is no keyword argument dino-guard writes into a timm call")
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError) as exc:
-        raise NotFixable(f"the script does not parse: {exc}") from None
-    edit = keyword_edit(tree, text, position, keyword, value)
-    if edit is None:
-        raise NotFixable(f"no call at {position[0]}:{position[1]} takes {keyword}= (or it passes * or ** arguments)")
-    return apply_edit(text, edit)
-
-
-def _lightly_keyword(text: str, callee: str, position: tuple[int, int], keyword: str, value: Any) -> str:
+def _lightly_keyword(text: str, callees: tuple[str, ...], position: tuple[int, int], keyword: str, value: Any) -> str:
+    """keyword=value in the innermost call of one of the callees (DINOProjectionHead or DINOv2ProjectionHead) at
+    position."""
+    appended = _appended(text, callees, position, keyword, value)
+    if appended is not None:
+        return appended
     import libcst as cst
 
     try:
         module = cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
         raise NotFixable(f"the script does not parse: {exc}") from None
-    return _edit_call(module, callee, position, keyword, value).code
+    return _edit_call(module, callees, position, keyword, value).code
 
 
-def _edit_call(module, callee: str, position: tuple[int, int], keyword: str, value: Any):
+def _appended(text: str, callees: tuple[str, ...], position: tuple[int, int], keyword: str, value: Any) -> str | None:
+    """The text with a keyword the call lacks added in the call's own layout, by the same editor as DG302's
+    (sources/call_edit.py): on a line of its own when the arguments stand one per line. None when the call has
+    the keyword, passes it by position or takes * or ** arguments: the syntax tree below decides those."""
+    import ast
+
+    from dino_guard.sources.call_edit import append_edit, callee_name, innermost_call
+
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    call = innermost_call(tree, text, position, named=callees)
+    if call is None or value is None or any(k.arg in (keyword, None) for k in call.keywords) \
+            or any(isinstance(arg, ast.Starred) for arg in call.args):
+        return None
+    names = [name for name, _ in lightly_api.SIGNATURES.get(callee_name(call), ())]
+    if keyword in names and names.index(keyword) < len(call.args):
+        return None  # given by position
+    return apply_edit(text, append_edit(text, call, keyword, value))
+
+
+def _edit_call(module, callees: tuple[str, ...], position: tuple[int, int], keyword: str, value: Any):
     import libcst as cst
     from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -71,9 +95,9 @@ def _edit_call(module, callee: str, position: tuple[int, int], keyword: str, val
     positions = wrapper.resolve(PositionProvider)
     line, column = position[0], position[1] - 1  # findings count columns from 1, libcst from 0
     calls = [node for node, where in positions.items()
-             if isinstance(node, cst.Call) and _name(node.func) == callee and _contains(where, line, column)]
+             if isinstance(node, cst.Call) and _name(node.func) in callees and _contains(where, line, column)]
     if not calls:
-        raise NotFixable(f"no {callee}(...) call at {line}:{position[1]}")
+        raise NotFixable(f"no {' or '.join(callees)}(...) call at {line}:{position[1]}")
     target = min(calls, key=lambda node: _size(positions[node]))  # the innermost
     edited = _with_keyword(target, keyword, value)
     return wrapper.module.deep_replace(target, edited)
@@ -111,10 +135,7 @@ def _with_keyword(call, keyword: str, value: Any):
 
 def _positional_index(call, keyword: str) -> int | None:
     """The index of the positional argument that passes `keyword`, by lightly's signature; None if none does."""
-    from dino_guard.sources import lightly_api
-
-    order = {"DINOProjectionHead": lightly_api.DINO_HEAD, "DINOLoss": lightly_api.DINO_LOSS,
-             "DINOTransform": lightly_api.DINO_TRANSFORM}.get(_name(call.func))
+    order = lightly_api.SIGNATURES.get(_name(call.func))
     given = sum(1 for arg in call.args if arg.keyword is None and not arg.star)
     names = [name for name, _ in order or ()]
     if keyword in names and names.index(keyword) < given:

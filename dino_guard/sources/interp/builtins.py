@@ -70,7 +70,7 @@ def _super(it, call: Call, frame) -> Any:
 
 
 def _dict(it, call: Call, frame) -> Any:
-    return DictVal(dict(call.kwargs)) if not call.star else DictVal()
+    return DictVal(dict(call.kwargs)) if not call.star else DictVal(complete=False)
 
 
 BUILTINS = {

@@ -109,7 +109,10 @@ class ExpressionsMixin:
             arg_nodes.append(arg)
         for kw in node.keywords:
             value = self.eval(kw.value, frame)
-            if kw.arg is None:
+            if kw.arg is None and _spelled_out(value):  # **{"dynamic_img_size": True}: the keywords are known
+                kwargs.update(value.items)
+                kw_nodes.update(dict.fromkeys(value.items, kw.value))
+            elif kw.arg is None:
                 star = True
             else:
                 kwargs[kw.arg] = value
@@ -167,6 +170,7 @@ class ExpressionsMixin:
             return
         if isinstance(value, DictVal):
             value.items.clear()
+            value.complete = False
         elif isinstance(value, Seq):
             _forget_length(value)
         elif isinstance(value, tuple):
@@ -256,6 +260,8 @@ class ExpressionsMixin:
             v = self.eval(value, frame)
             if key is not None and is_const(k):
                 out.items[k] = v
+            else:  # `**other` or a computed key: keys the dict may hold are not in items
+                out.complete = False
         return out
 
     def expr_Subscript(self, node: ast.Subscript, frame) -> Any:
@@ -306,7 +312,7 @@ class ExpressionsMixin:
         if isinstance(node, ast.DictComp):
             self.eval(node.key, inner)
             self.eval(node.value, inner)
-            return DictVal()
+            return DictVal(complete=False)
         return Seq(None, bound, sample=self.eval(node.elt, inner), pos=self.pos(node))
 
     expr_GeneratorExp = expr_SetComp = expr_DictComp = expr_ListComp
@@ -370,3 +376,8 @@ def _length_bound(iterable: Any):
     if isinstance(iterable, Range) and isinstance(iterable.stop, int):
         return max(iterable.stop, 0)
     return None
+
+
+def _spelled_out(value: Any) -> bool:
+    """A dict whose every key is a known string: `f(**value)` passes exactly these keywords."""
+    return isinstance(value, DictVal) and value.complete and all(isinstance(k, str) for k in value.items)

@@ -257,6 +257,8 @@ class StatementsMixin:
         key = self.eval(target.slice, frame) if not isinstance(target.slice, ast.Slice) else None
         if isinstance(base, DictVal) and is_const(key) and key is not None:
             base.items[key] = value
+            if self.attribute_logs:  # set in one branch of an if/try only: what a `**` of it passes is not certain
+                base.complete = False
         elif isinstance(target.value, ast.Name):
             self._forget_contents(target.value, base, frame)
 

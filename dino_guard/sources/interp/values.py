@@ -83,6 +83,7 @@ class Seq:
 @dataclass(eq=False)
 class DictVal:
     items: dict = field(default_factory=dict)  # constant key -> value
+    complete: bool = True  # every key is in items: a `**` of it passes exactly these keywords
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,9 @@ def timm_model(it, call: Call) -> Obj:
         obj.facts.pop("name", None)  # another input size than the table's: keep only width and patch
         obj.facts.pop("in_table", None)
     obj.facts["timm_call"] = (True, call.pos)  # where its keyword fixes go (dynamic_img_size=True); copies keep it
-    if call.star:
+    if call.star:  # **cfg the reader cannot see into: it may set dynamic_img_size, img_size or patch_size
         obj.facts.pop("dynamic_img_size", None)
+        obj.facts["open_kwargs"] = (True, call.pos)
     elif "pretrained" not in obj.facts:
         obj.facts["pretrained"] = (False, call.pos)  # timm's default: random weights
     _unpooled(it, obj, call)
@@ -77,7 +78,10 @@ def torchvision_model(it, name: str, call: Call) -> Any:
             # width unknown here; .features is a map
             return Obj("module", call.pos, facts={"torchvision": (name, call.pos)})
         return opaque(call.pos)
-    return record(it, backbone_obj(call.pos, full, call.pos, torchvision=name))
+    obj = backbone_obj(call.pos, full, call.pos, torchvision=name)
+    if call.star:  # **cfg the reader cannot see into: it may set image_size
+        obj.facts["open_kwargs"] = (True, call.pos)
+    return record(it, obj)
 
 
 def hub_model(it, call: Call) -> Any:

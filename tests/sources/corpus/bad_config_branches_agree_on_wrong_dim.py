@@ -22,7 +22,7 @@ else:
 backbone = nn.Sequential(*list(resnet.children())[:-1])
 head = DINOProjectionHead(2048, 2048, 256, 4096, freeze_last_layer=1)  # expect: DG201
 teacher_backbone = copy.deepcopy(backbone)
-teacher_head = DINOProjectionHead(2048, 2048, 256, 4096)
+teacher_head = DINOProjectionHead(2048, 2048, 256, 4096)  # expect: DG201
 deactivate_requires_grad(teacher_backbone)
 deactivate_requires_grad(teacher_head)
 
