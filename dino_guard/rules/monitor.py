@@ -72,7 +72,17 @@ documented("DG503", "dimensional-collapse", Severity.ERROR, """
         `monitor.collapse_window` steps, below `monitor.min_teacher_std`
         times 1/sqrt(output_dim) (the value of isotropic outputs). Raw
         outputs share a large common part that the center removes; their
-        std falls below the floor in healthy runs.
+        std falls below the floor in healthy runs. A std below the floor is
+        judged against the run's own history, at any step: it is collapse
+        when it fell there (below half of an earlier peak that reached the
+        floor), or when the loss confirms it: below 5% of ln(output_dim)
+        over the window (the loss is the teacher's entropy plus the
+        student's KL to it, so the teacher puts every image on one
+        prototype and the student copies it). A std that starts near zero
+        and grows (DINOv2's LayerScale, init_values 1e-5, makes every block
+        nearly the identity), or stays at its init while the student still
+        learns (a slow EMA teacher), is not: there the loss rises as the
+        center spreads the teacher out, or stays well above 0.
 
     Why it matters:
         Outputs that do not depend on the input make the loss easy and the

@@ -268,7 +268,8 @@ class Monitor(Section):
         "Loss within this fraction of ln(output_dim) counts as uniform collapse."))
     min_teacher_std: float = Field(0.05, ge=0.0, description=(
         "Std of l2-normalized centered teacher outputs below this fraction of 1/sqrt(output_dim) (the isotropic "
-        "value) is dimensional collapse."))
+        "value) is dimensional collapse when it fell there from above it, or stays there with the loss below 5% of "
+        "ln(output_dim) (every image on one prototype); a std that starts below it and grows (LayerScale) is not."))
     divergence_factor: float = Field(1.5, gt=1.0, description=(
         "Smoothed loss - teacher entropy (the student's KL to the teacher) above factor x its minimum, and above it "
         "by divergence_margin, is divergence."))
