@@ -4,9 +4,12 @@
     DinoGuardCallback(knn_loader=labelled_loader, knn_baseline=81.2)      # or the number you measured
 
 `knn_loader` yields (images, labels, ...) batches of labelled images, without DINO's
-augmentation; its images split alternately into the kNN bank and the queries. The
+augmentation, in the same order each time (the paired error below pairs query i with
+query i); its images split alternately into the kNN bank and the queries. The
 numbers, the best measurement and DG513 are the trainer's (trainer/evaluate.py):
-kNN more than `monitor.knn_drop_margin` points below the start for
+kNN more than `monitor.knn_drop_margin` points below the start, and more than
+twice the sampling error of the paired comparison on the same images (a
+baseline given as a number has no per-image results: the margin alone), for
 `monitor.knn_drop_patience` evaluations in a row stops the run.
 """
 
@@ -16,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from dino_guard.trainer.evaluate import Evaluations
-from dino_guard.trainer.knn import knn_top1
+from dino_guard.trainer.knn import knn_hits, top1
 from dino_guard.trainer.monitor import Event
 
 
@@ -34,7 +37,8 @@ class KnnCheck:
         self.history: list[tuple[int, float]] = []  # (optimizer step, kNN top-1)
 
     @torch.no_grad()
-    def measure(self, backbone: torch.nn.Module, device: torch.device) -> float | None:
+    def measure(self, backbone: torch.nn.Module, device: torch.device) -> torch.Tensor | None:
+        """Per-query kNN hits (the loader's odd images against its even ones); None when too few images."""
         was_training = backbone.training
         backbone.eval()
         feats, labels = [], []
@@ -48,12 +52,14 @@ class KnnCheck:
         feats, labels = torch.cat(feats), torch.cat(labels)
         if len(labels) < 2:
             return None
-        return knn_top1(feats[0::2], labels[0::2], feats[1::2], labels[1::2], self.k, self.temperature)
+        return knn_hits(feats[0::2], labels[0::2], feats[1::2], labels[1::2], self.k, self.temperature)
 
     def start(self, backbone, device) -> None:
         """The baseline before step one (unless given) and the first best."""
         if self.evals.start is None:
-            self.evals.start = self.measure(backbone, device)
+            hits = self.measure(backbone, device)
+            if hits is not None:
+                self.evals.start, self.evals.start_hits = top1(hits), hits
         if self.evals.start is not None:
             self.evals.record(0, self.evals.start)
             self.history.append((0, self.evals.start))
@@ -62,12 +68,13 @@ class KnnCheck:
         return step > 0 and step % self.evals.every_steps == 0 and (not self.history or self.history[-1][0] != step)
 
     def step(self, step: int, backbone, device) -> tuple[float | None, Event | None]:
-        top1 = self.measure(backbone, device)
-        if top1 is None:
+        hits = self.measure(backbone, device)
+        if hits is None:
             return None, None
-        self.history.append((step, top1))
-        self.evals.record(step, top1)
-        return top1, self.evals.harm(step, top1)
+        accuracy = top1(hits)
+        self.history.append((step, accuracy))
+        self.evals.record(step, accuracy)
+        return accuracy, self.evals.harm(step, accuracy, hits=hits)
 
     @property
     def best(self) -> tuple[float | None, int | None]:

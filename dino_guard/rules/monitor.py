@@ -72,7 +72,17 @@ documented("DG503", "dimensional-collapse", Severity.ERROR, """
         `monitor.collapse_window` steps, below `monitor.min_teacher_std`
         times 1/sqrt(output_dim) (the value of isotropic outputs). Raw
         outputs share a large common part that the center removes; their
-        std falls below the floor in healthy runs.
+        std falls below the floor in healthy runs. A std below the floor is
+        judged against the run's own history, at any step: it is collapse
+        when it fell there (below half of an earlier peak that reached the
+        floor), or when the loss confirms it: below 5% of ln(output_dim)
+        over the window (the loss is the teacher's entropy plus the
+        student's KL to it, so the teacher puts every image on one
+        prototype and the student copies it). A std that starts near zero
+        and grows (DINOv2's LayerScale, init_values 1e-5, makes every block
+        nearly the identity), or stays at its init while the student still
+        learns (a slow EMA teacher), is not: there the loss rises as the
+        center spreads the teacher out, or stays well above 0.
 
     Why it matters:
         Outputs that do not depend on the input make the loss easy and the
@@ -200,11 +210,19 @@ documented("DG513", "knn-below-start", Severity.ERROR, """
     What it checks:
         With `model.init`, the kNN top-1 of the teacher backbone at every
         evaluation (`eval.every_steps`, default 10 along the run) against the
-        kNN of the initial weights, measured before step one. More than
-        `monitor.knn_drop_margin` points below it for
-        `monitor.knn_drop_patience` evaluations in a row stops the run (exit
-        3). checkpoints/best.pt keeps the best state measured (the start's
-        at worst); `dino-guard export RUN_DIR` exports it after such a stop.
+        kNN of the initial weights, measured before step one. A drop counts
+        when it is more than `monitor.knn_drop_margin` points and more than
+        twice its sampling error: the queries are the same images each
+        time, so the error comes from the paired comparison, the queries
+        right at the start and wrong now (b) and the reverse (c), n queries:
+        100 * sqrt(b + c - (b - c)^2 / n) / n points. On the demo's 240
+        queries one accuracy near 60% is +/-3.2 points, more than the margin
+        of 2. `monitor.knn_drop_patience` counted drops in a row stop the run
+        (exit 3); the message states the drop, the margin and the error.
+        A checkpoint from before the per-query results were kept resumes on
+        the margin alone and says so. checkpoints/best.pt keeps the best
+        state measured (the start's at worst); `dino-guard export RUN_DIR`
+        exports it after such a stop.
 
     Why it matters:
         Continued pretraining from released weights with a cold-start recipe

@@ -268,7 +268,8 @@ class Monitor(Section):
         "Loss within this fraction of ln(output_dim) counts as uniform collapse."))
     min_teacher_std: float = Field(0.05, ge=0.0, description=(
         "Std of l2-normalized centered teacher outputs below this fraction of 1/sqrt(output_dim) (the isotropic "
-        "value) is dimensional collapse."))
+        "value) is dimensional collapse when it fell there from above it, or stays there with the loss below 5% of "
+        "ln(output_dim) (every image on one prototype); a std that starts below it and grows (LayerScale) is not."))
     divergence_factor: float = Field(1.5, gt=1.0, description=(
         "Smoothed loss - teacher entropy (the student's KL to the teacher) above factor x its minimum, and above it "
         "by divergence_margin, is divergence."))
@@ -282,10 +283,13 @@ class Monitor(Section):
         "After warmup the mean loss over the last collapse_window steps must be below the mean of the first "
         "collapse_window steps of the run by at least this fraction, else a no-progress warning."))
     knn_drop_margin: float = Field(2.0, ge=0.0, description=(
-        "With model.init: kNN top-1 more than this many points below the kNN of the initial weights counts as "
-        "harm (DG513)."))
+        "With model.init: kNN top-1 more than this many points below the kNN of the initial weights, and more "
+        "than twice the sampling error of that drop (paired over the same query images), counts as harm (DG513). "
+        "The error is measured at each evaluation: on a few hundred queries it is 2-4 points, so there the "
+        "margin alone would stop unharmed runs by chance."))
     knn_drop_patience: Int = Field(2, gt=0, description=(
-        "Consecutive kNN evaluations below the start by more than knn_drop_margin that stop the run (DG513)."))
+        "Consecutive kNN evaluations counted as harm (below the start by more than knn_drop_margin and twice "
+        "the drop's sampling error) that stop the run (DG513)."))
 
 
 class Eval(Section):

@@ -109,21 +109,34 @@ def features(backbone: torch.nn.Module, images: EvalSet, device: torch.device, w
     return torch.cat(feats), torch.cat(labels)
 
 
-def knn_top1(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, query_labels: torch.Tensor,
-             k: int = 20, temperature: float = 0.07) -> float:
-    """Top-1 accuracy in percent of a weighted k-nearest-neighbour vote."""
+def knn_hits(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, query_labels: torch.Tensor,
+             k: int = 20, temperature: float = 0.07) -> torch.Tensor:
+    """Per query, in order: True where the weighted k-nearest-neighbour vote names its class (bool tensor)."""
     n_classes = int(max(bank_labels.max(), query_labels.max())) + 1
     sim = queries @ bank.T
     k = min(k, len(bank))
     top_sim, top_idx = sim.topk(k, dim=1)
     votes = torch.zeros(len(queries), n_classes).scatter_add_(1, bank_labels[top_idx], (top_sim / temperature).exp())
-    return 100.0 * (votes.argmax(1) == query_labels).float().mean().item()
+    return votes.argmax(1) == query_labels
 
 
-def evaluate(backbone, bank: EvalSet, queries: EvalSet, device, k: int, temperature: float, workers: int = 0):
-    """kNN top-1 in percent; None when no image of the bank or the queries could be read."""
+def top1(hits: torch.Tensor) -> float:
+    """Top-1 accuracy in percent of per-query hits."""
+    return 100.0 * hits.float().mean().item()
+
+
+def knn_top1(bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, query_labels: torch.Tensor,
+             k: int = 20, temperature: float = 0.07) -> float:
+    """Top-1 accuracy in percent of a weighted k-nearest-neighbour vote."""
+    return top1(knn_hits(bank, bank_labels, queries, query_labels, k, temperature))
+
+
+def evaluate(backbone, bank: EvalSet, queries: EvalSet, device, k: int, temperature: float,
+             workers: int = 0) -> torch.Tensor | None:
+    """Per-query kNN hits of the readable queries, in order (`top1` makes the accuracy); None when no image of
+    the bank or the queries could be read. The hits let the do-no-harm check pair each query with itself."""
     bank_feats, bank_labels = features(backbone, bank, device, workers)
     query_feats, query_labels = features(backbone, queries, device, workers)
     if not len(bank_labels) or not len(query_labels):
         return None
-    return knn_top1(bank_feats, bank_labels, query_feats, query_labels, k, temperature)
+    return knn_hits(bank_feats, bank_labels, query_feats, query_labels, k, temperature)

@@ -38,8 +38,8 @@ from dino_guard.trainer import checkpoint, dinov2_step, distributed, evaluate, i
 from dino_guard.trainer.dataset import EpochSampler, ImageDataset, find_source, split_indices
 from dino_guard.trainer.export import write_backbone
 from dino_guard.trainer.images import DataError
-from dino_guard.trainer.knn import eval_sets
-from dino_guard.trainer.knn import evaluate as knn_top1
+from dino_guard.trainer.knn import eval_sets, top1
+from dino_guard.trainer.knn import evaluate as knn_hits
 from dino_guard.trainer.late import LateStep, OneStepLate, to_host_later
 from dino_guard.trainer.metrics import append_metric, kept, read_metrics, summarize, write_metrics
 from dino_guard.trainer.monitor import Event, Monitor
@@ -174,10 +174,15 @@ class Run:
         if self.d.main:
             self.opts.log(text)
 
-    def knn(self) -> float | None:
+    def knn_hits(self) -> torch.Tensor | None:
+        """Per-query kNN hits of the teacher backbone (None: nothing readable)."""
         e = self.setup.eval
-        return knn_top1(self.teacher.backbone, *self.knn_sets, self.device, e.knn_k, e.knn_temperature,
+        return knn_hits(self.teacher.backbone, *self.knn_sets, self.device, e.knn_k, e.knn_temperature,
                         self.setup.data.num_workers)
+
+    def knn(self) -> float | None:
+        hits = self.knn_hits()
+        return None if hits is None else top1(hits)
 
 
 def train(setup, opts: Options) -> Result:
@@ -332,6 +337,9 @@ def resume(run: Run) -> None:
         run.step, run.knn_init = state["step"], state["knn_top1_init"]
         if state.get("evaluation"):
             run.evals.load_state_dict(state["evaluation"])
+            if run.evals.guard and run.evals.start is not None and not run.evals.paired:
+                run.log(f"--resume: {run.ckpt_path} predates the per-query kNN hits of the start; DG513 judges "
+                        f"drops by monitor.knn_drop_margin alone for the rest of this run")
     except (RuntimeError, KeyError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         # a verified checkpoint of a model this setup does not build: say so instead of a traceback
         raise DataError(f"--resume: {run.ckpt_path} cannot be resumed with this setup "

@@ -11,6 +11,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+# DG503 judges a std below the floor against the run's own history (Monitor._dimensional):
+FELL = 0.5  # below half the run's earlier peak (one that reached the floor): the spread was there and is lost
+ONE_PROTOTYPE = 0.05  # a loss below this fraction of ln(K): every image on one prototype, and the student copies it
+
 
 @dataclass
 class Event:
@@ -66,16 +70,16 @@ class Monitor:
         bad = self._non_finite(step, loss, grad_norm, terms or {})
         if bad:
             return [bad]
-        events = self._collapse(step, loss, teacher_std, teacher_entropy, after_lr_warmup)
+        events = self._collapse(step, loss, teacher_std, teacher_entropy)
         if len(self.losses) > self.cfg.grace_steps:
             events += self._divergence(step, in_teacher_warmup)
             if self.rising == 0 and not in_teacher_warmup:  # a rise is reported as such, not as "no progress"
                 events.append(self._progress(step, after_lr_warmup))
         if self.patch is not None and patch is not None:
-            events += self.patch._collapse(step, *patch, after_lr_warmup)
+            events += self.patch._collapse(step, *patch)
         return [e for e in events if e is not None]
 
-    def _collapse(self, step: int, loss: float, std: float, entropy: float, after_lr_warmup: bool) -> list:
+    def _collapse(self, step: int, loss: float, std: float, entropy: float) -> list:
         """Record the step's numbers; the two collapse checks once past the grace steps."""
         if self.head and not math.isfinite(std):  # no masked patch token this step: nothing measured
             return []
@@ -84,7 +88,7 @@ class Monitor:
         self.entropies.append(entropy)
         if len(self.losses) <= self.cfg.grace_steps:
             return []
-        return [self._named(e) for e in (self._uniform(step), self._dimensional(step, after_lr_warmup)) if e]
+        return [self._named(e) for e in (self._uniform(step), self._dimensional(step)) if e]
 
     def _named(self, event: Event) -> Event:
         """An event of the iBOT head's monitor says so and points at the ibot: fields."""
@@ -136,22 +140,46 @@ class Monitor:
                      "sharpen the teacher: loss.teacher_temp and warmup_teacher_temp at most 0.07 (0.04 is DINO's)",
                      stop=True)
 
-    def _dimensional(self, step: int, after_lr_warmup: bool = True) -> Event | None:
+    def _dimensional(self, step: int) -> Event | None:
+        """The teacher lost the spread of its outputs: a std below the floor that fell there from above it,
+        or one that stays there with the loss near 0 (every image on one prototype).
+
+        A std below the floor alone is not collapse: LayerScale (DINOv2's init_values 1e-5) makes every
+        block nearly the identity, so the teacher's std starts near zero and grows, and an EMA teacher
+        (momentum 0.996-0.9995) can keep that init for many steps. So, at any step of the run (with or
+        without an lr warmup), a std below the floor is judged against the run's own history and loss.
+        """
         stds = self._window(self.stds)
         floor = self.cfg.min_teacher_std / math.sqrt(self.output_dim)
         if not stds or max(stds) >= floor:
             return None
-        # Judged against the run's own start: LayerScale (DINOv2's init_values 1e-5) makes every
-        # block nearly the identity, so the teacher's std starts near zero and grows. A std still
-        # well above where the run began is that growth, not collapse, until the lr warmup ends.
-        start = max(self.stds[:max(1, self.cfg.grace_steps)])
-        if not after_lr_warmup and max(stds) > 2 * start:
+        how = self._fell(stds, floor) or self._on_one_prototype()
+        if how is None:
             return None
         return Event("DG503", "loss.center_momentum",
                      f"step {step}: dimensional collapse: std of l2-normalized teacher outputs {stds[-1]:.2e} has "
                      f"stayed below {floor:.2e} ({self.cfg.min_teacher_std} x 1/sqrt({self.output_dim})) "
-                     f"for {len(stds)} steps: the teacher gives every image the same output",
+                     f"for {len(stds)} steps{how}: the teacher gives every image the same output",
                      "keep centering on (loss.center_momentum 0.9, not 1.0) and lower optimizer.lr", stop=True)
+
+    def _fell(self, stds: list, floor: float) -> str | None:
+        """The std had reached the floor earlier in the run and is now below FELL x that peak."""
+        peak = max(self.stds[:-len(stds)], default=0.0)
+        if peak < floor or max(stds) >= FELL * peak:
+            return None
+        return f", down from {peak:.2e}"
+
+    def _on_one_prototype(self) -> str | None:
+        """The loss confirms it: below ONE_PROTOTYPE x ln K over the window. The loss is the teacher's entropy
+        plus the student's KL to it, so both are near 0: the teacher puts every image on the same prototype
+        and the student copies it (centering keeps a healthy teacher's entropy well above 0). A std that starts
+        near zero and grows (LayerScale) or an EMA teacher still at its init comes with a loss that rises
+        as the center spreads the teacher out, or stays well above 0 while the student learns."""
+        losses = self._window(self.losses)
+        if max(losses) > ONE_PROTOTYPE * math.log(self.output_dim):
+            return None
+        return (f", with the loss {losses[-1]:.4f} and the teacher entropy {self.entropies[-1]:.4f} below "
+                f"{ONE_PROTOTYPE:.0%} of ln(output_dim): every image goes to one prototype")
 
     def _divergence(self, step: int, in_teacher_warmup: bool) -> list:
         # The loss is the teacher's entropy plus KL(teacher || student). A rise of the

@@ -36,6 +36,17 @@ def test_clean_dinov2_run_is_quiet_and_watches_each_term(separate):
     assert len(watch.monitor.patch.losses) == 6  # the iBOT head is watched
 
 
+@pytest.mark.slow
+def test_lightlys_dinov2_example_at_a_constant_lr_of_1e_3_is_not_dimensional_collapse():
+    """Bug: the guard stopped this run at step 7 (DG503). LayerScale (1e-5) starts the teacher's std near zero;
+    it rose 50x by step 7 (and passes the floor at step 10), but with a constant lr there is no warmup, and the
+    monitor judged a std below the floor against the run's start only during one."""
+    callback, trainer = fit(epochs=2)  # lr 1e-3, the example's, constant
+    assert trainer.global_step == 12 and callback.findings == [], [f.message for f in callback.findings]
+    stds = callback._watch.monitor.stds
+    assert min(stds[:5]) < 0.05 / math.sqrt(ex.OUTPUT_DIM)  # it did start below DG503's floor
+
+
 @pytest.mark.parametrize(("term", "name", "path"), [("ibot", "iBOT", "model.ibot_criterion"),
                                                     ("koleo", "KoLeo", "model.koleo_criterion")])
 def test_a_non_finite_term_stops_the_run_naming_it(term, name, path):

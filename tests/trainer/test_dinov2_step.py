@@ -135,6 +135,18 @@ def test_layerscale_start_is_not_read_as_dimensional_collapse(tmp_path):
     assert "DG503" not in [e.code for e in result.events], [e.message for e in result.events]
 
 
+def test_a_slow_ema_teacher_at_its_layerscale_start_is_not_dimensional_collapse_without_lr_warmup(tmp_path):
+    """Bug: with no lr warmup and teacher momentum 0.9995 the run stopped at step 30 (DG503): the teacher's std
+    grew from 3e-05 to 7e-04 (24x), all below the floor 6.25e-03, and the start-relative allowance held only
+    during an lr warmup."""
+    setup = dinov2_setup(optimizer={"lr": 1e-3, "warmup_epochs": 0}, teacher_momentum={"start": 0.9995, "end": 1.0},
+                         train={"epochs": 10})
+    result = run(setup, tmp_path, max_steps=32)
+    assert "DG503" not in [e.code for e in result.events], [e.message for e in result.events]
+    floor = setup.monitor.min_teacher_std / math.sqrt(setup.loss.output_dim)
+    assert max(row["teacher_std"] for row in metrics(tmp_path)) < floor  # the whole run below the floor
+
+
 def test_refuses_a_backbone_that_is_not_a_vit_and_a_mask_smaller_than_a_block(tmp_path):
     from dino_guard.trainer.build import BuildError
     from dino_guard.trainer.loop import Options, prepare

@@ -9,7 +9,7 @@ from tests.trainer.helpers import class_folder, metrics, run, tiny_setup
 torch = pytest.importorskip("torch")
 
 from dino_guard.trainer.dataset import Source  # noqa: E402
-from dino_guard.trainer.knn import EvalSet, capped, evaluate, knn_top1  # noqa: E402
+from dino_guard.trainer.knn import EvalSet, capped, evaluate, knn_hits, knn_top1, top1  # noqa: E402
 from dino_guard.trainer.pipeline import eval_transform  # noqa: E402
 
 
@@ -39,8 +39,8 @@ def test_knn_reads_images_at_each_evaluation_and_leaves_out_unreadable_ones():
     tf = eval_transform(32)
     bank, queries = EvalSet(source, list(range(18)), tf), EvalSet(source, list(range(18, 24)), tf)
     backbone = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten())
-    top1 = evaluate(backbone, bank, queries, torch.device("cpu"), k=5, temperature=0.07)
-    assert 0.0 <= top1 <= 100.0 and source.loads == 24  # every image read once, none kept
+    hits = evaluate(backbone, bank, queries, torch.device("cpu"), k=5, temperature=0.07)
+    assert hits.dtype == torch.bool and len(hits) == 6 and source.loads == 24  # every image read once, none kept
     evaluate(backbone, bank, queries, torch.device("cpu"), k=5, temperature=0.07)
     assert source.loads == 48
 
@@ -55,6 +55,14 @@ def test_knn_of_an_unreadable_set_is_none():
 def test_knn_top1_votes_by_weighted_neighbours():
     bank = torch.eye(3)
     assert knn_top1(bank, torch.tensor([0, 1, 2]), bank, torch.tensor([0, 1, 2]), k=1) == 100.0
+
+
+def test_knn_hits_are_per_query_and_make_the_same_top1():
+    bank, labels = torch.eye(3), torch.tensor([0, 1, 2])
+    queries, truth = torch.eye(3)[[0, 1, 2, 0]], torch.tensor([0, 2, 2, 1])  # right, wrong, right, wrong
+    hits = knn_hits(bank, labels, queries, truth, k=1)
+    assert hits.tolist() == [True, False, True, False]
+    assert top1(hits) == knn_top1(bank, labels, queries, truth, k=1) == 50.0
 
 
 def test_train_caps_the_knn_sets(tmp_path):

@@ -178,9 +178,13 @@ def test_teacher_std_growing_from_layerscale_init_is_not_dimensional_collapse_be
     mon = Monitor(MonitorCfg(**QUICK), 64)
     events = [e for i, s in enumerate(growing, 1) for e in mon.observe(i, 3.0, 1.0, s, 2.0, False, False)]
     assert "DG503" not in [e.code for e in events]
-    flat = Monitor(MonitorCfg(**QUICK), 64)  # the same floor, a std that never grew: collapse
-    events = [e for i in range(1, 20) for e in flat.observe(i, 3.0, 1.0, 1e-6, 2.0, False, False)]
+    # the same floor, a std that never grew and a loss near 0 (a one-hot teacher the student copies, as measured
+    # in test_no_centering_and_huge_lr_is_dimensional_collapse_dg503): collapse.
+    # A flat std alone is an EMA teacher still at its init (test_an_ema_teacher_still_at_its_layerscale_init_...)
+    flat = Monitor(MonitorCfg(**QUICK), 64)
+    events = [e for i in range(1, 20) for e in flat.observe(i, 0.005, 1.0, 1e-6, 0.0, False, False)]
     assert "DG503" in [e.code for e in events]
+    assert "with the loss 0.0050 and the teacher entropy 0.0000 below 5% of ln(output_dim)" in events[0].message
 
 
 def test_the_ibot_heads_collapse_is_named_and_points_at_ibot_fields():
@@ -193,3 +197,80 @@ def test_the_ibot_heads_collapse_is_named_and_points_at_ibot_fields():
     uniform = [e for e in events if e.code == "DG502"]
     assert uniform and uniform[0].message.startswith("the iBOT head: step")
     assert uniform[0].field == "ibot.teacher_temp" and "ibot.teacher_temp" in uniform[0].help
+
+
+# lightly's DINOv2 example (tests/guard/dinov2_example.py: timm's test_vit with LayerScale 1e-5, 128 prototypes) at a
+# constant AdamW lr of 1e-3 under the guard with tests/guard's QUICK monitor; measured per step, 2026-12-06
+LAYERSCALE_STDS = [4.23e-05, 1.42e-04, 2.99e-04, 5.22e-04, 8.95e-04, 1.57e-03, 2.01e-03]
+LAYERSCALE_LOSSES = [8.090, 3.913, 3.506, 3.550, 3.590, 3.675, 3.736]
+LAYERSCALE_ENTROPIES = [2.020, 2.269, 2.460, 2.622, 2.760, 2.886, 3.016]
+
+
+def test_layerscale_teacher_that_starts_near_zero_is_not_dimensional_collapse_at_constant_lr():
+    """Bug: the guard stopped that run at step 7 (DG503, std 2.01e-03 below the floor 4.42e-03 for 5 steps).
+
+    The std rose 50x from the run's start, but the allowance for a start near zero held only during an lr
+    warmup, and a constant lr has none (the guard reads a step whose lr did not rise as past the warmup).
+    """
+    floor = 0.05 / math.sqrt(128)
+    assert max(LAYERSCALE_STDS) < floor
+    mon = Monitor(MonitorCfg(**QUICK), 128)
+    events = []
+    for i, (loss, std, entropy) in enumerate(zip(LAYERSCALE_LOSSES, LAYERSCALE_STDS, LAYERSCALE_ENTROPIES,
+                                                 strict=True), 1):
+        events += mon.observe(i, loss, 0.0, std, entropy, False, i > 1)
+    assert "DG503" not in [e.code for e in events], [e.message for e in events]
+
+
+def test_an_ema_teacher_still_at_its_layerscale_init_is_not_dimensional_collapse():
+    """A slow EMA teacher (momentum 0.996-0.9995) can keep its init's std, far below the floor, for many
+    steps while the student learns (loss well above the teacher entropy): nothing says it collapsed."""
+    mon = Monitor(MonitorCfg(**QUICK), 64)
+    events = [e for i in range(1, 40) for e in mon.observe(i, 3.0 - 0.01 * i, 1.0, 3e-5, 2.0, False, True)]
+    assert "DG503" not in [e.code for e in events], [e.message for e in events]
+
+
+def test_a_std_that_grew_from_layerscale_and_then_fell_below_the_floor_is_dimensional_collapse():
+    """Measured: the tiny DINOv2 setup with no centering (center_momentum 1.0) and lr 5.0 under `dino-guard
+    train`: the std grows from LayerScale's start above the floor (6.25e-03), then falls to a third of its peak."""
+    stds = [3.04e-05, 2.18e-03, 2.34e-03, 3.40e-03, 1.18e-02, 1.61e-02, 9.16e-03, 4.87e-03, 1.55e-03, 2.79e-03,
+            9.07e-04, 2.16e-03]
+    losses = [0.374, 5.128, 2.938, 5.140, 1.847, 1.282, 1.280, 5.401, 5.481, 3.401, 2.333, 2.548]
+    mon = Monitor(MonitorCfg(**QUICK), 64)
+    events = [e for i, (s, loss) in enumerate(zip(stds, losses, strict=True), 1)
+              for e in mon.observe(i, loss, 1.0, s, 0.9, False, True) if e.code == "DG503"]
+    assert len(events) == 1 and events[0].stop and "step 12:" in events[0].message
+    assert "down from 1.61e-02" in events[0].message
+
+
+def test_layerscale_teacher_without_centering_that_the_student_copies_is_dimensional_collapse():
+    """Measured: the tiny DINOv2 setup with no centering (center_momentum 1.0) at lr 1e-3 and no warmup under
+    `dino-guard train`. The std never nears the floor (6.25e-03) and grows a little from LayerScale's start, but
+    the teacher puts every image on one prototype (entropy ~0.05) and the student copies it: the loss stays near
+    0.12 (3% of ln 64). The growth alone must not hide that collapse."""
+    stds = [3.04e-05, 3.51e-05, 2.48e-05, 2.84e-05, 5.06e-05, 6.44e-05, 5.14e-05]
+    losses = [0.374, 0.192, 0.128, 0.116, 0.115, 0.117, 0.119]
+    entropies = [0.031, 0.036, 0.040, 0.044, 0.048, 0.051, 0.054]
+    mon = Monitor(MonitorCfg(**QUICK), 64)
+    events = [e for i, row in enumerate(zip(losses, stds, entropies, strict=True), 1)
+              for e in mon.observe(i, row[0], 1.0, row[1], row[2], False, True) if e.code == "DG503"]
+    assert len(events) == 1 and "step 7:" in events[0].message, [e.message for e in events]
+    assert "the loss 0.1190 and the teacher entropy 0.0540 below 5%" in events[0].message
+
+
+def test_a_student_matching_a_spread_out_teacher_under_layerscale_is_not_dimensional_collapse():
+    """Measured: the DINO head of tests/trainer/test_dinov2_step.py's iBOT-collapse run (lr 0.05, 10 warmup epochs).
+    The std grows from LayerScale's 3e-05 and is still below the floor (6.25e-03) at step 22 while the center has
+    spread the teacher out (entropy 3.8 of ln 64 = 4.16) and the student matches it within 0.12, flat: a loss at
+    the teacher's entropy is not collapse when that entropy is high (a rule reading it so stopped this run)."""
+    stds = [3.04e-05, 3.75e-05, 2.88e-05, 3.78e-05, 8.07e-05, 1.26e-04, 1.24e-04, 1.09e-04, 3.74e-04, 6.44e-04,
+            7.34e-04, 7.74e-04, 9.91e-04, 1.04e-03, 1.76e-03, 2.04e-03, 2.51e-03, 1.93e-03, 3.77e-03, 3.95e-03,
+            4.94e-03, 3.54e-03]
+    losses = [0.374, 0.214, 0.170, 0.271, 0.450, 0.668, 0.912, 1.183, 1.661, 2.024, 2.330, 2.636, 2.928, 3.219,
+              3.454, 3.608, 3.720, 3.802, 3.854, 3.885, 3.926, 3.920]
+    entropies = [0.031, 0.067, 0.129, 0.223, 0.355, 0.532, 0.761, 1.058, 1.424, 1.801, 2.094, 2.381, 2.657, 2.933,
+                 3.170, 3.350, 3.497, 3.612, 3.695, 3.750, 3.787, 3.803]
+    mon = Monitor(MonitorCfg(**QUICK), 64)
+    events = [e for i, row in enumerate(zip(losses, stds, entropies, strict=True), 1)
+              for e in mon.observe(i, row[0], 1.0, row[1], row[2], False, i > 10)]
+    assert "DG503" not in [e.code for e in events], [e.message for e in events]

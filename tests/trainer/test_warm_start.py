@@ -73,12 +73,14 @@ def zero_backbone(step, student) -> None:
 
 def test_knn_below_the_start_stops_with_dg513_and_export_takes_best_pt(earlier, tmp_path: Path):
     source, _ = earlier
+    # 240 queries, as in the demo: on the 24 of the tiny set the fall to chance is inside the sampling error
     setup = tiny_setup(model={"init": str(source)}, teacher_momentum={"start": 0.0, "end": 0.0, "warm_start": 0.0},
-                       train={"epochs": 2, "freeze_backbone_steps": 0},
-                       eval={"holdout_fraction": 0.25, "every_steps": 2})
-    result = run(setup, tmp_path / "run", step_hook=zero_backbone)
+                       data={"size": 1200}, train={"epochs": 2, "freeze_backbone_steps": 0},
+                       eval={"holdout_fraction": 0.2, "every_steps": 2})
+    result = run(setup, tmp_path / "run", step_hook=zero_backbone, max_steps=8)
     assert result.exit_code == 3 and result.summary["stopped_by"] == "DG513"
     assert [e.code for e in result.events if e.stop] == ["DG513"]
+    assert "sampling error" in result.events[-1].message and "on 240 queries" in result.events[-1].message
     assert result.summary["steps"] == 4  # evaluations at steps 2 and 4: two in a row below the start
     assert result.summary["knn_top1_best"] >= result.summary["knn_top1_init"]
     assert torch.load(tmp_path / "run" / "checkpoints" / "best.pt", weights_only=True)["step"] == 0
@@ -109,3 +111,41 @@ def test_bad_init_is_one_line_and_exit_2_before_any_training(earlier, tmp_path: 
     assert len(errors) == 1 and f"model.init: {weights}" in errors[0]
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out" / "metrics.jsonl").exists()
+
+
+def warm_every_2(source: Path):
+    return tiny_setup(model={"init": str(source)}, train={"epochs": 2, "freeze_backbone_steps": 0},
+                      eval={"holdout_fraction": 0.25, "every_steps": 2})
+
+
+def test_resume_keeps_the_start_hits_and_ends_like_an_uninterrupted_run(earlier, tmp_path: Path):
+    from dino_guard.trainer import checkpoint
+
+    source, _ = earlier
+    setup = warm_every_2(source)
+    assert run(setup, tmp_path / "full", max_steps=6).exit_code == 0
+    assert run(setup, tmp_path / "cut", max_steps=3).exit_code == 0
+    assert run(setup, tmp_path / "cut", max_steps=6, resume=True).exit_code == 0
+    full, cut = (checkpoint.load(tmp_path / d / "checkpoints" / "last.pt")["evaluation"] for d in ("full", "cut"))
+    assert full["start_hits"].dtype == torch.bool and len(full["start_hits"]) == 24  # 96 images, a quarter held out
+    assert torch.equal(full["start_hits"], cut["start_hits"])
+    assert {k: v for k, v in full.items() if k != "start_hits"} == {k: v for k, v in cut.items() if k != "start_hits"}
+    assert metrics(tmp_path / "cut") == metrics(tmp_path / "full")
+
+
+def test_a_checkpoint_without_the_start_hits_resumes_on_the_margin_alone_saying_so(earlier, tmp_path: Path):
+    from dino_guard.trainer import checkpoint
+
+    source, _ = earlier
+    setup = warm_every_2(source)
+    assert run(setup, tmp_path, max_steps=3).exit_code == 0
+    last = tmp_path / "checkpoints" / "last.pt"
+    state = checkpoint.load(last)
+    old = {k: v for k, v in state.items() if k not in checkpoint.META}
+    old["evaluation"] = {k: v for k, v in state["evaluation"].items() if k != "start_hits"}  # before the hits
+    checkpoint.save_atomic(old, last)
+    logged = []
+    assert run(setup, tmp_path, max_steps=6, resume=True, log=logged.append).exit_code == 0
+    notes = [line for line in logged if "predates the per-query kNN hits" in line]
+    assert len(notes) == 1 and "monitor.knn_drop_margin alone" in notes[0]
+    assert checkpoint.load(last)["evaluation"]["start_hits"] is None  # still unknown, not made up
