@@ -104,14 +104,20 @@ def ibot_loss_output_dim_mismatch(evidence) -> Iterator[ScriptIssue]:
         loss_dim = call.loss.fact("output_dim")
         if not is_const(loss_dim):
             continue
-        for module in modules_of(call.teacher) + modules_of(call.student):
-            width = module.fact("output_dim") if module.kind == "head" else None
+        # The student's head is the reference (as for DG401 and DG725): a loss that matches it and a
+        # teacher head that does not is the teacher head's mistake, and the help says so.
+        student = [module for module in modules_of(call.student) if module.kind == "head"]
+        teacher = [module for module in modules_of(call.teacher) if module.kind == "head"]
+        for role, module in [("student", m) for m in student] + [("teacher", m) for m in teacher]:
+            width = module.fact("output_dim")
             if is_const(width) and width != loss_dim:
                 position = call.loss.facts["output_dim"][1]
-                yield ScriptIssue(position, "", f"IBOTPatchLoss(output_dim={loss_dim}) gets the outputs of a head with "
-                                  f"output_dim={width}: the first step fails with `The size of tensor a ({width}) must "
-                                  f"match the size of tensor b ({loss_dim})`",
-                                  f"write IBOTPatchLoss(output_dim={width})")
+                student_matches = role == "teacher" and any(m.fact("output_dim") == loss_dim for m in student)
+                help = (f"write the teacher's iBOT head with output_dim={loss_dim}, the student's"
+                        if student_matches else f"write IBOTPatchLoss(output_dim={width})")
+                yield ScriptIssue(position, "", f"IBOTPatchLoss(output_dim={loss_dim}) gets the outputs of the "
+                                  f"{role}'s head with output_dim={width}: the first step fails with `The size of "
+                                  f"tensor a ({width}) must match the size of tensor b ({loss_dim})`", help)
                 break
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from tests.sources.helpers import run
 
-GOOD = (Path(__file__).resolve().parents[1] / "sources" / "fixtures" / "good_dinov2_separate_heads.py").read_text()
+FIXTURES = Path(__file__).resolve().parents[1] / "sources" / "fixtures"
+GOOD = (FIXTURES / "good_dinov2_separate_heads.py").read_text()
 SEPARATE_HEADS = """\
         self.teacher_head = Heads(DINOv2ProjectionHead(input_dim=384), DINOv2ProjectionHead(input_dim=384))
         self.student_head = Heads(DINOv2ProjectionHead(input_dim=384), DINOv2ProjectionHead(input_dim=384))
@@ -71,3 +72,15 @@ def test_dg724_silent_when_the_loop_is_bounded_by_the_same_epoch_length():
                             "        optimizer.step()\n        if batch_idx + 1 >= OFFICIAL_EPOCH_LENGTH:\n"
                             "            break\n")
     assert "DG724" not in codes(bounded)
+
+
+def test_dg719_help_agrees_with_dg725_when_only_the_teacher_ibot_head_differs():
+    """The student's head is the reference: a loss that matches it is right, the teacher's head is the fix."""
+    text = (FIXTURES / "bad_dinov2_ibot_loss_output_dim.py").read_text()
+    teacher = "self.teacher_head = Heads(DINOv2ProjectionHead(input_dim=384), DINOv2ProjectionHead(input_dim=384"
+    text = text.replace(teacher + ", output_dim=8192))", teacher + "))")
+    text = text.replace("IBOTPatchLoss(output_dim=65536)", "IBOTPatchLoss(output_dim=8192)")
+    found = {f.code: f for f in run(text)[1]}
+    assert "the teacher's head with output_dim=65536" in found["DG719"].message
+    assert found["DG719"].help == "write the teacher's iBOT head with output_dim=8192, the student's"
+    assert "output_dim=8192" in found["DG725"].help
