@@ -2,17 +2,52 @@
 
     PYTHONPATH=$PWD python bench/monitor/dg503_runs.py CASE STEPS [OUT]     (OUT default /tmp/dg503/runs)
 
-Each case is `dino-guard train`'s loop on tests/trainer/helpers.py's tiny setups (CPU, a minute or two);
-the run folder (metrics.jsonl) is what dg503_replay.py reads.
+Each case is `dino-guard train`'s loop on tiny.dino.yaml beside this script (the trainer tests' tiny setup;
+CPU, a minute or two); the run folder (metrics.jsonl) is what dg503_replay.py reads.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 import sys
 from pathlib import Path
 
-from tests.trainer.helpers import dinov2_setup, metrics, run, tiny_setup
+import torch
+import yaml
+
+from dino_guard.schemas import Setup
+from dino_guard.trainer.loop import Options, train
+
+TINY = yaml.safe_load((Path(__file__).with_name("tiny.dino.yaml")).read_text())
+# 64 px global crops are 4x4 patches: lightly's block mask needs at least 4 patches per masked image
+DINOV2 = {"method": "dinov2", "transform": {"global_crop_size": 64, "local_crop_size": 32},
+          "ibot": {"mask_ratio_min_max": [0.25, 0.5]}}
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def tiny_setup(**over) -> Setup:
+    return Setup.model_validate(merge(TINY, over))
+
+
+def dinov2_setup(**over) -> Setup:
+    return tiny_setup(**merge(DINOV2, over))
+
+
+def run(setup: Setup, out: Path, **options):
+    torch.set_num_threads(1)
+    return train(setup, Options(output_dir=out, log=lambda line: None, **options))
+
+
+def metrics(out: Path) -> list:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 QUICK = {"grace_steps": 2, "collapse_window": 5, "divergence_window": 5, "patience": 5}
 OFF = {"enabled": False}

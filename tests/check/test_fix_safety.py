@@ -12,7 +12,7 @@ from dino_guard.findings import Severity
 from dino_guard.setupfile.loader import load_setup
 from dino_guard.sources.python import load_python
 from tests.rules.helpers import SETUP_FILES
-from tests.sources.test_scripts import SCRIPTS
+from tests.sources.helpers import SCRIPTS
 
 
 def _codes_with_a_fix() -> set[str]:

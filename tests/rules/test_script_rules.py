@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.sources.helpers import HEADER, MODEL, TRAINING, run, script
-from tests.sources.test_scripts import FIXTURES
+from tests.sources.helpers import FIXTURES, HEADER, MODEL, TRAINING, run, script
 
 
 def codes(text: str) -> set:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 from dino_guard.check.engine import Options, check_loaded
 from dino_guard.sources.python import analyse
+
+FIXTURES = Path(__file__).parent / "fixtures"
+EXAMPLE_SCRIPTS = Path(__file__).resolve().parents[2] / "examples" / "scripts"
+SCRIPTS = sorted(FIXTURES.glob("*.py")) + sorted(EXAMPLE_SCRIPTS.glob("*.py"))  # each with its `# expect:` lines
 
 HEADER = """\
 import copy

@@ -14,10 +14,7 @@ from dino_guard.findings import Severity
 from dino_guard.rules.registry import all_rules
 from dino_guard.sources.python import load_python
 from tests.helpers import expectations
-
-FIXTURES = Path(__file__).parent / "fixtures"
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scripts"
-SCRIPTS = sorted(FIXTURES.glob("*.py")) + sorted(EXAMPLES.glob("*.py"))
+from tests.sources.helpers import FIXTURES, SCRIPTS
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
