@@ -1,4 +1,5 @@
-"""The training images on disk: which files count, where data.path points, how many.
+"""Files on disk: the training images (which files count, where data.path points, how many) and the
+project a file belongs to.
 
 Shared by `check` (DG102 and the other rules that need the data set's size)
 and the trainer, so both agree on what an image is. Stdlib only.
@@ -60,3 +61,13 @@ def count_images(folder: Path) -> int | None:
         if count > MAX_FILES_COUNTED:
             break
     return count
+
+
+def project_root(path: Path) -> Path | None:
+    """The nearest folder holding `path` with .git or pyproject.toml (its own folder first): the project
+    test folders are relative to, and whose files may import a script."""
+    folder = Path(os.path.abspath(path)).parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists() or (candidate / "pyproject.toml").is_file():
+            return candidate
+    return None

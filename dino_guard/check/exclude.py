@@ -56,12 +56,3 @@ def is_test_file(path: Path, root: Path | None) -> bool:
     relative = _relative(Path(os.path.abspath(path)), root)
     folders = Path(relative).parent.parts if relative is not None else path.parent.parts  # no project: as named
     return any(folder in TEST_FOLDERS for folder in folders)
-
-
-def project_root(path: Path) -> Path | None:
-    """The nearest folder above `path` with .git or pyproject.toml: what test folders are relative to."""
-    folder = Path(os.path.abspath(path)).parent
-    for candidate in (folder, *folder.parents):
-        if (candidate / ".git").exists() or (candidate / "pyproject.toml").is_file():
-            return candidate
-    return None

@@ -223,7 +223,8 @@ def excluded(path: Path, settings: Settings, ancestors: bool) -> bool:
     ancestors: also when a folder above it (below the project root) is excluded; a walk
     checks each folder as it enters it instead.
     """
-    from dino_guard.check.exclude import DEFAULT_EXCLUDE, matches, project_root
+    from dino_guard.check.exclude import DEFAULT_EXCLUDE, matches
+    from dino_guard.datafiles import project_root
 
     patterns = (*(settings.exclude if settings.exclude is not None else DEFAULT_EXCLUDE), *settings.extend_exclude)
     return matches(path, patterns, settings.root or project_root(path), ancestors)
@@ -231,7 +232,8 @@ def excluded(path: Path, settings: Settings, ancestors: bool) -> bool:
 
 def skipped_test_file(path: Path, settings: Settings) -> bool:
     """A Python test file is not a training script unless check-tests opts in."""
-    from dino_guard.check.exclude import is_test_file, project_root
+    from dino_guard.check.exclude import is_test_file
+    from dino_guard.datafiles import project_root
 
     return path.suffix == ".py" and not settings.check_tests and is_test_file(path, settings.root or project_root(path))
 

@@ -16,6 +16,7 @@ import ast
 import os
 from pathlib import Path
 
+from dino_guard.datafiles import project_root
 from dino_guard.findings import UnreadableInput
 from dino_guard.setupfile.loader import read_bounded
 
@@ -38,14 +39,10 @@ def epochs_from_importers(script: Path) -> tuple[int | None, str]:
 
 
 def _candidates(script: Path) -> list[Path]:
-    folder = Path(os.path.abspath(script)).parent
-    folders = [folder]
-    for parent in folder.parents:
-        if (parent / ".git").exists() or (parent / "pyproject.toml").is_file():
-            folders.append(parent)
-            break
+    # its own folder and its project's root (which may be that same folder: never a project above it)
+    folders = [Path(os.path.abspath(script)).parent, project_root(script)]
     files = []
-    for place in dict.fromkeys(folders):
+    for place in dict.fromkeys(f for f in folders if f is not None):
         try:
             files += sorted(p for p in place.iterdir() if p.suffix == ".py" and p.name != script.name and p.is_file())
         except OSError:

@@ -56,3 +56,15 @@ def test_the_search_is_bounded(tmp_path, monkeypatch):
 def test_the_message_names_the_file_that_trains_the_module():
     [finding] = [f for f in check_path(FIXTURE / "dino_module.py", Options(count_images=False)) if f.code == "DG712"]
     assert "main.py trains 100" in finding.message
+
+
+def test_a_script_at_its_project_root_is_not_judged_by_an_enclosing_projects_files(tmp_path):
+    """The search for importers stops at the script's own project even when that is the script's folder."""
+    outer, inner = tmp_path, tmp_path / "proj"
+    inner.mkdir()
+    (outer / "pyproject.toml").write_text("")
+    (inner / "pyproject.toml").write_text("")
+    shutil.copy(FIXTURE / "dino_module.py", inner)
+    shutil.copy(FIXTURE / "main.py", outer / "other.py")  # imports dino_module and trains it
+    assert importers.epochs_from_importers(inner / "dino_module.py") == (None, "the script")
+    assert codes(inner / "dino_module.py") == []
