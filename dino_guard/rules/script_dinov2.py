@@ -14,6 +14,7 @@ from dino_guard.findings import Severity
 from dino_guard.plan import DINOV2_LR_REFERENCE_BATCH
 from dino_guard.rules.registry import ScriptIssue, script_rule
 from dino_guard.rules.script_teacher import Sides, modules_of
+from dino_guard.sources.call_edit import callee_name
 from dino_guard.sources.interp import descendants
 from dino_guard.sources.interp.values import Obj, is_const
 
@@ -268,8 +269,7 @@ def teacher_temp_warmup_longer_than_run(evidence) -> Iterator[ScriptIssue]:
     for call in ast.walk(evidence.tree):
         if not isinstance(call, ast.Call):
             continue
-        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
-        found = _warmup_epochs(call) if name == "linear_warmup_schedule" else None
+        found = _warmup_epochs(call) if callee_name(call) == "linear_warmup_schedule" else None
         if found and found[0] > epochs:
             warm, node = found
             yield ScriptIssue((node.lineno, node.col_offset + 1), "", f"the teacher temperature warms up over "
@@ -282,7 +282,7 @@ REFERENCE = DINOV2_LR_REFERENCE_BATCH  # DINOv2's lr rule: lr x sqrt(batch / 102
 
 def _sqrt_ratio(node: ast.AST) -> ast.BinOp | None:
     """The `a / b` inside `math.sqrt(a / b)`, `np.sqrt(a / b)` or `(a / b) ** 0.5`."""
-    if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) == "sqrt" and node.args:
+    if isinstance(node, ast.Call) and callee_name(node) == "sqrt" and node.args:
         inner = node.args[0]
     elif (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow) and isinstance(node.right, ast.Constant)
           and node.right.value == 0.5):

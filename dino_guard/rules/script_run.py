@@ -155,7 +155,7 @@ def lr_scaled_too_high(evidence) -> Iterator[ScriptIssue]:
                               f"the script scales the lr to {lr:.3g}, {lr / reference:.0f}x DINO's {reference:.3g} "
                               f"for {name} at an effective batch of {batch}",
                               f"use lr={DINO_BASE_LR[name]} * batch / {plan.LR_REFERENCE_BATCH} = {reference:.3g}")
-        elif not isinstance(lr, Scaled) and evidence.setup.method == "dino" and lr > LR_WRITTEN_TOO_HIGH * reference:
+        elif not isinstance(lr, Scaled) and lr > LR_WRITTEN_TOO_HIGH * reference:
             yield ScriptIssue(optimizer.facts["lr"][1], "optimizer.lr",
                               f"lr={lr:g} is {lr / reference:.0f}x what DINO uses for {name} at an effective batch "
                               f"of {batch} ({DINO_BASE_LR[name]:g} per {plan.LR_REFERENCE_BATCH} images: "

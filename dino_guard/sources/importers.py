@@ -19,6 +19,7 @@ from pathlib import Path
 from dino_guard.datafiles import project_root
 from dino_guard.findings import UnreadableInput
 from dino_guard.setupfile.loader import read_bounded
+from dino_guard.sources.call_edit import callee_name
 
 MAX_FILES = 100
 MAX_BYTES = 1_000_000
@@ -78,7 +79,7 @@ def _max_epochs(tree: ast.Module) -> list:
                  if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)}
     values = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and _name(node.func).endswith("Trainer")):
+        if not (isinstance(node, ast.Call) and (callee_name(node) or "").endswith("Trainer")):
             continue
         keywords = {k.arg: k.value for k in node.keywords}
         if "max_epochs" not in keywords:
@@ -90,5 +91,3 @@ def _max_epochs(tree: ast.Module) -> list:
     return values
 
 
-def _name(func: ast.expr) -> str:
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""

@@ -32,6 +32,7 @@ from dino_guard.findings import Finding
 from dino_guard.schemas import Setup
 from dino_guard.setupfile.loader import Loaded, Locations, View, read_bounded
 from dino_guard.sources import prefilter
+from dino_guard.sources.call_edit import callee_name
 
 if TYPE_CHECKING:
     from dino_guard.sources.partial_setup import Built
@@ -116,9 +117,7 @@ def expected_failures(text: str) -> list[tuple[int, int]]:
 
 
 def _expects_failure(expr: ast.expr) -> bool:
-    func = expr.func if isinstance(expr, ast.Call) else None
-    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-    return name in _RAISES
+    return isinstance(expr, ast.Call) and callee_name(expr) in _RAISES
 
 
 def once_per_location(findings: list) -> list:

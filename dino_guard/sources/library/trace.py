@@ -68,7 +68,6 @@ class DinoTrace(Trace):
     loss_calls: list = field(default_factory=list)
     ibot_calls: list = field(default_factory=list)  # IBOTCall: DINOv2's masked-patch loss
     koleo_calls: list = field(default_factory=list)  # KoLeoCall
-    warmups: list = field(default_factory=list)  # linear_warmup_schedule(...) Objs
     optimizers: list = field(default_factory=list)
     frozen: set = field(default_factory=set)  # ids of objects whose requires_grad was turned off
     maybe_frozen: set = field(default_factory=set)  # ids handed to calls dino-guard cannot follow

@@ -59,7 +59,6 @@ def linear_warmup_schedule(it, call: Call) -> Obj:
     obj = Obj("warmup", call.pos, facts={
         "step": (call.arg(0, "step"), call.pos), "warmup_steps": (call.arg(1, "warmup_steps"), it.pos(node)),
         "start": (call.arg(2, "start_value"), call.pos), "end": (call.arg(3, "end_value"), call.pos)})
-    it.trace.warmups.append(obj)
     obj.scope = it.scope()
     return obj
 

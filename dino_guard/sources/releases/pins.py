@@ -169,7 +169,7 @@ def _pyproject(file: Path) -> Iterator[str | None]:
     for name, extra in _table(project, "optional-dependencies", file).items():
         requirements += _strings(extra, file, f"[project.optional-dependencies] {name}")
     for name, group in _table(data, "dependency-groups", file).items():  # PEP 735
-        requirements += [r for r in _strings(group, file, f"[dependency-groups] {name}", tables=True)]
+        requirements += _strings(group, file, f"[dependency-groups] {name}", tables=True)
     for requirement in requirements:
         if (spec := _requirement(requirement, file)) != "-":
             yield spec

@@ -23,6 +23,8 @@ from dino_guard.sources.releases import catalog, pins
 
 def api_findings(path: str, refs: dict[str, tuple], tree: ast.Module | None = None, src: tuple = ()) -> list[Finding]:
     """Findings for the script's `lightly.*` names (qualified name -> (line, column) of first use)."""
+    if not refs:
+        return []
     guarded = guarded_lines(tree) if tree is not None else []
     refs = {q: pos for q, pos in refs.items() if not any(first <= pos[0] <= last for first, last in guarded)}
     if not refs or pins.first_party(Path(path), src):
