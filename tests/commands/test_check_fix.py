@@ -46,6 +46,16 @@ def test_fix_writes_the_file_and_counts(cli, tmp_path):
     assert "Fixed 0 findings (0 remaining)" in cli("check", "--fix", path).output
 
 
+def test_fix_through_a_symlink_edits_the_target_and_keeps_the_link(cli, tmp_path):
+    target = _copy(HEAD, tmp_path)
+    (tmp_path / "linked").mkdir()
+    link = tmp_path / "linked" / "setup.dino.yaml"
+    link.symlink_to(target)
+    result = cli("check", "--fix", link)
+    assert result.exit_code == 0 and "Fixed 1 finding (0 remaining)" in result.output, result.output
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert target.read_text() == HEAD.read_text().replace("input_dim: 2048", "input_dim: 384")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, "linked"])  # no temporary left
 def test_unsafe_fix_only_with_unsafe_fixes(cli, tmp_path):
     path = _copy(HOT_TEACHER, tmp_path)
     before = path.read_text()

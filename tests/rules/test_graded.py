@@ -10,6 +10,7 @@ from dino_guard.codes import CODES, make_finding
 from dino_guard.findings import Severity
 from dino_guard.rules.registry import all_rules
 from tests.rules.helpers import FIXTURES
+from tests.sources.helpers import run, script
 
 
 def _severity_of(fixture: str, code: str) -> Severity:
@@ -48,3 +49,15 @@ def test_every_graded_rule_documents_its_thresholds():
     for entry in graded:
         assert "error" in entry.doc.split("Why it matters:")[0], entry.code
         assert entry.severity_label == "warning/error"
+
+
+@pytest.mark.parametrize("call, severity", [
+    ("DINOLoss(output_dim=2048, teacher_temp=0.15, **loss_kwargs())", Severity.WARNING),  # student_temp unknown
+    ("DINOLoss(output_dim=2048, teacher_temp=0.15)", Severity.ERROR),  # lightly's default student_temp 0.1
+])
+def test_a_student_temp_hidden_in_kwargs_makes_dg402_no_error(call, severity):
+    """An error only when every value is certain: **kwargs may set student_temp above the teacher's."""
+    text = script().replace("criterion = DINOLoss(output_dim=2048)", f"criterion = {call}")
+    assert "teacher_temp=0.15" in text
+    (found,) = [f for f in run(text)[1] if f.code == "DG402"]
+    assert found.severity == severity

@@ -82,8 +82,11 @@ def fix_file(path: Path, options: Options, unsafe: bool) -> Fixed:
 
 
 def write(fixed: Fixed) -> None:
-    """Replace the file by its fixed text: a new file renamed into place, with the old one's mode and BOM."""
-    path = fixed.path
+    """Replace the file by its fixed text: a new file renamed into place, with the old one's mode and BOM.
+
+    A symlinked setup is fixed where it lives: the rename goes to the link's target, never over the link."""
+    path = Path(os.path.realpath(fixed.path))
+    temporary = None
     try:
         bom = path.read_bytes().startswith(b"\xef\xbb\xbf")
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".fix")
@@ -92,7 +95,9 @@ def write(fixed: Fixed) -> None:
         os.chmod(temporary, path.stat().st_mode & 0o7777)
         os.replace(temporary, path)
     except OSError as exc:
-        raise UnreadableInput(f"{path}: cannot be written ({exc.strerror or exc})") from None
+        if temporary is not None and os.path.exists(temporary):
+            os.unlink(temporary)
+        raise UnreadableInput(f"{fixed.path}: cannot be written ({exc.strerror or exc})") from None
 
 
 def _one_pass(suffix: str, text: str, findings: list[Finding]) -> tuple[str, list[dict]]:
