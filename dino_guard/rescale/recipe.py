@@ -16,7 +16,7 @@ from typing import Any
 from dino_guard import backbones, gpus
 from dino_guard.memory import analytic, fit
 from dino_guard.memory.spec import spec_from_setup
-from dino_guard.plan import lr_rule, lr_used, scaled_momentum, setup_processes
+from dino_guard.plan import effective_batch, lr_factor, lr_rule, lr_used, scaled_momentum, setup_processes
 from dino_guard.rules.data import suggested_output_dim
 from dino_guard.rules.loss import MAX_TEACHER_TEMP
 
@@ -130,7 +130,7 @@ def _round_batch(batch: int) -> int:
 def _batch(setup, target: Target, epochs: int, output_dim: int) -> tuple[list[Change], int, int]:
     """Per-device batch and accumulation; the old and new effective batch."""
     t = setup.train
-    old_effective = t.batch_size * t.accumulate_grad_batches * setup_processes(setup)
+    old_effective = effective_batch(t.batch_size, t.accumulate_grad_batches, setup_processes(setup))
     largest = largest_batch(setup, target, output_dim)
     fitted = f"{largest} fit{'s' * (largest == 1)} per device on {target.gpu.name}"
     kept = fit.plan(math.ceil(old_effective / target.devices), 1, largest)
@@ -153,9 +153,12 @@ def _batch(setup, target: Target, epochs: int, output_dim: int) -> tuple[list[Ch
 
 
 def _lr_note(setup, old_batch: int, new_batch: int) -> Change:
-    method, base = getattr(setup, "method", "dino"), setup.optimizer.lr
+    method, factor = setup.method, lr_factor(setup)
+    base = setup.optimizer.lr * factor  # what the trainer scales: a warm start's lr is multiplied first
+    warm = f" (x {factor:g} for model.init's warm start)" if factor != 1 else ""
     return Change("lr used", round(lr_used(base, old_batch, method), 8), round(lr_used(base, new_batch, method), 8),
-                  f"optimizer.lr {base:g} is kept: the trainer scales it by the method's rule, {lr_rule(method)}",
+                  f"optimizer.lr {setup.optimizer.lr:g}{warm} is kept: the trainer scales it by the method's rule, "
+                  f"{lr_rule(method)}",
                   "dino_guard/plan.py (DINO: linear per 256, Goyal et al. 2017; DINOv2: square root against 1024)")
 
 

@@ -53,3 +53,11 @@ def test_an_unknown_backbone_cannot_be_rescaled():
         "backbone": PAPER.model.backbone.model_copy(update={"name": "my_own_vit"})})})
     with pytest.raises(RescaleError, match="no memory facts"):
         rescale(setup, Target(T4, 1, 20_000))
+
+
+def test_the_lr_note_of_a_warm_start_is_the_lr_the_trainer_uses():
+    """model.init multiplies the lr (0.1 by default) before the batch rule: the note shows what train runs."""
+    warm = PAPER.model_copy(update={"model": PAPER.model.model_copy(update={"init": "backbone.pt"})})
+    cold_note = next(n for n in rescale(PAPER, Target(T4, 1, 20_000)).notes if n.field == "lr used")
+    warm_note = next(n for n in rescale(warm, Target(T4, 1, 20_000)).notes if n.field == "lr used")
+    assert warm_note.new == pytest.approx(cold_note.new * 0.1) and "x 0.1 for model.init" in warm_note.reason
