@@ -5,6 +5,7 @@ Exit status: 0 no errors, 1 at least one error, 2 usage or unreadable input.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def check(paths, fmt, select, ignore, gpu, show_info, config_file, warn_unused_i
     _check_gpu_name(gpu)
     config_file = cfg.explicit_config(config_file) if config_file is not None else None
 
+    @functools.cache  # asked once when a file is walked and again when it is checked
     def settings_of(path: Path) -> cfg.Settings:
         source = config_file or cfg.find_config(path)
         return cfg.resolve(cfg.load_settings(source), select, ignore, gpu, warn_unused_ignores, fail_on)
