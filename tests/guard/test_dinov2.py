@@ -161,3 +161,24 @@ def test_plain_loop_watches_the_ibot_head_on_the_masked_tokens_cross_entropy():
     rows, watched = guard.watch.history, guard.watch.monitor.patch.losses
     assert len(rows) == len(watched) == 3
     assert watched == pytest.approx([2 * row["ibot"] for row in rows])  # random_block_mask masks half the crops
+
+
+@pytest.mark.parametrize(("term", "key"), [("koleo", "koleo"), ("ibot", "ibot")])
+def test_a_term_not_called_in_a_step_is_not_a_non_finite_loss(term, key):
+    """Bug: a watched term the loop did not call in a step (KoLeo skipped while its weight is 0 in
+    warm-up, iBOT skipped on a step) was recorded as nan and stopped the run: "DG501 the KoLeo term is
+    nan at step 3". Not called is not broken: the step is checked without that term."""
+    model = ex.DINOv2(ibot_separate_head=True, skip_term=term)  # the term is called on even batches only
+    model.trainer = None
+    guard = DinoGuard.attach(model.dino_criterion, ibot=model.ibot_criterion, koleo=model.koleo_criterion,
+                             student=model, monitor=ex.MONITOR)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    with guard:
+        for batch_idx, batch in enumerate(ex.dataloader()):
+            model.training_step(batch, batch_idx).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    assert guard.findings == [], [f.message for f in guard.findings]
+    rows = guard.watch.history
+    assert [key in row for row in rows] == [True, False] * 3  # the metrics say a skipped term was not called
+    assert all(math.isfinite(row[key]) for row in rows[::2])
