@@ -154,7 +154,11 @@ class Watch:
         self.terms: dict = terms or {}
         self.output_dir, self.on_stop, self.raise_on_stop = output_dir, on_stop, raise_on_stop
         # the modules whose last finite weights on_stop gets (copies kept only when there is an on_stop)
-        self.last_finite = LastFinite(keep) if keep and on_stop is not None else None
+        # per call with terms a step ends after the user's optimizer step (at the next DINO call), so the copy
+        # taken then is of the next step's weights: a third copy keeps the step before the stopping one
+        self._ends_after_update = per_call and bool(self.terms)
+        self.last_finite = (LastFinite(keep, copies=3 if self._ends_after_update else 2)
+                            if keep and on_stop is not None else None)
         self.lr_source: Callable[[], float | None] = lambda: None
         self.on_row: Callable[[dict], None] = lambda row: None
         self.step, self.late, self.findings, self.stopped = 0, OneStepLate(), [], None
@@ -243,8 +247,8 @@ class Watch:
         previous = self.late.push(queued)
         if previous is not None:
             self._record(previous)
-        if self.last_finite is not None:
-            self.last_finite.keep(self.step)  # the weights now in the modules (before the update) gave this loss
+        if self.last_finite is not None:  # the weights now in the modules: before this step's update, or after it
+            self.last_finite.keep(self.step + 1 if self._ends_after_update else self.step)
 
     def _extra_values(self) -> list:
         """Each other term (averaged over the step's DINO calls); with iBOT, its head's std and entropy and
