@@ -2,8 +2,11 @@
 stops on a NaN the NaN step has already been applied to the user's weights.
 
 With `on_stop` given, the guard keeps two copies of the watched modules' floating-point
-parameters and buffers, taken (on the device, no host wait) as each DINOLoss call starts:
-the copy tagged step N holds the weights that produced step N's loss. On a stop whose
+parameters and buffers, taken (on the device, no host wait) as each step ends: the copy
+tagged step N holds the weights that produced step N's loss. With iBOT/KoLeo watched and no
+optimizer step to hook, a step ends at the next DINO call, after the user's update: that copy
+is of the next step's weights, so three are kept (a stop at step S is read while step S+1
+ends, and the copy of step S-1 is then the third newest). On a stop whose
 weights are not all finite, `restore` copies back the newest copy of a step before the
 stopping one whose weights are finite (its loss was checked and finite), so `on_stop`
 saves a state that can be resumed, as `dino-guard train` never saves non-finite weights.
@@ -32,17 +35,17 @@ def all_finite(tensors: list[torch.Tensor]) -> bool:
 
 
 class LastFinite:
-    """Two device copies of the watched weights, tagged with the step whose loss they produce."""
+    """Device copies (`copies` of them) of the watched weights, tagged with the step whose loss they produce."""
 
-    def __init__(self, modules: list[nn.Module]):
-        self.tensors = watched_tensors(modules)
+    def __init__(self, modules: list[nn.Module], copies: int = 2):
+        self.tensors, self.count = watched_tensors(modules), copies
         self.copies: list[tuple[int, list[torch.Tensor]]] = []  # (step, copies), oldest first
 
     def keep(self, step: int) -> None:
         """Copy the weights now in the modules: the ones that produce the loss of `step`."""
         if not self.tensors:
             return
-        if len(self.copies) < 2:
+        if len(self.copies) < self.count:
             buffers = [torch.empty_like(t) for t in self.tensors]
         else:
             buffers = self.copies.pop(0)[1]  # reuse the oldest copy's memory

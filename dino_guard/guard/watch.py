@@ -114,11 +114,12 @@ def used_temperature(criterion, args: tuple, kwargs: dict) -> float:
 
 @dataclass
 class Pending(LateStep):
-    """A finished step; values: loss, teacher std, teacher entropy (all-reduced)."""
+    """A finished step; values: loss, teacher std, teacher entropy (all-reduced), then the terms' numbers."""
 
     teacher_temp: float
     in_teacher_warmup: bool
     after_lr_warmup: bool
+    called: tuple = ()  # the terms the loop called in the step: the others' nan places mean "not called"
 
 
 TERM_KEYS = {"iBOT": "ibot", "KoLeo": "koleo"}  # metrics keys of DINOv2's other terms, as `dino-guard train` writes
@@ -153,7 +154,11 @@ class Watch:
         self.terms: dict = terms or {}
         self.output_dir, self.on_stop, self.raise_on_stop = output_dir, on_stop, raise_on_stop
         # the modules whose last finite weights on_stop gets (copies kept only when there is an on_stop)
-        self.last_finite = LastFinite(keep) if keep and on_stop is not None else None
+        # per call with terms a step ends after the user's optimizer step (at the next DINO call), so the copy
+        # taken then is of the next step's weights: a third copy keeps the step before the stopping one
+        self._ends_after_update = per_call and bool(self.terms)
+        self.last_finite = (LastFinite(keep, copies=3 if self._ends_after_update else 2)
+                            if keep and on_stop is not None else None)
         self.lr_source: Callable[[], float | None] = lambda: None
         self.on_row: Callable[[dict], None] = lambda row: None
         self.step, self.late, self.findings, self.stopped = 0, OneStepLate(), [], None
@@ -235,18 +240,20 @@ class Watch:
             self.monitor.lr = max(self.monitor.lr or 0.0, lr)
         host, ready = to_host_later(_mean_over_ranks(values))
         warmup = self._temp < float(self.criterion.module.teacher_temp)
-        queued = Pending(self.step + 1, host, ready, self._temp, warmup, after_lr_warmup)
+        called = tuple(name for name in self.terms if name in self._term_sums)
+        queued = Pending(self.step + 1, host, ready, self._temp, warmup, after_lr_warmup, called)
         self.step += 1
         self._reset()
         previous = self.late.push(queued)
         if previous is not None:
             self._record(previous)
-        if self.last_finite is not None:
-            self.last_finite.keep(self.step)  # the weights now in the modules (before the update) gave this loss
+        if self.last_finite is not None:  # the weights now in the modules: before this step's update, or after it
+            self.last_finite.keep(self.step + 1 if self._ends_after_update else self.step)
 
     def _extra_values(self) -> list:
         """Each other term (averaged over the step's DINO calls); with iBOT, its head's std and entropy and
-        the iBOT cross-entropy of a masked token (the term over the share of images with masked patches)."""
+        the iBOT cross-entropy of a masked token (the term over the share of images with masked patches).
+        A term not called in the step holds a nan place only (Pending.called leaves it out of the checks)."""
         if not self.terms:
             return []
         nan = torch.full((), float("nan"), device=self._loss.device)
@@ -267,7 +274,8 @@ class Watch:
 
     def _record(self, p: Pending) -> None:
         loss, std, entropy, *extra = p.numbers()
-        terms = dict(zip(self.terms, extra, strict=False))
+        # only the terms called in the step: a term the loop skipped (a weight of 0 in warm-up) is not broken
+        terms = {name: value for name, value in zip(self.terms, extra, strict=False) if name in p.called}
         # the iBOT head's monitor: (cross-entropy of a masked token, teacher std, teacher entropy)
         patch = (extra[-1], *extra[len(self.terms):-1]) if "iBOT" in terms else None
         # grad norm 0.0: the guard does not see gradients; DG501 watches the loss and each term itself

@@ -43,7 +43,7 @@ class DINOv2(L.LightningModule):
     def __init__(self, ibot_separate_head: bool = False, head_input_dim: int | None = 64, lr: float = 1e-3,
                  nan_term: str | None = None, nan_step: int = 3, teacher_temp: float = 0.04,
                  ema_every_micro_batch: bool = True, ibot_teacher_temp: float | None = None,
-                 ibot_call_teacher_temp: float | None = None):
+                 ibot_call_teacher_temp: float | None = None, skip_term: str | None = None):
         super().__init__()
         vit = timm.create_model("test_vit", num_classes=0, dynamic_img_size=True, init_values=1e-5)
         self.student_backbone = MaskedVisionTransformerTIMM(vit=vit, antialias=False, pos_embed_initialization="skip")
@@ -63,6 +63,7 @@ class DINOv2(L.LightningModule):
         self.lr, self.nan_term, self.nan_step = lr, nan_term, nan_step
         self.ibot_call_teacher_temp = ibot_call_teacher_temp  # lightly's example passes teacher_temp= at the call
         self.ema_every_micro_batch = ema_every_micro_batch
+        self.skip_term = skip_term  # "ibot" or "koleo": the loop calls it on even batches only (a weight of 0 skipped)
 
     def _ema(self) -> None:
         update_momentum(self.student_backbone, self.teacher_backbone, m=0.99)
@@ -95,9 +96,12 @@ class DINOv2(L.LightningModule):
             student_cls_token = student_cls_token * float("nan")
         dino_loss = self.dino_criterion(teacher_out=teacher_cls_out.chunk(2), student_out=student_cls_out.chunk(4),
                                         epoch=self.current_epoch)
-        ibot_loss = self.ibot_criterion(teacher_out=teacher_masked_out, student_out=student_masked_out,
-                                        mask=block_mask, teacher_temp=self.ibot_call_teacher_temp)
-        koleo_loss = 0.1 * sum(self.koleo_criterion(t) for t in student_cls_token.chunk(2))
+        skipped = self.skip_term if batch_idx % 2 else None
+        ibot_loss = 0.0 if skipped == "ibot" else self.ibot_criterion(
+            teacher_out=teacher_masked_out, student_out=student_masked_out, mask=block_mask,
+            teacher_temp=self.ibot_call_teacher_temp)
+        koleo_loss = 0.0 if skipped == "koleo" else 0.1 * sum(self.koleo_criterion(t)
+                                                               for t in student_cls_token.chunk(2))
         return dino_loss + ibot_loss + koleo_loss
 
     def on_before_optimizer_step(self, optimizer):

@@ -161,3 +161,50 @@ def test_plain_loop_watches_the_ibot_head_on_the_masked_tokens_cross_entropy():
     rows, watched = guard.watch.history, guard.watch.monitor.patch.losses
     assert len(rows) == len(watched) == 3
     assert watched == pytest.approx([2 * row["ibot"] for row in rows])  # random_block_mask masks half the crops
+
+
+@pytest.mark.parametrize(("term", "key"), [("koleo", "koleo"), ("ibot", "ibot")])
+def test_a_term_not_called_in_a_step_is_not_a_non_finite_loss(term, key):
+    """Bug: a watched term the loop did not call in a step (KoLeo skipped while its weight is 0 in
+    warm-up, iBOT skipped on a step) was recorded as nan and stopped the run: "DG501 the KoLeo term is
+    nan at step 3". Not called is not broken: the step is checked without that term."""
+    model = ex.DINOv2(ibot_separate_head=True, skip_term=term)  # the term is called on even batches only
+    model.trainer = None
+    guard = DinoGuard.attach(model.dino_criterion, ibot=model.ibot_criterion, koleo=model.koleo_criterion,
+                             student=model, monitor=ex.MONITOR)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    with guard:
+        for batch_idx, batch in enumerate(ex.dataloader()):
+            model.training_step(batch, batch_idx).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    assert guard.findings == [], [f.message for f in guard.findings]
+    rows = guard.watch.history
+    assert [key in row for row in rows] == [True, False] * 3  # the metrics say a skipped term was not called
+    assert all(math.isfinite(row[key]) for row in rows[::2])
+
+
+def test_on_stop_with_terms_gets_the_weights_of_the_last_finite_loss():
+    """Bug: with iBOT/KoLeo watched, a step ends at the next DINO call, after the user's optimizer step, so
+    the copy labelled step k held step k+1's weights; on a stop at step S, on_stop got the weights that
+    produced step S's non-finite loss, said to have given step S-1's finite loss."""
+    model = ex.DINOv2(ibot_separate_head=True, nan_step=0)  # the loop sets nan_term at the NaN step only
+    model.trainer = None
+    saved = {}
+    guard = DinoGuard.attach(model.dino_criterion, ibot=model.ibot_criterion, koleo=model.koleo_criterion,
+                             student=model, monitor=ex.MONITOR,
+                             on_stop=lambda finding: saved.update(model.state_dict()))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    nan_step, before = 3, {}  # guard steps count from 1: batch i is step i + 1
+    with pytest.raises(DinoGuardStop) as stop, guard:
+        for batch_idx, batch in enumerate(ex.dataloader()):
+            before[batch_idx + 1] = {k: v.clone() for k, v in model.state_dict().items()}  # what gives this loss
+            model.nan_term = "koleo" if batch_idx + 1 == nan_step else None
+            model.training_step(batch, batch_idx).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+    assert f"the KoLeo term is nan at step {nan_step}" in stop.value.finding.message
+    # the student's weights (the teacher's EMA moves inside training_step, before the loss)
+    trained = [k for k, p in model.named_parameters() if p.requires_grad]
+    assert not all(torch.isfinite(before[nan_step + 1][k]).all() for k in trained)  # the NaN step broke them
+    assert all(torch.equal(saved[k], before[nan_step - 1][k]) for k in trained)  # step 2's, its loss finite
